@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { castScalar, type DType } from './dtype.js';
+import type { Func, Value } from './function.js';
+import { literal, type Literal } from './literal.js';
+import { getOp } from './registry.js';
+import { KilnError, shapesEqual, typeToString, type TensorType } from './types.js';
+
+/**
+ * The reference interpreter: evaluates a Func on concrete literals with tfjs-core's cpu kernels.
+ * It defines Kiln's semantics; every code generator is tested against it.
+ */
+
+let cpuChecked = false;
+/** Make sure tfjs-core runs on its cpu backend (the reference), whatever else was registered. */
+export function ensureCpuBackend(): void {
+  if (cpuChecked && tf.getBackend() === 'cpu') return;
+  if (tf.getBackend() !== 'cpu') {
+    // setBackend is async in tfjs, but the cpu backend initializes synchronously; switch eagerly.
+    const engine = tf.engine() as unknown as {
+      backendName: string; backendInstance: unknown; registry: Record<string, unknown>;
+      initializeBackend(name: string): { success: boolean | Promise<boolean> };
+    };
+    const init = engine.initializeBackend('cpu');
+    if (init.success !== true) throw new Error('the tfjs-core cpu backend could not be initialized');
+    engine.backendName = 'cpu';
+    engine.backendInstance = engine.registry['cpu'];
+  }
+  cpuChecked = true;
+}
+
+export function tfDtype(d: DType): 'float32' | 'int32' | 'bool' {
+  if (d === 'f32' || d === 'f16' || d === 'bf16') return 'float32';
+  if (d === 'bool') return 'bool';
+  return 'int32';
+}
+
+export function literalToTensor(l: Literal): tf.Tensor {
+  const dt = tfDtype(l.type.dtype);
+  const data = dt === 'float32' ? (l.data instanceof Float32Array ? l.data : Float32Array.from(l.data))
+    : dt === 'int32' ? (l.data instanceof Int32Array ? l.data : Int32Array.from(l.data))
+      : Uint8Array.from(l.data);
+  return tf.tensor(data, [...l.type.shape], dt);
+}
+
+/** Read a tensor back as a literal of `type`, rounding/wrapping to the IR dtype. */
+export function tensorToLiteral(t: tf.Tensor, type: TensorType): Literal {
+  if (!shapesEqual(t.shape, type.shape)) {
+    throw new Error(`interpreter: kernel produced shape [${t.shape}] but the IR says ${typeToString(type)}`);
+  }
+  const raw = t.dataSync();
+  const d = type.dtype;
+  if (d === 'f32' || d === 'i32' || d === 'bool') return literal(type.shape, d, raw as ArrayLike<number>);
+  const out = literal(type.shape, d);
+  for (let i = 0; i < raw.length; i++) out.data[i] = castScalar(raw[i] as number, d);
+  return out;
+}
+
+/** Evaluate one node given its input tensors; rounds the result to the node's dtype. */
+export function evalNode(v: Value, inputs: readonly tf.Tensor[]): tf.Tensor {
+  const def = getOp(v.op);
+  let out = def.interpret(inputs, v.attrs, v.type, v.inputs.map((i) => i.type));
+  if (out.dtype !== tfDtype(v.dtype)) out = tf.cast(out, tfDtype(v.dtype));
+  const d = v.dtype;
+  if (d === 'f16' || d === 'bf16' || d === 'i8' || d === 'u8') {
+    const data = out.dataSync();
+    const rounded = d === 'i8' || d === 'u8' ? new Int32Array(data.length) : new Float32Array(data.length);
+    for (let i = 0; i < data.length; i++) rounded[i] = castScalar(data[i] as number, d);
+    out = tf.tensor(rounded, out.shape, out.dtype);
+  }
+  return out;
+}
+
+export type Inputs = readonly Literal[] | Readonly<Record<string, Literal>>;
+
+/** Order named or positional inputs by the function's parameters, checking their types. */
+export function bindInputs(fn: Func, inputs: Inputs): Literal[] {
+  const list = Array.isArray(inputs)
+    ? (inputs as readonly Literal[])
+    : fn.params.map((p, i) => {
+      const byName = (inputs as Record<string, Literal>)[p.name ?? `arg${i}`];
+      if (!byName) throw new KilnError(`${fn.name}: missing input '${p.name}' (${typeToString(p.type)}); got ${Object.keys(inputs).join(', ') || 'none'}`);
+      return byName;
+    });
+  if (list.length !== fn.params.length) {
+    throw new KilnError(`${fn.name}: expects ${fn.params.length} inputs (${fn.params.map((p) => `${p.name}: ${typeToString(p.type)}`).join(', ')}), got ${list.length}`);
+  }
+  list.forEach((l, i) => {
+    const p = fn.params[i]!;
+    if (l.type.dtype !== p.dtype || !shapesEqual(l.type.shape, p.shape)) {
+      throw new KilnError(`${fn.name}: input '${p.name}' must be ${typeToString(p.type)}, got ${typeToString(l.type)}`);
+    }
+  });
+  return [...list];
+}
+
+/** Evaluate `fn` on concrete inputs (positional, or by parameter name). */
+export function interpret(fn: Func, inputs: Inputs): Literal[] {
+  ensureCpuBackend();
+  const args = bindInputs(fn, inputs);
+  tf.engine().startScope();
+  try {
+    const env = new Map<Value, tf.Tensor>();
+    fn.params.forEach((p, i) => env.set(p, literalToTensor(args[i]!)));
+    for (const v of fn.body) {
+      const ins = v.inputs.map((i) => {
+        const t = env.get(i);
+        if (!t) throw new Error(`interpreter: %${i.id} (${i.op}) used by ${v.op} before it is defined`);
+        return t;
+      });
+      env.set(v, evalNode(v, ins));
+    }
+    return fn.results.map((r) => tensorToLiteral(env.get(r)!, r.type));
+  } finally {
+    tf.engine().endScope();
+  }
+}

@@ -1,0 +1,134 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { isFloat, isInt, type DType } from '../dtype.js';
+import { attr, type OpDef } from '../registry.js';
+import { opError, shapesEqual, tensorType, type TensorType } from '../types.js';
+
+/**
+ * Elementwise ops. Operands of binary ops must have identical types: the IR has no implicit
+ * broadcasting (the frontend inserts broadcast_in_dim, as XLA does).
+ */
+
+type UnaryDomain = 'float' | 'numeric' | 'logical';
+
+function unary(name: string, domain: UnaryDomain, fn: (x: tf.Tensor) => tf.Tensor): OpDef {
+  return {
+    name, kind: 'elementwise', arity: 1, attrs: {},
+    infer([x]) {
+      checkDomain(name, [x!], x!.dtype, domain);
+      return x!;
+    },
+    interpret: ([x]) => fn(x!),
+  };
+}
+
+function checkDomain(name: string, ins: readonly TensorType[], d: DType, domain: UnaryDomain): void {
+  if (domain === 'float' && !isFloat(d)) opError(name, ins, `needs a floating-point operand (f32, f16, bf16), got ${d}; cast first`);
+  if (domain === 'numeric' && d === 'bool') opError(name, ins, 'needs a numeric operand, got bool; cast first');
+  if (domain === 'logical' && d !== 'bool' && !isInt(d)) opError(name, ins, `needs a bool or integer operand, got ${d}`);
+}
+
+function sameTypes(name: string, ins: readonly TensorType[]): TensorType {
+  const [a, b] = ins as [TensorType, TensorType];
+  if (!shapesEqual(a.shape, b.shape)) opError(name, ins, 'operand shapes differ (the IR does not broadcast; insert broadcast_in_dim)');
+  if (a.dtype !== b.dtype) opError(name, ins, `operand dtypes differ (${a.dtype} vs ${b.dtype}); insert a cast`);
+  return a;
+}
+
+function binary(name: string, domain: UnaryDomain, fn: (a: tf.Tensor, b: tf.Tensor, t: TensorType) => tf.Tensor): OpDef {
+  return {
+    name, kind: 'elementwise', arity: 2, attrs: {},
+    infer(ins) {
+      const t = sameTypes(name, ins);
+      checkDomain(name, ins, t.dtype, domain);
+      return t;
+    },
+    interpret: ([a, b], _attrs, out) => fn(a!, b!, out),
+  };
+}
+
+/** Integer division truncates toward zero, like C and XLA. */
+function divide(a: tf.Tensor, b: tf.Tensor, t: TensorType): tf.Tensor {
+  if (isFloat(t.dtype)) return tf.div(a, b);
+  const q = tf.div(tf.cast(a, 'float32'), tf.cast(b, 'float32'));
+  return tf.cast(tf.where(tf.less(q, 0), tf.ceil(q), tf.floor(q)), 'int32');
+}
+
+export const COMPARE_DIRS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+export type CompareDir = (typeof COMPARE_DIRS)[number];
+
+const compareFns: Record<CompareDir, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
+  eq: tf.equal, ne: tf.notEqual, lt: tf.less, le: tf.lessEqual, gt: tf.greater, ge: tf.greaterEqual,
+};
+
+export const elementwiseOps: OpDef[] = [
+  unary('neg', 'numeric', tf.neg),
+  unary('abs', 'numeric', tf.abs),
+  unary('sign', 'numeric', tf.sign),
+  unary('exp', 'float', tf.exp),
+  unary('log', 'float', tf.log),
+  unary('log1p', 'float', tf.log1p),
+  unary('sqrt', 'float', tf.sqrt),
+  unary('rsqrt', 'float', tf.rsqrt),
+  unary('tanh', 'float', tf.tanh),
+  unary('logistic', 'float', tf.sigmoid),
+  unary('sin', 'float', tf.sin),
+  unary('cos', 'float', tf.cos),
+  unary('floor', 'float', tf.floor),
+  unary('ceil', 'float', tf.ceil),
+  /** Round half to even (banker's rounding), as XLA's round_nearest_even and tf.round. */
+  unary('round', 'float', tf.round),
+  unary('erf', 'float', tf.erf),
+  unary('not', 'logical', (x) => (x.dtype === 'bool' ? tf.logicalNot(x) : tf.sub(tf.neg(x), 1))),
+  binary('add', 'numeric', (a, b) => tf.add(a, b)),
+  binary('sub', 'numeric', (a, b) => tf.sub(a, b)),
+  binary('mul', 'numeric', (a, b) => tf.mul(a, b)),
+  binary('div', 'numeric', divide),
+  binary('pow', 'float', (a, b) => tf.pow(a, b)),
+  binary('max', 'numeric', (a, b) => tf.maximum(a, b)),
+  binary('min', 'numeric', (a, b) => tf.minimum(a, b)),
+  binary('and', 'logical', (a, b) => (a.dtype === 'bool' ? tf.logicalAnd(a, b) : bitwise(a, b, (x, y) => x & y))),
+  binary('or', 'logical', (a, b) => (a.dtype === 'bool' ? tf.logicalOr(a, b) : bitwise(a, b, (x, y) => x | y))),
+  {
+    name: 'compare', kind: 'elementwise', arity: 2,
+    attrs: { dir: { kind: 'string', oneOf: COMPARE_DIRS } },
+    infer(ins) {
+      const t = sameTypes('compare', ins);
+      return tensorType(t.shape, 'bool');
+    },
+    interpret: ([a, b], attrs) => compareFns[attr.str(attrs, 'dir') as CompareDir](a!, b!),
+  },
+  {
+    name: 'select', kind: 'elementwise', arity: 3, attrs: {},
+    infer(ins) {
+      const [p, a, b] = ins as [TensorType, TensorType, TensorType];
+      if (p.dtype !== 'bool') opError('select', ins, `predicate must be bool, got ${p.dtype}`);
+      const t = sameTypes('select', [a, b]);
+      if (!shapesEqual(p.shape, t.shape)) opError('select', ins, 'predicate shape differs from the operands');
+      return t;
+    },
+    interpret: ([p, a, b]) => tf.where(p!, a!, b!),
+  },
+  {
+    name: 'cast', kind: 'elementwise', arity: 1,
+    attrs: { dtype: { kind: 'dtype' } },
+    infer([x], attrs) {
+      return tensorType(x!.shape, attr.str(attrs, 'dtype') as DType);
+    },
+    interpret([x], _attrs, out) {
+      // Float -> int truncates toward zero (C semantics); the interpreter then wraps to i8/u8.
+      if (x!.dtype === 'float32' && out.dtype !== 'bool' && !isFloat(out.dtype)) {
+        const t = x!;
+        return tf.cast(tf.where(tf.less(t, 0), tf.ceil(t), tf.floor(t)), 'int32');
+      }
+      if (out.dtype === 'bool') return tf.notEqual(x!, tf.zerosLike(x!));
+      return tf.cast(x!, out.dtype === 'i32' || out.dtype === 'i8' || out.dtype === 'u8' ? 'int32' : 'float32');
+    },
+  },
+];
+
+function bitwise(a: tf.Tensor, b: tf.Tensor, f: (x: number, y: number) => number): tf.Tensor {
+  const x = a.dataSync(), y = b.dataSync();
+  const out = new Int32Array(x.length);
+  for (let i = 0; i < out.length; i++) out[i] = f(x[i] as number, y[i] as number);
+  return tf.tensor(out, a.shape, 'int32');
+}
