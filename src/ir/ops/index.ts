@@ -1,7 +1,9 @@
 import { registerOp, type OpDef } from '../registry.js';
 import { elementwiseOps } from './elementwise.js';
+import { movementOps } from './movement.js';
+import { sourceOps } from './source.js';
 
 /** Every op of the IR, registered once. Add a new op file's list here. */
-export const ALL_OPS: readonly OpDef[] = [...elementwiseOps];
+export const ALL_OPS: readonly OpDef[] = [...elementwiseOps, ...sourceOps, ...movementOps];
 
 for (const def of ALL_OPS) registerOp(def);
