@@ -6,3 +6,6 @@ export * from './registry.js';
 export * from './builder.js';
 export * from './interpreter.js';
 export { ALL_OPS } from './ops/index.js';
+export * from './print.js';
+export * from './parse.js';
+export * from './equal.js';

@@ -1,0 +1,174 @@
+import { castScalar, isFloat, type DType } from './dtype.js';
+import type { AttrValue, Attrs, Func, Value } from './function.js';
+import type { Literal } from './literal.js';
+import { hasOp, getOp } from './registry.js';
+import { typeToString } from './types.js';
+
+/**
+ * The IR's text form (docs/ir.md), written by `printFunc` and read back by `parse.ts`:
+ *
+ *   func @name(%x: f32[2,3]) -> (y: f32[2,3]) {
+ *     %0 = exp(%x) : f32[2,3]
+ *     return %0
+ *     aliases {0: %x}
+ *   }
+ *
+ * Body values are renumbered %0, %1, ... in body order; parameters print by name. Attributes
+ * print in their OpDef's declaration order and are omitted when equal to the spec's default.
+ * Every literal prints exactly (f32 with its shortest round-trip decimal), so parsing the text
+ * gives a structurally equal function.
+ */
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+/** A name as it appears after `%`, `@` or in the result list: bare when it is an identifier, else quoted. */
+export function printName(name: string): string {
+  // inf and nan read back as numbers, so as names they need quotes.
+  return IDENT.test(name) && name !== 'inf' && name !== 'nan' ? name : JSON.stringify(name);
+}
+
+/**
+ * The names parameters print under: `Value.name` (or `arg<i>` when unset), made unique by a
+ * `_<k>` suffix. Structural equality compares these, so printing and parsing keeps them.
+ */
+export function paramNames(fn: Func): string[] {
+  const used = new Set<string>();
+  return fn.params.map((p, i) => {
+    const base = p.name !== undefined && p.name !== '' ? p.name : `arg${i}`;
+    let name = base;
+    for (let k = 1; used.has(name); k++) name = `${base}_${k}`;
+    used.add(name);
+    return name;
+  });
+}
+
+/**
+ * Shortest decimal that reads back to the same value of `dtype` (f32, or f16/bf16 whose values
+ * are rounded on reading, so bf16 0.10009765625 prints as 0.1). inf, -inf, nan and -0 are spelled out.
+ */
+export function formatF32(x: number, dtype: DType = 'f32'): string {
+  const special = formatSpecial(x);
+  if (special !== undefined) return special;
+  for (let p = 1; p <= 9; p++) {
+    const s = String(Number(x.toPrecision(p)));
+    if (castScalar(Number(s), dtype) === x) return s;
+  }
+  return String(x);
+}
+
+/** A float attribute (an f64): JavaScript's shortest round-trip decimal, specials spelled out. */
+export function formatF64(x: number): string {
+  return formatSpecial(x) ?? String(x);
+}
+
+function formatSpecial(x: number): string | undefined {
+  if (Number.isNaN(x)) return 'nan';
+  if (x === Infinity) return 'inf';
+  if (x === -Infinity) return '-inf';
+  if (Object.is(x, -0)) return '-0';
+  return undefined;
+}
+
+/** Literals with more elements than this print as the hex dump of their host array. */
+export const HEX_LITERAL_THRESHOLD = 1024;
+
+/** `f32[2,2]{1, 2.5, -inf, nan}`; big literals print as `f32[64,64]{0x<little-endian host bytes>}`. */
+export function printLiteral(lit: Literal): string {
+  const t = typeToString(lit.type);
+  if (lit.data.length > HEX_LITERAL_THRESHOLD) {
+    const bytes = new Uint8Array(lit.data.buffer, lit.data.byteOffset, lit.data.byteLength);
+    return `${t}{0x${Buffer.from(bytes).toString('hex')}}`;
+  }
+  const d = lit.type.dtype;
+  const parts: string[] = [];
+  for (let i = 0; i < lit.data.length; i++) parts.push(isFloat(d) ? formatF32(lit.data[i]!, d) : String(lit.data[i]!));
+  return `${t}{${parts.join(', ')}}`;
+}
+
+export function printAttrValue(v: AttrValue): string {
+  if (typeof v === 'number') return formatF64(v);
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return printName(v);
+  if (Array.isArray(v)) return `[${(v as readonly number[]).join(', ')}]`;
+  return printLiteral(v as Literal);
+}
+
+export function attrValuesEqual(a: AttrValue, b: AttrValue): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b)) return false;
+    const x = a as readonly number[], y = b as readonly number[];
+    return x.length === y.length && x.every((e, i) => e === y[i]);
+  }
+  if (typeof a === 'object' && typeof b === 'object') return literalsSame(a as Literal, b as Literal);
+  // Object.is keeps -0 apart from 0 (a -0 differing from a 0 default must print) and NaN equal to NaN.
+  return Object.is(a, b);
+}
+
+function literalsSame(a: Literal, b: Literal): boolean {
+  if (a.type.dtype !== b.type.dtype || typeToString(a.type) !== typeToString(b.type)) return false;
+  for (let i = 0; i < a.data.length; i++) {
+    const x = a.data[i]!, y = b.data[i]!;
+    if (!Object.is(x, y) && !(Number.isNaN(x) && Number.isNaN(y))) return false;
+  }
+  return true;
+}
+
+/**
+ * Attributes of `v` in print order: the op's declared order (then any undeclared keys, sorted),
+ * leaving out those equal to their default.
+ */
+export function printedAttrs(op: string, attrs: Attrs): [string, AttrValue][] {
+  const specs = hasOp(op) ? getOp(op).attrs : {};
+  const keys = [...Object.keys(specs).filter((k) => k in attrs), ...Object.keys(attrs).filter((k) => !(k in specs)).sort()];
+  const out: [string, AttrValue][] = [];
+  for (const k of keys) {
+    const v = attrs[k]!;
+    const def = specs[k]?.default;
+    if (def !== undefined && attrValuesEqual(def, v)) continue;
+    out.push([k, v]);
+  }
+  return out;
+}
+
+function printNode(v: Value, nameOf: (v: Value) => string): string {
+  const attrs = printedAttrs(v.op, v.attrs);
+  const attrText = attrs.length ? ` {${attrs.map(([k, a]) => `${k}=${printAttrValue(a)}`).join(', ')}}` : '';
+  return `${nameOf(v)} = ${v.op}(${v.inputs.map(nameOf).join(', ')})${attrText} : ${typeToString(v.type)}`;
+}
+
+/** Names of every value of `fn` as printed: `%param` and `%<body index>`. Foreign values print by id. */
+export function valueNamer(fn: Func): (v: Value) => string {
+  const names = new Map<Value, string>();
+  const pnames = paramNames(fn);
+  fn.params.forEach((p, i) => names.set(p, `%${printName(pnames[i]!)}`));
+  fn.body.forEach((v, i) => {
+    if (!names.has(v)) names.set(v, `%${i}`);
+  });
+  return (v) => names.get(v) ?? `%<undefined ${v.op}#${v.id}>`;
+}
+
+export function printFunc(fn: Func): string {
+  const nameOf = valueNamer(fn);
+  const pnames = paramNames(fn);
+  const params = fn.params.map((p, i) => `%${printName(pnames[i]!)}: ${typeToString(p.type)}`).join(', ');
+  const results = fn.results.map((r, i) => `${printName(fn.resultNames[i] ?? `out${i}`)}: ${typeToString(r.type)}`).join(', ');
+  const lines = [`func @${printName(fn.name)}(${params}) -> (${results}) {`];
+  for (const v of fn.body) lines.push(`  ${printNode(v, nameOf)}`);
+  lines.push(fn.results.length ? `  return ${fn.results.map(nameOf).join(', ')}` : '  return');
+  if (fn.aliases.length) {
+    const param = (i: number) => (fn.params[i] ? nameOf(fn.params[i]!) : `%<param ${i}>`);
+    lines.push(`  aliases {${fn.aliases.map((a) => `${a.result}: ${param(a.param)}`).join(', ')}}`);
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * One value as a line of text for error messages. With `fn`, operands use the function's
+ * printed names; without, values are named by their unique id (`%v12`).
+ */
+export function printValue(v: Value, fn?: Func): string {
+  const nameOf = fn ? valueNamer(fn) : (x: Value) => (x.op === 'parameter' && x.name ? `%${printName(x.name)}` : `%v${x.id}`);
+  if (v.op === 'parameter') return `${nameOf(v)}: ${typeToString(v.type)} (parameter ${String(v.attrs['index'])})`;
+  return printNode(v, nameOf);
+}
