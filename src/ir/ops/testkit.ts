@@ -3,7 +3,7 @@ import type { DType } from '../dtype.js';
 import type { Attrs } from '../function.js';
 import { interpret } from '../interpreter.js';
 import { literal, type Literal } from '../literal.js';
-import { numel, tensorType, type Shape } from '../types.js';
+import { KilnError, numel, tensorType, type Shape } from '../types.js';
 
 /**
  * Small helpers for op tests (here and in code generator tests): run one op through the
@@ -48,4 +48,32 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
   }
   return m;
+}
+
+/** Row-major multi-index of flat position `flat` in `shape`. */
+export function unravel(flat: number, shape: Shape): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let i = shape.length - 1; i >= 0; i--) {
+    idx[i] = flat % shape[i]!;
+    flat = Math.floor(flat / shape[i]!);
+  }
+  return idx;
+}
+
+/** Row-major flat position of multi-index `idx` in `shape`. */
+export function ravel(idx: readonly number[], shape: Shape): number {
+  let flat = 0;
+  for (let i = 0; i < shape.length; i++) flat = flat * shape[i]! + idx[i]!;
+  return flat;
+}
+
+/** The message of the KilnError `f` throws; throws itself when `f` succeeds or throws something else. */
+export function kilnErrorMessage(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof KilnError) return e.message;
+    throw new Error(`expected a KilnError, got ${String(e)}`);
+  }
+  throw new Error('expected a KilnError, but nothing was thrown');
 }
