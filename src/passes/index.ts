@@ -1,0 +1,7 @@
+/** The pass manager, the standard pipeline and the individual passes. */
+export * from './manager.js';
+export * from './pipeline.js';
+export { simplify, makeSimplify, RULES as SIMPLIFY_RULES, splatValue, type Rule, type Rewriter } from './simplify.js';
+export { cse } from './cse.js';
+export { dce } from './dce.js';
+export { fold, makeFold, foldDecision, isConstantValued, DEFAULT_FOLD_MAX_ELEMENTS, type FoldOptions, type FoldDecision } from './fold.js';

@@ -1,0 +1,25 @@
+/**
+ * The standard optimization pipeline, declared as data so it can be printed, extended and
+ * dumped pass by pass. Frontend and Keras code call `optimize` on traced functions.
+ */
+import type { Func } from '../ir/function.js';
+import { cse } from './cse.js';
+import { dce } from './dce.js';
+import { fold } from './fold.js';
+import { fixpoint, runPipeline, type Pipeline, type PipelineOptions, type PipelineReport } from './manager.js';
+import { simplify } from './simplify.js';
+
+/** Simplify, CSE, fold and DCE enable one another (a fold exposes an x+0, CSE exposes a chain), so they repeat together. */
+export const STANDARD_PIPELINE: Pipeline = [fixpoint([simplify, cse, fold, dce])];
+
+/** Optimize a copy of `fn`; the input is left untouched. */
+export function optimize(fn: Func, opts?: PipelineOptions): Func {
+  return optimizeWithReport(fn, opts).fn;
+}
+
+/** Like `optimize`, also returning what each pass did. */
+export function optimizeWithReport(fn: Func, opts?: PipelineOptions): { fn: Func; report: PipelineReport } {
+  const copy = fn.clone();
+  const report = runPipeline(copy, STANDARD_PIPELINE, opts);
+  return { fn: copy, report };
+}
