@@ -140,7 +140,9 @@ function printNode(v: Value, nameOf: (v: Value) => string): string {
 export function valueNamer(fn: Func): (v: Value) => string {
   const names = new Map<Value, string>();
   const pnames = paramNames(fn);
-  fn.params.forEach((p, i) => names.set(p, `%${printName(pnames[i]!)}`));
+  fn.params.forEach((p, i) => {
+    if (!names.has(p)) names.set(p, `%${printName(pnames[i]!)}`);
+  });
   fn.body.forEach((v, i) => {
     if (!names.has(v)) names.set(v, `%${i}`);
   });
