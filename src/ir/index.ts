@@ -9,3 +9,4 @@ export { ALL_OPS } from './ops/index.js';
 export * from './print.js';
 export * from './parse.js';
 export * from './equal.js';
+export * from './verify.js';
