@@ -1,0 +1,200 @@
+/**
+ * Creating concrete tensors: from JS values (`tensor`, `scalar`), filled (`zeros`, `ones`,
+ * `fill`, ...), index ramps (`range`, `iota`), seeded random numbers (through the IR's
+ * counter-based rng ops, so the same seed gives the same values on every target) and `oneHot`.
+ * Inside a trace these are still concrete; ops capture them as constants.
+ */
+import { isDType, type DType } from '../ir/dtype.js';
+import { hasOp } from '../ir/registry.js';
+import { literal } from '../ir/literal.js';
+import { KilnError, numel } from '../ir/types.js';
+import { emit } from './emit.js';
+import { Tensor } from './tensor.js';
+
+type TypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array | Uint32Array | Uint8ClampedArray;
+/** Nested JS arrays of numbers or booleans. */
+export type TensorValues = number | boolean | TypedArray | readonly (number | boolean | TensorValues)[];
+
+function checkShape(op: string, shape: readonly number[]): void {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new KilnError(`${op}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+function checkDtype(op: string, dtype: string): DType {
+  if (!isDType(dtype)) throw new KilnError(`${op}: unknown dtype '${dtype}' (expected f32, f16, bf16, i32, i8, u8 or bool)`);
+  return dtype;
+}
+
+/** Flatten nested arrays, inferring the shape; ragged arrays are an error. */
+function flatten(values: TensorValues): { flat: number[]; shape: number[]; sawBool: boolean } {
+  const flat: number[] = [];
+  let sawBool = false;
+  let shape: number[] | undefined;
+  const walk = (v: TensorValues, dims: number[]): void => {
+    if (typeof v === 'number' || typeof v === 'boolean') {
+      if (typeof v === 'boolean') sawBool = true;
+      if (!shape) shape = dims;
+      else if (shape.length !== dims.length || shape.some((d, i) => d !== dims[i])) {
+        throw new KilnError(`tensor: ragged nested array: an element at depth ${dims.length} but the first element has depth ${shape.length} (shape [${shape.join(',')}])`);
+      }
+      flat.push(typeof v === 'boolean' ? (v ? 1 : 0) : v);
+      return;
+    }
+    const arr = v as ArrayLike<number | boolean | TensorValues>;
+    if (shape && (dims.length >= shape.length || shape[dims.length] !== arr.length)) {
+      throw new KilnError(`tensor: ragged nested array: length ${arr.length} at depth ${dims.length} where [${shape.join(',')}] was inferred`);
+    }
+    if (arr.length === 0 && !shape) shape = [...dims, 0];
+    for (let i = 0; i < arr.length; i++) walk(arr[i]!, [...dims, arr.length]);
+  };
+  walk(values, []);
+  return { flat, shape: shape ?? [], sawBool };
+}
+
+/**
+ * A concrete tensor from JS values. The dtype defaults to f32 (i32 for an Int32Array, bool for
+ * booleans); `shape` reshapes flat values and is checked against their count.
+ */
+export function tensor(values: TensorValues | Tensor, shape?: readonly number[], dtype?: DType): Tensor {
+  if (values instanceof Tensor) {
+    if (values.isSymbolic) return values;
+    values = values.dataSync() as TypedArray;
+  }
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  let dt: DType = dtype ?? 'f32';
+  if (ArrayBuffer.isView(values)) {
+    flat = values as TypedArray;
+    inferred = [flat.length];
+    if (!dtype && values instanceof Int32Array) dt = 'i32';
+  } else {
+    const f = flatten(values);
+    flat = f.flat;
+    inferred = f.shape;
+    if (!dtype && f.sawBool) dt = 'bool';
+  }
+  checkDtype('tensor', dt);
+  let finalShape = inferred;
+  if (shape) {
+    checkShape('tensor', shape);
+    if (numel(shape) !== flat.length) {
+      if (flat.length === 1 && inferred.length === 0) return fill(shape, flat[0]!, dt);
+      throw new KilnError(`tensor: ${flat.length} values (shape [${inferred.join(',')}]) do not fill shape [${shape.join(',')}] (${numel(shape)} elements)`);
+    }
+    finalShape = [...shape];
+  }
+  return Tensor.concrete(literal(finalShape, dt, flat));
+}
+
+export function scalar(value: number | boolean, dtype?: DType): Tensor {
+  return tensor(value, [], dtype);
+}
+
+export function fill(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
+  checkShape('fill', shape);
+  checkDtype('fill', dtype);
+  return Tensor.concrete(literal(shape, dtype, value));
+}
+
+export function zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+  return fill(shape, 0, dtype);
+}
+
+export function ones(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+  return fill(shape, 1, dtype);
+}
+
+export function zerosLike(x: Tensor): Tensor {
+  return fill(x.shape, 0, x.dtype);
+}
+
+export function onesLike(x: Tensor): Tensor {
+  return fill(x.shape, 1, x.dtype);
+}
+
+/** `start, start+step, ...` up to (excluding) `stop`; `range(n)` counts 0..n-1, like tf.range. */
+export function range(start: number, stop?: number, step = 1, dtype: DType = 'f32'): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new KilnError(`range: step must not be 0 (start=${start}, stop=${stop})`);
+  const n = Math.max(Math.ceil((stop - start) / step), 0);
+  const values = new Array<number>(n);
+  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  return Tensor.concrete(literal([n], checkDtype('range', dtype), values));
+}
+
+/** A tensor of `shape` whose elements are their index along `dim` (the IR's iota). */
+export function iota(shape: readonly number[], dim = 0, dtype: DType = 'i32'): Tensor {
+  checkShape('iota', shape);
+  if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) {
+    throw new KilnError(`iota: dim ${dim} is out of range for shape [${shape.join(',')}]`);
+  }
+  const n = numel(shape);
+  let inner = 1;
+  for (let i = dim + 1; i < shape.length; i++) inner *= shape[i]!;
+  const values = new Array<number>(n);
+  for (let i = 0; i < n; i++) values[i] = Math.floor(i / inner) % shape[dim]!;
+  return Tensor.concrete(literal(shape, checkDtype('iota', dtype), values));
+}
+
+export interface RandomUniformOptions {
+  minval?: number;
+  maxval?: number;
+  seed?: number;
+  dtype?: DType;
+}
+
+export interface RandomNormalOptions {
+  mean?: number;
+  stddev?: number;
+  seed?: number;
+  dtype?: DType;
+}
+
+function seedKey(seed: number | undefined): Tensor {
+  const s = seed ?? Math.floor(Math.random() * 0x7fffffff);
+  if (!Number.isFinite(s)) throw new KilnError(`random: seed must be a finite number, got ${s}`);
+  return Tensor.concrete(literal([2], 'i32', [s | 0, 0]));
+}
+
+function randomBase(op: 'rng_uniform' | 'rng_normal', shape: readonly number[], seed: number | undefined, dtype: DType): Tensor {
+  checkShape(op, shape);
+  checkDtype(op, dtype);
+  if (!hasOp(op)) throw new KilnError(`${op}: the IR op is not registered in this build`);
+  return emit(op, [seedKey(seed)], { shape: [...shape], dtype });
+}
+
+/** Uniform in [minval, maxval); with a seed, the values are reproducible on every target. */
+export function randomUniform(shape: readonly number[], opts: RandomUniformOptions = {}): Tensor {
+  const { minval = 0, maxval = 1, seed, dtype = 'f32' } = opts;
+  const u = randomBase('rng_uniform', shape, seed, dtype);
+  if (minval === 0 && maxval === 1) return u;
+  return affine(u, maxval - minval, minval);
+}
+
+export function randomNormal(shape: readonly number[], opts: RandomNormalOptions = {}): Tensor {
+  const { mean = 0, stddev = 1, seed, dtype = 'f32' } = opts;
+  const z = randomBase('rng_normal', shape, seed, dtype);
+  if (mean === 0 && stddev === 1) return z;
+  return affine(z, stddev, mean);
+}
+
+function affine(x: Tensor, scale: number, shift: number): Tensor {
+  const s = fill(x.shape, scale, x.dtype), b = fill(x.shape, shift, x.dtype);
+  return emit('add', [emit('mul', [x, s]), b]);
+}
+
+/**
+ * `indices` (i32) one-hot encoded along a new last axis of size `depth`: `onValue` where the
+ * index matches, `offValue` elsewhere (out-of-range indices give all `offValue`). Like tf.oneHot
+ * the default dtype is i32.
+ */
+export function oneHot(indices: Tensor | readonly number[], depth: number, onValue = 1, offValue = 0, dtype: DType = 'i32'): Tensor {
+  const idx = indices instanceof Tensor ? indices : tensor(indices as number[], undefined, 'i32');
+  if (idx.dtype !== 'i32') throw new KilnError(`oneHot: indices must be i32, got ${idx.describe()}; cast them first`);
+  if (!Number.isInteger(depth) || depth < 0) throw new KilnError(`oneHot: depth must be a non-negative integer, got ${depth}`);
+  const outShape = [...idx.shape, depth];
+  const expanded = emit('broadcast_in_dim', [idx], { shape: outShape, dims: idx.shape.map((_, i) => i) });
+  const hit = emit('compare', [expanded, iota(outShape, idx.rank, 'i32')], { dir: 'eq' });
+  return emit('select', [hit, fill(outShape, onValue, dtype), fill(outShape, offValue, dtype)]);
+}
