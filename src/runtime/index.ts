@@ -1,0 +1,13 @@
+/**
+ * kiln/runtime: load and run compiled Kiln artifacts. Dependency-free (no
+ * other part of Kiln, no npm package), for Node and browsers; this is what
+ * applications ship. See docs/artifact-format.md.
+ */
+export { load, Program, DEFAULT_MAX_THREADS } from './wasm_executor.js';
+export type { LoadOptions, TensorInfo, Variant } from './wasm_executor.js';
+export { readArtifact, writeArtifact } from './artifact.js';
+export type { Artifact } from './artifact.js';
+export { FORMAT_VERSION } from './manifest.js';
+export type { Manifest, ManifestInput, TensorSpec, KernelSpec, MemorySpec, SectionEntry } from './manifest.js';
+export type { DType, TensorData } from './dtypes.js';
+export { KilnRuntimeError, RuntimeError } from './errors.js';
