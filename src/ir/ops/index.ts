@@ -5,8 +5,9 @@ import { dotOps } from './dot.js';
 import { movementOps } from './movement.js';
 import { reduceOps } from './reduce.js';
 import { sourceOps } from './source.js';
+import { windowOps } from './window.js';
 
 /** Every op of the IR, registered once. Add a new op file's list here. */
-export const ALL_OPS: readonly OpDef[] = [...elementwiseOps, ...sourceOps, ...movementOps, ...reduceOps, ...dotOps, ...convOps];
+export const ALL_OPS: readonly OpDef[] = [...elementwiseOps, ...sourceOps, ...movementOps, ...reduceOps, ...dotOps, ...convOps, ...windowOps];
 
 for (const def of ALL_OPS) registerOp(def);
