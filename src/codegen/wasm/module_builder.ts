@@ -153,3 +153,19 @@ export function emitModule(mod: Module, opts: EmitOptions = {}): Uint8Array {
   }
   return mod.emitBinary();
 }
+
+/** The execution ABI's view of an instantiated kernel: (start, end) -> void. */
+export type KernelFn = (start: number, end: number) => void;
+
+/**
+ * Compile and instantiate kernel bytes against `memory` (synchronously: for
+ * compiler-side checks, tests and benchmarks; the runtime has its own loader).
+ */
+export function instantiateKernels(bytes: Uint8Array, memory: WebAssembly.Memory): Record<string, KernelFn> {
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const out: Record<string, KernelFn> = {};
+  for (const [name, value] of Object.entries(inst.exports)) {
+    if (typeof value === 'function') out[name] = value as KernelFn;
+  }
+  return out;
+}
