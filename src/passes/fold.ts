@@ -2,8 +2,10 @@
  * fold: constant folding. After the pass no node that `foldDecision` accepts remains: every such
  * node whose operands are all constant-valued (a constant, an iota, or a broadcast of one) has
  * been evaluated at compile time with the interpreter's own kernels, so the folded value is
- * exactly what the node would compute at run time. A result holding one repeated value becomes
- * a broadcast of a scalar constant rather than a large literal. Replaced nodes are removed;
+ * exactly what the node would compute at run time. Results and operands larger than the size
+ * limit stay symbolic, except elementwise ops on broadcast scalars, which are computed on one
+ * element. A result holding one repeated value becomes a broadcast of a scalar constant rather
+ * than a large literal. Replaced nodes are removed;
  * operands they leave unused are left for DCE.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,7 +13,7 @@ import type { Func, Value } from '../ir/function.js';
 import { makeValue } from '../ir/builder.js';
 import { ensureCpuBackend, evalNode, literalToTensor, tensorToLiteral } from '../ir/interpreter.js';
 import { literal, type Literal } from '../ir/literal.js';
-import { attr } from '../ir/registry.js';
+import { attr, getOp } from '../ir/registry.js';
 import { numel } from '../ir/types.js';
 import type { Pass } from './manager.js';
 
@@ -46,10 +48,22 @@ export function isConstantValued(v: Value): boolean {
   return v.op === 'broadcast_in_dim' && isConstantValued(v.inputs[0]!);
 }
 
+/** The rank-0 constant behind `v` when `v` is one or a broadcast of one (a splat). */
+function scalarBehind(v: Value): Value | undefined {
+  while (v.op === 'broadcast_in_dim' && v.inputs[0]!.shape.length === 0) v = v.inputs[0]!;
+  return v.op === 'constant' && v.shape.length === 0 ? v : undefined;
+}
+
+/** An elementwise op on splats is a splat: it is computed on one element, whatever the shape. */
+function onScalarSplats(v: Value): boolean {
+  return getOp(v.op).kind === 'elementwise' && v.inputs.length > 0 && v.inputs.every((x) => scalarBehind(x) !== undefined);
+}
+
 /** The policy: fold `v` when every operand is known and nothing it must materialize is too big. */
 export function foldDecision(v: Value, maxElements: number = DEFAULT_FOLD_MAX_ELEMENTS): FoldDecision {
   const kept = KEPT_SYMBOLIC[v.op];
   if (kept) return { fold: false, why: kept };
+  if (onScalarSplats(v)) return { fold: true, why: 'elementwise on broadcast scalars: computed on one element' };
   const unknown = v.inputs.findIndex((x) => !isConstantValued(x));
   if (unknown >= 0) return { fold: false, why: `operand ${unknown} (${v.inputs[unknown]!.op}) is not a constant` };
   if (numel(v.shape) > maxElements) return { fold: false, why: `result has ${numel(v.shape)} elements (limit ${maxElements})` };
@@ -102,14 +116,20 @@ function foldBody(fn: Func, maxElements: number): boolean {
     }
     let value: Literal;
     try {
-      value = tensorToLiteral(evalNode(v, v.inputs.map(tensorOf)), v.type);
+      if (onScalarSplats(v)) {
+        const scalars = v.inputs.map((x) => scalarBehind(x)!);
+        const one = makeValue(v.op, scalars, v.attrs);
+        value = tensorToLiteral(evalNode(one, scalars.map(tensorOf)), one.type);
+      } else {
+        value = tensorToLiteral(evalNode(v, v.inputs.map(tensorOf)), v.type);
+      }
     } catch {
       // A kernel that rejects these operands would reject them at run time too; keep the node
       // so the error surfaces there, with the run's context, instead of failing compilation.
       body.push(v);
       continue;
     }
-    const x = splat(value);
+    const x = value.type.shape.length < v.shape.length ? value.data[0]! : splat(value);
     const constant = makeValue('constant', [], { value: x === undefined ? value : literal([], v.dtype, [x]) });
     body.push(constant);
     let replacement = constant;
