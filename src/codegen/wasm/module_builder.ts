@@ -162,7 +162,7 @@ export type KernelFn = (start: number, end: number) => void;
  * compiler-side checks, tests and benchmarks; the runtime has its own loader).
  */
 export function instantiateKernels(bytes: Uint8Array, memory: WebAssembly.Memory): Record<string, KernelFn> {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory } });
   const out: Record<string, KernelFn> = {};
   for (const [name, value] of Object.entries(inst.exports)) {
     if (typeof value === 'function') out[name] = value as KernelFn;
