@@ -2,12 +2,13 @@ import { registerOp, type OpDef } from '../registry.js';
 import { elementwiseOps } from './elementwise.js';
 import { convOps } from './conv.js';
 import { dotOps } from './dot.js';
+import { gatherOps } from './gather.js';
 import { movementOps } from './movement.js';
 import { reduceOps } from './reduce.js';
 import { sourceOps } from './source.js';
 import { windowOps } from './window.js';
 
 /** Every op of the IR, registered once. Add a new op file's list here. */
-export const ALL_OPS: readonly OpDef[] = [...elementwiseOps, ...sourceOps, ...movementOps, ...reduceOps, ...dotOps, ...convOps, ...windowOps];
+export const ALL_OPS: readonly OpDef[] = [...elementwiseOps, ...sourceOps, ...movementOps, ...reduceOps, ...dotOps, ...convOps, ...windowOps, ...gatherOps];
 
 for (const def of ALL_OPS) registerOp(def);
