@@ -8,7 +8,7 @@ import binaryen from 'binaryen';
 import { writeArtifact, type ManifestInput, type TensorSpec } from '../../src/runtime/index.js';
 
 const F = binaryen.Features;
-const BASE_FEATURES = F.SIMD128 | F.BulkMemory | F.Atomics | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt;
+const BASE_FEATURES = F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.Atomics | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt;
 
 /** Assembles WebAssembly text; `relaxed` allows relaxed-SIMD instructions. */
 export function assemble(wat: string, relaxed = false): Uint8Array {
