@@ -1,0 +1,273 @@
+/**
+ * The Keras Layer base class: naming, lazy build, weights held as frontend Variables,
+ * `apply` on symbolic KerasTensors (records a graph Node) or on frontend Tensors (runs
+ * `call`), config round-trips and a class registry for deserialization.
+ *
+ * Subclasses implement `build`, `call`, `computeOutputShape` and `getConfig`; they read their
+ * weights with `Variable.read()` inside `call`, so a later training trace can bind them as
+ * parameters instead of constants.
+ */
+import type { DType } from '../../ir/dtype.js';
+import { KilnError } from '../../ir/types.js';
+import { tensorFromData, tensorToFloat32, variable, type Tensor, type Variable } from '../backend.js';
+import { getInitializer, type InitializerLike } from '../initializers.js';
+import { KerasTensor, Node, isKerasTensor, shapeToString, type KerasShape } from './keras_tensor.js';
+
+export interface LayerArgs {
+  /** Unique name; defaults to the snake_case class name with a counter (`dense`, `dense_1`, ...). */
+  name?: string;
+  trainable?: boolean;
+  /** Shape of one example (no batch dimension). Only meaningful on a model's first layer. */
+  inputShape?: readonly (number | null)[];
+  /** Full input shape including the batch dimension (`null` for any batch size). */
+  batchInputShape?: KerasShape;
+  /** Fixed batch size, used with `inputShape`. */
+  batchSize?: number;
+  dtype?: DType;
+}
+
+/** The base config every layer's getConfig() contains. */
+export interface LayerConfig {
+  name: string;
+  trainable: boolean;
+  dtype: DType;
+  batchInputShape?: (number | null)[];
+}
+
+export interface CallArgs {
+  training?: boolean;
+}
+
+export interface SerializedLayer {
+  className: string;
+  config: LayerConfig;
+}
+
+const nameCounts = new Map<string, number>();
+
+/** `dense`, then `dense_1`, `dense_2`... per prefix, as Keras names layers. */
+export function uniqueLayerName(prefix: string): string {
+  const n = nameCounts.get(prefix) ?? 0;
+  nameCounts.set(prefix, n + 1);
+  return n === 0 ? prefix : `${prefix}_${n}`;
+}
+
+/** Forget the layer-name counters (Keras's clear_session for names). */
+export function resetLayerNames(): void {
+  nameCounts.clear();
+}
+
+export function toSnakeCase(className: string): string {
+  return className
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .replace(/([a-z\d])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+let nextLayerId = 0;
+
+export abstract class Layer {
+  /** The Keras class name, used in configs and messages. Every subclass sets it. */
+  static className = 'Layer';
+
+  readonly id = nextLayerId++;
+  readonly name: string;
+  trainable: boolean;
+  readonly dtype: DType;
+  built = false;
+  /** Set when the layer was given an input shape: a Sequential model's first layer uses it. */
+  batchInputShape?: KerasShape;
+  /** Graph nodes where this layer was applied to symbolic inputs. */
+  readonly inboundNodes: Node[] = [];
+  protected readonly ownTrainable: Variable[] = [];
+  protected readonly ownNonTrainable: Variable[] = [];
+
+  constructor(args: LayerArgs = {}) {
+    this.name = args.name ?? uniqueLayerName(toSnakeCase(this.className));
+    this.trainable = args.trainable ?? true;
+    this.dtype = args.dtype ?? 'f32';
+    if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
+    else if (args.inputShape) this.batchInputShape = [args.batchSize ?? null, ...args.inputShape];
+  }
+
+  get className(): string {
+    return (this.constructor as typeof Layer).className;
+  }
+
+  /** `Dense 'dense_1'`: how messages name this layer. */
+  get label(): string {
+    return `${this.className} '${this.name}'`;
+  }
+
+  /** Create the weights for inputs of this shape. The base version only marks the layer built. */
+  build(_inputShape: KerasShape | KerasShape[]): void {
+    this.built = true;
+  }
+
+  /** The layer's computation on frontend Tensors (concrete or traced). */
+  abstract call(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[];
+
+  /** Output shape for an input shape; also validates the input (throws naming the layer). */
+  computeOutputShape(inputShape: KerasShape | KerasShape[]): KerasShape | KerasShape[] {
+    return inputShape;
+  }
+
+  /**
+   * Check an input shape before build/call. The default accepts anything; layers override it
+   * to reject a wrong rank or size with a message that names the layer.
+   */
+  protected checkInputShape(_shape: KerasShape | KerasShape[], _dtype: DType | DType[]): void {}
+
+  /** Throw a KilnError prefixed with this layer's class and name. */
+  protected fail(msg: string): never {
+    throw new KilnError(`${this.label}: ${msg}`);
+  }
+
+  getConfig(): LayerConfig {
+    const config: LayerConfig = { name: this.name, trainable: this.trainable, dtype: this.dtype };
+    if (this.batchInputShape) config.batchInputShape = [...this.batchInputShape];
+    return config;
+  }
+
+  /** `{className, config}`: what deserializeLayer() turns back into an equal layer. */
+  serialize(): SerializedLayer {
+    return { className: this.className, config: this.getConfig() };
+  }
+
+  // ---- weights ------------------------------------------------------------------------------
+
+  /** Create a weight named `<layer>/<name>` and register it as trainable or not. */
+  protected addWeight(name: string, shape: readonly number[], initializer: InitializerLike, trainable = true): Variable {
+    const init = getInitializer(initializer);
+    const data = init.generate(shape);
+    const v = variable(tensorFromData(data, shape), { name: `${this.name}/${name}`, trainable: trainable && this.trainable });
+    (trainable ? this.ownTrainable : this.ownNonTrainable).push(v);
+    return v;
+  }
+
+  get trainableWeights(): Variable[] {
+    return this.trainable ? [...this.ownTrainable] : [];
+  }
+  get nonTrainableWeights(): Variable[] {
+    return this.trainable ? [...this.ownNonTrainable] : [...this.ownTrainable, ...this.ownNonTrainable];
+  }
+  /** Trainable weights first, then non-trainable, as Keras and tfjs-layers order them. */
+  get weights(): Variable[] {
+    return [...this.trainableWeights, ...this.nonTrainableWeights];
+  }
+
+  countParams(): number {
+    if (!this.built) this.fail('countParams() needs a built layer: call it on an input or give the model an inputShape first');
+    return this.weights.reduce((n, w) => n + w.value.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  /** Current weight values, in `weights` order. */
+  getWeights(): Tensor[] {
+    return this.weights.map((w) => w.value);
+  }
+
+  /** Replace weight values, checking count and shapes, naming the layer and weight on a mismatch. */
+  setWeights(values: readonly Tensor[]): void {
+    const ws = this.weights;
+    if (values.length !== ws.length) {
+      throw new KilnError(`setWeights: ${this.label} has ${ws.length} weights (${ws.map((w) => w.name).join(', ') || 'none'}), got ${values.length}`);
+    }
+    assignWeights(ws, values);
+  }
+
+  // ---- application --------------------------------------------------------------------------
+
+  /** Apply the layer: on KerasTensors it records a graph node, on Tensors it computes. */
+  apply(inputs: KerasTensor, args?: CallArgs): KerasTensor;
+  apply(inputs: KerasTensor[], args?: CallArgs): KerasTensor | KerasTensor[];
+  apply(inputs: Tensor, args?: CallArgs): Tensor;
+  apply(inputs: Tensor[], args?: CallArgs): Tensor | Tensor[];
+  apply(inputs: KerasTensor | KerasTensor[], args?: CallArgs): KerasTensor | KerasTensor[];
+  apply(inputs: Tensor | Tensor[], args?: CallArgs): Tensor | Tensor[];
+  apply(inputs: KerasTensor | KerasTensor[] | Tensor | Tensor[], args: CallArgs = {}): KerasTensor | KerasTensor[] | Tensor | Tensor[] {
+    const list = (Array.isArray(inputs) ? inputs : [inputs]) as readonly (KerasTensor | Tensor)[];
+    const symbolic = list.filter(isKerasTensor).length;
+    if (symbolic !== 0 && symbolic !== list.length) {
+      this.fail('inputs mix symbolic KerasTensors (from kiln.input) and concrete Tensors; use one kind');
+    }
+    const shapes = list.map((t) => [...t.shape] as KerasShape);
+    const dtypes = list.map((t) => t.dtype);
+    const shapeArg = Array.isArray(inputs) ? shapes : shapes[0]!;
+    const dtypeArg = Array.isArray(inputs) ? dtypes : dtypes[0]!;
+    this.checkInputShape(shapeArg, dtypeArg);
+    if (!this.built) this.build(shapeArg);
+    this.built = true;
+    if (symbolic) return this.applySymbolic(list as KerasTensor[], shapeArg, Array.isArray(inputs));
+    return this.call(inputs as Tensor | Tensor[], args);
+  }
+
+  private applySymbolic(inputs: KerasTensor[], shapeArg: KerasShape | KerasShape[], asList: boolean): KerasTensor | KerasTensor[] {
+    const out = this.computeOutputShape(shapeArg);
+    const outShapes = isShapeList(out) ? out : [out];
+    const nodeIndex = this.inboundNodes.length;
+    const node = new Node(this, inputs, [], asList);
+    const tensors = outShapes.map((s, i) => new KerasTensor(s, this.outputDtype(inputs), this, nodeIndex, i, `${this.name}/out${outShapes.length > 1 ? i : ''}`));
+    node.outputTensors = tensors;
+    this.inboundNodes.push(node);
+    return isShapeList(out) ? tensors : tensors[0]!;
+  }
+
+  /** Dtype of the outputs; float layers produce their own dtype. */
+  protected outputDtype(_inputs: readonly KerasTensor[]): DType {
+    return this.dtype;
+  }
+
+  /** Shape check helper for single-input layers: one shape of the given rank. */
+  protected singleShape(shape: KerasShape | KerasShape[], rank?: number, what = 'input'): KerasShape {
+    if (isShapeList(shape)) {
+      if (shape.length !== 1) this.fail(`expects one ${what}, got ${shape.length}`);
+      shape = shape[0]!;
+    }
+    if (rank !== undefined && shape.length !== rank) {
+      this.fail(`expected ${what} of rank ${rank}, got ${shapeToString(shape)}`);
+    }
+    return shape;
+  }
+}
+
+/** A list of shapes (as opposed to one shape). */
+export function isShapeList(s: KerasShape | KerasShape[] | readonly KerasShape[]): s is KerasShape[] {
+  return s.length > 0 && Array.isArray(s[0]);
+}
+
+/** Assign values to variables after checking every shape; nothing changes when one is wrong. */
+export function assignWeights(ws: readonly Variable[], values: readonly Tensor[]): void {
+  ws.forEach((w, i) => {
+    const v = values[i]!;
+    const want = w.value.shape;
+    if (v.shape.length !== want.length || v.shape.some((d, k) => d !== want[k])) {
+      throw new KilnError(`setWeights: weight ${i} '${w.name}' has shape [${want.join(',')}], got [${v.shape.join(',')}]`);
+    }
+  });
+  ws.forEach((w, i) => w.assign(tensorFromData(tensorToFloat32(values[i]!), values[i]!.shape)));
+}
+
+// ---- class registry (deserialization) ----------------------------------------------------------
+
+export interface LayerClass {
+  readonly className: string;
+  new (config: never): Layer;
+}
+
+const layerClasses = new Map<string, LayerClass>();
+
+export function registerLayer(cls: LayerClass): void {
+  layerClasses.set(cls.className, cls);
+}
+
+export function getLayerClass(className: string): LayerClass {
+  const cls = layerClasses.get(className);
+  if (!cls) throw new KilnError(`unknown layer class '${className}' (known: ${[...layerClasses.keys()].sort().join(', ')})`);
+  return cls;
+}
+
+/** Build a layer from `{className, config}` as produced by `layer.serialize()`. */
+export function deserializeLayer(s: { className: string; config: object }): Layer {
+  const Cls = getLayerClass(s.className) as unknown as new (config: object) => Layer;
+  return new Cls(s.config);
+}

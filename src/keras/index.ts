@@ -1,0 +1,16 @@
+/**
+ * Kiln's Keras API (TensorFlow.js spelling): layers, Sequential and functional models,
+ * activations and initializers.
+ */
+export * as layers from './layers/index.js';
+export * as initializers from './initializers.js';
+export * as activations from './activations.js';
+export { input, InputLayer, type InputArgs } from './engine/input.js';
+export { KerasTensor, Node, shapeToString, type KerasShape } from './engine/keras_tensor.js';
+export {
+  Layer, deserializeLayer, registerLayer, resetLayerNames,
+  type CallArgs, type LayerArgs, type LayerConfig, type SerializedLayer,
+} from './engine/layer.js';
+export { Model, type PredictArgs } from './engine/model.js';
+export { Functional, model, type FunctionalArgs, type FunctionalConfig } from './engine/functional.js';
+export { Sequential, sequential, type SequentialArgs, type SequentialConfig } from './engine/sequential.js';

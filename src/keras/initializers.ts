@@ -1,0 +1,276 @@
+/**
+ * Weight initializers (Keras 3 semantics, tfjs spelling): zeros, ones, constant, randomUniform,
+ * randomNormal, truncatedNormal, glorotUniform/glorotNormal, heUniform/heNormal, lecunUniform/
+ * lecunNormal, all as VarianceScaling where Keras defines them so.
+ *
+ * Values are generated on the host (a weight is data, not part of any traced program) with a
+ * small seeded generator, so `seed` gives the same weights on every run and every target.
+ * The "normal" variance-scaling initializers draw from a normal truncated at two standard
+ * deviations and rescale by 1/0.87962566103423978 as Keras 3 does, so the variance matches.
+ */
+import { KilnError } from '../ir/types.js';
+
+export interface Initializer {
+  readonly className: string;
+  /** Values for a weight of this shape, row-major. */
+  generate(shape: readonly number[]): Float32Array;
+  getConfig(): Record<string, unknown>;
+}
+
+export type InitializerIdentifier =
+  | 'zeros' | 'ones' | 'glorotUniform' | 'glorotNormal' | 'heUniform' | 'heNormal'
+  | 'lecunUniform' | 'lecunNormal' | 'randomUniform' | 'randomNormal' | 'truncatedNormal';
+
+export interface SerializedInitializer {
+  className: string;
+  config: Record<string, unknown>;
+}
+
+/** What layer arguments accept: a name, an instance, or a serialized initializer. */
+export type InitializerLike = Initializer | InitializerIdentifier | SerializedInitializer;
+
+/** Mulberry32: a tiny, well-mixed 32-bit generator; enough for weight initialization. */
+export class SeededRandom {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Standard normal (Box–Muller). */
+  normal(): number {
+    const u1 = 1 - this.next();
+    const u2 = this.next();
+    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+  /** Standard normal truncated to [-2, 2] by rejection, as tf.truncated_normal. */
+  truncatedNormal(): number {
+    for (;;) {
+      const z = this.normal();
+      if (Math.abs(z) <= 2) return z;
+    }
+  }
+}
+
+function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function rngFor(seed: number | undefined): SeededRandom {
+  return new SeededRandom(seed ?? Math.floor(Math.random() * 2 ** 32));
+}
+
+export class Zeros implements Initializer {
+  readonly className = 'Zeros';
+  generate(shape: readonly number[]): Float32Array {
+    return new Float32Array(numel(shape));
+  }
+  getConfig(): Record<string, unknown> {
+    return {};
+  }
+}
+
+export class Ones implements Initializer {
+  readonly className = 'Ones';
+  generate(shape: readonly number[]): Float32Array {
+    return new Float32Array(numel(shape)).fill(1);
+  }
+  getConfig(): Record<string, unknown> {
+    return {};
+  }
+}
+
+export class Constant implements Initializer {
+  readonly className = 'Constant';
+  readonly value: number;
+  constructor(args: { value: number }) {
+    this.value = args.value;
+  }
+  generate(shape: readonly number[]): Float32Array {
+    return new Float32Array(numel(shape)).fill(this.value);
+  }
+  getConfig(): Record<string, unknown> {
+    return { value: this.value };
+  }
+}
+
+export class RandomUniform implements Initializer {
+  readonly className = 'RandomUniform';
+  readonly minval: number;
+  readonly maxval: number;
+  readonly seed?: number;
+  constructor(args: { minval?: number; maxval?: number; seed?: number } = {}) {
+    this.minval = args.minval ?? -0.05;
+    this.maxval = args.maxval ?? 0.05;
+    this.seed = args.seed;
+  }
+  generate(shape: readonly number[]): Float32Array {
+    const rng = rngFor(this.seed);
+    const out = new Float32Array(numel(shape));
+    for (let i = 0; i < out.length; i++) out[i] = this.minval + (this.maxval - this.minval) * rng.next();
+    return out;
+  }
+  getConfig(): Record<string, unknown> {
+    return { minval: this.minval, maxval: this.maxval, seed: this.seed };
+  }
+}
+
+export class RandomNormal implements Initializer {
+  readonly className: string = 'RandomNormal';
+  readonly mean: number;
+  readonly stddev: number;
+  readonly seed?: number;
+  constructor(args: { mean?: number; stddev?: number; seed?: number } = {}) {
+    this.mean = args.mean ?? 0;
+    this.stddev = args.stddev ?? 0.05;
+    this.seed = args.seed;
+  }
+  protected draw(rng: SeededRandom): number {
+    return rng.normal();
+  }
+  generate(shape: readonly number[]): Float32Array {
+    const rng = rngFor(this.seed);
+    const out = new Float32Array(numel(shape));
+    for (let i = 0; i < out.length; i++) out[i] = this.mean + this.stddev * this.draw(rng);
+    return out;
+  }
+  getConfig(): Record<string, unknown> {
+    return { mean: this.mean, stddev: this.stddev, seed: this.seed };
+  }
+}
+
+export class TruncatedNormal extends RandomNormal {
+  override readonly className: string = 'TruncatedNormal';
+  protected override draw(rng: SeededRandom): number {
+    return rng.truncatedNormal();
+  }
+}
+
+export type FanMode = 'fanIn' | 'fanOut' | 'fanAvg';
+export type VarianceDistribution = 'truncatedNormal' | 'untruncatedNormal' | 'uniform';
+
+/**
+ * Fans of a weight shape as Keras computes them: a matrix [in, out]; a conv kernel
+ * [...spatial, in, out] multiplies both by the receptive field size.
+ */
+export function computeFans(shape: readonly number[]): { fanIn: number; fanOut: number } {
+  if (shape.length === 0) return { fanIn: 1, fanOut: 1 };
+  if (shape.length === 1) return { fanIn: shape[0]!, fanOut: shape[0]! };
+  if (shape.length === 2) return { fanIn: shape[0]!, fanOut: shape[1]! };
+  const receptive = numel(shape.slice(0, -2));
+  return { fanIn: shape[shape.length - 2]! * receptive, fanOut: shape[shape.length - 1]! * receptive };
+}
+
+export interface VarianceScalingArgs {
+  scale?: number;
+  mode?: FanMode;
+  distribution?: VarianceDistribution;
+  seed?: number;
+}
+
+export class VarianceScaling implements Initializer {
+  readonly className: string = 'VarianceScaling';
+  readonly scale: number;
+  readonly mode: FanMode;
+  readonly distribution: VarianceDistribution;
+  readonly seed?: number;
+  constructor(args: VarianceScalingArgs = {}) {
+    this.scale = args.scale ?? 1;
+    this.mode = args.mode ?? 'fanIn';
+    this.distribution = args.distribution ?? 'truncatedNormal';
+    this.seed = args.seed;
+    if (!(this.scale > 0)) throw new KilnError(`VarianceScaling: scale must be positive, got ${this.scale}`);
+  }
+  generate(shape: readonly number[]): Float32Array {
+    const { fanIn, fanOut } = computeFans(shape);
+    const n = this.mode === 'fanIn' ? fanIn : this.mode === 'fanOut' ? fanOut : (fanIn + fanOut) / 2;
+    const scale = this.scale / Math.max(1, n);
+    const rng = rngFor(this.seed);
+    const out = new Float32Array(numel(shape));
+    if (this.distribution === 'uniform') {
+      const limit = Math.sqrt(3 * scale);
+      for (let i = 0; i < out.length; i++) out[i] = -limit + 2 * limit * rng.next();
+    } else if (this.distribution === 'truncatedNormal') {
+      // 0.879...: stddev of a standard normal truncated to [-2, 2]; dividing keeps the variance.
+      const stddev = Math.sqrt(scale) / 0.87962566103423978;
+      for (let i = 0; i < out.length; i++) out[i] = stddev * rng.truncatedNormal();
+    } else {
+      const stddev = Math.sqrt(scale);
+      for (let i = 0; i < out.length; i++) out[i] = stddev * rng.normal();
+    }
+    return out;
+  }
+  getConfig(): Record<string, unknown> {
+    return { scale: this.scale, mode: this.mode, distribution: this.distribution, seed: this.seed };
+  }
+}
+
+/** The named VarianceScaling presets keep their own class names, as in Keras. */
+function preset(className: string, scale: number, mode: FanMode, distribution: VarianceDistribution) {
+  return class extends VarianceScaling {
+    override readonly className = className;
+    constructor(args: { seed?: number } = {}) {
+      super({ scale, mode, distribution, seed: args.seed });
+    }
+    override getConfig(): Record<string, unknown> {
+      return { seed: this.seed };
+    }
+  };
+}
+
+export const GlorotUniform = preset('GlorotUniform', 1, 'fanAvg', 'uniform');
+export const GlorotNormal = preset('GlorotNormal', 1, 'fanAvg', 'truncatedNormal');
+export const HeUniform = preset('HeUniform', 2, 'fanIn', 'uniform');
+export const HeNormal = preset('HeNormal', 2, 'fanIn', 'truncatedNormal');
+export const LecunUniform = preset('LecunUniform', 1, 'fanIn', 'uniform');
+export const LecunNormal = preset('LecunNormal', 1, 'fanIn', 'truncatedNormal');
+
+type InitCtor = new (config: never) => Initializer;
+const classes: Record<string, InitCtor> = {
+  Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
+  GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal,
+};
+
+const byIdentifier: Record<InitializerIdentifier, string> = {
+  zeros: 'Zeros', ones: 'Ones', glorotUniform: 'GlorotUniform', glorotNormal: 'GlorotNormal',
+  heUniform: 'HeUniform', heNormal: 'HeNormal', lecunUniform: 'LecunUniform', lecunNormal: 'LecunNormal',
+  randomUniform: 'RandomUniform', randomNormal: 'RandomNormal', truncatedNormal: 'TruncatedNormal',
+};
+
+/** Resolve a name (`'glorotUniform'`), a serialized `{className, config}` or an instance. */
+export function getInitializer(id: InitializerLike): Initializer {
+  if (typeof id === 'string') {
+    const cls = byIdentifier[id as InitializerIdentifier];
+    if (!cls) throw new KilnError(`unknown initializer '${id}' (valid: ${Object.keys(byIdentifier).join(', ')})`);
+    return new (classes[cls] as unknown as new () => Initializer)();
+  }
+  if ('generate' in id) return id;
+  const Cls = classes[id.className] as unknown as (new (c: Record<string, unknown>) => Initializer) | undefined;
+  if (!Cls) throw new KilnError(`unknown initializer class '${id.className}' (valid: ${Object.keys(classes).join(', ')})`);
+  return new Cls(id.config ?? {});
+}
+
+export function serializeInitializer(init: Initializer): SerializedInitializer {
+  const config = Object.fromEntries(Object.entries(init.getConfig()).filter(([, v]) => v !== undefined));
+  return { className: init.className, config };
+}
+
+/** Factory functions in tfjs spelling: `initializers.glorotUniform({seed: 1})`. */
+export const zeros = (): Initializer => new Zeros();
+export const ones = (): Initializer => new Ones();
+export const constant = (args: { value: number }): Initializer => new Constant(args);
+export const randomUniform = (args?: { minval?: number; maxval?: number; seed?: number }): Initializer => new RandomUniform(args);
+export const randomNormal = (args?: { mean?: number; stddev?: number; seed?: number }): Initializer => new RandomNormal(args);
+export const truncatedNormal = (args?: { mean?: number; stddev?: number; seed?: number }): Initializer => new TruncatedNormal(args);
+export const varianceScaling = (args?: VarianceScalingArgs): Initializer => new VarianceScaling(args);
+export const glorotUniform = (args?: { seed?: number }): Initializer => new GlorotUniform(args);
+export const glorotNormal = (args?: { seed?: number }): Initializer => new GlorotNormal(args);
+export const heUniform = (args?: { seed?: number }): Initializer => new HeUniform(args);
+export const heNormal = (args?: { seed?: number }): Initializer => new HeNormal(args);
+export const lecunUniform = (args?: { seed?: number }): Initializer => new LecunUniform(args);
+export const lecunNormal = (args?: { seed?: number }): Initializer => new LecunNormal(args);

@@ -1,0 +1,130 @@
+/**
+ * BatchNormalization over `axis` (default -1, the channels). Inference mode only for now:
+ * y = (x - movingMean) * gamma / sqrt(movingVariance + epsilon) + beta. Weights are gamma, beta
+ * (trainable, when scale/center) then movingMean, movingVariance (not trainable), as in
+ * tfjs-layers. Training mode (batch statistics and moving-average updates as donated state)
+ * comes with the training work.
+ */
+import type { DType } from '../../ir/dtype.js';
+import { ops, type Tensor, type Variable } from '../backend.js';
+import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
+import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
+
+export interface BatchNormalizationArgs extends LayerArgs {
+  axis?: number;
+  momentum?: number;
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+  betaInitializer?: InitializerLike;
+  gammaInitializer?: InitializerLike;
+  movingMeanInitializer?: InitializerLike;
+  movingVarianceInitializer?: InitializerLike;
+}
+
+export interface BatchNormalizationConfig extends LayerConfig {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  betaInitializer: SerializedInitializer;
+  gammaInitializer: SerializedInitializer;
+  movingMeanInitializer: SerializedInitializer;
+  movingVarianceInitializer: SerializedInitializer;
+}
+
+export class BatchNormalization extends Layer {
+  static override className = 'BatchNormalization';
+  readonly axis: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  private readonly betaInitializer;
+  private readonly gammaInitializer;
+  private readonly movingMeanInitializer;
+  private readonly movingVarianceInitializer;
+  gamma?: Variable;
+  beta?: Variable;
+  movingMean?: Variable;
+  movingVariance?: Variable;
+
+  constructor(args: BatchNormalizationArgs = {}) {
+    super(args);
+    this.axis = args.axis ?? -1;
+    this.momentum = args.momentum ?? 0.99;
+    this.epsilon = args.epsilon ?? 1e-3;
+    this.center = args.center ?? true;
+    this.scale = args.scale ?? true;
+    if (!Number.isInteger(this.axis)) this.fail(`axis must be an integer, got ${this.axis}`);
+    if (!(this.epsilon > 0)) this.fail(`epsilon must be positive, got ${this.epsilon}`);
+    this.betaInitializer = getInitializer(args.betaInitializer ?? 'zeros');
+    this.gammaInitializer = getInitializer(args.gammaInitializer ?? 'ones');
+    this.movingMeanInitializer = getInitializer(args.movingMeanInitializer ?? 'zeros');
+    this.movingVarianceInitializer = getInitializer(args.movingVarianceInitializer ?? 'ones');
+  }
+
+  private resolvedAxis(rank: number): number {
+    return this.axis < 0 ? this.axis + rank : this.axis;
+  }
+
+  protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
+    const s = this.singleShape(shape);
+    const t = shapeToString(s, dtype as DType);
+    const axis = this.resolvedAxis(s.length);
+    if (axis < 1 || axis >= s.length) this.fail(`axis ${this.axis} is out of range for input ${t} (the batch axis cannot be normalized)`);
+    if (s[axis] === null) this.fail(`dimension ${axis} (the normalized axis) must be known, got ${t}`);
+    const n = this.movingMean?.value.shape[0];
+    if (n !== undefined && s[axis] !== n) this.fail(`expected input with ${n} features on axis ${this.axis}, got ${t}`);
+  }
+
+  override build(inputShape: KerasShape | KerasShape[]): void {
+    const s = this.singleShape(inputShape);
+    const n = s[this.resolvedAxis(s.length)] as number;
+    if (this.scale) this.gamma = this.addWeight('gamma', [n], this.gammaInitializer);
+    if (this.center) this.beta = this.addWeight('beta', [n], this.betaInitializer);
+    this.movingMean = this.addWeight('moving_mean', [n], this.movingMeanInitializer, false);
+    this.movingVariance = this.addWeight('moving_variance', [n], this.movingVarianceInitializer, false);
+    this.built = true;
+  }
+
+  override call(inputs: Tensor | Tensor[], args: CallArgs): Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (args.training) this.fail('training-mode batch normalization is not implemented yet; call with training: false');
+    const axis = this.resolvedAxis(x.rank);
+    // Per-feature vectors reshaped to broadcast along `axis` (a no-op for the last axis).
+    const bshape = x.shape.map((d, i) => (i === axis ? d : 1));
+    const vec = (v: Tensor): Tensor => (axis === x.rank - 1 ? v : ops.reshape(v, bshape));
+    // (x - mean) * (gamma * rsqrt(var + eps)) + beta, in tfjs's order so results agree to rounding.
+    let scale = ops.rsqrt(ops.add(this.movingVariance!.read(), this.epsilon));
+    if (this.gamma) scale = ops.mul(scale, this.gamma.read());
+    const y = ops.mul(ops.sub(x, vec(this.movingMean!.read())), vec(scale));
+    return this.beta ? ops.add(y, vec(this.beta.read())) : y;
+  }
+
+  override getConfig(): BatchNormalizationConfig {
+    return {
+      ...super.getConfig(),
+      axis: this.axis,
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      betaInitializer: serializeInitializer(this.betaInitializer),
+      gammaInitializer: serializeInitializer(this.gammaInitializer),
+      movingMeanInitializer: serializeInitializer(this.movingMeanInitializer),
+      movingVarianceInitializer: serializeInitializer(this.movingVarianceInitializer),
+    };
+  }
+
+  static fromConfig(config: BatchNormalizationConfig): BatchNormalization {
+    return new BatchNormalization(config);
+  }
+}
+registerLayer(BatchNormalization);
+
+export function batchNormalization(args: BatchNormalizationArgs = {}): BatchNormalization {
+  return new BatchNormalization(args);
+}

@@ -1,0 +1,132 @@
+/**
+ * Conv2D: 2-D convolution over NHWC inputs with an HWIO kernel [kh, kw, inChannels, filters],
+ * plus bias and activation. Padding 'same' pads as TensorFlow does (extra row/column at the end).
+ */
+import type { DType } from '../../ir/dtype.js';
+import { getActivation, type ActivationIdentifier } from '../activations.js';
+import { ops, type Tensor, type Variable } from '../backend.js';
+import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
+import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
+import { checkDataFormat, checkPadding, convOutputLength, normalizePair, type PaddingMode } from './conv_utils.js';
+
+export interface Conv2DArgs extends LayerArgs {
+  filters: number;
+  kernelSize: number | readonly number[];
+  strides?: number | readonly number[];
+  padding?: PaddingMode;
+  dataFormat?: 'channelsLast';
+  dilationRate?: number | readonly number[];
+  activation?: ActivationIdentifier;
+  useBias?: boolean;
+  kernelInitializer?: InitializerLike;
+  biasInitializer?: InitializerLike;
+}
+
+export interface Conv2DConfig extends LayerConfig {
+  filters: number;
+  kernelSize: [number, number];
+  strides: [number, number];
+  padding: PaddingMode;
+  dataFormat: 'channelsLast';
+  dilationRate: [number, number];
+  activation: ActivationIdentifier;
+  useBias: boolean;
+  kernelInitializer: SerializedInitializer;
+  biasInitializer: SerializedInitializer;
+}
+
+export class Conv2D extends Layer {
+  static override className = 'Conv2D';
+  readonly filters: number;
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: PaddingMode;
+  readonly dilationRate: [number, number];
+  readonly activation: ActivationIdentifier;
+  readonly useBias: boolean;
+  private readonly kernelInitializer;
+  private readonly biasInitializer;
+  kernel?: Variable;
+  bias?: Variable;
+
+  constructor(args: Conv2DArgs) {
+    super(args);
+    if (!Number.isInteger(args.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${args.filters}`);
+    this.filters = args.filters;
+    this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
+    this.strides = normalizePair(args.strides ?? 1, this.label, 'strides');
+    this.padding = checkPadding(args.padding, this.label);
+    checkDataFormat(args.dataFormat, this.label);
+    this.dilationRate = normalizePair(args.dilationRate ?? 1, this.label, 'dilationRate');
+    if ((this.strides[0] > 1 || this.strides[1] > 1) && (this.dilationRate[0] > 1 || this.dilationRate[1] > 1)) {
+      this.fail(`strides ${JSON.stringify(this.strides)} and dilationRate ${JSON.stringify(this.dilationRate)} cannot both exceed 1`);
+    }
+    this.activation = args.activation ?? 'linear';
+    getActivation(this.activation, this.label);
+    this.useBias = args.useBias ?? true;
+    this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform');
+    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+  }
+
+  protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
+    const s = this.singleShape(shape);
+    const t = shapeToString(s, dtype as DType);
+    if (s.length !== 4) this.fail(`expected a 4-D NHWC input [batch, height, width, channels], got ${t}`);
+    if (s[3] === null) this.fail(`the channel dimension of the input must be known, got ${t}`);
+    if (this.kernel && s[3] !== this.kernel.value.shape[2]) this.fail(`expected input with ${this.kernel.value.shape[2]} channels, got ${t}`);
+    const out = this.computeOutputShape(s);
+    if ((out[1] !== null && out[1]! <= 0) || (out[2] !== null && out[2]! <= 0)) {
+      this.fail(`input ${t} is smaller than the ${this.kernelSize.join('x')} kernel (dilation ${this.dilationRate.join('x')}) with 'valid' padding`);
+    }
+  }
+
+  override build(inputShape: KerasShape | KerasShape[]): void {
+    const s = this.singleShape(inputShape);
+    this.kernel = this.addWeight('kernel', [...this.kernelSize, s[3] as number, this.filters], this.kernelInitializer);
+    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], this.biasInitializer);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: KerasShape | KerasShape[]): KerasShape {
+    const s = this.singleShape(inputShape);
+    return [
+      s[0]!,
+      convOutputLength(s[1]!, this.kernelSize[0], this.padding, this.strides[0], this.dilationRate[0]),
+      convOutputLength(s[2]!, this.kernelSize[1], this.padding, this.strides[1], this.dilationRate[1]),
+      this.filters,
+    ];
+  }
+
+  override call(inputs: Tensor | Tensor[], _args: CallArgs): Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    let y = ops.conv2d(x, this.kernel!.read(), this.strides, this.padding, this.dilationRate);
+    if (this.bias) y = ops.add(y, this.bias.read());
+    return getActivation(this.activation)(y);
+  }
+
+  override getConfig(): Conv2DConfig {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: [...this.kernelSize],
+      strides: [...this.strides],
+      padding: this.padding,
+      dataFormat: 'channelsLast',
+      dilationRate: [...this.dilationRate],
+      activation: this.activation,
+      useBias: this.useBias,
+      kernelInitializer: serializeInitializer(this.kernelInitializer),
+      biasInitializer: serializeInitializer(this.biasInitializer),
+    };
+  }
+
+  static fromConfig(config: Conv2DConfig): Conv2D {
+    return new Conv2D(config);
+  }
+}
+registerLayer(Conv2D);
+
+export function conv2d(args: Conv2DArgs): Conv2D {
+  return new Conv2D(args);
+}

@@ -1,0 +1,38 @@
+/**
+ * Shared argument normalization and output-size arithmetic for the 2-D convolution and pooling
+ * layers (channels-last, NHWC), following Keras's conv_utils.
+ */
+import { KilnError } from '../../ir/types.js';
+
+export type PaddingMode = 'same' | 'valid';
+
+/** `3` -> `[3, 3]`; `[3, 5]` stays; anything else is an error naming the layer and argument. */
+export function normalizePair(v: number | readonly number[], who: string, arg: string): [number, number] {
+  const pair = typeof v === 'number' ? [v, v] : [...v];
+  if (pair.length !== 2 || !pair.every((x) => Number.isInteger(x) && x > 0)) {
+    throw new KilnError(`${who}: ${arg} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return [pair[0]!, pair[1]!];
+}
+
+export function checkPadding(p: string | undefined, who: string): PaddingMode {
+  const mode = p ?? 'valid';
+  if (mode !== 'same' && mode !== 'valid') {
+    throw new KilnError(`${who}: padding must be 'same' or 'valid', got '${mode}'`);
+  }
+  return mode;
+}
+
+export function checkDataFormat(f: string | undefined, who: string): void {
+  if (f !== undefined && f !== 'channelsLast') {
+    throw new KilnError(`${who}: only dataFormat 'channelsLast' (NHWC) is supported, got '${f}'`);
+  }
+}
+
+/** Output length of a window sweep, as Keras's conv_output_length; null stays null. */
+export function convOutputLength(n: number | null, kernel: number, padding: PaddingMode, stride: number, dilation = 1): number | null {
+  if (n === null) return null;
+  const k = (kernel - 1) * dilation + 1;
+  const len = padding === 'same' ? n : n - k + 1;
+  return Math.floor((len + stride - 1) / stride);
+}

@@ -1,0 +1,63 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { compareLayer, randomTensor, useCpuBackend } from '../test_util.js';
+import { Dense, dense } from './dense.js';
+import { input } from '../engine/input.js';
+import { deserializeLayer } from '../engine/layer.js';
+import { KilnError } from '../../ir/types.js';
+
+beforeAll(useCpuBackend);
+
+describe('Dense', () => {
+  it('matches tfjs-layers on the same weights (relu, 2-D input)', () => {
+    const d = compareLayer(dense({ units: 5, activation: 'relu' }), tfl.layers.dense({ units: 5, activation: 'relu' }), [4, 7]);
+    expect(d).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('matches tfjs-layers without bias, softmax, and on 3-D input', () => {
+    expect(compareLayer(dense({ units: 3, useBias: false, activation: 'softmax' }),
+      tfl.layers.dense({ units: 3, useBias: false, activation: 'softmax' }), [2, 6])).toBeLessThanOrEqual(1e-6);
+    expect(compareLayer(dense({ units: 4, activation: 'tanh' }), tfl.layers.dense({ units: 4, activation: 'tanh' }), [2, 3, 5]))
+      .toBeLessThanOrEqual(1e-6);
+  });
+
+  it('creates kernel [in, units] and bias [units] named after the layer', () => {
+    const l = new Dense({ units: 3, name: 'my_dense' });
+    l.apply(randomTensor([2, 4], 1));
+    expect(l.weights.map((w) => [w.name, w.value.shape])).toEqual([['my_dense/kernel', [4, 3]], ['my_dense/bias', [3]]]);
+    expect(l.countParams()).toBe(15);
+  });
+
+  it('seeded initializers give reproducible weights; default bias is zero', () => {
+    const a = dense({ units: 3, kernelInitializer: { className: 'GlorotUniform', config: { seed: 7 } } });
+    const b = dense({ units: 3, kernelInitializer: { className: 'GlorotUniform', config: { seed: 7 } } });
+    a.apply(randomTensor([1, 5], 1));
+    b.apply(randomTensor([1, 5], 2));
+    expect(Array.from(a.getWeights()[0]!.dataSync())).toEqual(Array.from(b.getWeights()[0]!.dataSync()));
+    expect(Array.from(a.getWeights()[1]!.dataSync())).toEqual([0, 0, 0]);
+  });
+
+  it('symbolic application gives the output shape', () => {
+    const x = input({ shape: [3, 8] });
+    const y = dense({ units: 2 }).apply(x);
+    expect(y.shape).toEqual([null, 3, 2]);
+  });
+
+  it('rejects a wrong input size naming the layer', () => {
+    const l = dense({ units: 2, name: 'dense_x' });
+    l.apply(randomTensor([1, 784], 1));
+    expect(() => l.apply(randomTensor([1, 10], 1))).toThrow(KilnError);
+    expect(() => l.apply(randomTensor([1, 10], 1))).toThrow("Dense 'dense_x': expected input with last dimension 784, got f32[1,10]");
+    expect(() => dense({ units: 2 }).apply(randomTensor([5], 1))).toThrow(/rank >= 2, got f32\[5\]/);
+    expect(() => dense({ units: 0 })).toThrow(/units must be a positive integer/);
+    expect(() => dense({ units: 2, activation: 'nope' as 'relu' })).toThrow(/unknown activation 'nope' \(valid: linear, relu/);
+  });
+
+  it('config round-trips', () => {
+    const l = dense({ units: 4, activation: 'gelu', useBias: false, inputShape: [6], kernelInitializer: 'heNormal' });
+    const c = l.getConfig();
+    expect(c).toMatchObject({ units: 4, activation: 'gelu', useBias: false, batchInputShape: [null, 6], kernelInitializer: { className: 'HeNormal' } });
+    expect(Dense.fromConfig(c).getConfig()).toEqual(c);
+    expect(deserializeLayer(l.serialize()).getConfig()).toEqual(c);
+  });
+});

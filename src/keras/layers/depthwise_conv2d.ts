@@ -1,0 +1,137 @@
+/**
+ * DepthwiseConv2D: each input channel convolved with its own `depthMultiplier` filters; the
+ * kernel is [kh, kw, channels, depthMultiplier] and the output has channels*depthMultiplier
+ * channels (channel c's filters land at c*depthMultiplier + m), plus bias and activation.
+ */
+import type { DType } from '../../ir/dtype.js';
+import { getActivation, type ActivationIdentifier } from '../activations.js';
+import { ops, type Tensor, type Variable } from '../backend.js';
+import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
+import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
+import { checkDataFormat, checkPadding, convOutputLength, normalizePair, type PaddingMode } from './conv_utils.js';
+
+export interface DepthwiseConv2DArgs extends LayerArgs {
+  kernelSize: number | readonly number[];
+  depthMultiplier?: number;
+  strides?: number | readonly number[];
+  padding?: PaddingMode;
+  dataFormat?: 'channelsLast';
+  dilationRate?: number | readonly number[];
+  activation?: ActivationIdentifier;
+  useBias?: boolean;
+  depthwiseInitializer?: InitializerLike;
+  biasInitializer?: InitializerLike;
+}
+
+export interface DepthwiseConv2DConfig extends LayerConfig {
+  kernelSize: [number, number];
+  depthMultiplier: number;
+  strides: [number, number];
+  padding: PaddingMode;
+  dataFormat: 'channelsLast';
+  dilationRate: [number, number];
+  activation: ActivationIdentifier;
+  useBias: boolean;
+  depthwiseInitializer: SerializedInitializer;
+  biasInitializer: SerializedInitializer;
+}
+
+export class DepthwiseConv2D extends Layer {
+  static override className = 'DepthwiseConv2D';
+  readonly kernelSize: [number, number];
+  readonly depthMultiplier: number;
+  readonly strides: [number, number];
+  readonly padding: PaddingMode;
+  readonly dilationRate: [number, number];
+  readonly activation: ActivationIdentifier;
+  readonly useBias: boolean;
+  private readonly depthwiseInitializer;
+  private readonly biasInitializer;
+  depthwiseKernel?: Variable;
+  bias?: Variable;
+
+  constructor(args: DepthwiseConv2DArgs) {
+    super(args);
+    this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
+    this.depthMultiplier = args.depthMultiplier ?? 1;
+    if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier <= 0) {
+      this.fail(`depthMultiplier must be a positive integer, got ${this.depthMultiplier}`);
+    }
+    this.strides = normalizePair(args.strides ?? 1, this.label, 'strides');
+    this.padding = checkPadding(args.padding, this.label);
+    checkDataFormat(args.dataFormat, this.label);
+    this.dilationRate = normalizePair(args.dilationRate ?? 1, this.label, 'dilationRate');
+    if ((this.strides[0] > 1 || this.strides[1] > 1) && (this.dilationRate[0] > 1 || this.dilationRate[1] > 1)) {
+      this.fail(`strides ${JSON.stringify(this.strides)} and dilationRate ${JSON.stringify(this.dilationRate)} cannot both exceed 1`);
+    }
+    this.activation = args.activation ?? 'linear';
+    getActivation(this.activation, this.label);
+    this.useBias = args.useBias ?? true;
+    this.depthwiseInitializer = getInitializer(args.depthwiseInitializer ?? 'glorotUniform');
+    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+  }
+
+  protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
+    const s = this.singleShape(shape);
+    const t = shapeToString(s, dtype as DType);
+    if (s.length !== 4) this.fail(`expected a 4-D NHWC input [batch, height, width, channels], got ${t}`);
+    if (s[3] === null) this.fail(`the channel dimension of the input must be known, got ${t}`);
+    const k = this.depthwiseKernel?.value.shape;
+    if (k && s[3] !== k[2]) this.fail(`expected input with ${k[2]} channels, got ${t}`);
+    const out = this.computeOutputShape(s);
+    if ((out[1] !== null && out[1]! <= 0) || (out[2] !== null && out[2]! <= 0)) {
+      this.fail(`input ${t} is smaller than the ${this.kernelSize.join('x')} kernel (dilation ${this.dilationRate.join('x')}) with 'valid' padding`);
+    }
+  }
+
+  override build(inputShape: KerasShape | KerasShape[]): void {
+    const s = this.singleShape(inputShape);
+    const channels = s[3] as number;
+    this.depthwiseKernel = this.addWeight('depthwise_kernel', [...this.kernelSize, channels, this.depthMultiplier], this.depthwiseInitializer);
+    if (this.useBias) this.bias = this.addWeight('bias', [channels * this.depthMultiplier], this.biasInitializer);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: KerasShape | KerasShape[]): KerasShape {
+    const s = this.singleShape(inputShape);
+    return [
+      s[0]!,
+      convOutputLength(s[1]!, this.kernelSize[0], this.padding, this.strides[0], this.dilationRate[0]),
+      convOutputLength(s[2]!, this.kernelSize[1], this.padding, this.strides[1], this.dilationRate[1]),
+      s[3] === null ? null : s[3]! * this.depthMultiplier,
+    ];
+  }
+
+  override call(inputs: Tensor | Tensor[], _args: CallArgs): Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    let y = ops.depthwiseConv2d(x, this.depthwiseKernel!.read(), this.strides, this.padding, this.dilationRate);
+    if (this.bias) y = ops.add(y, this.bias.read());
+    return getActivation(this.activation)(y);
+  }
+
+  override getConfig(): DepthwiseConv2DConfig {
+    return {
+      ...super.getConfig(),
+      kernelSize: [...this.kernelSize],
+      depthMultiplier: this.depthMultiplier,
+      strides: [...this.strides],
+      padding: this.padding,
+      dataFormat: 'channelsLast',
+      dilationRate: [...this.dilationRate],
+      activation: this.activation,
+      useBias: this.useBias,
+      depthwiseInitializer: serializeInitializer(this.depthwiseInitializer),
+      biasInitializer: serializeInitializer(this.biasInitializer),
+    };
+  }
+
+  static fromConfig(config: DepthwiseConv2DConfig): DepthwiseConv2D {
+    return new DepthwiseConv2D(config);
+  }
+}
+registerLayer(DepthwiseConv2D);
+
+export function depthwiseConv2d(args: DepthwiseConv2DArgs): DepthwiseConv2D {
+  return new DepthwiseConv2D(args);
+}
