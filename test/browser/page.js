@@ -1,0 +1,47 @@
+// Runs in headless Chromium, served by run.mjs. Loads the bundled runtime,
+// runs the fixture artifacts in the configurations this page's isolation
+// allows, and POSTs what it computed (or the error each case hit) to /results.
+import { load, KilnRuntimeError } from '/runtime.js';
+
+const isolated = self.crossOriginIsolated === true;
+const fetchBytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
+
+async function runCase(name, artifact, options, x) {
+  const t0 = performance.now();
+  try {
+    const prog = await load(await fetchBytes(artifact), options);
+    const outs = [];
+    // Several runs: the first after load, then steady state; all must agree.
+    for (let i = 0; i < 5; i++) outs.push(await prog.run({ x }));
+    const sync = prog.runSync({ x });
+    prog.dispose();
+    return {
+      name,
+      threads: prog.threads,
+      variant: prog.variant,
+      y: Array.from(outs[0].y),
+      sum: outs[0].sum[0],
+      consistent: outs.every((o) => o.y.every((v, i) => v === outs[0].y[i])) && sync.y.every((v, i) => v === outs[0].y[i]),
+      ms: performance.now() - t0,
+    };
+  } catch (e) {
+    return { name, error: String(e && e.message), kilnError: e instanceof KilnRuntimeError };
+  }
+}
+
+const x = new Float32Array(await (await fetch('/x.bin')).arrayBuffer());
+const cases = [];
+cases.push(await runCase('plain-1', '/plain.kiln', {}, x));
+cases.push(await runCase('shared-1', '/shared.kiln', { threads: 1 }, x));
+cases.push(await runCase('shared-2', '/shared.kiln', { threads: 2 }, x));
+cases.push(await runCase('shared-4', '/shared.kiln', { threads: 4 }, x));
+cases.push(await runCase('relaxed-3', '/relaxed.kiln', { threads: 3 }, x));
+cases.push(await runCase('relaxed-off', '/relaxed.kiln', { threads: 2, relaxedSimd: false }, x));
+cases.push(await runCase('shared-default', '/shared.kiln', {}, x));
+
+await fetch('/results', {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ page: location.pathname, isolated, hardwareConcurrency: navigator.hardwareConcurrency, cases }),
+});
+if (location.pathname === '/isolated.html') location.href = '/plain.html';
