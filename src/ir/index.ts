@@ -10,3 +10,4 @@ export * from './print.js';
 export * from './parse.js';
 export * from './equal.js';
 export * from './verify.js';
+export * from './random.js';
