@@ -48,12 +48,16 @@ export function spatialPadding(
   throw new KilnError(`${op}: padding must be 'same', 'valid' or [[top, bottom], [left, right]] of non-negative integers, got ${JSON.stringify(padding)}`);
 }
 
+function checkImage(op: string, x: Tensor): void {
+  if (!(x instanceof Tensor)) throw new KilnError(`${op}: x must be a Tensor`);
+  if (x.rank !== 4 && x.rank !== 3) throw new KilnError(`${op}: x must be NHWC (rank 4) or HWC (rank 3), got ${x.describe()}`);
+}
+
 /** Accept NHWC, or HWC (a batch of one, removed again afterwards) like tfjs. */
 function asBatched(op: string, x: Tensor): { x4: Tensor; unbatch: (y: Tensor) => Tensor } {
-  if (!(x instanceof Tensor)) throw new KilnError(`${op}: x must be a Tensor`);
+  checkImage(op, x);
   if (x.rank === 4) return { x4: x, unbatch: (y) => y };
-  if (x.rank === 3) return { x4: reshape(x, [1, ...x.shape]), unbatch: (y) => reshape(y, y.shape.slice(1)) };
-  throw new KilnError(`${op}: x must be NHWC (rank 4) or HWC (rank 3), got ${x.describe()}`);
+  return { x4: reshape(x, [1, ...x.shape]), unbatch: (y) => reshape(y, y.shape.slice(1)) };
 }
 
 function convCore(
@@ -77,6 +81,7 @@ function convCore(
 
 /** 2-D convolution: x NHWC, filter HWIO [kh, kw, inChannels, outChannels]. */
 export function conv2d(x: Tensor, filter: Tensor, strides: Pair = 1, padding: Padding = 'valid', dilations: Pair = 1): Tensor {
+  checkImage('conv2d', x);
   const what = () => `x ${x.describe()} and filter ${filter.describe()}`;
   if (!(filter instanceof Tensor) || filter.rank !== 4) throw new KilnError(`conv2d: filter must be HWIO (rank 4): ${what()}`);
   const c = x.shape[x.rank - 1];
@@ -87,6 +92,7 @@ export function conv2d(x: Tensor, filter: Tensor, strides: Pair = 1, padding: Pa
 
 /** Depthwise convolution: filter [kh, kw, C, multiplier]; output channel c*multiplier + m. */
 export function depthwiseConv2d(x: Tensor, filter: Tensor, strides: Pair = 1, padding: Padding = 'valid', dilations: Pair = 1): Tensor {
+  checkImage('depthwiseConv2d', x);
   const what = () => `x ${x.describe()} and filter ${filter.describe()}`;
   if (!(filter instanceof Tensor) || filter.rank !== 4) throw new KilnError(`depthwiseConv2d: filter must be [kh, kw, C, multiplier] (rank 4): ${what()}`);
   const c = x.shape[x.rank - 1]!;
