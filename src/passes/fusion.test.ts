@@ -1,0 +1,321 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Func, Value, hasOp, literal, makeValue, registerOp, tensorType, typeToString,
+  type Attrs, type DType, type OpKind,
+} from '../ir/index.js';
+import { explainPlan } from './explain.js';
+import { planFusion, type FusionPlan } from './fusion_plan.js';
+
+// Ops other helpers are still adding get kind-only stand-ins here, so these tests run before they
+// land; once an op is registered, values go through makeValue and the declared types are checked
+// against its type inference.
+const PLANNED_OPS: Record<string, OpKind> = {
+  constant: 'source', iota: 'movement', broadcast_in_dim: 'movement', reshape: 'movement', transpose: 'movement',
+  slice: 'movement', pad: 'movement', concat: 'movement', reduce: 'reduction', dot_general: 'dot', conv: 'conv',
+  reduce_window: 'window', gather: 'gather', scatter_add: 'scatter', rng_uniform: 'source', rng_normal: 'source',
+};
+const standIns = new Set<string>();
+for (const [name, kind] of Object.entries(PLANNED_OPS)) {
+  if (hasOp(name)) continue;
+  standIns.add(name);
+  const fail = (): never => { throw new Error(`${name}: test stand-in has no semantics`); };
+  registerOp({ name, kind, arity: 'variadic', attrs: {}, infer: fail, interpret: fail });
+}
+
+/** A tiny graph builder with explicit result shapes. */
+class G {
+  params: Value[] = [];
+  body: Value[] = [];
+  param(shape: number[], name: string, dtype: DType = 'f32'): Value {
+    const v = new Value('parameter', [], { index: this.params.length }, tensorType(shape, dtype), name);
+    this.params.push(v);
+    return v;
+  }
+  op(op: string, inputs: Value[], attrs: Attrs, shape: readonly number[], dtype: DType = inputs[0]?.dtype ?? 'f32'): Value {
+    let v: Value;
+    if (standIns.has(op)) {
+      v = new Value(op, inputs, attrs, tensorType(shape, dtype));
+    } else {
+      v = makeValue(op, inputs, attrs);
+      expect(typeToString(v.type), `${op} result type`).toBe(typeToString(tensorType(shape, dtype)));
+    }
+    this.body.push(v);
+    return v;
+  }
+  ew(op: string, ...xs: Value[]): Value {
+    return this.op(op, xs, {}, xs[0]!.shape);
+  }
+  scalar(x: number): Value {
+    return this.op('constant', [], { value: literal([], 'f32', [x]) }, []);
+  }
+  splat(x: number, shape: number[]): Value {
+    return this.bcast(this.scalar(x), shape, []);
+  }
+  bcast(x: Value, shape: readonly number[], dims: number[]): Value {
+    return this.op('broadcast_in_dim', [x], { shape, dims }, shape);
+  }
+  reduce(x: Value, op: string, axes: number[]): Value {
+    return this.op('reduce', [x], { op, axes }, x.shape.filter((_, i) => !axes.includes(i)));
+  }
+  matmul(a: Value, b: Value): Value {
+    return this.op('dot_general', [a, b], { lhs_batch: [], rhs_batch: [], lhs_contract: [1], rhs_contract: [0] }, [a.shape[0]!, b.shape[1]!]);
+  }
+  conv(x: Value, w: Value, pad: number): Value {
+    const [n, h, wd] = x.shape as [number, number, number, number];
+    const [kh, kw, , o] = w.shape as [number, number, number, number];
+    const attrs = { strides: [1, 1], pad_lo: [pad, pad], pad_hi: [pad, pad], lhs_dilation: [1, 1], rhs_dilation: [1, 1], groups: 1 };
+    return this.op('conv', [x, w], attrs, [n, h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1, o]);
+  }
+  func(results: Value[]): Func {
+    return new Func('main', this.params, this.body, results);
+  }
+}
+
+/** Structural invariants every plan must satisfy. */
+function checkPlan(plan: FusionPlan): void {
+  const fn = plan.func;
+  const position = new Map(plan.groups.map((g, i) => [g, i]));
+  const homes = new Map<Value, number>();
+  for (const g of plan.groups) {
+    const members = new Set(g.values);
+    expect(members.has(g.root)).toBe(true);
+    for (const v of g.values) homes.set(v, (homes.get(v) ?? 0) + 1);
+    for (const i of g.inputs) {
+      expect(members.has(i)).toBe(false);
+      if (i.op === 'parameter' || i.op === 'constant') continue;
+      // An input computed in the body is stored by exactly one group that runs earlier.
+      const producers = plan.groups.filter((h) => h.outputs.includes(i));
+      expect(producers.length, `producers of %${i.id}`).toBe(1);
+      expect(position.get(producers[0]!)!).toBeLessThan(position.get(g)!);
+    }
+    for (const v of g.values) for (const x of v.inputs) expect(members.has(x) || g.inputs.includes(x)).toBe(true);
+  }
+  for (const v of fn.body) {
+    const n = homes.get(v) ?? 0;
+    if (v.op === 'constant') continue;
+    expect(n, `groups holding ${v.op} %${v.id}`).toBeGreaterThanOrEqual(1);
+    expect(plan.groupOf.get(v)!.values).toContain(v);
+    // Only cheap values are recomputed in several groups; none of them is stored by two groups.
+    if (n > 1) expect(['reduce', 'dot_general', 'conv', 'reduce_window', 'gather', 'scatter_add']).not.toContain(v.op);
+    expect(plan.groups.filter((g) => g.outputs.includes(v)).length).toBeLessThanOrEqual(1);
+  }
+  for (const r of fn.results) {
+    if (r.op === 'parameter' || r.op === 'constant') continue;
+    expect(plan.groups.filter((g) => g.outputs.includes(r)).length).toBe(1);
+  }
+}
+
+function plan(fn: Func): FusionPlan {
+  const p = planFusion(fn);
+  checkPlan(p);
+  return p;
+}
+
+function softmax(g: G, x: Value): Value {
+  const [n, d] = x.shape as [number, number];
+  const m = g.reduce(x, 'max', [1]);
+  const s = g.ew('sub', x, g.bcast(m, [n, d], [0]));
+  const e = g.ew('exp', s);
+  const z = g.reduce(e, 'sum', [1]);
+  return g.ew('div', e, g.bcast(z, [n, d], [0]));
+}
+
+function layerNorm(g: G, x: Value, gamma: Value, beta: Value): Value {
+  const [n, d] = x.shape as [number, number];
+  const mean = g.ew('mul', g.reduce(x, 'sum', [1]), g.splat(1 / d, [n]));
+  const xc = g.ew('sub', x, g.bcast(mean, [n, d], [0]));
+  const v = g.ew('mul', g.reduce(g.ew('mul', xc, xc), 'sum', [1]), g.splat(1 / d, [n]));
+  const rs = g.ew('rsqrt', g.ew('add', v, g.splat(1e-5, [n])));
+  const y = g.ew('mul', xc, g.bcast(rs, [n, d], [0]));
+  return g.ew('add', g.ew('mul', y, g.bcast(gamma, [n, d], [1])), g.bcast(beta, [n, d], [1]));
+}
+
+describe('planFusion', () => {
+  it('fuses dense (dot + bias + relu) into one dot kernel', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x'), w = g.param([8, 16], 'w'), b = g.param([16], 'b');
+    const d = g.matmul(x, w);
+    const a = g.ew('add', d, g.bcast(b, [4, 16], [1]));
+    const r = g.ew('max', a, g.splat(0, [4, 16]));
+    const p = plan(g.func([r]));
+    expect(p.groups.length).toBe(1);
+    const [k] = p.groups;
+    expect(k!.kind).toBe('dot');
+    expect(k!.root).toBe(d);
+    expect(k!.epilogue).toEqual([a, r]);
+    expect(k!.prologue).toEqual([]);
+    expect(k!.inputs).toEqual([x, w, b]);
+    expect(k!.outputs).toEqual([r]);
+    expect(p.decisions.find((x) => x.producer === d)!.why).toMatch(/dot_general absorbs its epilogue \(add, max\)/);
+  });
+
+  it('fuses softmax written in primitives into one row kernel', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x');
+    const y = softmax(g, x);
+    const p = plan(g.func([y]));
+    expect(p.groups.length).toBe(1);
+    const k = p.groups[0]!;
+    expect(k.kind).toBe('reduction');
+    expect(k.anchors.map((a) => a.attrs['op'])).toEqual(['max', 'sum']);
+    expect(k.inputs).toEqual([x]);
+    expect(k.outputs).toEqual([y]);
+    expect(p.decisions.some((d) => /chained reduction over the same rows/.test(d.why))).toBe(true);
+  });
+
+  it('fuses layer norm (mean, variance, normalize, scale, shift) into one kernel', () => {
+    const g = new G();
+    const x = g.param([6, 16], 'x'), gamma = g.param([16], 'gamma'), beta = g.param([16], 'beta');
+    const y = layerNorm(g, x, gamma, beta);
+    const p = plan(g.func([y]));
+    expect(p.groups.map((k) => k.kind)).toEqual(['reduction']);
+    expect(p.groups[0]!.anchors.length).toBe(2);
+    expect(p.groups[0]!.inputs).toEqual([x, gamma, beta]);
+    // rsqrt is per row: it fuses through the broadcast back to the full row.
+    const rs = g.body.find((v) => v.op === 'rsqrt')!;
+    expect(p.decisions.find((d) => d.producer === rs)!.fuse).toBe(true);
+  });
+
+  it('computes mean and variance in one kernel with two outputs', () => {
+    const g = new G();
+    const x = g.param([8, 32], 'x');
+    const mean = g.ew('mul', g.reduce(x, 'sum', [1]), g.splat(1 / 32, [8]));
+    const xc = g.ew('sub', x, g.bcast(mean, [8, 32], [0]));
+    const variance = g.ew('mul', g.reduce(g.ew('mul', xc, xc), 'sum', [1]), g.splat(1 / 32, [8]));
+    const p = plan(g.func([mean, variance]));
+    expect(p.groups.length).toBe(1);
+    expect(p.groups[0]!.outputs).toEqual([mean, variance]);
+  });
+
+  it('fuses conv + batch-norm inference + relu into one conv kernel', () => {
+    const g = new G();
+    const x = g.param([1, 8, 8, 3], 'x'), w = g.param([3, 3, 3, 4], 'w');
+    const mu = g.param([4], 'mean'), scale = g.param([4], 'scale'), shift = g.param([4], 'shift');
+    const c = g.conv(x, w, 1);
+    const s = [1, 8, 8, 4];
+    const bn = g.ew('add', g.ew('mul', g.ew('sub', c, g.bcast(mu, s, [3])), g.bcast(scale, s, [3])), g.bcast(shift, s, [3]));
+    const r = g.ew('max', bn, g.splat(0, s));
+    const p = plan(g.func([r]));
+    expect(p.groups.length).toBe(1);
+    expect(p.groups[0]!.kind).toBe('conv');
+    expect(p.groups[0]!.epilogue.map((v) => v.op)).toEqual(['sub', 'mul', 'add', 'max']);
+    expect(p.groups[0]!.inputs).toEqual([x, w, mu, scale, shift]);
+  });
+
+  it('folds a zero H/W pad into the conv as a prologue, but not a pad of ones', () => {
+    const build = (value: number) => {
+      const g = new G();
+      const x = g.param([1, 6, 6, 2], 'x'), w = g.param([3, 3, 2, 4], 'w');
+      const pad = g.op('pad', [x], { low: [0, 1, 1, 0], high: [0, 1, 1, 0], interior: [0, 0, 0, 0], value }, [1, 8, 8, 2]);
+      const c = g.conv(pad, w, 0);
+      return { fn: g.func([g.ew('tanh', c)]), pad, c };
+    };
+    const zero = build(0);
+    const p = plan(zero.fn);
+    expect(p.groups.length).toBe(1);
+    expect(p.groups[0]!.prologue).toEqual([zero.pad]);
+    expect(p.decisions.find((d) => d.producer === zero.pad)!.why).toMatch(/zero pad folds into the padding/);
+
+    const ones = build(1);
+    const q = plan(ones.fn);
+    expect(q.groups.length).toBe(2);
+    expect(q.groupOf.get(ones.pad)).not.toBe(q.groupOf.get(ones.c));
+    expect(q.decisions.find((d) => d.producer === ones.pad)!.why).toMatch(/^not fused: conv takes only/);
+  });
+
+  it('fuses a dequantize prologue into a dot but not an activation', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x'), wq = g.param([8, 16], 'wq', 'i8'), scale = g.param([16], 'scale');
+    const wf = g.op('cast', [wq], { dtype: 'f32' }, [8, 16], 'f32');
+    const wd = g.ew('mul', wf, g.bcast(scale, [8, 16], [1]));
+    const act = g.ew('tanh', x);
+    const d = g.matmul(act, wd);
+    const p = plan(g.func([d]));
+    const k = p.groupOf.get(d)!;
+    expect(k.prologue.map((v) => v.op)).toEqual(['cast', 'broadcast_in_dim', 'mul']);
+    expect(p.groupOf.get(act)).not.toBe(k);
+    expect(p.decisions.find((x) => x.producer === act)!.why).toMatch(/recomputed for every reuse/);
+  });
+
+  it('never duplicates an expensive producer and says why', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x'), y = g.param([8, 4], 'y');
+    const r = g.reduce(x, 'sum', [1]);
+    const rowwise = g.ew('add', x, g.bcast(r, [4, 8], [0]));
+    const colwise = g.ew('add', y, g.bcast(r, [8, 4], [1]));
+    const p = plan(g.func([rowwise, colwise]));
+    expect(p.groups.filter((k) => k.values.includes(r)).length).toBe(1);
+    const ds = p.decisions.filter((d) => d.producer === r);
+    expect(ds.length).toBe(2);
+    for (const d of ds) {
+      expect(d.fuse).toBe(false);
+      expect(d.why).toMatch(/reduction with consumers in 2 groups \(never duplicate expensive ops\)/);
+    }
+    expect(p.groupOf.get(r)!.outputs).toEqual([r]);
+  });
+
+  it('duplicates a cheap producer into its consumer groups, an exp only within the budget', () => {
+    const build = (op: string, uses: number) => {
+      const g = new G();
+      const x = g.param([4, 8], 'x');
+      const h = g.ew(op, x);
+      const outs = Array.from({ length: uses }, (_, i) => g.reduce(h, 'sum', [i % 2]));
+      return { fn: g.func(outs), h };
+    };
+    const cheap = build('neg', 3);
+    const p = plan(cheap.fn);
+    // Copied into the 3 reductions' groups, two of which then merge as siblings (same rows).
+    expect(p.groups.filter((k) => k.values.includes(cheap.h)).length).toBe(2);
+    expect(p.groups.some((k) => k.outputs.includes(cheap.h))).toBe(false);
+    const cd = p.decisions.filter((d) => d.producer === cheap.h);
+    expect(cd.length).toBe(3);
+    for (const d of cd) expect(d.why).toMatch(/^fused: .*\(duplicated into 3 groups, extra cost 2\)/);
+    const costly = build('exp', 4);
+    const q = plan(costly.fn);
+    const hd = q.decisions.filter((d) => d.producer === costly.h);
+    expect(hd.every((d) => !d.fuse)).toBe(true);
+    expect(hd[0]!.why).toMatch(/duplicating exp %\d+ into 4 groups costs 24 > budget 8/);
+    expect(q.groups.filter((k) => k.values.includes(costly.h)).length).toBe(1);
+  });
+
+  it('puts sibling reductions over one input into one multi-output kernel', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x');
+    const s = g.reduce(x, 'sum', [1]);
+    const m = g.reduce(x, 'max', [1]);
+    const c = g.reduce(x, 'sum', [0]); // other rows: stays apart
+    const p = plan(g.func([s, m, c]));
+    expect(p.groupOf.get(s)).toBe(p.groupOf.get(m));
+    expect(p.groupOf.get(s)!.outputs).toEqual([s, m]);
+    expect(p.groupOf.get(c)).not.toBe(p.groupOf.get(s));
+    expect(p.decisions.some((d) => /sibling reductions over parameter %\d+ .* share one kernel \(multi-output\)/.test(d.why))).toBe(true);
+  });
+
+  it('keeps reductions over other rows apart (reduce->reduce veto)', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x');
+    const r1 = g.reduce(x, 'sum', [1]);
+    const r2 = g.reduce(r1, 'max', [0]);
+    const p = plan(g.func([r2]));
+    expect(p.groups.length).toBe(2);
+    expect(p.decisions.find((d) => d.producer === r1)!.why).toMatch(/reduce->reduce only within the same rows/);
+  });
+
+  it('orders a transformer-like block validly and explains it', () => {
+    const g = new G();
+    const x = g.param([6, 16], 'x'), w1 = g.param([16, 16], 'w1'), b1 = g.param([16], 'b1');
+    const gamma = g.param([16], 'gamma'), beta = g.param([16], 'beta');
+    const h = g.ew('add', g.matmul(x, w1), g.bcast(b1, [6, 16], [1]));
+    const res = g.ew('add', h, x);
+    const ln = layerNorm(g, res, gamma, beta);
+    const att = softmax(g, g.matmul(ln, g.op('transpose', [ln], { perm: [1, 0] }, [16, 6])));
+    const p = plan(g.func([att, res]));
+    const text = explainPlan(p);
+    if (process.env['KILN_SHOW_PLAN']) console.log(text);
+    expect(text).toMatch(/^fusion plan for @main/);
+    for (const k of p.groups) expect(text).toContain(`group #${k.id} ${k.kind}`);
+    for (const d of p.decisions) expect(text).toContain(d.why);
+    expect(text).toMatch(/not fused: /);
+    expect(text).toMatch(/inputs: .*x: f32\[6,16\]/);
+  });
+});

@@ -1,0 +1,280 @@
+/**
+ * Fusion planning (mechanism): partitions a function's body into fusion groups, one kernel each,
+ * in a valid execution order. The plan is an analysis; the IR is not changed.
+ *
+ * Invariant of the result: every body value that is not an input (parameter, non-scalar constant)
+ * is a member of at least one group; a value in several groups is a cheap or free value that each
+ * of them recomputes, so no group reads it from memory; every group input is a parameter, a
+ * constant or an output of exactly one earlier group; the group graph is acyclic.
+ *
+ * Traversal (XLA's InstructionFusion order): values are visited from the last to the first, so a
+ * producer is decided after all its consumers. It joins all its consumer groups or none, as
+ * `shouldFuse` (fusion.ts) decides; a producer whose consumers are all in one group never creates a
+ * cycle. Then sibling reductions over one input merge (multi-output), with a reachability check,
+ * and free values (scalar constants, splats, iota) are copied into every group that uses them.
+ */
+import type { Func, Value } from '../ir/function.js';
+import {
+  DEFAULT_FUSION_OPTIONS, describeGroup, isFree, isInput, keyString, label, reduceKey, shouldFuse,
+  type FusionOptions, type ReduceKey,
+} from './fusion.js';
+import { shapesEqual } from '../ir/types.js';
+
+export type { FusionOptions } from './fusion.js';
+export type GroupKind = 'loop' | 'reduction' | 'dot' | 'conv' | 'window' | 'gather' | 'scatter' | 'source';
+
+export interface FusionGroup {
+  id: number;
+  kind: GroupKind;
+  /** The anchor (dot/conv/reduce/reduce_window/gather/scatter; a row kernel's last reduce), or a loop group's last value. */
+  root: Value;
+  /** The expensive ops: the anchor, or every reduce of a row kernel; [] for loop and source groups. */
+  anchors: Value[];
+  /** Members in body order, including root, prologue, epilogue and the free values they use. */
+  values: Value[];
+  /** Values defined outside the group that members read (parameters, constants, other groups' outputs), unique. */
+  inputs: Value[];
+  /** Members used outside the group (by other groups or as function results). */
+  outputs: Value[];
+  /** Members the anchor depends on (dot/conv pad and dequantize; gather/scatter cheap producers); [] for loop and reduction groups. */
+  prologue: Value[];
+  /** Members depending on an anchor (dot/conv/window/gather epilogues, a row kernel's per-row and broadcast-back ops). */
+  epilogue: Value[];
+}
+
+export interface FusionDecision {
+  producer: Value;
+  consumer: Value;
+  fuse: boolean;
+  why: string;
+}
+
+export interface FusionPlan {
+  func: Func;
+  /** In a valid execution order. */
+  groups: FusionGroup[];
+  /** The group that computes each member; for a value copied into several groups, the first of them. */
+  groupOf: Map<Value, FusionGroup>;
+  decisions: FusionDecision[];
+}
+
+interface Cluster {
+  members: Set<Value>;
+}
+
+export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
+  const opts = { ...DEFAULT_FUSION_OPTIONS, ...options };
+  const order = new Map<Value, number>();
+  fn.params.forEach((p, i) => order.set(p, i - fn.params.length));
+  fn.body.forEach((v, i) => order.set(v, i));
+  const users = fn.users();
+  const results = new Set(fn.results);
+  const decisions: FusionDecision[] = [];
+  const clustersOf = new Map<Value, Cluster[]>();
+  const clusters = new Set<Cluster>();
+  const rowKeys = new Map<Value, ReduceKey | null>();
+
+  const add = (c: Cluster, v: Value) => {
+    c.members.add(v);
+    const list = clustersOf.get(v);
+    if (list) list.push(c);
+    else clustersOf.set(v, [c]);
+  };
+  const newCluster = (v: Value) => {
+    const c: Cluster = { members: new Set() };
+    clusters.add(c);
+    add(c, v);
+    return c;
+  };
+  const consumerClusters = (v: Value): Cluster[] => {
+    const out: Cluster[] = [];
+    for (const u of users.get(v) ?? []) for (const c of clustersOf.get(u) ?? []) if (!out.includes(c)) out.push(c);
+    return out;
+  };
+  const firstUserIn = (v: Value, c: Cluster): Value => (users.get(v) ?? []).find((u) => c.members.has(u))!;
+
+  // 1. Producer into consumers, from the last value to the first.
+  for (let i = fn.body.length - 1; i >= 0; i--) {
+    const p = fn.body[i]!;
+    if (isInput(p) || isFree(p)) continue;
+    const targets = consumerClusters(p);
+    if (targets.length === 0) {
+      newCluster(p);
+      continue;
+    }
+    const ctx = { groups: targets.length, isResult: results.has(p), opts, order, rowKeys };
+    const verdicts = targets.map((c) => {
+      const consumer = firstUserIn(p, c);
+      return { c, consumer, v: shouldFuse(p, consumer, { ...ctx, group: c.members }) };
+    });
+    const refusal = verdicts.find((x) => !x.v.fuse);
+    for (const { consumer, v } of verdicts) {
+      const why = refusal === undefined || !v.fuse ? v.why
+        : `not fused: ${label(p)} joins all its consumer groups or none, and the one with ${label(refusal.consumer)} refused`;
+      decisions.push({ producer: p, consumer, fuse: refusal === undefined, why });
+    }
+    if (refusal === undefined) for (const { c } of verdicts) add(c, p);
+    else newCluster(p);
+  }
+
+  // 2. Sibling reductions: row kernels over the same rows that read one input share a kernel.
+  mergeSiblings([...clusters], { clusters, clustersOf, users, order, decisions });
+
+  // 3. Free values into every group that uses them; one of their own where none does.
+  for (let i = fn.body.length - 1; i >= 0; i--) {
+    const v = fn.body[i]!;
+    if (!isFree(v)) continue;
+    const targets = consumerClusters(v);
+    for (const c of targets) add(c, v);
+    if (targets.length === 0 && v.op !== 'constant' && results.has(v)) newCluster(v);
+    if (v.op !== 'constant' && v.op !== 'iota') {
+      for (const c of targets) {
+        decisions.push({ producer: v, consumer: firstUserIn(v, c), fuse: true, why: `fused: ${label(v)} is a splat of a scalar, free to copy into every group` });
+      }
+    }
+  }
+
+  return finalize(fn, [...clusters], { clustersOf, users, order, results, decisions });
+}
+
+interface Graph {
+  clusters: Set<Cluster>;
+  clustersOf: Map<Value, Cluster[]>;
+  users: Map<Value, Value[]>;
+  order: Map<Value, number>;
+  decisions: FusionDecision[];
+}
+
+function inOrder(vs: Iterable<Value>, order: ReadonlyMap<Value, number>): Value[] {
+  return [...vs].sort((a, b) => order.get(a)! - order.get(b)!);
+}
+
+/** Groups reading a value that `c` stores (edges of the group graph). */
+function successors(c: Cluster, g: Pick<Graph, 'clustersOf' | 'users'>): Set<Cluster> {
+  const out = new Set<Cluster>();
+  for (const m of c.members) {
+    for (const u of g.users.get(m) ?? []) {
+      if (c.members.has(u)) continue;
+      for (const d of g.clustersOf.get(u) ?? []) if (d !== c && !d.members.has(m)) out.add(d);
+    }
+  }
+  return out;
+}
+
+/** Would merging a and b close a cycle, i.e. does a path a -> x -> ... -> b (x another group) exist, or b -> ... -> a? */
+function mergeWouldCycle(a: Cluster, b: Cluster, g: Pick<Graph, 'clustersOf' | 'users'>): Cluster | null {
+  for (const [from, to] of [[a, b], [b, a]] as const) {
+    const seen = new Set<Cluster>();
+    const stack = [...successors(from, g)].filter((x) => x !== to).map((x) => [x, x] as const);
+    while (stack.length > 0) {
+      const [x, via] = stack.pop()!;
+      if (x === to) return via;
+      if (seen.has(x)) continue;
+      seen.add(x);
+      for (const y of successors(x, g)) stack.push([y, via]);
+    }
+  }
+  return null;
+}
+
+function mergeSiblings(initial: Cluster[], g: Graph): void {
+  const rowKernels = initial
+    .map((c) => ({ c, shape: describeGroup(inOrder(c.members, g.order)) }))
+    .filter((x) => x.shape.kind === 'reduction' && x.shape.error === undefined)
+    .map((x) => ({ c: x.c, key: reduceKey(x.shape.anchors[0]!), root: x.shape.anchors[x.shape.anchors.length - 1]! }));
+  const readsOf = (c: Cluster, key: ReduceKey): Set<Value> => {
+    const s = new Set<Value>();
+    for (const m of c.members) {
+      for (const i of m.inputs) if (shapesEqual(i.shape, key.shape)) s.add(i);
+      if (shapesEqual(m.shape, key.shape)) s.add(m);
+    }
+    return s;
+  };
+  for (let i = 0; i < rowKernels.length; i++) {
+    const a = rowKernels[i]!;
+    if (!g.clusters.has(a.c)) continue;
+    for (let j = i + 1; j < rowKernels.length; j++) {
+      const b = rowKernels[j]!;
+      if (!g.clusters.has(b.c) || keyString(a.key) !== keyString(b.key)) continue;
+      const aReads = readsOf(a.c, a.key);
+      const shared = [...readsOf(b.c, b.key)].find((v) => aReads.has(v));
+      if (shared === undefined) continue;
+      const cycleVia = mergeWouldCycle(a.c, b.c, g);
+      let why: string;
+      let fuse = false;
+      if (cycleVia !== null) {
+        why = `not fused: sibling reductions over ${label(shared)} would form a cycle through the group of ${label(inOrder(cycleVia.members, g.order).at(-1)!)}`;
+      } else {
+        const merged = describeGroup(inOrder([...a.c.members, ...b.c.members], g.order));
+        fuse = merged.error === undefined;
+        why = fuse ? `fused: sibling reductions over ${label(shared)} (rows ${keyString(a.key)}) share one kernel (multi-output)`
+          : `not fused: sibling reductions over ${label(shared)}: ${merged.error}`;
+      }
+      g.decisions.push({ producer: a.root, consumer: b.root, fuse, why });
+      if (!fuse) continue;
+      for (const m of b.c.members) {
+        const list = g.clustersOf.get(m)!;
+        const k = list.indexOf(b.c);
+        if (a.c.members.has(m)) list.splice(k, 1);
+        else list[k] = a.c;
+        a.c.members.add(m);
+      }
+      g.clusters.delete(b.c);
+    }
+  }
+}
+
+function finalize(
+  fn: Func, clusters: Cluster[],
+  g: Pick<Graph, 'clustersOf' | 'users' | 'order' | 'decisions'> & { results: Set<Value> },
+): FusionPlan {
+  // Execution order: Kahn's algorithm over the group graph, earliest root first among ready groups.
+  const info = new Map(clusters.map((c) => {
+    const values = inOrder(c.members, g.order);
+    return [c, { values, shape: describeGroup(values) }] as const;
+  }));
+  const rootOf = (c: Cluster): Value => {
+    const { values, shape } = info.get(c)!;
+    const nonFree = values.filter((v) => !isFree(v));
+    return shape.anchors.at(-1) ?? nonFree.at(-1) ?? values.at(-1)!;
+  };
+  const succ = new Map(clusters.map((c) => [c, successors(c, g)] as const));
+  const indegree = new Map<Cluster, number>(clusters.map((c) => [c, 0]));
+  for (const s of succ.values()) for (const d of s) indegree.set(d, indegree.get(d)! + 1);
+  const ready = clusters.filter((c) => indegree.get(c) === 0);
+  const ordered: Cluster[] = [];
+  while (ready.length > 0) {
+    ready.sort((a, b) => g.order.get(rootOf(b))! - g.order.get(rootOf(a))!);
+    const c = ready.pop()!;
+    ordered.push(c);
+    for (const d of succ.get(c)!) {
+      indegree.set(d, indegree.get(d)! - 1);
+      if (indegree.get(d) === 0) ready.push(d);
+    }
+  }
+  if (ordered.length !== clusters.length) {
+    throw new Error(`planFusion(@${fn.name}): internal error, the fusion groups form a cycle`);
+  }
+
+  const groupOf = new Map<Value, FusionGroup>();
+  const groups = ordered.map((c, id): FusionGroup => {
+    const { values, shape } = info.get(c)!;
+    const inputs: Value[] = [];
+    for (const v of values) for (const i of v.inputs) if (!c.members.has(i) && !inputs.includes(i)) inputs.push(i);
+    const group: FusionGroup = {
+      id, kind: shape.kind, root: rootOf(c), anchors: shape.anchors, values, inputs, outputs: [],
+      prologue: shape.kind === 'loop' || shape.kind === 'reduction' || shape.kind === 'source' ? [] : shape.ancestors,
+      epilogue: shape.dependents,
+    };
+    for (const v of values) if (!groupOf.has(v)) groupOf.set(v, group);
+    return group;
+  });
+  for (const group of groups) {
+    const members = new Set(group.values);
+    group.outputs = group.values.filter((v) => {
+      if (g.results.has(v) && groupOf.get(v) === group) return true;
+      return (g.users.get(v) ?? []).some((u) => !members.has(u) && (g.clustersOf.get(u) ?? []).some((d) => !d.members.has(v)));
+    });
+  }
+  return { func: fn, groups, groupOf, decisions: g.decisions };
+}
