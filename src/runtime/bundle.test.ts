@@ -1,0 +1,34 @@
+// Guards what users ship: kiln/runtime must bundle from src/runtime alone (no
+// other Kiln module, no npm package) and load in a browser, so Node built-ins
+// may only be reached through lazy dynamic imports.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const entry = fileURLToPath(new URL('./index.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+describe('runtime bundle', () => {
+  it('depends on nothing outside src/runtime and has no static imports', async () => {
+    const result = await build({
+      entryPoints: [entry],
+      absWorkingDir: repoRoot,
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'neutral',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.length).toBeGreaterThan(3);
+    for (const path of inputs) expect(path).toMatch(/^src\/runtime\/[a-z_]+\.ts$/);
+    const output = Object.values(result.metafile.outputs)[0]!;
+    expect(output.imports.filter((i) => i.kind !== 'dynamic-import')).toEqual([]);
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    // Size budget (minified, before gzip): a few kilobytes is the design goal.
+    expect(result.outputFiles[0]!.contents.length).toBeLessThan(24_000);
+  });
+});
