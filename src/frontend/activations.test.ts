@@ -15,6 +15,10 @@ describe('activations agree with tf', () => {
   for (const [name, kf, tff] of cases) {
     it(name, () => checkBoth(kf, [x], tff(toTf(x)), 1e-5, name));
   }
+  it('prelu with a per-channel alpha', () => {
+    const alpha = rand([7], 3, 0, 0.5);
+    checkBoth((t, a) => k.prelu(t, a!), [x, alpha], tf.prelu(toTf(x), toTf(alpha)), 1e-6, 'prelu');
+  });
   it('softplus stays finite for large inputs', () => {
     const big = k.tensor([-100, 100]);
     expectClose(k.softplus(big), tf.tensor([0, 100]), 1e-6);

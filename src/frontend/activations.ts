@@ -78,3 +78,9 @@ export function logSoftmax(x: TensorOrNumber, axis = -1): Tensor {
   const shifted = sub(t, max(t, a, true));
   return sub(shifted, log(sum(emit('exp', [shifted]), a, true)));
 }
+
+/** Leaky ReLU with a learned slope: `alpha` broadcasts against x (per channel, usually). */
+export function prelu(x: Tensor, alpha: TensorOrNumber): Tensor {
+  const t = floatArg('prelu', x);
+  return where(greater(t, 0), t, mul(t, alpha));
+}

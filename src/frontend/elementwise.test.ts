@@ -51,6 +51,15 @@ describe('binary ops with broadcasting', () => {
     const a = k.tensor([7, -7, 7, -7], [4], 'i32'), b = k.tensor([2, 2, -2, -2], [4], 'i32');
     expect(Array.from(k.div(a, b).dataSync())).toEqual([3, -3, -3, 3]);
   });
+  it('floorDiv and mod agree with tf for floats and ints of both signs', () => {
+    const a = k.tensor([7, -7, 7, -7, 6, -6, 0], [7], 'i32'), b = k.tensor([2, 2, -2, -2, 3, 3, 5], [7], 'i32');
+    checkBoth(k.floorDiv, [a, b], tf.floorDiv(toTf(a), toTf(b)), 0, 'floorDiv int');
+    checkBoth(k.mod, [a, b], tf.mod(toTf(a), toTf(b)), 0, 'mod int');
+    const x = rand([3, 4], 12, -5, 5), y = rand([4], 13, 0.5, 2);
+    const yn = k.neg(y);
+    checkBoth(k.floorDiv, [x, yn], tf.floorDiv(toTf(x), toTf(yn)), 1e-5, 'floorDiv f32');
+    checkBoth(k.mod, [x, y], tf.mod(toTf(x), toTf(y)), 1e-5, 'mod f32');
+  });
   it('numbers adopt the dtype of the tensor they meet', () => {
     const x = k.tensor([1, 2, 3], [3], 'i32');
     const y = k.add(x, 2);

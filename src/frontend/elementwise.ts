@@ -160,3 +160,20 @@ export function clipByValue(x: TensorOrNumber, lo: number, hi: number): Tensor {
   if (lo > hi) throw new KilnError(`clipByValue: lo (${lo}) is greater than hi (${hi}) for ${t.describe()}`);
   return minimum(maximum(t, lo), hi);
 }
+
+/** Division rounded toward negative infinity (tf.floorDiv), for floats and integers. */
+export function floorDiv(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  const [x, y] = binaryOperands('floorDiv', a, b);
+  if (isFloat(x.dtype)) return floor(emit('div', [x, y]));
+  // Integer div truncates toward zero: step down by one where the remainder and divisor differ in sign.
+  const q = emit('div', [x, y]);
+  const r = sub(x, mul(q, y));
+  const adjust = logicalAnd(notEqual(r, 0), notEqual(less(r, 0), less(y, 0)));
+  return where(adjust, sub(q, 1), q);
+}
+
+/** Remainder with the sign of the divisor (tf.mod): a - floorDiv(a, b) * b. */
+export function mod(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  const [x, y] = binaryOperands('mod', a, b);
+  return sub(x, mul(floorDiv(x, y), y));
+}

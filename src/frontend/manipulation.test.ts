@@ -45,7 +45,7 @@ describe('shape ops agree with tf', () => {
     checkBoth((t) => k.stridedSlice(t, [0, -2, 0], [2, 3, 4], [1, 1, 2]), [x], tf.stridedSlice(tx(), [0, -2, 0], [2, 3, 4], [1, 1, 2]), 0, 'ss');
     checkBoth((t) => k.stridedSlice(t, [1, 5, 1], [0, 0, 10], [1, 1, 3], 1, 2), [x],
       tf.stridedSlice(tx(), [1, 5, 1], [0, 0, 10], [1, 1, 3], 1, 2), 0, 'ss masks');
-    checkBoth((t) => k.stridedSlice(t, [1, 0, 0], [2, 3, 4], [1, 1, 1], 0, 0, 1), [x],
+    checkBoth((t) => k.stridedSlice(t, [1, 0, 0], [2, 3, 4], [1, 1, 1], 0, 0, 0, 0, 1), [x],
       tf.stridedSlice(tx(), [1, 0, 0], [2, 3, 4], [1, 1, 1], 0, 0, 0, 0, 1), 0, 'ss shrink');
   });
   it('pad with a constant', () => {

@@ -153,16 +153,19 @@ export function slice(x: Tensor, begin: number | readonly number[], size?: numbe
 }
 
 /**
- * Python-style strided slice with tfjs's masks: negative indices count from the end, bounds
+ * Python-style strided slice with tfjs's arguments: negative indices count from the end, bounds
  * are clamped, `beginMask`/`endMask` bits mean "from the start"/"to the end", and
  * `shrinkAxisMask` bits drop the dim (taking the single element at `begin`). Strides must be
- * positive.
+ * positive; ellipsisMask and newAxisMask are not supported (use expandDims / reshape).
  */
 export function stridedSlice(
   x: Tensor, begin: readonly number[], end: readonly number[], strides?: readonly number[],
-  beginMask = 0, endMask = 0, shrinkAxisMask = 0,
+  beginMask = 0, endMask = 0, ellipsisMask = 0, newAxisMask = 0, shrinkAxisMask = 0,
 ): Tensor {
   const what = () => `begin [${begin.join(',')}] end [${end.join(',')}] strides [${strides?.join(',') ?? ''}] for ${x.describe()}`;
+  if (ellipsisMask || newAxisMask) {
+    throw new KilnError(`stridedSlice: ellipsisMask and newAxisMask are not supported (${what()}); use expandDims or reshape`);
+  }
   if (begin.length > x.rank || end.length > x.rank || (strides && strides.length > x.rank)) {
     throw new KilnError(`stridedSlice: more entries than dims: ${what()}`);
   }
