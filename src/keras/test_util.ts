@@ -60,8 +60,8 @@ export function randomizeWeights(layer: Layer, seed: number, lo = -1, hi = 1): v
  * Apply `kiln` and `tfLayer` to the same random input after copying kiln's weights (randomized
  * first) into tfjs-layers; returns the max abs difference of the outputs.
  */
-export function compareLayer(kiln: Layer, tfLayer: tfl.layers.Layer, inputShape: readonly number[], seed = 1): number {
-  const x = randomTensor(inputShape, seed);
+export function compareLayer(kiln: Layer, tfLayer: tfl.layers.Layer, inputShape: readonly number[], seed = 1, inputRange = 1): number {
+  const x = randomTensor(inputShape, seed, -inputRange, inputRange);
   const y = kiln.apply(x);
   randomizeWeights(kiln, seed + 100);
   const yk = kiln.apply(x);

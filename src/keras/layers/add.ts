@@ -24,7 +24,8 @@ export class Add extends Merge {
     for (let i = 0; i < rank; i++) {
       let d: number | null = 1;
       for (const s of shapes) {
-        const e = s[s.length - rank + i] ?? 1;
+        const k = s.length - rank + i;
+        const e = k < 0 ? 1 : s[k]!;
         if (e === 1) continue;
         if (d === 1) d = e;
         else if (e !== null && d !== null && e !== d) {
