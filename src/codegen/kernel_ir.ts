@@ -1,0 +1,96 @@
+/**
+ * Kernel IR: what one fused group becomes, shared by every target (WebAssembly now, PTX next).
+ * A kernel is a loop nest over `work` parallel items (the outermost loop, split across threads or
+ * CUDA blocks), with index expressions (symbolic, see symbolic.ts), loads, stores, scalar math,
+ * mutable scalar accumulators for reductions, and per-loop annotations: `vector` (lanes the
+ * target may vectorize the loop by) and the work axis being parallel. Structured ops that need
+ * hand-tuned micro-kernels (GEMM, convolution) are `gemm` statements with an epilogue expression
+ * instead of raw loops, so each target picks its own blocking.
+ */
+import type { DType } from '../ir/dtype.js';
+import type { Sym } from './symbolic.js';
+
+/** Scalar types kernels compute in. Memory dtypes i8/u8/bool load as i32; f16/bf16 are not stored by the wasm target. */
+export type ScalarType = 'f32' | 'i32' | 'bool';
+
+export type UnOp =
+  | 'neg' | 'abs' | 'sign' | 'exp' | 'log' | 'log1p' | 'sqrt' | 'rsqrt' | 'tanh' | 'logistic'
+  | 'sin' | 'cos' | 'floor' | 'ceil' | 'round' | 'erf' | 'not';
+export type BinOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | 'and' | 'or';
+export type CmpOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+
+export type Expr =
+  | { readonly k: 'const'; readonly t: ScalarType; readonly v: number }
+  /** An integer index expression, e.g. an iota value or a gather index arithmetic result. */
+  | { readonly k: 'index'; readonly s: Sym }
+  | { readonly k: 'load'; readonly buf: number; readonly at: Sym; readonly t: ScalarType }
+  /** Load at a data-dependent element index (gather): `at` is an i32 Expr. */
+  | { readonly k: 'loadx'; readonly buf: number; readonly at: Expr; readonly t: ScalarType }
+  | { readonly k: 'local'; readonly name: string; readonly t: ScalarType }
+  | { readonly k: 'un'; readonly op: UnOp; readonly a: Expr; readonly t: ScalarType }
+  | { readonly k: 'bin'; readonly op: BinOp; readonly a: Expr; readonly b: Expr; readonly t: ScalarType }
+  | { readonly k: 'cmp'; readonly op: CmpOp; readonly a: Expr; readonly b: Expr; readonly t: 'bool' }
+  | { readonly k: 'sel'; readonly c: Expr; readonly a: Expr; readonly b: Expr; readonly t: ScalarType }
+  /** Conversion to `to` (float->int truncates toward zero; i8/u8 wrap), computed in `t`. */
+  | { readonly k: 'cast'; readonly a: Expr; readonly to: DType; readonly t: ScalarType }
+  /** Threefry-2x32-20 draw for element `counter` under key (k0, k1): uniform [0,1) or normal. */
+  | { readonly k: 'rng'; readonly dist: 'uniform' | 'normal'; readonly k0: Expr; readonly k1: Expr; readonly counter: Sym; readonly t: 'f32' }
+  /** The accumulator of the enclosing gemm statement (epilogues only). */
+  | { readonly k: 'acc'; readonly t: 'f32' };
+
+export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
+
+export type Stmt =
+  /**
+   * for v in [0, min(n, end)): body. `vector`: lanes a target may use (the loop's accesses were
+   * checked). `end` is an optional runtime bound (the partial last chunk of a flat loop).
+   */
+  | { readonly k: 'for'; readonly v: string; readonly n: number; readonly body: readonly Stmt[]; readonly vector?: number; readonly end?: Sym }
+  | { readonly k: 'store'; readonly buf: number; readonly at: Sym; readonly val: Expr }
+  /** Store at a data-dependent index (scatter). */
+  | { readonly k: 'storex'; readonly buf: number; readonly at: Expr; readonly val: Expr }
+  /** Declare a mutable scalar local with an initial value. */
+  | { readonly k: 'decl'; readonly name: string; readonly t: ScalarType; readonly init: Expr }
+  /** Combine into a declared accumulator: name = op(name, val). Vectorizable inside vector loops. */
+  | { readonly k: 'accum'; readonly name: string; readonly op: ReduceOp; readonly val: Expr }
+  | { readonly k: 'set'; readonly name: string; readonly val: Expr }
+  | { readonly k: 'gemm'; readonly g: Gemm };
+
+/**
+ * C[b, m, n] = Σ_k A[b, m, k] · B[b, k, n], then each output's `epilogue` (an Expr over `acc`,
+ * index vars `b`/`m`/`n`) stored at b*M*N + m*N + n. Addresses are element strides so transposed
+ * operands need no copies. `bConst` marks B as a compile-time constant the target may pre-pack.
+ */
+export interface Gemm {
+  readonly batch: number;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly a: { readonly buf: number; readonly offset: number; readonly sb: number; readonly sm: number; readonly sk: number };
+  readonly b: { readonly buf: number; readonly offset: number; readonly sb: number; readonly sk: number; readonly sn: number };
+  readonly bConst?: Float32Array;
+  /** Each output stores its epilogue expression; several when pre- and post-activation both escape. */
+  readonly outs: readonly { readonly buf: number; readonly epilogue: Expr }[];
+}
+
+export type BufRole = 'input' | 'output' | 'temp' | 'const';
+
+export interface KernelBuf {
+  readonly id: number;
+  readonly dtype: DType;
+  readonly elems: number;
+}
+
+export interface Kernel {
+  readonly name: string;
+  /** Buffers referenced by id in loads and stores. */
+  readonly bufs: readonly KernelBuf[];
+  /** Number of parallel work items; the body reads the work item as index variable `w`. */
+  readonly work: number;
+  readonly body: readonly Stmt[];
+  /** Which IR values this kernel computes (for explain and debugging). */
+  readonly note: string;
+}
+
+export const c32 = (v: number): Expr => ({ k: 'const', t: 'f32', v });
+export const ci32 = (v: number): Expr => ({ k: 'const', t: 'i32', v });

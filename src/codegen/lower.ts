@@ -1,0 +1,601 @@
+/**
+ * Lowering: one fusion group -> kernel IR. Every member value is computed as a function of its
+ * output multi-index (`valueAt`): elementwise ops become scalar math, movement ops become index
+ * arithmetic on the symbolic indices of their operand, values defined outside the group become
+ * loads. Anchors that need loops of their own (reduce, reduce_window, dot_general, conv, gather)
+ * emit statements computing an accumulator first; their epilogues read it through `bound`.
+ * Anything this file cannot express throws LoweringError, and the compiler then splits the group.
+ */
+import type { Value } from '../ir/function.js';
+import { attr } from '../ir/registry.js';
+import { numel } from '../ir/types.js';
+import type { DType } from '../ir/dtype.js';
+import type { Expr, Kernel, KernelBuf, ReduceOp, ScalarType, Stmt, UnOp, BinOp, CmpOp } from './kernel_ir.js';
+import {
+  isConst, linearize, sadd, sclamp, sconst, sdiv, smod, smul, ssub, strideOf, svar, unflatten, type Sym,
+} from './symbolic.js';
+
+export class LoweringError extends Error {
+  override name = 'LoweringError';
+}
+
+export function scalarType(d: DType): ScalarType {
+  if (d === 'f32' || d === 'f16' || d === 'bf16') return 'f32';
+  if (d === 'bool') return 'bool';
+  return 'i32';
+}
+
+/** What lowering needs to know about the group and the program's buffers. */
+export interface LowerGroup {
+  readonly name: string;
+  readonly kind: string;
+  readonly root: Value;
+  readonly values: readonly Value[];
+  readonly outputs: readonly Value[];
+}
+
+export interface LowerContext {
+  /** Buffer id of a value materialized outside the group (params, constants, other groups' outputs). */
+  bufOf(v: Value): number;
+  /** Concrete data of a constant value, if it is one (scalars become immediates; weights may be packed). */
+  constData(v: Value): Float32Array | Int32Array | Int8Array | Uint8Array | undefined;
+}
+
+const UNARY = new Set<string>(['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'logistic', 'sin', 'cos', 'floor', 'ceil', 'round', 'erf', 'not']);
+const BINARY = new Set<string>(['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'and', 'or']);
+
+const symKey = (idx: readonly Sym[]): string => idx.map((s) => s.key).join('|');
+
+/** Builds expressions for one kernel. */
+class Lowerer {
+  private readonly members: Set<Value>;
+  /** Values whose expression at a specific index is an already computed local (reduce results, accumulators). */
+  readonly bound = new Map<Value, { key: string; expr: Expr }>();
+  readonly bufs = new Map<number, KernelBuf>();
+  private tmp = 0;
+
+  constructor(readonly g: LowerGroup, readonly ctx: LowerContext) {
+    this.members = new Set(g.values);
+  }
+
+  fresh(prefix: string): string {
+    return `${prefix}${this.tmp++}`;
+  }
+
+  buf(v: Value): number {
+    const id = this.ctx.bufOf(v);
+    if (!this.bufs.has(id)) this.bufs.set(id, { id, dtype: v.dtype, elems: numel(v.shape) });
+    return id;
+  }
+
+  load(v: Value, idx: readonly Sym[]): Expr {
+    const data = v.op === 'constant' ? this.ctx.constData(v) : undefined;
+    if (data && data.length === 1) return { k: 'const', t: scalarType(v.dtype), v: data[0]! };
+    return { k: 'load', buf: this.buf(v), at: linearize(idx, v.shape), t: scalarType(v.dtype) };
+  }
+
+  private readonly memo = new Map<Value, Map<string, Expr>>();
+
+  /** The value of member (or input) `v` at multi-index `idx`; shared subtrees are the same object. */
+  valueAt(v: Value, idx: readonly Sym[]): Expr {
+    let m = this.memo.get(v);
+    if (!m) this.memo.set(v, (m = new Map()));
+    const key = symKey(idx);
+    const hit = m.get(key);
+    if (hit) return hit;
+    const e = this.compute(v, idx);
+    m.set(key, e);
+    return e;
+  }
+
+  private compute(v: Value, idx: readonly Sym[]): Expr {
+    const b = this.bound.get(v);
+    if (b) {
+      if (b.key !== symKey(idx)) {
+        throw new LoweringError(`${this.g.name}: ${v.op} value is read at index [${symKey(idx)}] but computed at [${b.key}]`);
+      }
+      return b.expr;
+    }
+    if (!this.members.has(v)) return this.load(v, idx);
+    const t = scalarType(v.dtype);
+    const ins = v.inputs;
+    const op = v.op;
+    if (UNARY.has(op)) return { k: 'un', op: op as UnOp, a: this.valueAt(ins[0]!, idx), t };
+    if (BINARY.has(op)) return { k: 'bin', op: op as BinOp, a: this.valueAt(ins[0]!, idx), b: this.valueAt(ins[1]!, idx), t };
+    switch (op) {
+      case 'compare':
+        return { k: 'cmp', op: attr.str(v.attrs, 'dir') as CmpOp, a: this.valueAt(ins[0]!, idx), b: this.valueAt(ins[1]!, idx), t: 'bool' };
+      case 'select':
+        return { k: 'sel', c: this.valueAt(ins[0]!, idx), a: this.valueAt(ins[1]!, idx), b: this.valueAt(ins[2]!, idx), t };
+      case 'cast':
+        return { k: 'cast', a: this.valueAt(ins[0]!, idx), to: v.dtype, t };
+      case 'constant':
+        return this.load(v, idx);
+      case 'iota':
+        return { k: 'cast', a: { k: 'index', s: idx[attr.int(v.attrs, 'dim')]! }, to: v.dtype, t };
+      case 'broadcast_in_dim': {
+        const x = ins[0]!;
+        const dims = attr.ints(v.attrs, 'dims');
+        return this.valueAt(x, x.shape.map((n, j) => (n === 1 ? sconst(0) : idx[dims[j]!]!)));
+      }
+      case 'reshape': {
+        const x = ins[0]!;
+        return this.valueAt(x, unflatten(linearize(idx, v.shape), x.shape));
+      }
+      case 'transpose': {
+        const x = ins[0]!;
+        const perm = attr.ints(v.attrs, 'perm');
+        const xi = new Array<Sym>(x.shape.length);
+        perm.forEach((p, i) => { xi[p] = idx[i]!; });
+        return this.valueAt(x, xi);
+      }
+      case 'slice': {
+        const start = attr.ints(v.attrs, 'start');
+        const strides = attr.ints(v.attrs, 'strides');
+        return this.valueAt(ins[0]!, idx.map((s, d) => sadd(smul(s, strides[d]!), start[d]!)));
+      }
+      case 'pad': return this.pad(v, idx);
+      case 'concat': return this.concat(v, idx);
+      case 'rng_uniform':
+      case 'rng_normal': {
+        const key = ins[0]!;
+        return {
+          k: 'rng', dist: op === 'rng_uniform' ? 'uniform' : 'normal', t: 'f32',
+          k0: this.load(key, [sconst(0)]), k1: this.load(key, [sconst(1)]), counter: linearize(idx, v.shape),
+        };
+      }
+      case 'gather': return this.gather(v, idx);
+      default:
+        throw new LoweringError(`${this.g.name}: ${op} cannot be computed inside a fused loop`);
+    }
+  }
+
+  private pad(v: Value, idx: readonly Sym[]): Expr {
+    const x = v.inputs[0]!;
+    const low = attr.ints(v.attrs, 'low');
+    const interior = attr.ints(v.attrs, 'interior');
+    const padValue: Expr = { k: 'const', t: scalarType(v.dtype), v: attr.float(v.attrs, 'value') };
+    if (numel(x.shape) === 0) return padValue;
+    const xi: Sym[] = [];
+    const conds: Expr[] = [];
+    x.shape.forEach((n, d) => {
+      const t = ssub(idx[d]!, low[d]!);
+      const s = interior[d]! + 1;
+      const q = sdiv(t, s);
+      xi.push(sclamp(q, n));
+      if (t.lo < 0) conds.push(cmpIdx('ge', t, sconst(0)));
+      if (s > 1) conds.push(cmpIdx('eq', smod(t, s), sconst(0)));
+      if (q.hi > n - 1) conds.push(cmpIdx('lt', q, sconst(n)));
+    });
+    const inner = this.valueAt(x, xi);
+    if (conds.length === 0) return inner;
+    return { k: 'sel', c: andAll(conds), a: inner, b: padValue, t: scalarType(v.dtype) };
+  }
+
+  private concat(v: Value, idx: readonly Sym[]): Expr {
+    const axis = attr.int(v.attrs, 'axis');
+    const i = idx[axis]!;
+    let offset = 0;
+    const parts: { lo: number; hi: number; x: Value }[] = [];
+    for (const x of v.inputs) {
+      parts.push({ lo: offset, hi: offset + x.shape[axis]!, x });
+      offset += x.shape[axis]!;
+    }
+    const live = parts.filter((p) => p.hi > p.lo && p.hi > i.lo && p.lo <= i.hi);
+    let expr: Expr | undefined;
+    for (let k = live.length - 1; k >= 0; k--) {
+      const p = live[k]!;
+      const xi = idx.map((s, d) => (d === axis ? sclamp(ssub(s, p.lo), p.hi - p.lo) : s));
+      const val = this.valueAt(p.x, xi);
+      expr = expr === undefined ? val : { k: 'sel', c: cmpIdx('lt', i, sconst(p.hi)), a: val, b: expr, t: scalarType(v.dtype) };
+    }
+    if (!expr) throw new LoweringError(`${this.g.name}: concat has no operand covering the index`);
+    return expr;
+  }
+
+  private gather(v: Value, idx: readonly Sym[]): Expr {
+    const [operand, indices] = v.inputs as [Value, Value];
+    const axis = attr.int(v.attrs, 'axis');
+    const r = indices.shape.length;
+    const pre = idx.slice(0, axis);
+    const ind = idx.slice(axis, axis + r);
+    const post = idx.slice(axis + r);
+    const n = operand.shape[axis]!;
+    const postSize = numel(operand.shape.slice(axis + 1));
+    const base = smul(linearize(pre, operand.shape.slice(0, axis)), n * postSize);
+    const rawIndex = this.valueAt(indices, ind);
+    // Out-of-range indices are clamped (tf.gather on CPU throws; a compiled kernel must not read out of bounds).
+    const clamped: Expr = { k: 'bin', op: 'min', t: 'i32', a: { k: 'bin', op: 'max', t: 'i32', a: rawIndex, b: { k: 'const', t: 'i32', v: 0 } }, b: { k: 'const', t: 'i32', v: n - 1 } };
+    const at: Expr = {
+      k: 'bin', op: 'add', t: 'i32',
+      a: { k: 'index', s: sadd(base, linearize(post, operand.shape.slice(axis + 1))) },
+      b: { k: 'bin', op: 'mul', t: 'i32', a: clamped, b: { k: 'const', t: 'i32', v: postSize } },
+    };
+    if (this.members.has(operand)) throw new LoweringError(`${this.g.name}: gather operand must be materialized`);
+    return { k: 'loadx', buf: this.buf(operand), at, t: scalarType(v.dtype) };
+  }
+}
+
+function cmpIdx(op: CmpOp, a: Sym, b: Sym): Expr {
+  return { k: 'cmp', op, a: { k: 'index', s: a }, b: { k: 'index', s: b }, t: 'bool' };
+}
+
+function andAll(conds: readonly Expr[]): Expr {
+  return conds.reduce((acc, c) => ({ k: 'bin', op: 'and', a: acc, b: c, t: 'bool' }));
+}
+
+const REDUCE_INIT: Record<ReduceOp, number> = { sum: 0, prod: 1, max: -Infinity, min: Infinity };
+
+function initFor(op: ReduceOp, t: ScalarType): Expr {
+  let v = REDUCE_INIT[op];
+  if (t === 'i32' && !Number.isFinite(v)) v = v > 0 ? 2147483647 : -2147483648;
+  return { k: 'const', t, v };
+}
+
+/** Loop over the elements of `shape` row by row: work items index all but the last dim. */
+interface Domain {
+  work: number;
+  /** Multi-index of the output given the work var `w` and inner var `i`. */
+  idx: Sym[];
+  /** Wraps the per-element statements in the inner loop. */
+  wrap(body: Stmt[], vectorizable: boolean): Stmt[];
+  innerVar: string | undefined;
+}
+
+const FLAT_CHUNK = 1024;
+
+function rowDomain(shape: readonly number[]): Domain {
+  const r = shape.length;
+  if (r === 0) return { work: 1, idx: [], wrap: (b) => b, innerVar: undefined };
+  const inner = shape[r - 1]!;
+  const outerShape = shape.slice(0, r - 1);
+  const work = numel(outerShape);
+  const w = svar('w', Math.max(1, work));
+  const i = svar('i', inner);
+  return {
+    work, idx: [...unflatten(w, outerShape), i], innerVar: 'i',
+    wrap: (body, vec) => [{ k: 'for', v: 'i', n: inner, body, vector: vec ? 4 : undefined }],
+  };
+}
+
+/** Flat iteration in chunks of FLAT_CHUNK elements (the last chunk is bounded by `end`). */
+function flatDomain(shape: readonly number[]): Domain {
+  const n = numel(shape);
+  const chunk = Math.min(FLAT_CHUNK, n);
+  const work = Math.ceil(n / chunk);
+  const w = svar('w', work);
+  const i = svar('i', chunk);
+  const flat = sadd(smul(w, chunk), i);
+  // The last chunk may be partial: bound the loop at runtime by the remaining element count.
+  const exact = n % chunk === 0;
+  return {
+    work, idx: unflatten(flat, shape), innerVar: 'i',
+    wrap: (body, vec) => [exact
+      ? { k: 'for', v: 'i', n: chunk, body, vector: vec ? 4 : undefined }
+      : { k: 'for', v: 'i', n: chunk, body, vector: vec ? 4 : undefined, end: ssub(n, smul(w, chunk)) }],
+  };
+}
+
+/** Every load/index in `exprs` either ignores `v` or walks it with stride 1 (so SIMD lanes are contiguous). */
+export function vectorFriendly(exprs: readonly Expr[], stores: readonly Sym[], v: string): boolean {
+  const ok = (s: Sym, allowStride: (n: number) => boolean) => {
+    const st = strideOf(s, v);
+    return st !== 'complex' && allowStride(st);
+  };
+  if (!stores.every((s) => ok(s, (n) => n === 1))) return false;
+  const seen = new Set<Expr>();
+  const visit = (e: Expr): boolean => {
+    if (seen.has(e)) return true;
+    seen.add(e);
+    switch (e.k) {
+      case 'const': case 'local': case 'acc': return true;
+      case 'index': return ok(e.s, () => true);
+      case 'load': return e.t === 'f32' && ok(e.at, (n) => n === 0 || n === 1);
+      case 'loadx': return false;
+      case 'un': return visit(e.a);
+      case 'bin': return visit(e.a) && visit(e.b);
+      case 'cmp': return visit(e.a) && visit(e.b);
+      case 'sel': return visit(e.c) && visit(e.a) && visit(e.b);
+      case 'cast': return e.t === 'f32' && visit(e.a);
+      case 'rng': return false;
+    }
+  };
+  return exprs.every((e) => exprType(e) === 'f32' && visit(e));
+}
+
+export function exprType(e: Expr): ScalarType {
+  return e.k === 'index' ? 'i32' : e.t;
+}
+
+function kernel(l: Lowerer, name: string, work: number, body: Stmt[], note: string): Kernel {
+  return { name, bufs: [...l.bufs.values()], work, body, note };
+}
+
+/** Lower a loop (elementwise/movement) group: one kernel per distinct output shape. */
+function lowerLoop(g: LowerGroup, ctx: LowerContext): Kernel[] {
+  const byShape = new Map<string, Value[]>();
+  for (const o of g.outputs) {
+    const k = o.shape.join(',');
+    byShape.set(k, [...(byShape.get(k) ?? []), o]);
+  }
+  let n = 0;
+  return [...byShape.values()].map((outs) => {
+    const shape = outs[0]!.shape;
+    const build = (dom: Domain) => {
+      const l = new Lowerer(g, ctx);
+      const vals = outs.map((o) => l.valueAt(o, dom.idx));
+      const stores = outs.map((o) => linearize(dom.idx, o.shape));
+      const vec = dom.innerVar !== undefined && vectorFriendly(vals, stores, dom.innerVar);
+      const body: Stmt[] = outs.map((o, k) => ({ k: 'store', buf: l.buf(o), at: stores[k]!, val: vals[k]! }));
+      return { l, body: dom.wrap(body, vec), work: dom.work, vec };
+    };
+    const flat = numel(shape) > 0 ? build(flatDomain(shape)) : undefined;
+    const rows = build(rowDomain(shape));
+    const pick = flat && flat.vec ? flat : rows;
+    return kernel(pick.l, `${g.name}${n++ ? `_${n}` : ''}`, pick.work, pick.body, outs.map((o) => o.op).join(','));
+  });
+}
+
+/** Merge a kept index and a reduced index back into a full multi-index of rank `rank`. */
+function mergeIdx(rank: number, axes: readonly number[], kept: readonly Sym[], red: readonly Sym[]): Sym[] {
+  const out: Sym[] = [];
+  let ki = 0, ri = 0;
+  for (let d = 0; d < rank; d++) out.push(axes.includes(d) ? red[ri++]! : kept[ki++]!);
+  return out;
+}
+
+/**
+ * Lower a reduction group as a row kernel: one work item per kept index; each reduce of the
+ * group is an accumulation loop over the reduced elements (later reduces may read earlier ones,
+ * as softmax's sum reads its max); then outputs are stored per row or per element.
+ */
+function lowerReduction(g: LowerGroup, ctx: LowerContext): Kernel[] {
+  const reduces = g.values.filter((v) => v.op === 'reduce');
+  if (reduces.length === 0) throw new LoweringError(`${g.name}: reduction group without reduce`);
+  const first = reduces[0]!;
+  const inShape = first.inputs[0]!.shape;
+  const axes = [...attr.ints(first.attrs, 'axes')].sort((a, b) => a - b);
+  for (const r of reduces) {
+    const same = r.inputs[0]!.shape.join(',') === inShape.join(',') && [...attr.ints(r.attrs, 'axes')].sort((a, b) => a - b).join(',') === axes.join(',');
+    if (!same) throw new LoweringError(`${g.name}: reductions over different shapes/axes in one group`);
+  }
+  const keptShape = inShape.filter((_, d) => !axes.includes(d));
+  const redShape = axes.map((d) => inShape[d]!);
+  const work = Math.max(1, numel(keptShape));
+  const nRed = numel(redShape);
+  const l = new Lowerer(g, ctx);
+  const w = svar('w', work);
+  const kidx = unflatten(w, keptShape);
+  const r = svar('r', nRed);
+  const fullIdx = mergeIdx(inShape.length, axes, kidx, unflatten(r, redShape));
+  const body: Stmt[] = [];
+  for (const red of reduces) {
+    const op = attr.str(red.attrs, 'op') as ReduceOp;
+    const t = scalarType(red.dtype);
+    const name = l.fresh('acc');
+    const val = l.valueAt(red.inputs[0]!, fullIdx);
+    const vec = vectorFriendly([val], [], 'r') && t === 'f32';
+    body.push({ k: 'decl', name, t, init: initFor(op, t) });
+    if (nRed > 0) body.push({ k: 'for', v: 'r', n: nRed, body: [{ k: 'accum', name, op, val }], vector: vec ? 4 : undefined });
+    l.bound.set(red, { key: symKey(kidx), expr: { k: 'local', name, t } });
+  }
+  const perElement: Stmt[] = [];
+  for (const o of g.outputs) {
+    if (numel(o.shape) === numel(keptShape) && (o.op === 'reduce' || o.shape.length <= keptShape.length || numel(o.shape) !== numel(inShape))) {
+      const oi = o.shape.join(',') === keptShape.join(',') ? kidx : unflatten(linearize(kidx, keptShape), o.shape);
+      body.push({ k: 'store', buf: l.buf(o), at: linearize(oi, o.shape), val: l.valueAt(o, oi) });
+    } else if (o.shape.join(',') === inShape.join(',')) {
+      perElement.push({ k: 'store', buf: l.buf(o), at: linearize(fullIdx, o.shape), val: l.valueAt(o, fullIdx) });
+    } else {
+      throw new LoweringError(`${g.name}: output ${o.op} of shape [${o.shape}] is neither per-row nor per-element`);
+    }
+  }
+  if (perElement.length > 0 && nRed > 0) {
+    const vals = perElement.map((s) => (s as { val: Expr }).val);
+    const stores = perElement.map((s) => (s as { at: Sym }).at);
+    body.push({ k: 'for', v: 'r', n: nRed, body: perElement, vector: vectorFriendly(vals, stores, 'r') ? 4 : undefined });
+  }
+  return [kernel(l, g.name, work, body, reduces.map((x) => `reduce(${attr.str(x.attrs, 'op')})`).join(','))];
+}
+
+/**
+ * Anchors computed per output element by an inner loop (generic dot, conv, reduce_window): the
+ * accumulator is bound to the anchor at the output index, then the epilogue is stored.
+ */
+function lowerPerElement(g: LowerGroup, ctx: LowerContext, anchorStmts: (l: Lowerer, idx: Sym[], acc: string) => { stmts: Stmt[]; t: ScalarType }): Kernel[] {
+  const root = g.root;
+  const shape = root.shape;
+  for (const o of g.outputs) {
+    if (numel(o.shape) !== numel(shape)) throw new LoweringError(`${g.name}: output of shape [${o.shape}] differs from the anchor's [${shape}]`);
+  }
+  const build = (dom: Domain) => {
+    const l = new Lowerer(g, ctx);
+    const acc = l.fresh('acc');
+    const { stmts, t } = anchorStmts(l, dom.idx, acc);
+    l.bound.set(root, { key: symKey(dom.idx), expr: { k: 'local', name: acc, t } });
+    const lin = linearize(dom.idx, shape);
+    const outs = g.outputs.map((o) => {
+      const oi = o.shape.join(',') === shape.join(',') ? dom.idx : unflatten(lin, o.shape);
+      return { buf: l.buf(o), at: linearize(oi, o.shape), val: l.valueAt(o, oi) };
+    });
+    const inner = [...stmts, ...outs.map((o): Stmt => ({ k: 'store', buf: o.buf, at: o.at, val: o.val }))];
+    const allExprs = [...outs.map((o) => o.val), ...collectExprs(stmts)];
+    const vec = dom.innerVar !== undefined && t === 'f32' && vectorFriendly(allExprs, outs.map((o) => o.at), dom.innerVar);
+    return { l, body: dom.wrap(inner, vec), work: dom.work };
+  };
+  const b = build(rowDomain(shape));
+  return [kernel(b.l, g.name, b.work, b.body, root.op)];
+}
+
+function collectExprs(stmts: readonly Stmt[]): Expr[] {
+  const out: Expr[] = [];
+  const walk = (ss: readonly Stmt[]) => {
+    for (const s of ss) {
+      switch (s.k) {
+        case 'for': walk(s.body); break;
+        case 'store': out.push(s.val); break;
+        case 'storex': out.push(s.at, s.val); break;
+        case 'decl': out.push(s.init); break;
+        case 'accum': case 'set': out.push(s.val); break;
+        case 'gemm': break;
+      }
+    }
+  };
+  walk(stmts);
+  return out;
+}
+
+/** Nested loops over `dims` (skipping size-1 dims), innermost last; returns the index per dim. */
+function loops(l: Lowerer, dims: readonly number[], prefix: string, body: (idx: Sym[]) => Stmt[]): Stmt[] {
+  const vars = dims.map((n) => (n === 1 ? { name: '', s: sconst(0) } : { name: l.fresh(prefix), n }));
+  const idx = vars.map((v, d) => ('n' in v ? svar(v.name, v.n!) : sconst(0)) as Sym);
+  let stmts = body(idx);
+  for (let d = dims.length - 1; d >= 0; d--) {
+    const v = vars[d]!;
+    if ('n' in v) stmts = [{ k: 'for', v: v.name, n: v.n!, body: stmts }];
+  }
+  return stmts;
+}
+
+function dotAnchor(v: Value) {
+  return (l: Lowerer, idx: Sym[], acc: string) => {
+    const [lhs, rhs] = v.inputs as [Value, Value];
+    const lb = attr.ints(v.attrs, 'lhs_batch'), rb = attr.ints(v.attrs, 'rhs_batch');
+    const lc = attr.ints(v.attrs, 'lhs_contract'), rc = attr.ints(v.attrs, 'rhs_contract');
+    const lFree = lhs.shape.map((_, d) => d).filter((d) => !lb.includes(d) && !lc.includes(d));
+    const rFree = rhs.shape.map((_, d) => d).filter((d) => !rb.includes(d) && !rc.includes(d));
+    const t = scalarType(v.dtype);
+    const stmts = loops(l, lc.map((d) => lhs.shape[d]!), 'k', (kidx) => {
+      const li = new Array<Sym>(lhs.shape.length), ri = new Array<Sym>(rhs.shape.length);
+      let o = 0;
+      lb.forEach((d, j) => { li[d] = idx[o]!; ri[rb[j]!] = idx[o]!; o++; });
+      for (const d of lFree) li[d] = idx[o++]!;
+      for (const d of rFree) ri[d] = idx[o++]!;
+      lc.forEach((d, j) => { li[d] = kidx[j]!; ri[rc[j]!] = kidx[j]!; });
+      const prod: Expr = { k: 'bin', op: 'mul', a: l.valueAt(lhs, li), b: l.valueAt(rhs, ri), t };
+      return [{ k: 'accum', name: acc, op: 'sum', val: prod }];
+    });
+    return { stmts: [{ k: 'decl', name: acc, t, init: { k: 'const', t, v: 0 } } as Stmt, ...stmts], t };
+  };
+}
+
+function convAnchor(v: Value) {
+  return (l: Lowerer, idx: Sym[], acc: string) => {
+    const [x, w] = v.inputs as [Value, Value];
+    const [, H, W, C] = x.shape as [number, number, number, number];
+    const [KH, KW, CI, O] = w.shape as [number, number, number, number];
+    const strides = attr.ints(v.attrs, 'strides'), padLo = attr.ints(v.attrs, 'pad_lo');
+    const ld = attr.ints(v.attrs, 'lhs_dilation'), rd = attr.ints(v.attrs, 'rhs_dilation');
+    const groups = attr.int(v.attrs, 'groups');
+    const og = O / groups;
+    const t = scalarType(v.dtype);
+    const [n, oh, ow, o] = idx as [Sym, Sym, Sym, Sym];
+    const gIdx = sdiv(o, og);
+    const stmts = loops(l, [KH, KW, CI], 'k', ([kh, kw, ci]) => {
+      const conds: Expr[] = [];
+      const spatial = (out: Sym, k: Sym, s: number, lo: number, dil: number, ldil: number, size: number): Sym => {
+        const p = ssub(sadd(smul(out, s), smul(k, dil)), lo);
+        const q = sdiv(p, ldil);
+        if (p.lo < 0) conds.push(cmpIdx('ge', p, sconst(0)));
+        if (ldil > 1) conds.push(cmpIdx('eq', smod(p, ldil), sconst(0)));
+        if (q.hi > size - 1) conds.push(cmpIdx('lt', q, sconst(size)));
+        return sclamp(q, size);
+      };
+      const ih = spatial(oh, kh!, strides[0]!, padLo[0]!, rd[0]!, ld[0]!, H);
+      const iw = spatial(ow, kw!, strides[1]!, padLo[1]!, rd[1]!, ld[1]!, W);
+      const c = sadd(smul(gIdx, CI), ci!);
+      void C;
+      let xv = l.valueAt(x, [n, ih, iw, c]);
+      if (conds.length) xv = { k: 'sel', c: andAll(conds), a: xv, b: { k: 'const', t, v: 0 }, t };
+      const prod: Expr = { k: 'bin', op: 'mul', a: xv, b: l.valueAt(w, [kh!, kw!, ci!, o]), t };
+      return [{ k: 'accum', name: acc, op: 'sum', val: prod }];
+    });
+    return { stmts: [{ k: 'decl', name: acc, t, init: { k: 'const', t, v: 0 } } as Stmt, ...stmts], t };
+  };
+}
+
+function windowAnchor(v: Value) {
+  return (l: Lowerer, idx: Sym[], acc: string) => {
+    const x = v.inputs[0]!;
+    const op = attr.str(v.attrs, 'op') as ReduceOp;
+    const win = attr.ints(v.attrs, 'window'), strides = attr.ints(v.attrs, 'strides'), lo = attr.ints(v.attrs, 'pad_lo');
+    const t = scalarType(v.dtype);
+    const init = initFor(op, t);
+    const stmts = loops(l, win, 'k', (kidx) => {
+      const conds: Expr[] = [];
+      const xi = x.shape.map((n, d) => {
+        const p = ssub(sadd(smul(idx[d]!, strides[d]!), kidx[d]!), lo[d]!);
+        if (p.lo < 0) conds.push(cmpIdx('ge', p, sconst(0)));
+        if (p.hi > n - 1) conds.push(cmpIdx('lt', p, sconst(n)));
+        return sclamp(p, n);
+      });
+      let xv = l.valueAt(x, xi);
+      if (conds.length) xv = { k: 'sel', c: andAll(conds), a: xv, b: init, t };
+      return [{ k: 'accum', name: acc, op, val: xv }];
+    });
+    return { stmts: [{ k: 'decl', name: acc, t, init } as Stmt, ...stmts], t };
+  };
+}
+
+/** scatter_add: copy base, then add updates; parallel over (pre, post) so no two items collide. */
+function lowerScatter(g: LowerGroup, ctx: LowerContext): Kernel[] {
+  const v = g.root;
+  if (g.values.length !== 1) throw new LoweringError(`${g.name}: scatter_add does not fuse`);
+  const [base, indices, updates] = v.inputs as [Value, Value, Value];
+  const axis = attr.int(v.attrs, 'axis');
+  const l = new Lowerer(g, ctx);
+  const out = l.buf(v);
+  const n = numel(v.shape);
+  const copy: Stmt[] = n === 0 ? [] : [{ k: 'for', v: 'i', n, body: [{ k: 'store', buf: out, at: svar('i', n), val: l.valueAt(base, unflatten(svar('i', n), base.shape)) }], vector: 4 }];
+  const preShape = v.shape.slice(0, axis), postShape = v.shape.slice(axis + 1);
+  const N = v.shape[axis]!;
+  const nPre = numel(preShape), nPost = numel(postShape), nInd = numel(indices.shape);
+  const work = nPre * nPost;
+  const w = svar('w', Math.max(1, work));
+  const pre = sdiv(w, Math.max(1, nPost)), post = smod(w, Math.max(1, nPost));
+  const j = svar('j', nInd);
+  const raw = l.valueAt(indices, unflatten(j, indices.shape));
+  const clamped: Expr = { k: 'bin', op: 'min', t: 'i32', a: { k: 'bin', op: 'max', t: 'i32', a: raw, b: { k: 'const', t: 'i32', v: 0 } }, b: { k: 'const', t: 'i32', v: N - 1 } };
+  const at: Expr = {
+    k: 'bin', op: 'add', t: 'i32',
+    a: { k: 'index', s: sadd(smul(pre, N * nPost), post) },
+    b: { k: 'bin', op: 'mul', t: 'i32', a: clamped, b: { k: 'const', t: 'i32', v: nPost } },
+  };
+  const updIdx = [...unflatten(pre, preShape), ...unflatten(j, indices.shape), ...unflatten(post, postShape)];
+  const t = scalarType(v.dtype);
+  const add: Stmt = { k: 'storex', buf: out, at, val: { k: 'bin', op: 'add', t, a: { k: 'loadx', buf: out, at, t }, b: l.valueAt(updates, updIdx) } };
+  const kernels: Kernel[] = [];
+  if (copy.length) kernels.push(kernel(l, `${g.name}_copy`, 1, copy, 'scatter_add base copy'));
+  if (work > 0 && nInd > 0) kernels.push(kernel(l, `${g.name}_add`, work, [{ k: 'for', v: 'j', n: nInd, body: [add] }], 'scatter_add'));
+  return kernels;
+}
+
+/** Lower one group to one or more kernels (run in order). */
+export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
+  const root = g.root;
+  if (g.outputs.some((o) => numel(o.shape) === 0)) {
+    // Nothing to compute for empty outputs; keep only non-empty ones.
+    const outputs = g.outputs.filter((o) => numel(o.shape) > 0);
+    if (outputs.length === 0) return [];
+    g = { ...g, outputs };
+  }
+  switch (root.op) {
+    case 'reduce': return lowerReduction(g, ctx);
+    case 'dot_general': return lowerPerElement(g, ctx, dotAnchor(root));
+    case 'conv': return lowerPerElement(g, ctx, convAnchor(root));
+    case 'reduce_window': return lowerPerElement(g, ctx, windowAnchor(root));
+    case 'scatter_add': return lowerScatter(g, ctx);
+    default:
+      if (g.values.some((v) => v.op === 'reduce')) return lowerReduction({ ...g, root: g.values.find((v) => v.op === 'reduce')! }, ctx);
+      for (const anchor of ['dot_general', 'conv', 'reduce_window'] as const) {
+        const a = g.values.find((v) => v.op === anchor);
+        if (a) {
+          const fn = anchor === 'dot_general' ? dotAnchor(a) : anchor === 'conv' ? convAnchor(a) : windowAnchor(a);
+          return lowerPerElement({ ...g, root: a }, ctx, fn);
+        }
+      }
+      return lowerLoop(g, ctx);
+  }
+}
+
+export { isConst };

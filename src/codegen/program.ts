@@ -1,0 +1,270 @@
+/**
+ * From an optimized Func and its fusion plan to a target-neutral program: the kernel schedule
+ * (each group lowered to kernel IR, groups that cannot be lowered split into single ops), one
+ * buffer per materialized value, and the static memory layout: constants first (the weights
+ * image), then one arena whose offsets come from the memory planner (liveness over the schedule,
+ * best-fit, in-place reuse for elementwise kernels). Both the WebAssembly and the CUDA back ends
+ * consume this.
+ */
+import type { Func, Value } from '../ir/function.js';
+import { attr } from '../ir/registry.js';
+import { byteSize, type DType } from '../ir/dtype.js';
+import { numel, KilnError, typeToString } from '../ir/types.js';
+import type { FusionGroup, FusionPlan } from '../passes/fusion_plan.js';
+import { planMemory, type PlanBuffer, type InPlaceHint } from '../passes/memory_plan.js';
+import type { Kernel, Stmt, Expr } from './kernel_ir.js';
+import { lowerGroup, LoweringError, type LowerGroup } from './lower.js';
+
+export type BufferKind = 'input' | 'const' | 'temp';
+
+export interface ProgramBuffer {
+  readonly id: number;
+  readonly kind: BufferKind;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly bytes: number;
+  /** Byte offset in linear memory (constants: inside the weights image). */
+  offset: number;
+  readonly value: Value;
+}
+
+export interface ProgramIO {
+  readonly name: string;
+  readonly buffer: ProgramBuffer;
+}
+
+export interface Program {
+  readonly name: string;
+  readonly kernels: Kernel[];
+  readonly buffers: ProgramBuffer[];
+  readonly inputs: ProgramIO[];
+  readonly outputs: ProgramIO[];
+  /** Bytes of the weights image (constants), starting at `weightsOffset`. */
+  readonly weights: Uint8Array;
+  readonly weightsOffset: number;
+  readonly arenaOffset: number;
+  readonly arenaBytes: number;
+  readonly peakBytes: number;
+  /** Bytes all intermediate (non-input, non-constant) buffers would take without reuse. */
+  readonly sumIntermediateBytes: number;
+  readonly totalBytes: number;
+  /** Groups that had to be split because lowering could not express them (with the reason). */
+  readonly splits: string[];
+}
+
+export interface ProgramOptions {
+  /** Types the target can hold in memory; others are a KilnError naming the value. */
+  readonly dtypes?: readonly DType[];
+  readonly alignment?: number;
+}
+
+const ALIGN = 64;
+const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
+
+/** One group per op, for groups the lowering could not express as a whole. */
+function splitGroup(g: FusionGroup): LowerGroup[] {
+  return g.values.filter((v) => v.op !== 'constant' && v.op !== 'parameter').map((v, i) => ({
+    name: `${groupName(g)}_s${i}`, kind: 'single', root: v, values: [v], outputs: [v],
+  }));
+}
+
+function groupName(g: FusionGroup): string {
+  return `k${g.id}_${g.kind}_${g.root.op}`;
+}
+
+export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = {}): Program {
+  const buffers: ProgramBuffer[] = [];
+  const bufOf = new Map<Value, ProgramBuffer>();
+  const allowed = opts.dtypes;
+  const addBuffer = (v: Value, kind: BufferKind): ProgramBuffer => {
+    const existing = bufOf.get(v);
+    if (existing) return existing;
+    if (allowed && !allowed.includes(v.dtype)) {
+      throw new KilnError(`${fn.name}: value ${v.op} of type ${typeToString(v.type)} cannot be stored by this target (supported dtypes: ${allowed.join(', ')}); cast to f32 before it`);
+    }
+    const b: ProgramBuffer = { id: buffers.length, kind, dtype: v.dtype, shape: v.shape, bytes: numel(v.shape) * byteSize(v.dtype), offset: -1, value: v };
+    buffers.push(b);
+    bufOf.set(v, b);
+    return b;
+  };
+  fn.params.forEach((p) => addBuffer(p, 'input'));
+
+  // Which group outputs escape, and groups to lower (splitting the ones lowering rejects).
+  const kernels: Kernel[] = [];
+  const kernelValues: Value[][] = []; // values each kernel writes
+  const splits: string[] = [];
+  const ctx = {
+    bufOf: (v: Value): number => {
+      const b = bufOf.get(v) ?? (v.op === 'constant' ? addBuffer(v, 'const') : undefined);
+      if (!b) throw new Error(`program: ${v.op} ${typeToString(v.type)} is used before any kernel computes it`);
+      return b.id;
+    },
+    constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
+  };
+  const lowerOne = (g: LowerGroup): Kernel[] => {
+    for (const o of g.outputs) if (!bufOf.has(o)) addBuffer(o, 'temp');
+    return lowerGroup(g, ctx);
+  };
+  for (const g of plan.groups) {
+    if (g.kind === 'source') continue;
+    const lg: LowerGroup = { name: groupName(g), kind: g.kind, root: g.root, values: g.values, outputs: g.outputs };
+    let ks: Kernel[];
+    try {
+      ks = lowerOne(lg);
+    } catch (e) {
+      if (!(e instanceof LoweringError)) throw e;
+      splits.push(`${lg.name}: ${e.message}`);
+      // Members become their own kernels; every member is then materialized.
+      ks = splitGroup(g).flatMap((s) => lowerOne(s));
+    }
+    for (const k of ks) {
+      kernels.push(k);
+      kernelValues.push(writtenValues(k, buffers));
+    }
+  }
+  // Results defined directly by constants need a buffer too.
+  for (const r of fn.results) {
+    if (!bufOf.has(r)) {
+      if (r.op === 'constant') addBuffer(r, 'const');
+      else throw new Error(`program: result ${r.op} ${typeToString(r.type)} was not computed by any kernel`);
+    }
+  }
+
+  // Weights image: constants, each aligned.
+  const weightsOffset = 0;
+  let w = 0;
+  for (const b of buffers) {
+    if (b.kind !== 'const') continue;
+    b.offset = weightsOffset + w;
+    w = alignUp(w + b.bytes, ALIGN);
+  }
+  const weights = new Uint8Array(w);
+  for (const b of buffers) {
+    if (b.kind !== 'const') continue;
+    const data = attr.literal(b.value.attrs, 'value').data;
+    const bytes = b.dtype === 'bool' || b.dtype === 'u8' ? Uint8Array.from(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    weights.set(bytes.subarray(0, b.bytes), b.offset - weightsOffset);
+  }
+
+  // Liveness over the schedule: step = kernel index. Inputs are live from the start; results forever.
+  const results = new Set(fn.results);
+  const firstDef = new Map<number, number>();
+  const lastUse = new Map<number, number>();
+  kernels.forEach((k, step) => {
+    const written = new Set(kernelValues[step]!.map((v) => bufOf.get(v)!.id));
+    for (const id of written) if (!firstDef.has(id)) firstDef.set(id, step);
+    for (const id of readBuffers(k)) lastUse.set(id, Math.max(lastUse.get(id) ?? -1, step));
+  });
+  const planned = buffers.filter((b) => b.kind !== 'const');
+  const planBufs: PlanBuffer[] = planned.map((b) => ({
+    id: b.id,
+    bytes: Math.max(b.bytes, 1),
+    def: b.kind === 'input' ? 0 : firstDef.get(b.id) ?? 0,
+    lastUse: results.has(b.value) ? Infinity : Math.max(lastUse.get(b.id) ?? 0, b.kind === 'input' ? 0 : firstDef.get(b.id) ?? 0),
+  }));
+  // Inputs are written by the host before step 0: make them live across step 0 from "before" it.
+  for (const pb of planBufs) if (buffers[pb.id]!.kind === 'input') (pb as { def: number }).def = -1;
+  const inPlace = inPlaceHints(kernels, kernelValues, bufOf, buffers, lastUse, results);
+  const mem = planMemory(planBufs, { alignment: opts.alignment ?? ALIGN, inPlace });
+  const arenaOffset = alignUp(weightsOffset + weights.length, ALIGN);
+  for (const b of planned) b.offset = arenaOffset + mem.offsets.get(b.id)!;
+  const sumIntermediateBytes = planned.filter((b) => b.kind === 'temp').reduce((s, b) => s + b.bytes, 0);
+
+  const nameOf = (p: Value, i: number) => p.name ?? `arg${i}`;
+  return {
+    name: fn.name,
+    kernels,
+    buffers,
+    inputs: fn.params.map((p, i) => ({ name: nameOf(p, i), buffer: bufOf.get(p)! })),
+    outputs: fn.results.map((r, i) => ({ name: fn.resultNames[i] ?? `out${i}`, buffer: bufOf.get(r)! })),
+    weights,
+    weightsOffset,
+    arenaOffset,
+    arenaBytes: mem.peakBytes,
+    peakBytes: mem.peakBytes,
+    sumIntermediateBytes,
+    totalBytes: arenaOffset + mem.peakBytes,
+    splits,
+  };
+}
+
+function writtenValues(k: Kernel, buffers: readonly ProgramBuffer[]): Value[] {
+  const ids = new Set<number>();
+  walk(k.body, (s) => { if (s.k === 'store' || s.k === 'storex') ids.add(s.buf); });
+  return [...ids].map((id) => buffers[id]!.value);
+}
+
+function readBuffers(k: Kernel): Set<number> {
+  const ids = new Set<number>();
+  const visit = (e: Expr) => {
+    switch (e.k) {
+      case 'load': ids.add(e.buf); break;
+      case 'loadx': ids.add(e.buf); visit(e.at); break;
+      case 'un': case 'cast': visit(e.a); break;
+      case 'bin': case 'cmp': visit(e.a); visit(e.b); break;
+      case 'sel': visit(e.c); visit(e.a); visit(e.b); break;
+      case 'rng': visit(e.k0); visit(e.k1); break;
+      default: break;
+    }
+  };
+  walk(k.body, (s) => {
+    switch (s.k) {
+      case 'store': visit(s.val); break;
+      case 'storex': visit(s.at); visit(s.val); break;
+      case 'decl': visit(s.init); break;
+      case 'accum': case 'set': visit(s.val); break;
+      case 'gemm': ids.add(s.g.a.buf); ids.add(s.g.b.buf); s.g.outs.forEach((o) => visit(o.epilogue)); break;
+      default: break;
+    }
+  });
+  return ids;
+}
+
+function walk(ss: readonly Stmt[], f: (s: Stmt) => void): void {
+  for (const s of ss) {
+    f(s);
+    if (s.k === 'for') walk(s.body, f);
+  }
+}
+
+/**
+ * A kernel whose single output is computed elementwise from an input read at exactly the output's
+ * index may write over that input when the input dies there.
+ */
+function inPlaceHints(kernels: readonly Kernel[], written: readonly Value[][], bufOf: Map<Value, ProgramBuffer>, buffers: readonly ProgramBuffer[], lastUse: Map<number, number>, results: Set<Value>): InPlaceHint[] {
+  const hints: InPlaceHint[] = [];
+  kernels.forEach((k, step) => {
+    const outs = written[step]!;
+    if (outs.length !== 1) return;
+    const out = bufOf.get(outs[0]!)!;
+    let storeAt: string | undefined;
+    let ok = true;
+    const loads = new Map<number, Set<string>>();
+    walk(k.body, (s) => {
+      if (s.k === 'store') storeAt = s.at.key;
+      if (s.k === 'storex' || s.k === 'gemm' || s.k === 'accum') ok = false;
+    });
+    if (!ok || storeAt === undefined) return;
+    const visit = (e: Expr) => {
+      switch (e.k) {
+        case 'load': { const set = loads.get(e.buf) ?? new Set(); set.add(e.at.key); loads.set(e.buf, set); break; }
+        case 'loadx': ok = false; break;
+        case 'un': case 'cast': visit(e.a); break;
+        case 'bin': case 'cmp': visit(e.a); visit(e.b); break;
+        case 'sel': visit(e.c); visit(e.a); visit(e.b); break;
+        default: break;
+      }
+    };
+    walk(k.body, (s) => { if (s.k === 'store') visit(s.val); });
+    if (!ok) return;
+    for (const [id, keys] of loads) {
+      const b = buffers[id]!;
+      if (b.kind !== 'temp' || results.has(b.value)) continue;
+      if (keys.size === 1 && keys.has(storeAt!) && b.bytes === out.bytes && b.dtype === out.dtype && lastUse.get(id) === step) {
+        hints.push({ step, input: id, output: out.id });
+        break;
+      }
+    }
+  });
+  return hints;
+}

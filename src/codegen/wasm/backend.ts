@@ -1,0 +1,49 @@
+/**
+ * The WebAssembly back end: a target-neutral Program (kernels + memory layout) becomes one module
+ * importing `env.memory` and exporting one `(start, end)` function per kernel, in two variants
+ * when any kernel benefits from fused multiply-add: plain SIMD128 and relaxed SIMD.
+ */
+import type { DType } from '../../ir/dtype.js';
+import type { Program } from '../program.js';
+import { addMathFunctions, type MathFn } from './math.js';
+import { emitKernel, resetExprIds } from './emit.js';
+import { createKernelModule, emitModule } from './module_builder.js';
+
+/** Memory dtypes the WebAssembly kernels load and store. */
+export const WASM_DTYPES: readonly DType[] = ['f32', 'i32', 'i8', 'u8', 'bool'];
+
+export interface WasmModuleOptions {
+  relaxed: boolean;
+  shared: boolean;
+  optimize?: boolean;
+}
+
+export const PAGE = 65536;
+
+export function memoryPages(p: Program): number {
+  return Math.max(1, Math.ceil(p.totalBytes / PAGE));
+}
+
+export function emitWasm(p: Program, opts: WasmModuleOptions): Uint8Array {
+  resetExprIds();
+  const mod = createKernelModule({ shared: opts.shared, initialPages: memoryPages(p), relaxed: opts.relaxed });
+  try {
+    const mathUsed = new Set<MathFn>();
+    const env = {
+      addr: (id: number) => p.buffers[id]!.offset,
+      dtype: (id: number) => p.buffers[id]!.dtype,
+      mathUsed,
+      relaxed: opts.relaxed,
+    };
+    for (const k of p.kernels) emitKernel(mod, k, env);
+    addMathFunctions(mod, mathUsed);
+    return emitModule(mod, { optimize: opts.optimize ?? true });
+  } finally {
+    mod.dispose();
+  }
+}
+
+/** Whether a relaxed-SIMD variant would differ from the plain one (only FMA-using kernels do). */
+export function wantsRelaxedVariant(p: Program): boolean {
+  return p.kernels.some((k) => k.body.some((s) => s.k === 'gemm'));
+}
