@@ -149,15 +149,21 @@ export class Gen {
   }
 
   /**
-   * A strictly positive float derived from `x`: `x` itself when it is a parameter (randomInputs
-   * makes parameters feeding log/sqrt/... positive), else exp(-|x|), else a fresh parameter.
+   * A positive float derived from `x`: `x` itself when it is a parameter (randomInputs makes
+   * parameters feeding log/sqrt/... positive), else exp(-|tanh x|) in [0.36, 1] (bounded both
+   * ways, so no underflow to 0 and no inf, even for infinite x), else a fresh parameter.
    */
   positive(x: Value): Value {
     if (x.op === 'parameter') return x;
-    if (this.allowed('exp') && this.allowed('neg') && this.allowed('abs')) {
-      return this.b.op('exp', [this.b.op('neg', [this.b.op('abs', [x])])]);
+    if (['exp', 'neg', 'abs', 'tanh'].every((op) => this.allowed(op))) {
+      return this.b.op('exp', [this.b.op('neg', [this.b.op('abs', [this.b.op('tanh', [x])])])]);
     }
     return this.param(x.type);
+  }
+
+  /** A value in (-1, 1) derived from `x` (tanh), or `x` when it is a parameter or tanh is not allowed. */
+  bounded(x: Value): Value {
+    return x.op === 'parameter' || !this.allowed('tanh') ? x : this.b.op('tanh', [x]);
   }
 
   /** Integer index parameter or constant in [0, bound), kept out of the pool. */
@@ -191,7 +197,10 @@ function binaryGen(op: string, pred: (v: Value) => boolean, dtype: (g: Gen) => D
   return (g) => {
     let a = g.operand(pred, () => tensorType(g.shape(), dtype(g)));
     let b = g.partner(a);
-    if (op === 'pow') a = g.positive(a);
+    if (op === 'pow') {
+      a = g.positive(a);
+      b = g.bounded(b);
+    }
     if (op === 'mul' && a.dtype === 'i32') {
       // Keep i32 products far below 2^31 so every target computes them exactly.
       a = mask(g, a);
@@ -364,8 +373,11 @@ const GENERATORS: Record<string, OpGenerator> = {
   reduce_window(g) {
     const x = g.operand((v) => isNumeric(v) && v.shape.length >= 1, () => tensorType(g.shape(1, 4), g.floatDtype()));
     const rank = x.shape.length;
-    const padLo = x.shape.map(() => (g.rng.chance(0.7) ? 0 : 1)), padHi = x.shape.map(() => (g.rng.chance(0.7) ? 0 : 1));
-    const window = x.shape.map((n, i) => g.rng.int(1, Math.min(3, n + padLo[i]! + padHi[i]!)));
+    // Padding narrower than the window: no window lies wholly in padding (a max there is -inf).
+    const window = x.shape.map((n) => g.rng.int(1, Math.min(3, n + 1)));
+    const padLo = window.map((w) => (g.rng.chance(0.7) ? 0 : g.rng.int(0, w - 1)));
+    // At least one window: n + lo + hi >= w (the fix-up stays below w because w <= n + 1).
+    const padHi = window.map((w, i) => Math.max(g.rng.chance(0.7) ? 0 : g.rng.int(0, w - 1), w - x.shape[i]! - padLo[i]!));
     const strides = Array.from({ length: rank }, () => g.rng.int(1, 2));
     return g.op('reduce_window', [x], { op: g.rng.choice(['max', 'sum']), window, strides, pad_lo: padLo, pad_hi: padHi });
   },
