@@ -79,6 +79,18 @@ describe('randomFunc', () => {
     expect(() => randomFunc(1, { ops: ['nonexistent'] })).toThrow(/none of the ops \[nonexistent\]/);
   });
 
+  test('each op alone: the function uses only that op, verifies and runs', () => {
+    for (const def of allOps()) {
+      for (const s of [1, 2, 3]) {
+        const f = randomFunc(s, { ops: [def.name], size: 3 });
+        verify(f);
+        expect(f.body.length).toBeGreaterThan(0);
+        for (const v of f.body) expect(v.op).toBe(def.name);
+        runOrExplain(f, s);
+      }
+    }
+  });
+
   test('size controls the number of drawn ops', () => {
     const small = randomFunc(9, { size: 2 }), big = randomFunc(9, { size: 40 });
     expect(big.body.length).toBeGreaterThanOrEqual(40);
