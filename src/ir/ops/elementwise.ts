@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { isFloat, isInt, type DType } from '../dtype.js';
+import { DTYPES, isDType, isFloat, isInt, type DType } from '../dtype.js';
 import { attr, type OpDef } from '../registry.js';
 import { opError, shapesEqual, tensorType, type TensorType } from '../types.js';
 
@@ -46,11 +46,19 @@ function binary(name: string, domain: UnaryDomain, fn: (a: tf.Tensor, b: tf.Tens
   };
 }
 
-/** Integer division truncates toward zero, like C and XLA. */
+/**
+ * Integer division truncates toward zero, like C and XLA, with XLA's answers where C traps:
+ * x / 0 = -1 and INT_MIN / -1 = INT_MIN. Done in doubles, which divide 32-bit ints exactly
+ * enough for truncation (a float32 quotient would not be).
+ */
 function divide(a: tf.Tensor, b: tf.Tensor, t: TensorType): tf.Tensor {
   if (isFloat(t.dtype)) return tf.div(a, b);
-  const q = tf.div(tf.cast(a, 'float32'), tf.cast(b, 'float32'));
-  return tf.cast(tf.where(tf.less(q, 0), tf.ceil(q), tf.floor(q)), 'int32');
+  return intBinary(a, b, (x, y) => (y === 0 ? -1 : (Math.trunc(x / y) | 0)));
+}
+
+/** i32 multiplication wraps; tfjs multiplies in doubles and loses the low bits past 2^53. */
+function multiply(a: tf.Tensor, b: tf.Tensor, t: TensorType): tf.Tensor {
+  return isFloat(t.dtype) ? tf.mul(a, b) : intBinary(a, b, Math.imul);
 }
 
 export const COMPARE_DIRS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
@@ -62,7 +70,8 @@ const compareFns: Record<CompareDir, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> 
 
 export const elementwiseOps: OpDef[] = [
   unary('neg', 'numeric', tf.neg),
-  unary('abs', 'numeric', tf.abs),
+  // tfjs's int32 abs goes through float32 and loses bits past 2^24.
+  unary('abs', 'numeric', (x) => (x.dtype === 'int32' ? intUnary(x, (v) => (v < 0 ? -v | 0 : v)) : tf.abs(x))),
   unary('sign', 'numeric', tf.sign),
   unary('exp', 'float', tf.exp),
   unary('log', 'float', tf.log),
@@ -78,16 +87,16 @@ export const elementwiseOps: OpDef[] = [
   /** Round half to even (banker's rounding), as XLA's round_nearest_even and tf.round. */
   unary('round', 'float', tf.round),
   unary('erf', 'float', tf.erf),
-  unary('not', 'logical', (x) => (x.dtype === 'bool' ? tf.logicalNot(x) : tf.sub(tf.neg(x), 1))),
+  unary('not', 'logical', (x) => (x.dtype === 'bool' ? tf.logicalNot(x) : intUnary(x, (v) => ~v))),
   binary('add', 'numeric', (a, b) => tf.add(a, b)),
   binary('sub', 'numeric', (a, b) => tf.sub(a, b)),
-  binary('mul', 'numeric', (a, b) => tf.mul(a, b)),
+  binary('mul', 'numeric', multiply),
   binary('div', 'numeric', divide),
   binary('pow', 'float', (a, b) => tf.pow(a, b)),
   binary('max', 'numeric', (a, b) => tf.maximum(a, b)),
   binary('min', 'numeric', (a, b) => tf.minimum(a, b)),
-  binary('and', 'logical', (a, b) => (a.dtype === 'bool' ? tf.logicalAnd(a, b) : bitwise(a, b, (x, y) => x & y))),
-  binary('or', 'logical', (a, b) => (a.dtype === 'bool' ? tf.logicalOr(a, b) : bitwise(a, b, (x, y) => x | y))),
+  binary('and', 'logical', (a, b) => (a.dtype === 'bool' ? tf.logicalAnd(a, b) : intBinary(a, b, (x, y) => x & y))),
+  binary('or', 'logical', (a, b) => (a.dtype === 'bool' ? tf.logicalOr(a, b) : intBinary(a, b, (x, y) => x | y))),
   {
     name: 'compare', kind: 'elementwise', arity: 2,
     attrs: { dir: { kind: 'string', oneOf: COMPARE_DIRS } },
@@ -111,8 +120,10 @@ export const elementwiseOps: OpDef[] = [
   {
     name: 'cast', kind: 'elementwise', arity: 1,
     attrs: { dtype: { kind: 'dtype' } },
-    infer([x], attrs) {
-      return tensorType(x!.shape, attr.str(attrs, 'dtype') as DType);
+    infer(ins, attrs) {
+      const d = attr.str(attrs, 'dtype');
+      if (!isDType(d)) opError('cast', ins, `attribute 'dtype' must be one of ${DTYPES.join(', ')}, got '${d}'`);
+      return tensorType(ins[0]!.shape, d);
     },
     interpret([x], _attrs, out) {
       // Float -> int truncates toward zero (C semantics); the interpreter then wraps to i8/u8.
@@ -126,7 +137,15 @@ export const elementwiseOps: OpDef[] = [
   },
 ];
 
-function bitwise(a: tf.Tensor, b: tf.Tensor, f: (x: number, y: number) => number): tf.Tensor {
+function intUnary(x: tf.Tensor, f: (v: number) => number): tf.Tensor {
+  const data = x.dataSync();
+  const out = new Int32Array(data.length);
+  for (let i = 0; i < out.length; i++) out[i] = f(data[i] as number);
+  return tf.tensor(out, x.shape, 'int32');
+}
+
+/** Apply an exact i32 function elementwise on the host (bool operands arrive as 0/1). */
+function intBinary(a: tf.Tensor, b: tf.Tensor, f: (x: number, y: number) => number): tf.Tensor {
   const x = a.dataSync(), y = b.dataSync();
   const out = new Int32Array(x.length);
   for (let i = 0; i < out.length; i++) out[i] = f(x[i] as number, y[i] as number);
