@@ -58,6 +58,13 @@ describe('runPipeline', () => {
     expect(() => runPipeline(parseFunc(source), [fixpoint([dce, breaksType])])).toThrow(/pass 'retype' broke the IR/);
   });
 
+  test('the dump holds the broken IR, for reading what the pass did', () => {
+    const dir = tempDir();
+    expect(() => runPipeline(parseFunc(source), [breaksSsa], { dumpDir: dir })).toThrow(/drop-first/);
+    expect(readdirSync(dir).sort()).toEqual(['g.00.input.txt', 'g.01.drop-first.txt']);
+    expect(readFileSync(join(dir, 'g.01.drop-first.txt'), 'utf8')).toMatch(/neg\(%<undefined neg/);
+  });
+
   test('verification can be turned off (the broken IR then goes through)', () => {
     const fn = parseFunc(source);
     const report = runPipeline(fn, [breaksSsa], { verify: false, dumpDir: null });

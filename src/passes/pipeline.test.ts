@@ -32,7 +32,8 @@ function expectSameResults(got: Literal[], want: Literal[], what: string): void 
 function checkPreserves(fn: Func, inputs: Literal[], pipeline: Parameters<typeof runPipeline>[1], label: string): Func {
   const want = interpret(fn, inputs);
   const g = fn.clone();
-  runPipeline(g, pipeline, { dumpDir: null }); // verifies after every pass
+  const report = runPipeline(g, pipeline, { dumpDir: null }); // verifies after every pass
+  expect(report.unconverged).toBe(0);
   expect(g.params.map((p) => typeToString(p.type))).toEqual(fn.params.map((p) => typeToString(p.type)));
   expect(g.aliases).toEqual(fn.aliases);
   expectSameResults(interpret(g, inputs), want, `${label}\n${printFunc(fn)}`);

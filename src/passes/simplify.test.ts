@@ -220,6 +220,22 @@ describe('simplify: movement ops', () => {
     );
   });
 
+  test('reduce over no axes is its operand; a reduce over a size-1 axis stays', () => {
+    expectSimplifiesTo(
+      `func @f(%x: f32[2,3]) -> (out0: f32[2,3]) {
+        %0 = reduce(%x) {op=max, axes=[]}
+        return %0
+      }`,
+      ident('x', 'f32[2,3]'),
+    );
+    expectUnchanged(
+      `func @f(%x: f32[2,1]) -> (out0: f32[2]) {
+        %0 = reduce(%x) {op=sum, axes=[1]}
+        return %0
+      }`,
+    );
+  });
+
   test('partial slices, real pads and two-operand concats stay', () => {
     expectUnchanged(
       `func @f(%x: f32[2,3]) -> (a: f32[2,2], b: f32[2,4], c: f32[2,6], d: f32[3,2]) {
