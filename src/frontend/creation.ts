@@ -198,3 +198,19 @@ export function oneHot(indices: Tensor | readonly number[], depth: number, onVal
   const hit = emit('compare', [expanded, iota(outShape, idx.rank, 'i32')], { dir: 'eq' });
   return emit('select', [hit, fill(outShape, onValue, dtype), fill(outShape, offValue, dtype)]);
 }
+
+/** The identity matrix [n, m] (m defaults to n). */
+export function eye(n: number, m = n, dtype: DType = 'f32'): Tensor {
+  checkShape('eye', [n, m]);
+  const values = new Array<number>(n * m).fill(0);
+  for (let i = 0; i < Math.min(n, m); i++) values[i * m + i] = 1;
+  return Tensor.concrete(literal([n, m], checkDtype('eye', dtype), values));
+}
+
+/** `num` evenly spaced values from `start` to `stop` inclusive, like tf.linspace. */
+export function linspace(start: number, stop: number, num: number): Tensor {
+  if (!Number.isInteger(num) || num < 0) throw new KilnError(`linspace: num must be a non-negative integer, got ${num}`);
+  const step = num > 1 ? (stop - start) / (num - 1) : 0;
+  const values = Array.from({ length: num }, (_, i) => start + i * step);
+  return Tensor.concrete(literal([num], 'f32', values));
+}

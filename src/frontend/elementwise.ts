@@ -13,7 +13,7 @@ import { Tensor } from './tensor.js';
 /** Where a tensor goes, a JS number is accepted too. */
 export type TensorOrNumber = Tensor | number;
 
-export function describe(name: string, t: Tensor): string {
+function label(name: string, t: Tensor): string {
   return `${name} ${t.describe()}`;
 }
 
@@ -57,7 +57,7 @@ export function broadcastTo(x: TensorOrNumber, shape: readonly number[]): Tensor
 export function binaryOperands(op: string, a: TensorOrNumber, b: TensorOrNumber): [Tensor, Tensor] {
   const dtype = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : 'f32';
   const x = asTensor(a, dtype, op), y = asTensor(b, dtype, op);
-  const what = () => `${describe('a', x)} and ${describe('b', y)}`;
+  const what = () => `${label('a', x)} and ${label('b', y)}`;
   if (x.dtype !== y.dtype) {
     throw new KilnError(`${op}: dtypes differ: ${what()}; cast one with kiln.cast(x, dtype)`);
   }
@@ -137,7 +137,7 @@ export function where(cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tenso
   }
   const dtype = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : 'f32';
   const x = asTensor(a, dtype, 'where'), y = asTensor(b, dtype, 'where');
-  const what = () => `${describe('cond', cond)}, ${describe('a', x)} and ${describe('b', y)}`;
+  const what = () => `${label('cond', cond)}, ${label('a', x)} and ${label('b', y)}`;
   if (x.dtype !== y.dtype) throw new KilnError(`where: dtypes differ: ${what()}; cast one with kiln.cast(x, dtype)`);
   const shape = broadcastShapes('where', [cond.shape, x.shape, y.shape], what);
   return emit('select', [broadcastTo(cond, shape), broadcastTo(x, shape), broadcastTo(y, shape)]);

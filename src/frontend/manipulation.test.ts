@@ -106,6 +106,11 @@ describe('creation', () => {
     expect(k.iota([2, 3], 1).arraySync()).toEqual([[0, 1, 2], [0, 1, 2]]);
     expect(k.iota([2, 3], 0).arraySync()).toEqual([[0, 0, 0], [1, 1, 1]]);
   });
+  it('eye and linspace agree with tf', () => {
+    expectClose(k.eye(3), tf.eye(3), 0);
+    expectClose(k.eye(2, 4), tf.eye(2, 4), 0);
+    expectClose(k.linspace(-1, 2, 7), tf.linspace(-1, 2, 7), 1e-6);
+  });
   it('toString prints the type and nested values', () => {
     expect(k.tensor([[1, 2], [3, 4]]).toString()).toBe('Tensor f32[2,2]\n[[1, 2],\n [3, 4]]');
     expect(k.scalar(3).item()).toBe(3);

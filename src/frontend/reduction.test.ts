@@ -40,6 +40,12 @@ describe('reductions agree with tf', () => {
     expectClose(flat.mean, refFlat.mean);
     expectClose(flat.variance, refFlat.variance);
   });
+  it('batchNorm agrees with tf.batchNorm (per-channel statistics)', () => {
+    const m = rand([4], 3), v = rand([4], 4, 0.1, 2), off = rand([4], 5), sc = rand([4], 6);
+    checkBoth((t, a, b, c, d) => k.batchNorm(t, a!, b!, c!, d!, 1e-3), [x, m, v, off, sc],
+      tf.batchNorm(tx(), toTf(m), toTf(v), toTf(off), toTf(sc), 1e-3), 1e-5, 'batchNorm');
+    expectClose(k.batchNorm(x, m, v), tf.batchNorm(tx(), toTf(m), toTf(v)), 1e-5);
+  });
   it('logSumExp agrees with tf', () => {
     checkBoth((t) => k.logSumExp(t, 1), [x], tf.logSumExp(tx(), 1), 1e-5, 'lse');
   });

@@ -6,7 +6,7 @@ import { isFloat } from '../ir/dtype.js';
 import { KilnError } from '../ir/types.js';
 import { fill, iota } from './creation.js';
 import { emit } from './emit.js';
-import { asTensor, broadcastTo, cast, div, equal, square, sub, where, type TensorOrNumber } from './elementwise.js';
+import { add, asTensor, broadcastTo, cast, div, equal, mul, square, sub, where, type TensorOrNumber } from './elementwise.js';
 import { normAxes, normAxis, reshape } from './manipulation.js';
 import { Tensor } from './tensor.js';
 
@@ -91,4 +91,17 @@ export function logSumExp(x: TensorOrNumber, axis?: Axis, keepDims = false): Ten
   const s = emit('log', [sum(emit('exp', [sub(t, m)]), axes, true)]);
   const r = emit('add', [s, m]);
   return keepDims ? r : reshape(r, t.shape.filter((_, i) => !axes.includes(i)));
+}
+
+/**
+ * Batch normalization with given statistics, like tf.batchNorm:
+ * (x - mean) * rsqrt(variance + eps) * scale + offset, every argument broadcasting against x.
+ */
+export function batchNorm(
+  x: Tensor, mean: TensorOrNumber, variance: TensorOrNumber, offset?: TensorOrNumber, scale?: TensorOrNumber, varianceEpsilon = 0.001,
+): Tensor {
+  let inv = emit('rsqrt', [asTensor(add(variance, varianceEpsilon), x.dtype, 'batchNorm')]);
+  if (scale !== undefined) inv = mul(inv, scale);
+  const y = mul(sub(x, mean), inv);
+  return offset === undefined ? y : add(y, offset);
 }
