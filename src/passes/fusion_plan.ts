@@ -126,7 +126,7 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
     if (!isFree(v)) continue;
     const targets = consumerClusters(v);
     for (const c of targets) add(c, v);
-    if (targets.length === 0 && v.op !== 'constant' && results.has(v)) newCluster(v);
+    if (targets.length === 0 && v.op !== 'constant') newCluster(v); // a result, or dead code DCE left
     if (v.op !== 'constant' && v.op !== 'iota') {
       for (const c of targets) {
         decisions.push({ producer: v, consumer: firstUserIn(v, c), fuse: true, why: `fused: ${label(v)} is a splat of a scalar, free to copy into every group` });
