@@ -217,3 +217,16 @@ describe('concat', () => {
     expectError(() => b.op('concat', [a, a], { axis: 2 }), "'axis' = 2", 'rank 2');
   });
 });
+
+describe('rank-0 operands', () => {
+  it('transpose, slice, pad, reshape, reduce and broadcast accept scalars', () => {
+    const s = literal([], 'f32', [3.5]);
+    expect(values(runOp('transpose', [s], { perm: [] }))).toEqual([3.5]);
+    expect(values(runOp('slice', [s], { start: [], limit: [], strides: [] }))).toEqual([3.5]);
+    expect(values(runOp('pad', [s], { low: [], high: [], interior: [] }))).toEqual([3.5]);
+    expect(values(runOp('reshape', [s], { shape: [1, 1] }))).toEqual([3.5]);
+    expect(values(runOp('reduce', [s], { op: 'sum', axes: [] }))).toEqual([3.5]);
+    expect(values(runOp('broadcast_in_dim', [s], { shape: [2, 2], dims: [] }))).toEqual([3.5, 3.5, 3.5, 3.5]);
+    expect(values(runOp('reduce_window', [s], { op: 'max', window: [], strides: [], pad_lo: [], pad_hi: [] }))).toEqual([3.5]);
+  });
+});

@@ -125,6 +125,7 @@ export const movementOps: OpDef[] = [
     },
     interpret([x], attrs, out) {
       if (isEmpty(out)) return zerosOf(out);
+      if (out.shape.length === 0) return x!; // tfjs refuses to slice scalars
       const start = attr.ints(attrs, 'start'), limit = attr.ints(attrs, 'limit'), strides = attr.ints(attrs, 'strides');
       if (strides.every((s) => s === 1)) return tf.slice(x!, [...start], [...out.shape]);
       return tf.stridedSlice(x!, [...start], [...limit], [...strides]);

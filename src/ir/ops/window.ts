@@ -55,6 +55,7 @@ export const windowOps: OpDef[] = [
     infer: inferWindow,
     interpret([x], attrs, out, [xt]) {
       if (isEmpty(out)) return zerosOf(out);
+      if (out.shape.length === 0) return x!; // a scalar is its own only window
       const op = attr.str(attrs, 'op') as WindowOp;
       const p = windowParams(attrs);
       const rank = out.shape.length;
