@@ -11,6 +11,7 @@ import { fn } from '../src/frontend/index.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { KilnError } from '../src/ir/types.js';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../src/keras/test_util.js';
+import * as kiln from 'kiln';
 
 beforeAll(useCpuBackend);
 
@@ -322,5 +323,20 @@ describe('errors', () => {
     expect(l1.name).toMatch(/^dense(_\d+)?$/);
     expect(layers.batchNormalization().name).toMatch(/^batch_normalization(_\d+)?$/);
     expect(layers.conv2d({ filters: 1, kernelSize: 1 }).name).toMatch(/^conv2d(_\d+)?$/);
+  });
+});
+
+describe('public API', () => {
+  it('kiln.sequential / kiln.layers / kiln.input / kiln.model work from the package entry point', () => {
+    const m = kiln.sequential({ layers: [kiln.layers.dense({ units: 4, inputShape: [3], activation: 'relu' }), kiln.layers.dense({ units: 1 })] });
+    const x = kiln.tensor([[1, 2, 3], [-1, 0, 2]]);
+    const y = m.predict(x) as Tensor;
+    const t = tfl.sequential({ layers: [tfl.layers.dense({ units: 4, inputShape: [3], activation: 'relu' }), tfl.layers.dense({ units: 1 })] });
+    t.setWeights(m.getWeights().map(toTf));
+    expect(maxAbsDiff(y, tfPredict(t, x))).toBeLessThanOrEqual(1e-6);
+    const i = kiln.input({ shape: [3] });
+    const f = kiln.model({ inputs: i, outputs: kiln.layers.dense({ units: 2 }).apply(i) });
+    expect(f.outputShapes).toEqual([[null, 2]]);
+    expect(kiln.initializers.glorotNormal({ seed: 1 }).generate([2, 2])).toEqual(kiln.initializers.glorotNormal({ seed: 1 }).generate([2, 2]));
   });
 });
