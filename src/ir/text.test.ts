@@ -64,6 +64,32 @@ describe('printer', () => {
     expect(printFunc(new Builder('empty').build([]))).toBe('func @empty() -> () {\n  return\n}\n');
   });
 
+  test('golden text with structured ops: declared attribute order, defaults omitted, literals', () => {
+    const b = new Builder('name');
+    const x = b.param(f32(2, 3), 'x');
+    const w = b.param(f32(3, 4), 'w');
+    const d = b.op('dot_general', [x, w], { rhs_contract: [0], lhs_contract: [1], rhs_batch: [], lhs_batch: [] });
+    const c = b.constant(literal([4], 'f32', [0.5, 1, -2, 3]));
+    const bc = b.op('broadcast_in_dim', [c], { shape: [2, 4], dims: [1] });
+    const y = b.op('add', [d, bc]);
+    const p = b.op('pad', [y], { low: [0, 1], high: [0, -1], interior: [0, 0], value: 0 });
+    const q = b.op('pad', [y], { low: [0, 0], high: [1, 0], interior: [0, 0], value: -Infinity });
+    expect(printFunc(b.build([p, q], ['y', 'z']))).toBe(
+      [
+        'func @name(%x: f32[2,3], %w: f32[3,4]) -> (y: f32[2,4], z: f32[3,4]) {',
+        '  %0 = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[2,4]',
+        '  %1 = constant() {value=f32[4]{0.5, 1, -2, 3}} : f32[4]',
+        '  %2 = broadcast_in_dim(%1) {shape=[2, 4], dims=[1]} : f32[2,4]',
+        '  %3 = add(%0, %2) : f32[2,4]',
+        '  %4 = pad(%3) {low=[0, 1], high=[0, -1], interior=[0, 0]} : f32[2,4]',
+        '  %5 = pad(%3) {low=[0, 0], high=[1, 0], interior=[0, 0], value=-inf} : f32[3,4]',
+        '  return %4, %5',
+        '}',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('printValue names operands by the function when given one', () => {
     const f = smallFunc();
     expect(printValue(f.body[1]!, f)).toBe('%1 = compare(%0, %x) {dir=gt} : bool[2,3]');
