@@ -137,27 +137,42 @@ export function iota(shape: readonly number[], dim = 0, dtype: DType = 'i32'): T
   return Tensor.concrete(literal(shape, checkDtype('iota', dtype), values));
 }
 
+/**
+ * A seed: a number (key [seed, 0]), or a tensor, i32 scalar or i32[2] key. A tensor seed may be
+ * symbolic (an argument of a traced function), which gives fresh numbers per call of the
+ * compiled program; a number seed, or none, is evaluated at trace time and baked in.
+ */
+export type Seed = number | Tensor;
+
 export interface RandomUniformOptions {
   minval?: number;
   maxval?: number;
-  seed?: number;
+  seed?: Seed;
   dtype?: DType;
 }
 
 export interface RandomNormalOptions {
   mean?: number;
   stddev?: number;
-  seed?: number;
+  seed?: Seed;
   dtype?: DType;
 }
 
-function seedKey(seed: number | undefined): Tensor {
+function seedKey(seed: Seed | undefined): Tensor {
+  if (seed instanceof Tensor) {
+    if (seed.dtype === 'i32' && seed.rank === 1 && seed.shape[0] === 2) return seed;
+    if (seed.dtype === 'i32' && seed.rank === 0) {
+      const lo = emit('broadcast_in_dim', [seed], { shape: [1], dims: [] });
+      return emit('concat', [lo, Tensor.concrete(literal([1], 'i32', [0]))], { axis: 0 });
+    }
+    throw new KilnError(`random: a tensor seed must be an i32 scalar or an i32[2] key, got ${seed.describe()}`);
+  }
   const s = seed ?? Math.floor(Math.random() * 0x7fffffff);
   if (!Number.isFinite(s)) throw new KilnError(`random: seed must be a finite number, got ${s}`);
   return Tensor.concrete(literal([2], 'i32', [s | 0, 0]));
 }
 
-function randomBase(op: 'rng_uniform' | 'rng_normal', shape: readonly number[], seed: number | undefined, dtype: DType): Tensor {
+function randomBase(op: 'rng_uniform' | 'rng_normal', shape: readonly number[], seed: Seed | undefined, dtype: DType): Tensor {
   checkShape(op, shape);
   checkDtype(op, dtype);
   if (!hasOp(op)) throw new KilnError(`${op}: the IR op is not registered in this build`);

@@ -111,6 +111,18 @@ describe('creation', () => {
     expectClose(k.eye(2, 4), tf.eye(2, 4), 0);
     expectClose(k.linspace(-1, 2, 7), tf.linspace(-1, 2, 7), 1e-6);
   });
+  it.skipIf(!hasOp('rng_uniform'))('a tensor seed passed to fn gives per-call numbers without retracing', () => {
+    const noisy = k.fn((x: k.Tensor, seed: k.Tensor) => k.add(x, k.randomNormal([4], { seed })));
+    const x = k.zeros([4]);
+    const a = noisy(x, k.scalar(1, 'i32')), b = noisy(x, k.scalar(2, 'i32'));
+    expect(noisy.traceCount).toBe(1);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(k.randomNormal([4], { seed: 1 }).dataSync()));
+    expect(Array.from(b.dataSync())).toEqual(Array.from(k.randomNormal([4], { seed: 2 }).dataSync()));
+    expect(Array.from(a.dataSync())).not.toEqual(Array.from(b.dataSync()));
+    const key = k.tensor([5, 0], [2], 'i32');
+    expect(Array.from(k.randomUniform([3], { seed: key }).dataSync())).toEqual(Array.from(k.randomUniform([3], { seed: 5 }).dataSync()));
+    expect(() => k.randomUniform([3], { seed: k.scalar(1) })).toThrow(/random: a tensor seed must be an i32 scalar or an i32\[2\] key, got f32\[\]/);
+  });
   it('toString prints the type and nested values', () => {
     expect(k.tensor([[1, 2], [3, 4]]).toString()).toBe('Tensor f32[2,2]\n[[1, 2],\n [3, 4]]');
     expect(k.scalar(3).item()).toBe(3);
