@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { KilnError } from '../ir/types.js';
+import * as init from './initializers.js';
+
+function stats(a: Float32Array): { mean: number; std: number; min: number; max: number } {
+  let s = 0, s2 = 0, min = Infinity, max = -Infinity;
+  for (const v of a) { s += v; s2 += v * v; min = Math.min(min, v); max = Math.max(max, v); }
+  const mean = s / a.length;
+  return { mean, std: Math.sqrt(s2 / a.length - mean * mean), min, max };
+}
+
+describe('initializers', () => {
+  it('computes fans like Keras (dense and conv kernels)', () => {
+    expect(init.computeFans([784, 64])).toEqual({ fanIn: 784, fanOut: 64 });
+    expect(init.computeFans([3, 3, 8, 16])).toEqual({ fanIn: 72, fanOut: 144 });
+  });
+
+  it('glorotUniform lies in ±sqrt(6/(in+out)) and fills it', () => {
+    const w = init.glorotUniform({ seed: 1 }).generate([200, 100]);
+    const limit = Math.sqrt(6 / 300);
+    const s = stats(w);
+    expect(s.max).toBeLessThanOrEqual(limit);
+    expect(s.min).toBeGreaterThanOrEqual(-limit);
+    expect(s.max).toBeGreaterThan(0.98 * limit);
+    expect(s.std).toBeCloseTo(limit / Math.sqrt(3), 2);
+  });
+
+  it('glorotNormal/heNormal: truncated at 2 stddev of the un-corrected normal, variance scale/fan', () => {
+    const g = init.glorotNormal({ seed: 2 }).generate([300, 200]);
+    const want = Math.sqrt(2 / 500);
+    const sg = stats(g);
+    expect(sg.std).toBeGreaterThan(0.97 * want);
+    expect(sg.std).toBeLessThan(1.03 * want);
+    expect(Math.max(sg.max, -sg.min)).toBeLessThanOrEqual((2 * want) / 0.87962566103423978 + 1e-6);
+    const h = stats(init.heNormal({ seed: 3 }).generate([3, 3, 16, 32]));
+    expect(h.std).toBeCloseTo(Math.sqrt(2 / 144), 2);
+    expect(stats(init.heUniform({ seed: 4 }).generate([400, 50])).max).toBeLessThanOrEqual(Math.sqrt(6 / 400));
+    expect(Math.abs(sg.mean)).toBeLessThan(0.002);
+  });
+
+  it('seed gives reproducible values; different seeds differ', () => {
+    const a = init.heNormal({ seed: 5 }).generate([10, 10]);
+    expect(init.heNormal({ seed: 5 }).generate([10, 10])).toEqual(a);
+    expect(init.heNormal({ seed: 6 }).generate([10, 10])).not.toEqual(a);
+  });
+
+  it('zeros, ones, constant; lookup by name and by serialized form', () => {
+    expect(Array.from(init.getInitializer('zeros').generate([3]))).toEqual([0, 0, 0]);
+    expect(Array.from(init.getInitializer('ones').generate([2]))).toEqual([1, 1]);
+    expect(Array.from(init.constant({ value: 2.5 }).generate([2]))).toEqual([2.5, 2.5]);
+    const s = init.serializeInitializer(init.glorotUniform({ seed: 9 }));
+    expect(s).toEqual({ className: 'GlorotUniform', config: { seed: 9 } });
+    expect(init.getInitializer(s).generate([4, 4])).toEqual(init.glorotUniform({ seed: 9 }).generate([4, 4]));
+    const vs = init.serializeInitializer(init.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'uniform', seed: 1 }));
+    expect(init.getInitializer(vs).getConfig()).toEqual({ scale: 2, mode: 'fanOut', distribution: 'uniform', seed: 1 });
+    expect(() => init.getInitializer('glorot' as 'zeros')).toThrow(KilnError);
+    expect(() => init.getInitializer('glorot' as 'zeros')).toThrow(/unknown initializer 'glorot' \(valid: zeros, ones, glorotUniform/);
+  });
+});
