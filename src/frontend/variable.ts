@@ -22,8 +22,7 @@ export class Variable implements VariableRef {
   readonly name: string;
   readonly trainable: boolean;
   private current: Tensor;
-  /** Incremented by every concrete assign; `fn` retraces when a captured variable changed. */
-  version = 0;
+  private assigned = 0;
 
   constructor(init: Tensor, name: string, trainable: boolean) {
     if (init.isSymbolic) {
@@ -37,6 +36,11 @@ export class Variable implements VariableRef {
   /** The concrete value (outside any trace binding). */
   get value(): Tensor {
     return this.current;
+  }
+
+  /** Incremented by every concrete assign; `fn` retraces when a captured variable changed. */
+  get version(): number {
+    return this.assigned;
   }
 
   get shape(): number[] {
@@ -74,7 +78,7 @@ export class Variable implements VariableRef {
       );
     }
     this.current = t;
-    this.version++;
+    this.assigned++;
   }
 }
 
