@@ -310,6 +310,47 @@ describe('planFusion', () => {
     expect(text).toMatch(/inputs: .*x: f32\[6,16\]/);
   });
 
+  it('recomputes only cheap producers through an expanding broadcast', () => {
+    const build = (op: string) => {
+      const g = new G();
+      const x = g.param([4], 'x'), y = g.param([4, 64], 'y');
+      const h = g.ew(op, x);
+      return { fn: g.func([g.ew('add', y, g.bcast(h, [4, 64], [0]))]), h };
+    };
+    const cheap = build('neg');
+    expect(plan(cheap.fn).groups.length).toBe(1);
+    const costly = build('exp');
+    const p = plan(costly.fn);
+    expect(p.groups.length).toBe(2);
+    expect(p.decisions.find((d) => d.producer === costly.h)!.why).toMatch(/exp %\d+ would be recomputed for each of the 64 copies/);
+  });
+
+  it('gives pooling, gather and scatter their own anchors with the right epilogues', () => {
+    const g = new G();
+    const x = g.param([1, 4, 4, 2], 'x'), table = g.param([10, 4], 'table'), ids = g.param([3], 'ids', 'i32');
+    const base = g.param([10, 4], 'base'), upd = g.param([3, 4], 'upd');
+    const relu = g.ew('max', x, g.splat(0, [1, 4, 4, 2]));
+    const pool = g.op('reduce_window', [relu], { op: 'max', window: [1, 2, 2, 1], strides: [1, 2, 2, 1], pad_lo: [0, 0, 0, 0], pad_hi: [0, 0, 0, 0] }, [1, 2, 2, 2]);
+    const scaled = g.ew('mul', pool, g.splat(0.5, [1, 2, 2, 2]));
+    const gathered = g.op('gather', [table, ids], { axis: 0 }, [3, 4]);
+    const emb = g.ew('mul', gathered, g.splat(2, [3, 4]));
+    const e = g.ew('exp', upd);
+    const sc = g.op('scatter_add', [base, ids, e], { axis: 0 }, [10, 4]);
+    const after = g.ew('neg', sc);
+    const p = plan(g.func([scaled, emb, after]));
+    const byAnchor = (v: Value) => p.groupOf.get(v)!;
+    expect(byAnchor(pool).kind).toBe('window');
+    expect(byAnchor(pool).epilogue).toEqual([scaled]);
+    expect(byAnchor(relu)).not.toBe(byAnchor(pool));
+    expect(p.decisions.find((d) => d.producer === relu)!.why).toMatch(/once per overlapping window/);
+    expect(byAnchor(gathered).kind).toBe('gather');
+    expect(byAnchor(gathered).epilogue).toEqual([emb]);
+    expect(byAnchor(sc).kind).toBe('scatter');
+    expect(byAnchor(sc).values.filter((v) => v.op !== 'constant')).toEqual([sc]);
+    expect(p.decisions.find((d) => d.producer === sc)!.why).toMatch(/complete only after all updates/);
+    expect(p.decisions.find((d) => d.producer === e)!.why).toMatch(/absorbs only cheap prologues/);
+  });
+
   it('plans parsed IR text (softmax over a dense layer)', () => {
     const fn = parseFunc(`func @head(%x: f32[2,3], %w: f32[3,5], %b: f32[5]) -> (y: f32[2,5]) {
   %d = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[2,5]
@@ -334,7 +375,7 @@ describe('planFusion', () => {
 
   it('random functions: every value planned, inputs stored by earlier groups, groups well-formed', () => {
     let groups = 0, fused = 0;
-    for (let seed = 1; seed <= 150; seed++) {
+    for (let seed = 1; seed <= Number(process.env["FUSION_SEEDS"] ?? 150); seed++) {
       const fn = randomFunc(seed, { size: 10 + (seed % 15) });
       const p = plan(fn);
       groups += p.groups.length;

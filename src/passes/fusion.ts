@@ -141,17 +141,22 @@ export function isRowToFull(b: Value, k: ReduceKey): boolean {
 export function rowKeyOf(v: Value, memo: Map<Value, ReduceKey | null>): ReduceKey | null {
   const known = memo.get(v);
   if (known !== undefined) return known;
-  let key: ReduceKey | null = null;
-  const kind = opKind(v);
-  if (kind === 'reduction') key = reduceKey(v);
-  else if (kind === 'elementwise' || v.op === 'reshape') {
-    for (const i of v.inputs) {
-      const k = rowKeyOf(i, memo);
-      if (k !== null) { key = k; break; }
-    }
+  // Iterative (deep elementwise chains would overflow a recursive walk): visit the unknown
+  // operands first, then decide each value from its operands' keys.
+  const stack: Value[] = [v];
+  while (stack.length > 0) {
+    const x = stack[stack.length - 1]!;
+    if (memo.has(x)) { stack.pop(); continue; }
+    const kind = opKind(x);
+    const walks = kind === 'elementwise' || x.op === 'reshape';
+    const pending = walks ? x.inputs.filter((i) => !memo.has(i)) : [];
+    if (pending.length > 0) { stack.push(...pending); continue; }
+    stack.pop();
+    let key: ReduceKey | null = kind === 'reduction' ? reduceKey(x) : null;
+    if (walks) for (const i of x.inputs) key ??= memo.get(i) ?? null;
+    memo.set(x, key);
   }
-  memo.set(v, key);
-  return key;
+  return memo.get(v)!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,8 +288,11 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
       return no(`duplicating ${label(p)} into ${ctx.groups} groups costs ${extra} > budget ${ctx.opts.maxDuplicationCost}`);
     }
   }
-  const members = [...ctx.group, p].sort((a, b) => ctx.order.get(a)! - ctx.order.get(b)!);
-  const merged = describeGroup(members);
+  let groupAnchored = false;
+  for (const m of ctx.group) if (anchorKind(m) !== null) { groupAnchored = true; break; }
+  // Only groups with an anchor have a structure to check; plain loop merges skip the O(n log n) describe.
+  const merged: GroupShape = anchor === null && !groupAnchored ? { kind: 'loop', anchors: [], ancestors: [], dependents: [] }
+    : describeGroup([...ctx.group, p].sort((a, b) => ctx.order.get(a)! - ctx.order.get(b)!));
   if (merged.error !== undefined) return no(merged.error);
 
   const inGroupUsers = [...ctx.group].filter((u) => u.inputs.includes(p));
