@@ -546,7 +546,9 @@ function lowerScatter(g: LowerGroup, ctx: LowerContext): Kernel[] {
   const l = new Lowerer(g, ctx);
   const out = l.buf(v);
   const n = numel(v.shape);
-  const copy: Stmt[] = n === 0 ? [] : [{ k: 'for', v: 'i', n, body: [{ k: 'store', buf: out, at: svar('i', n), val: l.valueAt(base, unflatten(svar('i', n), base.shape)) }], vector: 4 }];
+  const copyVal = l.valueAt(base, unflatten(svar('i', n), base.shape));
+  const copyVec = vectorFriendly([copyVal], [svar('i', n)], 'i');
+  const copy: Stmt[] = n === 0 ? [] : [{ k: 'for', v: 'i', n, body: [{ k: 'store', buf: out, at: svar('i', n), val: copyVal }], vector: copyVec ? 4 : undefined }];
   const preShape = v.shape.slice(0, axis), postShape = v.shape.slice(axis + 1);
   const N = v.shape[axis]!;
   const nPre = numel(preShape), nPost = numel(postShape), nInd = numel(indices.shape);
@@ -555,7 +557,9 @@ function lowerScatter(g: LowerGroup, ctx: LowerContext): Kernel[] {
   const pre = sdiv(w, Math.max(1, nPost)), post = smod(w, Math.max(1, nPost));
   const j = svar('j', nInd);
   const raw = l.valueAt(indices, unflatten(j, indices.shape));
+  // Out-of-range indices are dropped (XLA and the interpreter); the clamped address keeps the access in bounds.
   const clamped: Expr = { k: 'bin', op: 'min', t: 'i32', a: { k: 'bin', op: 'max', t: 'i32', a: raw, b: { k: 'const', t: 'i32', v: 0 } }, b: { k: 'const', t: 'i32', v: N - 1 } };
+  const inRange: Expr = { k: 'cmp', op: 'eq', t: 'bool', a: raw, b: clamped };
   const at: Expr = {
     k: 'bin', op: 'add', t: 'i32',
     a: { k: 'index', s: sadd(smul(pre, N * nPost), post) },
@@ -563,7 +567,9 @@ function lowerScatter(g: LowerGroup, ctx: LowerContext): Kernel[] {
   };
   const updIdx = [...unflatten(pre, preShape), ...unflatten(j, indices.shape), ...unflatten(post, postShape)];
   const t = scalarType(v.dtype);
-  const add: Stmt = { k: 'storex', buf: out, at, val: { k: 'bin', op: 'add', t, a: { k: 'loadx', buf: out, at, t }, b: l.valueAt(updates, updIdx) } };
+  const old: Expr = { k: 'loadx', buf: out, at, t };
+  const sum: Expr = { k: 'bin', op: 'add', t, a: old, b: l.valueAt(updates, updIdx) };
+  const add: Stmt = { k: 'storex', buf: out, at, val: { k: 'sel', c: inRange, a: sum, b: old, t } };
   const kernels: Kernel[] = [];
   if (copy.length) kernels.push(kernel(l, `${g.name}_copy`, 1, copy, 'scatter_add base copy'));
   if (work > 0 && nInd > 0) kernels.push(kernel(l, `${g.name}_add`, work, [{ k: 'for', v: 'j', n: nInd, body: [add] }], 'scatter_add'));

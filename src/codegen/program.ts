@@ -106,7 +106,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     return lowerGroup(g, ctx);
   };
   for (const g of plan.groups) {
-    if (g.kind === 'source') continue;
+    if (g.values.every((v) => v.op === 'parameter' || v.op === 'constant')) continue;
     const lg: LowerGroup = { name: groupName(g), kind: g.kind, root: g.root, values: g.values, outputs: g.outputs };
     let ks: Kernel[];
     try {

@@ -121,7 +121,7 @@ export function sdiv(a: Sym, c: number): Sym {
     return sdiv(inner.a, inner.c * c);
   }
   // Pull out the quotient part when the remainder is non-negative: (q*c + r)/c = q + r/c.
-  if (q.size > 0 && rest.lo >= 0) return sadd(make(qc, q), fromAtom({ k: 'div', a: rest, c }));
+  if (q.size > 0 && rest.lo >= 0) return sadd(make(qc, q), sdiv(rest, c));
   return fromAtom({ k: 'div', a, c });
 }
 

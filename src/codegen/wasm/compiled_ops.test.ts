@@ -25,3 +25,29 @@ describe('compiled ops agree with the interpreter', () => {
     });
   }
 });
+
+describe('integer and indexing edge cases follow the interpreter', () => {
+  it('i32 division by zero and INT_MIN / -1', async () => {
+    const { parseFunc } = await import('../../ir/parse.js');
+    const { literal } = await import('../../ir/literal.js');
+    const fn = parseFunc(`func @f(%a: i32[6], %b: i32[6]) -> (q: i32[6]) {
+  %0 = div(%a, %b) : i32[6]
+  return %0
+}`);
+    const mm = await compareCompiled(fn, [literal([6], 'i32', [7, -7, -2147483648, 5, 0, -9]), literal([6], 'i32', [0, 2, -1, -1, 0, 4])], { load: { threads: 1 } });
+    expect(mm).toBeUndefined();
+  });
+  it('scatter_add drops out-of-range indices and gather clamps them', async () => {
+    const { parseFunc } = await import('../../ir/parse.js');
+    const { literal } = await import('../../ir/literal.js');
+    const fn = parseFunc(`func @f(%base: f32[4,3], %idx: i32[5], %upd: f32[5,3]) -> (s: f32[4,3], g: f32[5,3]) {
+  %0 = scatter_add(%base, %idx, %upd) {axis=0} : f32[4,3]
+  %1 = gather(%base, %idx) {axis=0} : f32[5,3]
+  return %0, %1
+}`);
+    const base = literal([4, 3], 'f32', Array.from({ length: 12 }, (_, i) => i));
+    const upd = literal([5, 3], 'f32', Array.from({ length: 15 }, (_, i) => 100 + i));
+    const mm = await compareCompiled(fn, [base, literal([5], 'i32', [1, -1, 4, 1, 3]), upd], { load: { threads: 1 } });
+    expect(mm).toBeUndefined();
+  });
+});

@@ -287,7 +287,7 @@ class KernelEmitter {
       const inner = s.terms.filter((t) => atomMentions(t.atom, f.v!));
       if (inner.length < s.terms.length && s.terms.length > 1) {
         const outerTerms = s.terms.filter((t) => !atomMentions(t.atom, f.v!));
-        const outer: Sym = { ...s, terms: outerTerms, key: `${outerTerms.map((t) => t.key).join('+')}+${s.c}#o`, lo: -Infinity, hi: Infinity };
+        const outer: Sym = { ...s, terms: outerTerms, key: `${outerTerms.map((t) => `${t.coef}*${t.key}`).join('+')}+${s.c}#o`, lo: -Infinity, hi: Infinity };
         const innerSym: Sym = { ...s, c: 0, terms: inner };
         return m.i32.add(this.sym(outer, f), this.symDirect(innerSym, f));
       }
@@ -506,10 +506,13 @@ class KernelEmitter {
       case 'sub': return m.i32.sub(a, b);
       case 'mul': return m.i32.mul(a, b);
       case 'div': {
-        // Division by zero would trap; the interpreter (tfjs) yields 0 there for ints after our cast.
+        // XLA semantics, as the interpreter: x / 0 = -1 and INT_MIN / -1 = INT_MIN (i32.div_s would trap).
         const x = this.local(I32), y = this.local(I32);
+        const gx = () => m.local.get(x, I32), gy = () => m.local.get(y, I32);
         return m.block(null, [m.local.set(x, a), m.local.set(y, b),
-          m.select(m.i32.eqz(m.local.get(y, I32)), m.i32.const(0), m.i32.div_s(m.local.get(x, I32), m.select(m.i32.eqz(m.local.get(y, I32)), m.i32.const(1), m.local.get(y, I32))))], I32);
+          m.select(m.i32.eqz(gy()), m.i32.const(-1),
+            m.select(m.i32.eq(gy(), m.i32.const(-1)), m.i32.sub(m.i32.const(0), gx()),
+              m.i32.div_s(gx(), m.select(m.i32.or(m.i32.eqz(gy()), m.i32.eq(gy(), m.i32.const(-1))), m.i32.const(1), gy()))))], I32);
       }
       case 'and': return m.i32.and(a, b);
       case 'or': return m.i32.or(a, b);
