@@ -278,6 +278,19 @@ describe('summary, weights, config', () => {
     expect(maxAbsDiff(predictOne(f2, y), toTf(predictOne(f, y)))).toBe(0);
   });
 
+  it('a model nested in a Functional model round-trips through its config', () => {
+    const inner = sequential({ layers: [layers.dense({ units: 5, inputShape: [3], activation: 'relu' }), layers.dense({ units: 2 })] });
+    const x = input({ shape: [3] });
+    const outer = model({ inputs: x, outputs: layers.dense({ units: 1 }).apply(inner.apply(x)) });
+    expect(outer.layers.map((l) => l.className)).toEqual(['InputLayer', 'Sequential', 'Dense']);
+    const copy = Functional.fromConfig(outer.getConfig());
+    expect(copy.getConfig()).toEqual(outer.getConfig());
+    randomizeModel(outer, 41);
+    copy.setWeights(outer.getWeights());
+    const xs = randomTensor([4, 3], 42);
+    expect(maxAbsDiff(predictOne(copy, xs), toTf(predictOne(outer, xs)))).toBe(0);
+  });
+
   it('getLayer by name and index', () => {
     const m = kilnMlpSequential();
     const d = m.layers[1]!;

@@ -10,7 +10,7 @@ import { KilnError } from '../../ir/types.js';
 import type { Tensor } from '../backend.js';
 import { InputLayer } from './input.js';
 import { KerasTensor, shapeToKerasString, type KerasShape, type Node } from './keras_tensor.js';
-import { deserializeLayer, isShapeList, type CallArgs, type Layer, type LayerConfig, type SerializedLayer } from './layer.js';
+import { deserializeLayer, isShapeList, registerLayer, type CallArgs, type Layer, type LayerConfig, type SerializedLayer } from './layer.js';
 import { Model } from './model.js';
 import type { SummaryRow } from '../summary.js';
 
@@ -228,6 +228,8 @@ export class Functional extends Model {
     return new Functional({ name: config.name, inputs: config.inputLayers.map(get), outputs: config.outputLayers.map(get) });
   }
 }
+
+registerLayer(Functional);
 
 /** `kiln.model({inputs, outputs})`. */
 export function model(args: FunctionalArgs): Functional {

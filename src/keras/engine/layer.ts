@@ -252,7 +252,8 @@ export function assignWeights(ws: readonly Variable[], values: readonly Tensor[]
 
 export interface LayerClass {
   readonly className: string;
-  new (config: never): Layer;
+  /** Rebuild from getConfig(); every registered class defines it (models rebuild their graph). */
+  fromConfig(config: never): Layer;
 }
 
 const layerClasses = new Map<string, LayerClass>();
@@ -267,8 +268,8 @@ export function getLayerClass(className: string): LayerClass {
   return cls;
 }
 
-/** Build a layer from `{className, config}` as produced by `layer.serialize()`. */
+/** Build a layer (or model) from `{className, config}` as produced by `layer.serialize()`. */
 export function deserializeLayer(s: { className: string; config: object }): Layer {
-  const Cls = getLayerClass(s.className) as unknown as new (config: object) => Layer;
-  return new Cls(s.config);
+  const cls = getLayerClass(s.className) as unknown as { fromConfig(config: object): Layer };
+  return cls.fromConfig(s.config);
 }

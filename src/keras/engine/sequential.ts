@@ -8,7 +8,7 @@ import { KilnError } from '../../ir/types.js';
 import type { Tensor } from '../backend.js';
 import { InputLayer } from './input.js';
 import { shapeToKerasString, type KerasShape, type KerasTensor } from './keras_tensor.js';
-import { deserializeLayer, isShapeList, Layer, type CallArgs, type LayerConfig, type SerializedLayer } from './layer.js';
+import { deserializeLayer, isShapeList, registerLayer, Layer, type CallArgs, type LayerConfig, type SerializedLayer } from './layer.js';
 import { Model } from './model.js';
 import type { SummaryRow } from '../summary.js';
 
@@ -143,6 +143,8 @@ export class Sequential extends Model {
     return new Sequential({ name: config.name, layers: config.layers.map((l) => deserializeLayer(l)) });
   }
 }
+
+registerLayer(Sequential);
 
 /** `kiln.sequential({layers})`. */
 export function sequential(args: SequentialArgs = {}): Sequential {
