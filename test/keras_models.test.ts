@@ -347,6 +347,7 @@ describe('public API', () => {
     const t = tfl.sequential({ layers: [tfl.layers.dense({ units: 4, inputShape: [3], activation: 'relu' }), tfl.layers.dense({ units: 1 })] });
     t.setWeights(m.getWeights().map(toTf));
     expect(maxAbsDiff(y, tfPredict(t, x))).toBeLessThanOrEqual(1e-6);
+    expect(kiln.sequential([kiln.layers.dense({ units: 2, inputShape: [3] })]).outputShapes).toEqual([[null, 2]]);
     const i = kiln.input({ shape: [3] });
     const f = kiln.model({ inputs: i, outputs: kiln.layers.dense({ units: 2 }).apply(i) });
     expect(f.outputShapes).toEqual([[null, 2]]);

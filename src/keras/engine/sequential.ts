@@ -146,7 +146,7 @@ export class Sequential extends Model {
 
 registerLayer(Sequential);
 
-/** `kiln.sequential({layers})`. */
-export function sequential(args: SequentialArgs = {}): Sequential {
-  return new Sequential(args);
+/** `kiln.sequential({layers})`, or `kiln.sequential([...layers])` as in the design notes. */
+export function sequential(args: SequentialArgs | Layer[] = {}): Sequential {
+  return new Sequential(Array.isArray(args) ? { layers: args } : args);
 }
