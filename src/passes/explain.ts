@@ -34,7 +34,13 @@ export function explainPlan(plan: FusionPlan): string {
     }).join(', ')}`);
   }
   lines.push('decisions:');
-  for (const d of plan.decisions) {
+  // Program order reads better than the planner's last-to-first traversal.
+  const position = new Map(fn.body.map((v, i) => [v, i] as const));
+  const ordered = plan.decisions
+    .map((d, k) => ({ d, k }))
+    .sort((a, b) => (position.get(a.d.producer) ?? -1) - (position.get(b.d.producer) ?? -1) || a.k - b.k)
+    .map((x) => x.d);
+  for (const d of ordered) {
     lines.push(`  ${d.fuse ? '+' : '-'} ${d.producer.op} %${d.producer.id} -> ${d.consumer.op} %${d.consumer.id}: ${d.why}`);
   }
   return lines.join('\n');

@@ -245,6 +245,19 @@ describe('planFusion', () => {
     expect(p.groupOf.get(r)!.outputs).toEqual([r]);
   });
 
+  it('merges the consumer groups of a dot around it rather than copy it (multi-output epilogue)', () => {
+    const g = new G();
+    const x = g.param([4, 8], 'x'), w = g.param([8, 16], 'w'), b = g.param([16], 'b');
+    const z = g.ew('add', g.matmul(x, w), g.bcast(b, [4, 16], [1]));
+    const relu = g.ew('max', z, g.splat(0, [4, 16]));
+    const mask = g.op('compare', [z, g.splat(0, [4, 16])], { dir: 'gt' }, [4, 16], 'bool');
+    const p = plan(g.func([relu, mask]));
+    expect(p.groups.length).toBe(1);
+    expect(p.groups[0]!.kind).toBe('dot');
+    expect(p.groups[0]!.outputs).toEqual([relu, mask]);
+    expect(p.decisions.filter((d) => /2 consumer groups merge into one multi-output kernel/.test(d.why)).length).toBeGreaterThan(0);
+  });
+
   it('duplicates a cheap producer into its consumer groups, an exp only within the budget', () => {
     const build = (op: string, uses: number) => {
       const g = new G();

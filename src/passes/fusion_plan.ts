@@ -15,8 +15,8 @@
  */
 import type { Func, Value } from '../ir/function.js';
 import {
-  DEFAULT_FUSION_OPTIONS, describeGroup, isFree, isInput, keyString, label, reduceKey, shouldFuse,
-  type FusionOptions, type ReduceKey,
+  DEFAULT_FUSION_OPTIONS, anchorKind, describeGroup, isFree, isInput, keyString, label, reduceKey, shouldFuse,
+  type FusionContext, type FusionOptions, type ReduceKey,
 } from './fusion.js';
 import { shapesEqual } from '../ir/types.js';
 
@@ -108,6 +108,12 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
       return { c, consumer, v: shouldFuse(p, consumer, { ...ctx, group: c.members }) };
     });
     const refusal = verdicts.find((x) => !x.v.fuse);
+    if (refusal !== undefined && targets.length > 1 && anchorKind(p) !== null) {
+      // An expensive op is never copied, but its consumer groups may merge around it into one
+      // multi-output kernel (a dot whose output feeds two elementwise epilogues, as in training).
+      const merged = tryMergeAround(p, targets, { clusters, clustersOf, users, order, decisions }, { ...ctx, groups: 1 });
+      if (merged) continue;
+    }
     for (const { consumer, v } of verdicts) {
       const why = refusal === undefined || !v.fuse ? v.why
         : `not fused: ${label(p)} joins all its consumer groups or none, and the one with ${label(refusal.consumer)} refused`;
@@ -211,17 +217,44 @@ function mergeSiblings(initial: Cluster[], g: Graph): void {
           : `not fused: sibling reductions over ${label(shared)}: ${merged.error}`;
       }
       g.decisions.push({ producer: a.root, consumer: b.root, fuse, why });
-      if (!fuse) continue;
-      for (const m of b.c.members) {
-        const list = g.clustersOf.get(m)!;
-        const k = list.indexOf(b.c);
-        if (a.c.members.has(m)) list.splice(k, 1);
-        else list[k] = a.c;
-        a.c.members.add(m);
-      }
-      g.clusters.delete(b.c);
+      if (fuse) mergeClusters(a.c, b.c, g);
     }
   }
+}
+
+/** Move b's members into a and drop b. */
+function mergeClusters(a: Cluster, b: Cluster, g: Pick<Graph, 'clusters' | 'clustersOf'>): void {
+  for (const m of b.members) {
+    const list = g.clustersOf.get(m)!;
+    const k = list.indexOf(b);
+    if (a.members.has(m)) list.splice(k, 1);
+    else list[k] = a;
+    a.members.add(m);
+  }
+  g.clusters.delete(b);
+}
+
+/**
+ * Merge an expensive producer's consumer groups into one kernel with it, when the merged set is a
+ * valid kernel and no pair of those groups is connected through another group (cycle).
+ */
+function tryMergeAround(p: Value, targets: Cluster[], g: Graph, ctx: Omit<FusionContext, 'group'>): boolean {
+  for (let i = 0; i < targets.length; i++) {
+    for (let j = i + 1; j < targets.length; j++) if (mergeWouldCycle(targets[i]!, targets[j]!, g) !== null) return false;
+  }
+  const union = new Set<Value>();
+  for (const c of targets) for (const m of c.members) union.add(m);
+  const consumer = (g.users.get(p) ?? []).find((u) => union.has(u))!;
+  const verdict = shouldFuse(p, consumer, { ...ctx, group: union });
+  if (!verdict.fuse) return false;
+  const [first, ...rest] = targets as [Cluster, ...Cluster[]];
+  for (const c of rest) mergeClusters(first, c, g);
+  first.members.add(p);
+  g.clustersOf.set(p, [first]);
+  for (const u of g.users.get(p) ?? []) {
+    g.decisions.push({ producer: p, consumer: u, fuse: true, why: `${verdict.why} (its ${targets.length} consumer groups merge into one multi-output kernel)` });
+  }
+  return true;
 }
 
 function finalize(
