@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { Builder, tensorType } from '../ir/index.js';
 import { KilnError } from '../ir/types.js';
-import { planMemory, type InPlaceHint, type MemoryPlan, type PlanBuffer } from './memory_plan.js';
+import { planFusion } from './fusion_plan.js';
+import { planMemory, scheduleBuffers, type InPlaceHint, type MemoryPlan, type PlanBuffer } from './memory_plan.js';
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
@@ -177,5 +179,30 @@ describe('planMemory', () => {
       }
       expect(plan.peakBytes).toBeLessThanOrEqual(plan.sumBytes);
     }
+  });
+
+  it('derives buffers and in-place hints from a fusion plan', () => {
+    const b = new Builder();
+    const base = b.param(tensorType([10, 4], 'f32')), ids = b.param(tensorType([3], 'i32'));
+    const upd = b.param(tensorType([3, 4], 'f32'));
+    // A scatter's consumers cannot fuse into it: neg runs as its own elementwise kernel and may
+    // overwrite the scatter's buffer; the transpose reads other elements, so it may not.
+    const sc = b.op('scatter_add', [base, ids, upd], { axis: 0 });
+    const neg = b.op('neg', [sc]);
+    const sc2 = b.op('scatter_add', [base, ids, upd], { axis: 0 });
+    const tr = b.op('transpose', [sc2], { perm: [1, 0] });
+    const fn = b.build([neg, tr]);
+    const plan = planFusion(fn);
+    const { buffers, inPlace } = scheduleBuffers(plan);
+    const step = (v: { id: number }) => plan.groups.findIndex((g) => g.outputs.some((o) => o.id === v.id));
+    expect(buffers.map((x) => x.id).sort()).toEqual([sc.id, neg.id, sc2.id, tr.id].sort());
+    const bufOf = (v: { id: number }) => buffers.find((x) => x.id === v.id)!;
+    expect(bufOf(sc)).toEqual({ id: sc.id, bytes: 160, def: step(sc), lastUse: step(neg) });
+    expect(bufOf(neg).lastUse).toBe(Infinity);
+    expect(inPlace).toEqual([{ step: step(neg), input: sc.id, output: neg.id }]);
+    const mem = planMemory(buffers, { inPlace });
+    expect(mem.offsets.get(neg.id)).toBe(mem.offsets.get(sc.id));
+    expect(mem.offsets.get(tr.id)).not.toBe(mem.offsets.get(sc2.id));
+    checkNoOverlap(buffers, mem, new Set([`${sc.id},${neg.id}`]));
   });
 });

@@ -12,7 +12,11 @@
  * (TFLite's greedy-by-size) and by definition step (a free list walking the schedule); the plan with
  * the lower peak wins.
  */
-import { KilnError } from '../ir/types.js';
+import { byteSize } from '../ir/dtype.js';
+import type { Value } from '../ir/function.js';
+import { KilnError, numel, shapesEqual } from '../ir/types.js';
+import { opKind } from './fusion.js';
+import type { FusionPlan } from './fusion_plan.js';
 
 export interface PlanBuffer {
   id: number;
@@ -123,4 +127,49 @@ function assign(order: readonly Slot[]): number {
     peak = Math.max(peak, s.offset + s.size);
   }
   return peak;
+}
+
+/**
+ * The buffers of a fusion plan's schedule: one per group output (step = group position), live
+ * until the last group reading it, forever for function results. In-place hints are given for
+ * purely elementwise loop groups, where element i of the output depends on element i of the input
+ * only, so a kernel may overwrite an input of the same byte size as it goes.
+ */
+export function scheduleBuffers(plan: FusionPlan): { buffers: PlanBuffer[]; inPlace: InPlaceHint[] } {
+  const results = new Set(plan.func.results);
+  const buffers = new Map<Value, PlanBuffer>();
+  plan.groups.forEach((g, step) => {
+    for (const v of g.outputs) {
+      buffers.set(v, { id: v.id, bytes: numel(v.shape) * byteSize(v.dtype), def: step, lastUse: results.has(v) ? Infinity : step });
+    }
+  });
+  plan.groups.forEach((g, step) => {
+    for (const i of g.inputs) {
+      const b = buffers.get(i);
+      if (b && b.lastUse !== Infinity) b.lastUse = Math.max(b.lastUse, step);
+    }
+  });
+  const inPlace: InPlaceHint[] = [];
+  plan.groups.forEach((g, step) => {
+    if (g.kind !== 'loop' || g.outputs.length !== 1) return;
+    const out = g.outputs[0]!;
+    const members = new Set(g.values);
+    for (const i of g.inputs) {
+      const b = buffers.get(i);
+      if (!b || b.lastUse !== step || b.bytes !== buffers.get(out)!.bytes || !shapesEqual(i.shape, out.shape)) continue;
+      // Every member depending on the input must be elementwise, so element i is read only for element i.
+      const dependsOn = new Set<Value>([i]);
+      let elementwiseOnly = true;
+      for (const v of g.values) {
+        if (!v.inputs.some((x) => dependsOn.has(x))) continue;
+        dependsOn.add(v);
+        if (opKind(v) !== 'elementwise' || !shapesEqual(v.shape, out.shape)) elementwiseOnly = false;
+      }
+      if (elementwiseOnly && dependsOn.has(out) && members.has(out)) {
+        inPlace.push({ step, input: i.id, output: out.id });
+        break;
+      }
+    }
+  });
+  return { buffers: [...buffers.values()], inPlace };
 }
