@@ -53,6 +53,20 @@ export interface GemmEpilogue {
   activation?: Activation;
 }
 
+/** Apply `epi` to one accumulator vector: bias, then custom, then activation. */
+export function applyEpilogue(acc: ExpressionRef, epi: GemmEpilogue | undefined, ctx: EpilogueContext): ExpressionRef {
+  if (!epi) return acc;
+  const { mod } = ctx;
+  let v = acc;
+  if (epi.bias !== undefined) v = mod.f32x4.add(v, ctx.loadPerColumn(epi.bias));
+  if (epi.custom) v = epi.custom(v, ctx);
+  const act = epi.activation;
+  if (act === 'relu') v = mod.f32x4.max(v, v128Zero(mod));
+  else if (act === 'relu6') v = mod.f32x4.min(mod.f32x4.max(v, v128Zero(mod)), f32x4Const(mod, 6));
+  else if (act) v = mod.f32x4.min(mod.f32x4.max(v, f32x4Const(mod, act.clamp[0])), f32x4Const(mod, act.clamp[1]));
+  return v;
+}
+
 export interface GemmSpec {
   name: string;
   M: number;
@@ -173,26 +187,15 @@ export function emitGemm(mod: Module, spec: GemmSpec): GemmKernel {
     }
   };
 
-  const epilogueVec = (acc: ExpressionRef, r: number, j: number, lanes: number): ExpressionRef => {
-    const epi = spec.epilogue;
-    if (!epi) return acc;
-    let v = acc;
-    const ctx: EpilogueContext = {
+  const epilogueVec = (acc: ExpressionRef, r: number, j: number, lanes: number): ExpressionRef =>
+    applyEpilogue(acc, spec.epilogue, {
       mod,
       lanes,
       row: () => add(mod.i32.mul(get(RB), c(mr)), c(r)),
       col: () => add(mod.i32.shr_u(get(COLB), c(2)), c(j * 4)),
       loadPerColumn: (addr) => loadLanes(mod, lanes, addr + j * 16, get(COLB)),
       loadAtOutput: (addr) => loadLanes(mod, lanes, addr + r * ldc * 4 + j * 16, get(COFF)),
-    };
-    if (epi.bias !== undefined) v = mod.f32x4.add(v, ctx.loadPerColumn(epi.bias));
-    if (epi.custom) v = epi.custom(v, ctx);
-    const act = epi.activation;
-    if (act === 'relu') v = mod.f32x4.max(v, v128Zero(mod));
-    else if (act === 'relu6') v = mod.f32x4.min(mod.f32x4.max(v, v128Zero(mod)), f32x4Const(mod, 6));
-    else if (act) v = mod.f32x4.min(mod.f32x4.max(v, f32x4Const(mod, act.clamp[0])), f32x4Const(mod, act.clamp[1]));
-    return v;
-  };
+    });
 
   /** Full micro-kernel for `rows` rows and `cols` valid columns of the panel at BP. */
   const microKernel = (rows: number, cols: number, label: string): ExpressionRef[] => {
