@@ -8,3 +8,13 @@ export {
   type InputArgs, type KerasShape, type CallArgs, type LayerArgs, type LayerConfig, type SerializedLayer,
   type PredictArgs, type FunctionalArgs, type FunctionalConfig, type SequentialArgs, type SequentialConfig,
 } from './keras/index.js';
+export { compile, toFunc, CompiledArtifact, type CompileOptions, type Compilable } from './compile.js';
+export { useCompiledExecution, compiledProgramCount } from './exec.js';
+export { explainPlan } from './passes/explain.js';
+export { planFusion } from './passes/fusion_plan.js';
+export * as ir from './ir/index.js';
+export * as passes from './passes/index.js';
+
+import { useCompiledExecution } from './exec.js';
+// `import * as kiln from 'kiln'` runs traced functions and Keras predict as compiled WebAssembly.
+useCompiledExecution(true);

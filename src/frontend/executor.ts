@@ -1,12 +1,29 @@
 /**
- * How the frontend runs a traced Func on concrete inputs. Today it is the reference interpreter;
- * this is the single place a later change routes through the optimization passes and the
- * compiled WebAssembly path, so `fn` and everything above it stay unchanged.
+ * How the frontend runs a traced Func on concrete inputs. The reference interpreter is always
+ * available; the compiler entry point installs the compiled WebAssembly executor as the default
+ * (src/exec.ts), so `fn`, `predict` and everything above them run compiled code without this
+ * layer depending on the compiler (arrows point down).
  */
 import type { Func } from '../ir/function.js';
 import { interpret } from '../ir/interpreter.js';
 import type { Literal } from '../ir/literal.js';
 
-export function runFunc(func: Func, inputs: readonly Literal[]): Literal[] {
-  return interpret(func, inputs);
+export type ExecutionMode = 'compiled' | 'interpreter';
+
+export interface Executor {
+  run(func: Func, inputs: readonly Literal[]): Literal[];
+}
+
+const interpreterExecutor: Executor = { run: (func, inputs) => interpret(func, inputs) };
+let compiledExecutor: Executor | undefined;
+
+/** Install the executor used for mode 'compiled' (done by the compiler entry point). */
+export function setCompiledExecutor(e: Executor | undefined): void {
+  compiledExecutor = e;
+}
+
+/** Run `func`: compiled when an executor is installed and mode allows it, else interpreted. */
+export function runFunc(func: Func, inputs: readonly Literal[], mode: ExecutionMode = 'compiled'): Literal[] {
+  const exec = mode === 'compiled' && compiledExecutor ? compiledExecutor : interpreterExecutor;
+  return exec.run(func, inputs);
 }

@@ -8,7 +8,7 @@ import type { Func } from '../ir/function.js';
 import type { Literal } from '../ir/literal.js';
 import { KilnError, typeToString, type TensorType } from '../ir/types.js';
 import { activeTrace, Trace, withTrace } from './context.js';
-import { runFunc } from './executor.js';
+import { runFunc, type ExecutionMode } from './executor.js';
 import { symbolicReadError, Tensor } from './tensor.js';
 import type { Variable } from './variable.js';
 
@@ -129,6 +129,8 @@ export interface FnOptions {
   name?: string;
   /** Variables bound as parameters (fed their current values each call, updated by assign). */
   variables?: readonly Variable[];
+  /** 'interpreter' runs the reference interpreter instead of compiled code (like Keras runEagerly). */
+  execution?: ExecutionMode;
 }
 
 export interface CompiledFn<A extends unknown[], R extends TensorStructure> {
@@ -222,7 +224,7 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
       return t.literal;
     });
     for (const v of variables) inputs.push(v.value.literal!);
-    const out = runFunc(entry.result.func, inputs).map((l) => Tensor.concrete(l));
+    const out = runFunc(entry.result.func, inputs, opts.execution).map((l) => Tensor.concrete(l));
     const nOut = entry.result.outputNames.length;
     entry.result.updatedVariables.forEach((v, i) => v.assign(out[nOut + i]!));
     return entry.result.unflatten(out.slice(0, nOut)) as R;

@@ -20,6 +20,12 @@ type PredictFn = ((...xs: Tensor[]) => Tensor[]) & { readonly traceCount: number
 
 export abstract class Model extends Layer {
   private predictFn?: PredictFn;
+  private eagerPredictFn?: PredictFn;
+  /**
+   * Keras's run_eagerly: true runs predict through the reference interpreter instead of the
+   * compiled WebAssembly program (the default when Kiln is imported through its main entry).
+   */
+  runEagerly = false;
 
   /** The model's layers, in tfjs-layers order (a Sequential lists no InputLayer). */
   abstract get layers(): Layer[];
@@ -79,7 +85,7 @@ export abstract class Model extends Layer {
 
   /** How many times predict has traced the forward pass (one per input signature). */
   get predictTraceCount(): number {
-    return this.predictFn?.traceCount ?? 0;
+    return (this.predictFn?.traceCount ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
   }
 
   /** Check a predict input against the model's declared input shapes (unknown dims match anything). */
@@ -113,7 +119,10 @@ export abstract class Model extends Layer {
     }
     this.ensureBuiltFor(xs);
     this.checkPredictInputs(xs);
-    const f = (this.predictFn ??= fn((...ins: Tensor[]) => this.run(ins, { training: false }), { name: this.name }) as unknown as PredictFn);
+    const forward = (...ins: Tensor[]) => this.run(ins, { training: false });
+    const f = this.runEagerly
+      ? (this.eagerPredictFn ??= fn(forward, { name: this.name, execution: 'interpreter' }) as unknown as PredictFn)
+      : (this.predictFn ??= fn(forward, { name: this.name }) as unknown as PredictFn);
     const batch = xs[0]!.shape[0] ?? 0;
     if (xs.some((t) => t.shape[0] !== batch)) {
       throw new KilnError(`predict: model '${this.name}' inputs disagree on the batch size: ${xs.map((t) => typeToString(t.type)).join(', ')}`);
