@@ -6,7 +6,7 @@
  * `sections` list says where each one is. Nothing here knows about targets.
  */
 import { KilnRuntimeError } from './errors.js';
-import { checkManifestHeader, FORMAT_VERSION, type Manifest, type ManifestInput, type SectionEntry } from './manifest.js';
+import { checkManifestHeader, FORMAT_VERSION, versionFor, type Manifest, type ManifestInput, type SectionEntry } from './manifest.js';
 
 const MAGIC = [0x4b, 0x49, 0x4c, 0x4e, 0x41, 0x52, 0x54, 0x00]; // "KILNART\0"
 const HEADER_BYTES = 16;
@@ -36,7 +36,7 @@ export function readArtifact(input: Uint8Array | ArrayBuffer): Artifact {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
   if (version > FORMAT_VERSION) {
-    throw new KilnRuntimeError(`artifact format version ${version} is newer than this runtime (supports ${FORMAT_VERSION}); update kiln/runtime`);
+    throw new KilnRuntimeError(`artifact format version ${version} is newer than this runtime (supports 1 to ${FORMAT_VERSION}); update kiln/runtime`);
   }
   if (version < 1) throw new KilnRuntimeError(`artifact format version ${version} is invalid (versions start at 1)`);
   const manifestLength = view.getUint32(12, true);
@@ -87,18 +87,20 @@ function layout(manifestBytes: number, sizes: [string, number][]): SectionEntry[
 
 /**
  * Serializes an artifact. `manifest.sections` is computed here (any value
- * passed in is replaced), in the order the sections are given.
+ * passed in is replaced), in the order the sections are given. `version` is
+ * set too: the lowest format version that holds the manifest.
  */
 export function writeArtifact(a: { manifest: ManifestInput; sections: Record<string, Uint8Array> }): Uint8Array {
   const entries = Object.entries(a.sections);
   const sizes = entries.map(([n, b]): [string, number] => [n, b.length]);
   const encoder = new TextEncoder();
+  const version = versionFor(a.manifest);
   // Section offsets depend on the manifest length, which depends on the
   // offsets' digits: iterate to the fixed point (two or three rounds).
   let table = layout(0, sizes);
   let json = encoder.encode('');
   for (let round = 0; ; round++) {
-    json = encoder.encode(JSON.stringify({ ...a.manifest, format: 'kiln', version: FORMAT_VERSION, sections: table }));
+    json = encoder.encode(JSON.stringify({ ...a.manifest, format: 'kiln', version, sections: table }));
     const next = layout(json.length, sizes);
     if (next.every((e, i) => e.offset === table[i]!.offset)) break;
     if (round === 8) throw new KilnRuntimeError('writeArtifact: section layout did not converge');
@@ -109,7 +111,7 @@ export function writeArtifact(a: { manifest: ManifestInput; sections: Record<str
   const out = new Uint8Array(total);
   out.set(MAGIC, 0);
   const view = new DataView(out.buffer);
-  view.setUint32(8, FORMAT_VERSION, true);
+  view.setUint32(8, version, true);
   view.setUint32(12, json.length, true);
   out.set(json, HEADER_BYTES);
   entries.forEach(([, b], i) => out.set(b, table[i]!.offset));

@@ -1,5 +1,5 @@
 /**
- * The artifact manifest (format version 1): its TypeScript shape and the
+ * The artifact manifest (format versions 1 and 2): its TypeScript shape and the
  * checks that turn a malformed one into a KilnRuntimeError naming the field,
  * before any of it is used to address memory. docs/artifact-format.md is the
  * normative description; keep the two in step.
@@ -7,7 +7,14 @@
 import { KilnRuntimeError } from './errors.js';
 import { checkDType, dtypeBytes, type DType } from './dtypes.js';
 
-export const FORMAT_VERSION = 1;
+/**
+ * The newest format this runtime reads. Version 2 adds resident state and
+ * named entry points; writeArtifact still writes 1 when a manifest uses
+ * neither, so inference artifacts stay readable by older runtimes, while an
+ * old runtime refuses a training artifact instead of running it without its
+ * initial state.
+ */
+export const FORMAT_VERSION = 2;
 export const WASM_PAGE_BYTES = 65536;
 
 /** A program input or output living at a fixed byte offset in linear memory. */
@@ -17,6 +24,23 @@ export interface TensorSpec {
   dtype: DType;
   /** Byte offset in the module's linear memory; a multiple of the element size. */
   offset: number;
+}
+
+/**
+ * A tensor that lives in linear memory across runs (weights, optimizer
+ * slots, metric accumulators, step counters). `init` is the byte offset of
+ * its initial value in the "state" section; without it the tensor starts at
+ * zero. resetState() restores these values.
+ */
+export interface StateSpec extends TensorSpec {
+  init?: number;
+}
+
+/** A named schedule over the shared kernels, memory and state (e.g. "eval_step"). */
+export interface EntrySpec {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  schedule: number[];
 }
 
 export interface SectionEntry {
@@ -62,8 +86,19 @@ export interface Manifest {
   /** Kernel indices in execution order; a kernel may appear more than once. */
   schedule: number[];
   threads?: { default?: number; minWorkPerThread?: number };
+  /** Version 2: tensors resident between runs; initial values in the "state" section. */
+  state?: StateSpec[];
+  /** Version 2: further entry points; the top-level inputs/outputs/schedule are the default one. */
+  entries?: Record<string, EntrySpec>;
+  /** Version 2: the default entry's name (default "main"). */
+  defaultEntry?: string;
   sections: SectionEntry[];
   meta?: Record<string, unknown>;
+}
+
+/** The format version a manifest needs: 2 when it uses state or entries, else 1. */
+export function versionFor(m: Pick<Manifest, 'state' | 'entries' | 'defaultEntry'>): number {
+  return m.state !== undefined || m.entries !== undefined || m.defaultEntry !== undefined ? 2 : 1;
 }
 
 /** The manifest the writer takes: `sections` is filled in by writeArtifact. */
@@ -107,13 +142,13 @@ export function checkManifestHeader(m: unknown): Manifest {
   return o as unknown as Manifest;
 }
 
-function checkTensors(list: unknown, kind: 'inputs' | 'outputs', memBytes: number): TensorSpec[] {
+function checkTensors(list: unknown, kind: string, memBytes: number): TensorSpec[] {
   if (!Array.isArray(list)) fail(`${kind} must be an array`);
   const seen = new Set<string>();
   return list.map((t: Partial<TensorSpec> | null, i) => {
     const where = `${kind}[${i}]`;
     if (typeof t !== 'object' || t === null || typeof t.name !== 'string') fail(`${where} needs a string name`);
-    if (seen.has(t.name)) fail(`duplicate ${kind.slice(0, -1)} name '${t.name}'`);
+    if (seen.has(t.name)) fail(`duplicate name '${t.name}' in ${kind}`);
     seen.add(t.name);
     if (!Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`${where} ('${t.name}').shape must be an array of non-negative integers`);
     const dtype = checkDType(t.dtype, `invalid artifact manifest: ${where} ('${t.name}')`);
@@ -126,8 +161,45 @@ function checkTensors(list: unknown, kind: 'inputs' | 'outputs', memBytes: numbe
   });
 }
 
-/** Full check of a "wasm" target manifest against the sections actually present. */
-export function checkWasmManifest(m: Manifest, sectionNames: ReadonlySet<string>): Manifest {
+const byteRange = (t: TensorSpec): [number, number] => [t.offset, t.offset + elementCount(t.shape) * dtypeBytes(t.dtype)];
+
+function checkSchedule(schedule: unknown, where: string, kernelCount: number): number[] {
+  if (!Array.isArray(schedule)) fail(`${where} must be an array of kernel indices`);
+  schedule.forEach((k: unknown, i) => {
+    if (!isCount(k) || k >= kernelCount) fail(`${where}[${i}] = ${JSON.stringify(k)} is not a kernel index (there are ${kernelCount} kernels)`);
+  });
+  return schedule as number[];
+}
+
+/**
+ * State tensors must not overlap one another or any entry's inputs (a run
+ * writes inputs, which would clobber resident state); outputs may alias
+ * state, e.g. to return a step counter.
+ */
+function checkState(list: unknown, memBytes: number, stateBytes: number, inputs: TensorSpec[]): StateSpec[] {
+  const specs = checkTensors(list, 'state', memBytes);
+  return specs.map((t, i) => {
+    const init = (list as StateSpec[])[i]!.init;
+    const [lo, hi] = byteRange(t);
+    if (init !== undefined) {
+      checkCount(init, `state[${i}] ('${t.name}').init`);
+      if (init + hi - lo > stateBytes) {
+        fail(`state[${i}] ('${t.name}') initial value [${init}, ${init + hi - lo}) lies outside the ${stateBytes}-byte 'state' section`);
+      }
+    }
+    for (const o of [...specs.slice(0, i), ...inputs]) {
+      const [a, b] = byteRange(o);
+      if (lo < b && a < hi && hi > lo && b > a) {
+        fail(`state '${t.name}' [${lo}, ${hi}) overlaps ${specs.includes(o) ? 'state' : 'input'} '${o.name}' [${a}, ${b})`);
+      }
+    }
+    return init === undefined ? t : { ...t, init };
+  });
+}
+
+/** Full check of a "wasm" target manifest against the sections actually present (name -> byte length). */
+export function checkWasmManifest(m: Manifest, sectionSizes: ReadonlyMap<string, number>): Manifest {
+  const sectionNames = new Set(sectionSizes.keys());
   if (m.target !== 'wasm') {
     throw new KilnRuntimeError(`artifact targets '${String(m.target)}'; this executor runs 'wasm' artifacts`);
   }
@@ -150,11 +222,30 @@ export function checkWasmManifest(m: Manifest, sectionNames: ReadonlySet<string>
     checkCount(k.work, `kernels[${i}] ('${k.name}').work`);
     if (k.minWorkPerThread !== undefined) checkCount(k.minWorkPerThread, `kernels[${i}] ('${k.name}').minWorkPerThread`);
   });
-  if (!Array.isArray(m.schedule)) fail('schedule must be an array of kernel indices');
-  m.schedule.forEach((k: unknown, i) => {
-    if (!isCount(k) || k >= m.kernels.length) fail(`schedule[${i}] = ${JSON.stringify(k)} is not a kernel index (there are ${m.kernels.length} kernels)`);
-  });
+  checkSchedule(m.schedule, 'schedule', m.kernels.length);
   if (m.threads?.default !== undefined) checkCount(m.threads.default, 'threads.default');
   if (m.threads?.minWorkPerThread !== undefined) checkCount(m.threads.minWorkPerThread, 'threads.minWorkPerThread');
-  return { ...m, inputs, outputs };
+  if (m.version < versionFor(m)) fail(`state, entries and defaultEntry need format version 2, but the file says version ${m.version}`);
+  const defaultEntry = m.defaultEntry ?? 'main';
+  if (typeof defaultEntry !== 'string') fail(`defaultEntry must be a string, got ${JSON.stringify(defaultEntry)}`);
+  let entries: Record<string, EntrySpec> | undefined;
+  const allInputs = [...inputs];
+  if (m.entries !== undefined) {
+    if (typeof m.entries !== 'object' || m.entries === null || Array.isArray(m.entries)) fail('entries must be an object of named entry points');
+    entries = {};
+    for (const [name, e] of Object.entries(m.entries)) {
+      if (name === defaultEntry) fail(`entries redefines '${name}', the name of the default entry (the top-level inputs/outputs/schedule)`);
+      const where = `entries['${name}']`;
+      if (typeof e !== 'object' || e === null) fail(`${where} must be an object {inputs, outputs, schedule}`);
+      const ins = checkTensors(e.inputs, `${where}.inputs`, memBytes);
+      allInputs.push(...ins);
+      entries[name] = {
+        inputs: ins,
+        outputs: checkTensors(e.outputs, `${where}.outputs`, memBytes),
+        schedule: checkSchedule(e.schedule, `${where}.schedule`, m.kernels.length),
+      };
+    }
+  }
+  const state = m.state === undefined ? undefined : checkState(m.state, memBytes, sectionSizes.get('state') ?? 0, allInputs);
+  return { ...m, inputs, outputs, defaultEntry, ...(entries ? { entries } : {}), ...(state ? { state } : {}) };
 }

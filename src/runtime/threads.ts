@@ -22,6 +22,7 @@ export const CTRL = {
   ERROR: 4, // 0, or 1 + the thread that failed first
   ERROR_STEP: 5,
   MSG_LEN: 6,
+  ENTRY: 7, // which entry point's schedule this run walks
   MSG: 16, // up to MSG_MAX UTF-16 code units of the error message
   MSG_MAX: 240,
 } as const;
@@ -86,15 +87,21 @@ export function executeSchedule(
   }
 }
 
+/** One entry point's schedule: kernel indices, and each step's work and grain. */
+export interface SchedulePlan {
+  schedule: number[];
+  work: number[];
+  grain: number[];
+}
+
 /** What a worker needs; posted once, at load. */
 export interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
   kernelNames: string[];
-  schedule: number[];
-  work: number[];
-  grain: number[];
+  /** Every entry point, indexed by the control block's ENTRY slot. */
+  entries: SchedulePlan[];
   index: number;
   threads: number;
 }
@@ -107,10 +114,10 @@ export async function workerMain(
   post: (r: WorkerReply) => void,
   exec: typeof executeSchedule,
 ): Promise<void> {
-  let fns: KernelFn[];
+  let plans: { fns: KernelFn[]; work: number[]; grain: number[] }[];
   try {
     const inst = await WebAssembly.instantiate(init.module, { env: { memory: init.memory } });
-    fns = init.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn);
+    plans = init.entries.map((e) => ({ fns: e.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn), work: e.work, grain: e.grain }));
   } catch (e) {
     post({ ok: false, message: String(e instanceof Error ? e.message : e) });
     return;
@@ -125,7 +132,8 @@ export async function workerMain(
     }
     seen = Atomics.load(ctrl, 0);
     if (Atomics.load(ctrl, 1) !== 0) return;
-    exec(fns, init.work, init.grain, ctrl, init.index, init.threads, true);
+    const p = plans[Atomics.load(ctrl, 7)]!;
+    exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true);
   }
 }
 
