@@ -177,3 +177,119 @@ export function copyArtifact(
     sections: { wasm: assemble(wat) },
   });
 }
+
+export interface CounterOptions {
+  /** f32 elements in x and acc; a multiple of 4. */
+  n?: number;
+  shared?: boolean;
+  /** Initial values, stored in the "state" section (total has none: it starts at zero). */
+  accInit?: Float32Array;
+  stepInit?: number;
+  hInit?: Float32Array;
+  defaultEntry?: string;
+}
+
+/** Memory plan of the counter artifact (byte addresses). */
+export function counterLayout(n: number) {
+  const X = 64;
+  const ACC = X + n * 4;
+  const STEP = ACC + n * 4;
+  const TOTAL = STEP + 16;
+  const LOSS = TOTAL + 16;
+  const H = LOSS + 16;
+  const SCORE = H + 16;
+  const end = SCORE + n * 4;
+  return { X, ACC, STEP, TOTAL, LOSS, H, SCORE, pages: Math.ceil(end / 65536) };
+}
+
+/**
+ * A hand-made "training" artifact with resident state:
+ *   state:  acc f32[n] (init from the image), step i32 (init), total f32 (zero), h f16[4] (init, untouched)
+ *   train_step (default entry), input x f32[n]:
+ *     accumulate  acc[g] += x[g]                      (f32x4 groups, work n/4: split across threads)
+ *     bump        step += 1; total += sum(x) in order; loss = sum(acc) in order   (work 1)
+ *     outputs loss f32, step i32 (aliases the state tensor)
+ *   eval_step, input x f32[n]: score[g] = acc[g] * x[g] (work n/4); outputs score, step.
+ * The JS oracle lives in the tests.
+ */
+export function counterArtifact(o: CounterOptions = {}): Uint8Array {
+  const n = o.n ?? 16;
+  if (n % 4 !== 0) throw new Error('n must be a multiple of 4');
+  const L = counterLayout(n);
+  const groups = n / 4;
+  const mem = `(import "env" "memory" (memory ${L.pages} ${L.pages}${o.shared ? ' shared' : ''}))`;
+  const simdLoop = (body: string) => `(param $s i32) (param $e i32) (local $o i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $s) (local.get $e)))
+      (local.set $o (i32.shl (local.get $s) (i32.const 4)))
+      ${body}
+      (local.set $s (i32.add (local.get $s) (i32.const 1)))
+      (br $l)))`;
+  const sumOf = (base: number, acc: string) => `(local.set $i (i32.const 0)) (local.set ${acc} (f32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const ${n})))
+      (local.set ${acc} (f32.add (local.get ${acc}) (f32.load offset=${base} (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))`;
+  const wat = `(module ${mem}
+  (func (export "accumulate") ${simdLoop(
+    `(v128.store offset=${L.ACC} (local.get $o) (f32x4.add (v128.load offset=${L.ACC} (local.get $o)) (v128.load offset=${L.X} (local.get $o))))`,
+  )})
+  (func (export "bump") (param $s i32) (param $e i32) (local $i i32) (local $sx f32) (local $sa f32)
+    (i32.store offset=${L.STEP} (i32.const 0) (i32.add (i32.load offset=${L.STEP} (i32.const 0)) (i32.const 1)))
+    ${sumOf(L.X, '$sx')}
+    (f32.store offset=${L.TOTAL} (i32.const 0) (f32.add (f32.load offset=${L.TOTAL} (i32.const 0)) (local.get $sx)))
+    ${sumOf(L.ACC, '$sa')}
+    (f32.store offset=${L.LOSS} (i32.const 0) (local.get $sa)))
+  (func (export "evaluate") ${simdLoop(
+    `(v128.store offset=${L.SCORE} (local.get $o) (f32x4.mul (v128.load offset=${L.ACC} (local.get $o)) (v128.load offset=${L.X} (local.get $o))))`,
+  )}))`;
+  const acc = o.accInit ?? new Float32Array(n);
+  const h = o.hInit ?? new Float32Array(4);
+  // The state image: acc at 0, step at n*4, h (as f16 bits) at n*4 + 16.
+  const image = new Uint8Array(n * 4 + 24);
+  const view = new DataView(image.buffer);
+  acc.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  view.setInt32(n * 4, o.stepInit ?? 0, true);
+  h.forEach((v, i) => view.setUint16(n * 4 + 16 + i * 2, f32ToF16Bits(v), true));
+  const x: TensorSpec = { name: 'x', shape: [n], dtype: 'f32', offset: L.X };
+  const stepOut: TensorSpec = { name: 'step', shape: [], dtype: 'i32', offset: L.STEP };
+  const manifest: ManifestInput = {
+    format: 'kiln',
+    version: 2,
+    target: 'wasm',
+    name: 'counter',
+    inputs: [x],
+    outputs: [{ name: 'loss', shape: [], dtype: 'f32', offset: L.LOSS }, stepOut],
+    memory: { pages: L.pages, shared: o.shared ?? false },
+    kernels: [
+      { name: 'accumulate', work: groups },
+      { name: 'bump', work: 1 },
+      { name: 'evaluate', work: groups },
+    ],
+    schedule: [0, 1],
+    state: [
+      { name: 'acc', shape: [n], dtype: 'f32', offset: L.ACC, init: 0 },
+      { name: 'step', shape: [], dtype: 'i32', offset: L.STEP, init: n * 4 },
+      { name: 'total', shape: [], dtype: 'f32', offset: L.TOTAL },
+      { name: 'h', shape: [2, 2], dtype: 'f16', offset: L.H, init: n * 4 + 16 },
+    ],
+    entries: {
+      eval_step: { inputs: [x], outputs: [{ name: 'score', shape: [n], dtype: 'f32', offset: L.SCORE }, stepOut], schedule: [2] },
+    },
+    defaultEntry: o.defaultEntry ?? 'train_step',
+    threads: { default: 2 },
+  };
+  return writeArtifact({ manifest, sections: { wasm: assemble(wat), state: image } });
+}
+
+/** IEEE half bits of an f16-representable value (the fixture only stores such values). */
+function f32ToF16Bits(v: number): number {
+  if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;
+  const sign = v < 0 ? 0x8000 : 0;
+  const a = Math.abs(v);
+  const e = Math.floor(Math.log2(a));
+  const mant = Math.round((a / 2 ** e - 1) * 1024);
+  if (e < -14 || e > 15 || mant >= 1024) throw new Error(`fixture: ${v} is not a normal f16 value`);
+  return sign | ((e + 15) << 10) | mant;
+}
