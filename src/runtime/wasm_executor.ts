@@ -112,7 +112,7 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options: LoadOptions
     instance = await WebAssembly.instantiate(mod, { env: { memory } });
   } catch (e) {
     throw new KilnRuntimeError(
-      `could not instantiate the '${section}' module: ${(e as Error).message} (the manifest says memory is ${pages} pages, shared: ${shared}; the module's memory import must match)`,
+      `could not instantiate the '${section}' module: ${(e as Error).message} (the runtime gave it a memory of ${pages} pages, shared: ${shared}, as the manifest says; the module's memory import must match)`,
     );
   }
   const kernelNames = m.kernels.map((k) => k.name);
