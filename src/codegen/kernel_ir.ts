@@ -56,21 +56,24 @@ export type Stmt =
   | { readonly k: 'set'; readonly name: string; readonly val: Expr }
   | { readonly k: 'gemm'; readonly g: Gemm };
 
+/** Rows of C per GEMM work item, and the panel width B is packed in (packB in codegen/wasm/pack.ts). */
+export const GEMM_MR = 4;
+export const GEMM_NR = 8;
+
 /**
- * C[b, m, n] = Σ_k A[b, m, k] · B[b, k, n], then each output's `epilogue` (an Expr over `acc`,
- * index vars `b`/`m`/`n`) stored at b*M*N + m*N + n. Addresses are element strides so transposed
- * operands need no copies. `bConst` marks B as a compile-time constant the target may pre-pack.
+ * C[m, n] = Σ_k A[m, k] · B[k, n], then `epilogue` (an Expr over `acc` and loads indexed by the
+ * symbolic variables `m` and `n`) stored at m*N + n of `out`. A is addressed with a row stride
+ * (`lda`) or transposed; B is stored packed in column panels of width GEMM_NR (zero-padded), so
+ * targets stream it with unit stride. Work items are blocks of GEMM_MR rows.
  */
 export interface Gemm {
-  readonly batch: number;
   readonly M: number;
   readonly N: number;
   readonly K: number;
-  readonly a: { readonly buf: number; readonly offset: number; readonly sb: number; readonly sm: number; readonly sk: number };
-  readonly b: { readonly buf: number; readonly offset: number; readonly sb: number; readonly sk: number; readonly sn: number };
-  readonly bConst?: Float32Array;
-  /** Each output stores its epilogue expression; several when pre- and post-activation both escape. */
-  readonly outs: readonly { readonly buf: number; readonly epilogue: Expr }[];
+  readonly a: { readonly buf: number; readonly offset: number; readonly lda: number; readonly transA: boolean };
+  readonly bPacked: number;
+  readonly out: number;
+  readonly epilogue: Expr;
 }
 
 export type BufRole = 'input' | 'output' | 'temp' | 'const';

@@ -10,7 +10,7 @@ import type { Value } from '../ir/function.js';
 import { attr } from '../ir/registry.js';
 import { numel } from '../ir/types.js';
 import type { DType } from '../ir/dtype.js';
-import type { Expr, Kernel, KernelBuf, ReduceOp, ScalarType, Stmt, UnOp, BinOp, CmpOp } from './kernel_ir.js';
+import { GEMM_MR, GEMM_NR, type Expr, type Kernel, type KernelBuf, type ReduceOp, type ScalarType, type Stmt, type UnOp, type BinOp, type CmpOp } from './kernel_ir.js';
 import {
   isConst, linearize, sadd, sclamp, sconst, sdiv, smod, smul, ssub, strideOf, svar, unflatten, type Sym,
 } from './symbolic.js';
@@ -39,6 +39,10 @@ export interface LowerContext {
   bufOf(v: Value): number;
   /** Concrete data of a constant value, if it is one (scalars become immediates; weights may be packed). */
   constData(v: Value): Float32Array | Int32Array | Int8Array | Uint8Array | undefined;
+  /** A new constant buffer holding `data` (packed weights). */
+  constBuffer(data: Float32Array, note: string): number;
+  /** A new scratch buffer (e.g. operands packed at run time). */
+  tempBuffer(dtype: DType, shape: readonly number[], note: string): number;
 }
 
 const UNARY = new Set<string>(['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'logistic', 'sin', 'cos', 'floor', 'ceil', 'round', 'erf', 'not']);
@@ -576,6 +580,135 @@ function lowerScatter(g: LowerGroup, ctx: LowerContext): Kernel[] {
   return kernels;
 }
 
+/** Row-major strides (elements) of a shape. */
+function stridesOf(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { st[d] = acc; acc *= shape[d]!; }
+  return st;
+}
+
+/** Whether `dims` (in order) are contiguous in row-major `shape`, i.e. merge into one stride-`inner` dim. */
+function mergeable(shape: readonly number[], dims: readonly number[]): boolean {
+  const st = stridesOf(shape);
+  for (let i = 0; i + 1 < dims.length; i++) if (st[dims[i]!] !== st[dims[i + 1]!]! * shape[dims[i + 1]!]!) return false;
+  return true;
+}
+
+/** Epilogue expressions a GEMM target can apply per output vector: elementwise f32 math on `acc`, column/row/output-indexed loads. */
+export function gemmEpilogueSupported(e: Expr, outAt: Sym): boolean {
+  const ok = (x: Expr): boolean => {
+    switch (x.k) {
+      case 'acc': case 'const': return x.k === 'acc' || x.t === 'f32';
+      case 'load': {
+        if (x.t !== 'f32') return false;
+        if (x.at.key === outAt.key) return true;
+        const sn = strideOf(x.at, 'n'), sm = strideOf(x.at, 'm');
+        if (sn === 'complex' || sm === 'complex') return false;
+        const vars = new Set(x.at.terms.map((t) => (t.atom.k === 'var' ? t.atom.name : '?')));
+        if (vars.has('?')) return false;
+        return (sn === 1 && !vars.has('m')) || (sn === 0);
+      }
+      case 'un': return x.t === 'f32' && ok(x.a);
+      case 'bin': return x.t === 'f32' && x.op !== 'pow' && ok(x.a) && ok(x.b);
+      case 'cmp': return ok(x.a) && ok(x.b) && x.a.k !== 'index';
+      case 'sel': return x.t === 'f32' && ok(x.c) && ok(x.a) && ok(x.b);
+      case 'cast': return x.t === 'f32' && x.to === 'f32' && ok(x.a);
+      default: return false;
+    }
+  };
+  return ok(e);
+}
+
+/**
+ * dot_general as a GEMM: one contracting dim, no batch dims, A addressable with a row stride
+ * (or transposed), B packed in panels (at compile time when constant, else by a pack kernel),
+ * one output, and an epilogue the GEMM can apply. Returns undefined when any of that fails.
+ */
+function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | undefined {
+  const [lhs, rhs] = dot.inputs as [Value, Value];
+  if (dot.dtype !== 'f32' || lhs.dtype !== 'f32' || rhs.dtype !== 'f32') return undefined;
+  const lb = attr.ints(dot.attrs, 'lhs_batch'), lc = attr.ints(dot.attrs, 'lhs_contract');
+  const rc = attr.ints(dot.attrs, 'rhs_contract');
+  if (lb.length !== 0 || lc.length !== 1 || rc.length !== 1) return undefined;
+  if (g.outputs.length !== 1 || numel(g.outputs[0]!.shape) !== numel(dot.shape)) return undefined;
+  const members = new Set(g.values);
+  if (members.has(lhs) || members.has(rhs)) return undefined;
+  const kd = lc[0]!, rk = rc[0]!;
+  const lFree = lhs.shape.map((_, d) => d).filter((d) => d !== kd);
+  const rFree = rhs.shape.map((_, d) => d).filter((d) => d !== rk);
+  const M = lFree.reduce((a, d) => a * lhs.shape[d]!, 1);
+  const N = rFree.reduce((a, d) => a * rhs.shape[d]!, 1);
+  const K = lhs.shape[kd]!;
+  if (M === 0 || N === 0 || K === 0) return undefined;
+  if (!mergeable(lhs.shape, lFree)) return undefined;
+  const lst = stridesOf(lhs.shape);
+  const mStride = lFree.length ? lst[lFree[lFree.length - 1]!]! : 1;
+  let transA: boolean, lda: number;
+  if (lst[kd] === 1) { transA = false; lda = mStride; }
+  else if (mStride === 1) { transA = true; lda = lst[kd]!; }
+  else return undefined;
+  const l = new Lowerer(g, ctx);
+  // Epilogue at (m, n): the dot's output index is [unflatten(m, lhs free), unflatten(n, rhs free)].
+  const m = svar('m', M), n = svar('n', N);
+  const mShape = lFree.map((d) => lhs.shape[d]!), nShape = rFree.map((d) => rhs.shape[d]!);
+  const idx = [...unflatten(m, mShape), ...unflatten(n, nShape)];
+  l.bound.set(dot, { key: symKey(idx), expr: { k: 'acc', t: 'f32' } });
+  const o = g.outputs[0]!;
+  const lin = linearize(idx, dot.shape);
+  const oi = o.shape.join(',') === dot.shape.join(',') ? idx : unflatten(lin, o.shape);
+  let epilogue: Expr;
+  try {
+    epilogue = l.valueAt(o, oi);
+  } catch (e) {
+    if (e instanceof LoweringError) return undefined;
+    throw e;
+  }
+  const outAt = linearize(oi, o.shape);
+  if (outAt.key !== sadd(smul(m, N), n).key || !gemmEpilogueSupported(epilogue, outAt)) return undefined;
+  const kernels: Kernel[] = [];
+  // B as a logical [K, N] matrix: element (k, n) of rhs, n unflattened over rhs's free dims.
+  const panels = Math.ceil(N / GEMM_NR);
+  const data = ctx.constData(rhs);
+  let bPacked: number;
+  if (data instanceof Float32Array) {
+    const packed = new Float32Array(panels * K * GEMM_NR);
+    const rst = stridesOf(rhs.shape);
+    const nOff = new Int32Array(N);
+    for (let j = 0; j < N; j++) {
+      let rest = j, off = 0;
+      for (let t = rFree.length - 1; t >= 0; t--) { const d = rFree[t]!; off += (rest % rhs.shape[d]!) * rst[d]!; rest = Math.floor(rest / rhs.shape[d]!); }
+      nOff[j] = off;
+    }
+    for (let k = 0; k < K; k++) {
+      for (let j = 0; j < N; j++) packed[Math.floor(j / GEMM_NR) * K * GEMM_NR + k * GEMM_NR + (j % GEMM_NR)] = data[k * rst[rk]! + nOff[j]!]!;
+    }
+    bPacked = ctx.constBuffer(packed, `packed ${rhs.op}`);
+  } else {
+    // Pack at run time: p over panels*K*NR elements; panel = p / (K*NR), k = (p / NR) % K, j = p % NR.
+    const total = panels * K * GEMM_NR;
+    bPacked = ctx.tempBuffer('f32', [total], 'packed rhs');
+    const pk = new Lowerer({ ...g, values: [], outputs: [] }, ctx);
+    const w = svar('w', panels * K);
+    const j = svar('i', GEMM_NR);
+    const col = sadd(smul(sdiv(w, K), GEMM_NR), j);
+    const k = smod(w, K);
+    const ri = new Array<Sym>(rhs.shape.length);
+    ri[rk] = k;
+    unflatten(sclamp(col, N), nShape).forEach((s, t) => { ri[rFree[t]!] = s; });
+    let val = pk.valueAt(rhs, ri);
+    if (N % GEMM_NR !== 0) val = { k: 'sel', c: cmpIdx('lt', col, sconst(N)), a: val, b: { k: 'const', t: 'f32', v: 0 }, t: 'f32' };
+    const at = sadd(smul(w, GEMM_NR), j);
+    pk.bufs.set(bPacked, { id: bPacked, dtype: 'f32', elems: total });
+    kernels.push(kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf: bPacked, at, val }], vector: vectorFriendly([val], [at], 'i') ? 4 : undefined }], 'pack rhs'));
+  }
+  const aBuf = l.buf(lhs);
+  const outBuf = l.buf(o);
+  l.bufs.set(bPacked, { id: bPacked, dtype: 'f32', elems: panels * K * GEMM_NR });
+  kernels.push(kernel(l, g.name, Math.ceil(M / GEMM_MR), [{ k: 'gemm', g: { M, N, K, a: { buf: aBuf, offset: 0, lda, transA }, bPacked, out: outBuf, epilogue } }], `gemm ${M}x${N}x${K}`));
+  return kernels;
+}
+
 /** Lower one group to one or more kernels (run in order). */
 export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
   const root = g.root;
@@ -587,7 +720,7 @@ export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
   }
   switch (root.op) {
     case 'reduce': return lowerReduction(g, ctx);
-    case 'dot_general': return lowerPerElement(g, ctx, dotAnchor(root));
+    case 'dot_general': return lowerGemm(g, ctx, root) ?? lowerPerElement(g, ctx, dotAnchor(root));
     case 'conv': return lowerPerElement(g, ctx, convAnchor(root));
     case 'reduce_window': return lowerPerElement(g, ctx, windowAnchor(root));
     case 'scatter_add': return lowerScatter(g, ctx);
@@ -596,6 +729,7 @@ export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
       for (const anchor of ['dot_general', 'conv', 'reduce_window'] as const) {
         const a = g.values.find((v) => v.op === anchor);
         if (a) {
+          if (anchor === 'dot_general') { const gk = lowerGemm({ ...g, root: a }, ctx, a); if (gk) return gk; }
           const fn = anchor === 'dot_general' ? dotAnchor(a) : anchor === 'conv' ? convAnchor(a) : windowAnchor(a);
           return lowerPerElement({ ...g, root: a }, ctx, fn);
         }

@@ -25,7 +25,11 @@ export interface ProgramBuffer {
   readonly bytes: number;
   /** Byte offset in linear memory (constants: inside the weights image). */
   offset: number;
-  readonly value: Value;
+  /** The IR value stored here (absent for buffers the lowering made up: packed weights, scratch). */
+  readonly value?: Value;
+  /** Contents of a synthesized constant (packed weights); IR constants read their literal. */
+  readonly data?: Uint8Array;
+  readonly note?: string;
 }
 
 export interface ProgramIO {
@@ -91,9 +95,15 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
 
   // Which group outputs escape, and groups to lower (splitting the ones lowering rejects).
   const kernels: Kernel[] = [];
-  const kernelValues: Value[][] = []; // values each kernel writes
   const splits: string[] = [];
+  const synth = (kind: BufferKind, dtype: DType, shape: readonly number[], note: string, data?: Uint8Array): number => {
+    const b: ProgramBuffer = { id: buffers.length, kind, dtype, shape, bytes: numel(shape) * byteSize(dtype), offset: -1, data, note };
+    buffers.push(b);
+    return b.id;
+  };
   const ctx = {
+    constBuffer: (data: Float32Array, note: string) => synth('const', 'f32', [data.length], note, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+    tempBuffer: (dtype: DType, shape: readonly number[], note: string) => synth('temp', dtype, shape, note),
     bufOf: (v: Value): number => {
       const b = bufOf.get(v) ?? (v.op === 'constant' ? addBuffer(v, 'const') : undefined);
       if (!b) throw new Error(`program: ${v.op} ${typeToString(v.type)} is used before any kernel computes it`);
@@ -117,10 +127,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
       // Members become their own kernels; every member is then materialized.
       ks = splitGroup(g).flatMap((s) => lowerOne(s));
     }
-    for (const k of ks) {
-      kernels.push(k);
-      kernelValues.push(writtenValues(k, buffers));
-    }
+    kernels.push(...ks);
   }
   // Results defined directly by constants need a buffer too.
   for (const r of fn.results) {
@@ -141,18 +148,21 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
   const weights = new Uint8Array(w);
   for (const b of buffers) {
     if (b.kind !== 'const') continue;
-    const data = attr.literal(b.value.attrs, 'value').data;
-    const bytes = b.dtype === 'bool' || b.dtype === 'u8' ? Uint8Array.from(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let bytes = b.data;
+    if (!bytes) {
+      const data = attr.literal(b.value!.attrs, 'value').data;
+      bytes = b.dtype === 'bool' || b.dtype === 'u8' ? Uint8Array.from(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    }
     weights.set(bytes.subarray(0, b.bytes), b.offset - weightsOffset);
   }
 
   // Liveness over the schedule: step = kernel index. Inputs are live from the start; results forever.
-  const results = new Set(fn.results);
+  const results = new Set(fn.results.map((r) => bufOf.get(r)!.id));
   const firstDef = new Map<number, number>();
   const lastUse = new Map<number, number>();
+  const written = kernels.map((k) => writtenBuffers(k));
   kernels.forEach((k, step) => {
-    const written = new Set(kernelValues[step]!.map((v) => bufOf.get(v)!.id));
-    for (const id of written) if (!firstDef.has(id)) firstDef.set(id, step);
+    for (const id of written[step]!) if (!firstDef.has(id)) firstDef.set(id, step);
     for (const id of readBuffers(k)) lastUse.set(id, Math.max(lastUse.get(id) ?? -1, step));
   });
   const planned = buffers.filter((b) => b.kind !== 'const');
@@ -160,11 +170,11 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     id: b.id,
     bytes: Math.max(b.bytes, 1),
     def: b.kind === 'input' ? 0 : firstDef.get(b.id) ?? 0,
-    lastUse: results.has(b.value) ? Infinity : Math.max(lastUse.get(b.id) ?? 0, b.kind === 'input' ? 0 : firstDef.get(b.id) ?? 0),
+    lastUse: results.has(b.id) ? Infinity : Math.max(lastUse.get(b.id) ?? 0, b.kind === 'input' ? 0 : firstDef.get(b.id) ?? 0),
   }));
   // Inputs are written by the host before step 0: make them live across step 0 from "before" it.
   for (const pb of planBufs) if (buffers[pb.id]!.kind === 'input') (pb as { def: number }).def = -1;
-  const inPlace = inPlaceHints(kernels, kernelValues, bufOf, buffers, lastUse, results);
+  const inPlace = inPlaceHints(kernels, written, buffers, lastUse, results);
   const mem = planMemory(planBufs, { alignment: opts.alignment ?? ALIGN, inPlace });
   const arenaOffset = alignUp(weightsOffset + weights.length, ALIGN);
   for (const b of planned) b.offset = arenaOffset + mem.offsets.get(b.id)!;
@@ -188,10 +198,13 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
   };
 }
 
-function writtenValues(k: Kernel, buffers: readonly ProgramBuffer[]): Value[] {
+function writtenBuffers(k: Kernel): number[] {
   const ids = new Set<number>();
-  walk(k.body, (s) => { if (s.k === 'store' || s.k === 'storex') ids.add(s.buf); });
-  return [...ids].map((id) => buffers[id]!.value);
+  walk(k.body, (s) => {
+    if (s.k === 'store' || s.k === 'storex') ids.add(s.buf);
+    if (s.k === 'gemm') ids.add(s.g.out);
+  });
+  return [...ids];
 }
 
 function readBuffers(k: Kernel): Set<number> {
@@ -213,7 +226,7 @@ function readBuffers(k: Kernel): Set<number> {
       case 'storex': visit(s.at); visit(s.val); break;
       case 'decl': visit(s.init); break;
       case 'accum': case 'set': visit(s.val); break;
-      case 'gemm': ids.add(s.g.a.buf); ids.add(s.g.b.buf); s.g.outs.forEach((o) => visit(o.epilogue)); break;
+      case 'gemm': ids.add(s.g.a.buf); ids.add(s.g.bPacked); visit(s.g.epilogue); break;
       default: break;
     }
   });
@@ -231,12 +244,12 @@ function walk(ss: readonly Stmt[], f: (s: Stmt) => void): void {
  * A kernel whose single output is computed elementwise from an input read at exactly the output's
  * index may write over that input when the input dies there.
  */
-function inPlaceHints(kernels: readonly Kernel[], written: readonly Value[][], bufOf: Map<Value, ProgramBuffer>, buffers: readonly ProgramBuffer[], lastUse: Map<number, number>, results: Set<Value>): InPlaceHint[] {
+function inPlaceHints(kernels: readonly Kernel[], written: readonly number[][], buffers: readonly ProgramBuffer[], lastUse: Map<number, number>, results: Set<number>): InPlaceHint[] {
   const hints: InPlaceHint[] = [];
   kernels.forEach((k, step) => {
     const outs = written[step]!;
     if (outs.length !== 1) return;
-    const out = bufOf.get(outs[0]!)!;
+    const out = buffers[outs[0]!]!;
     let storeAt: string | undefined;
     let ok = true;
     const loads = new Map<number, Set<string>>();
@@ -259,7 +272,7 @@ function inPlaceHints(kernels: readonly Kernel[], written: readonly Value[][], b
     if (!ok) return;
     for (const [id, keys] of loads) {
       const b = buffers[id]!;
-      if (b.kind !== 'temp' || results.has(b.value)) continue;
+      if (b.kind !== 'temp' || results.has(b.id)) continue;
       if (keys.size === 1 && keys.has(storeAt!) && b.bytes === out.bytes && b.dtype === out.dtype && lastUse.get(id) === step) {
         hints.push({ step, input: id, output: out.id });
         break;

@@ -8,6 +8,10 @@ import type { Program } from '../program.js';
 import { addMathFunctions, type MathFn } from './math.js';
 import { emitKernel, resetExprIds } from './emit.js';
 import { createKernelModule, emitModule } from './module_builder.js';
+import { emitGemm } from './gemm.js';
+import { gemmEpilogue } from './gemm_epilogue.js';
+import { GEMM_MR, GEMM_NR } from '../kernel_ir.js';
+import { sadd, smul, svar } from '../symbolic.js';
 
 /** Memory dtypes the WebAssembly kernels load and store. */
 export const WASM_DTYPES: readonly DType[] = ['f32', 'i32', 'i8', 'u8', 'bool'];
@@ -35,7 +39,22 @@ export function emitWasm(p: Program, opts: WasmModuleOptions): Uint8Array {
       mathUsed,
       relaxed: opts.relaxed,
     };
-    for (const k of p.kernels) emitKernel(mod, k, env);
+    for (const k of p.kernels) {
+      const s = k.body[0];
+      if (k.body.length === 1 && s?.k === 'gemm') {
+        const g = s.g;
+        const outAt = sadd(smul(svar('m', g.M), g.N), svar('n', g.N));
+        emitGemm(mod, {
+          name: k.name, M: g.M, N: g.N, K: g.K,
+          aAddr: env.addr(g.a.buf) + g.a.offset * 4, lda: g.a.lda, transA: g.a.transA,
+          bPackedAddr: env.addr(g.bPacked), cAddr: env.addr(g.out),
+          relaxed: opts.relaxed, mr: GEMM_MR, nr: GEMM_NR,
+          epilogue: { custom: gemmEpilogue(g.epilogue, outAt, env.addr, mathUsed) },
+        });
+      } else {
+        emitKernel(mod, k, env);
+      }
+    }
     addMathFunctions(mod, mathUsed);
     return emitModule(mod, { optimize: opts.optimize ?? true });
   } finally {

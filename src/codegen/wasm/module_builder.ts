@@ -99,7 +99,8 @@ export function loadLanes(mod: Module, lanes: number, offset: number, ptr: Expre
     case 1:
       return mod.v128.load32_zero(offset, 4, ptr);
     case 3:
-      return mod.f32x4.replace_lane(mod.v128.load64_zero(offset, 4, ptr), 2, mod.f32.load(offset + 8, 4, ptr));
+      // A binaryen expression may have one parent only: the second load gets a copy of ptr.
+      return mod.f32x4.replace_lane(mod.v128.load64_zero(offset, 4, ptr), 2, mod.f32.load(offset + 8, 4, mod.copyExpression(ptr)));
     default:
       throw new KilnError(`loadLanes: lanes must be 1..4, got ${lanes}`);
   }

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { parseFunc } from '../../ir/parse.js';
+import { randomInputs } from '../../ir/random.js';
+import { literal } from '../../ir/literal.js';
+import { compile } from '../../compile.js';
+import { compareCompiled } from './test_util.js';
+import '../../ir/ops/index.js';
+
+// dot_general groups lower to the register-blocked GEMM micro-kernel: weights packed at compile
+// time when constant, packed by a kernel at run time otherwise (training), A read transposed
+// when its contracting dim is outer, and the group's epilogue applied before the store.
+function weights(k: number, n: number, seed: number): string {
+  const vals = Array.from({ length: k * n }, (_, i) => (Math.sin(i * 12.9898 + seed) * 0.5).toFixed(6));
+  return `f32[${k},${n}]{${vals.join(', ')}}`;
+}
+
+describe('GEMM lowering', () => {
+  it('dense + bias + relu with constant weights is one packed-GEMM kernel and matches', async () => {
+    const fn = parseFunc(`func @dense(%x: f32[7,13]) -> (y: f32[7,10]) {
+  %w = constant() {value=${weights(13, 10, 1)}} : f32[13,10]
+  %b = constant() {value=${weights(1, 10, 2).replace('f32[1,10]', 'f32[10]')}} : f32[10]
+  %0 = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[7,10]
+  %1 = broadcast_in_dim(%b) {shape=[7,10], dims=[1]} : f32[7,10]
+  %2 = add(%0, %1) : f32[7,10]
+  %z = constant() {value=f32[]{0}} : f32[]
+  %3 = broadcast_in_dim(%z) {shape=[7,10], dims=[]} : f32[7,10]
+  %4 = max(%2, %3) : f32[7,10]
+  return %4
+}`);
+    const art = compile(fn);
+    expect(art.program.kernels.map((k) => k.note)).toEqual(['gemm 7x10x13']);
+    for (const threads of [1, 2]) {
+      expect(await compareCompiled(fn, randomInputs(fn, 3), { load: { threads } })).toBeUndefined();
+    }
+  });
+
+  it('runtime operands (as in training) are packed by a kernel; transposed A; residual epilogue', async () => {
+    const fn = parseFunc(`func @f(%x: f32[9,6], %w: f32[9,11], %r: f32[6,11]) -> (y: f32[6,11]) {
+  %0 = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[0], rhs_contract=[0]} : f32[6,11]
+  %1 = add(%0, %r) : f32[6,11]
+  %2 = tanh(%1) : f32[6,11]
+  return %2
+}`);
+    const art = compile(fn);
+    expect(art.program.kernels.map((k) => k.note)).toEqual(['pack rhs', 'gemm 6x11x9']);
+    expect(await compareCompiled(fn, randomInputs(fn, 5), { load: { threads: 2 } })).toBeUndefined();
+  });
+
+  it('a transposed right operand (x @ w^T) and sizes that are not multiples of the tile', async () => {
+    const fn = parseFunc(`func @f(%x: f32[33,17], %w: f32[65,17]) -> (y: f32[33,65]) {
+  %0 = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[1]} : f32[33,65]
+  return %0
+}`);
+    expect(compile(fn).program.kernels.some((k) => k.note.startsWith('gemm'))).toBe(true);
+    const x = literal([33, 17], 'f32', Array.from({ length: 33 * 17 }, (_, i) => Math.cos(i)));
+    const w = literal([65, 17], 'f32', Array.from({ length: 65 * 17 }, (_, i) => Math.sin(i * 0.37)));
+    expect(await compareCompiled(fn, [x, w], { load: { threads: 1 } })).toBeUndefined();
+    expect(await compareCompiled(fn, [x, w], { load: { threads: 2 } })).toBeUndefined();
+  });
+});
