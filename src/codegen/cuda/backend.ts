@@ -1,0 +1,51 @@
+/**
+ * The CUDA back end: a target-neutral Program becomes one PTX module with one `.entry` per kernel
+ * (all with parameters `(u64 mem, u32 start, u32 end)`), plus the launch configuration of each
+ * (grid/block), which goes into the artifact manifest. Device memory mirrors the WebAssembly
+ * linear memory: one allocation of `program.totalBytes`, weights at `weightsOffset`, buffers at
+ * their planned offsets, so the same manifest offsets serve both targets.
+ */
+import type { DType } from '../../ir/dtype.js';
+import type { Program } from '../program.js';
+import { emitLoopKernel, type PtxLaunch } from './ptx.js';
+import { emitGemmKernel } from './gemm.js';
+import { ptxHeader } from './ptx_builder.js';
+
+/** Memory dtypes the PTX kernels load and store (f16/bf16 convert to and from f32 registers). */
+export const CUDA_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'i8', 'u8', 'bool'];
+
+export type CudaSm = 80 | 90;
+
+export interface PtxOptions {
+  /** Target architecture: sm_80 (Ampere) or sm_90 (Hopper). */
+  readonly sm: CudaSm;
+  /** Force the per-kernel mapping (tests); default picks the warp mapping where it applies. */
+  readonly mapping?: 'thread' | 'warp';
+}
+
+export interface PtxModule {
+  readonly ptx: string;
+  readonly sm: CudaSm;
+  /** Launch configuration per kernel, in `program.kernels` order. */
+  readonly launches: PtxLaunch[];
+}
+
+export function buildPtxModule(p: Program, opts: PtxOptions): PtxModule {
+  const env = { addr: (id: number) => p.buffers[id]!.offset, dtype: (id: number) => p.buffers[id]!.dtype };
+  const parts: string[] = [ptxHeader(opts.sm)];
+  const launches: PtxLaunch[] = [];
+  for (const k of p.kernels) {
+    const gemm = k.body.find((s) => s.k === 'gemm');
+    const out = gemm && k.body.length === 1 && gemm.k === 'gemm'
+      ? emitGemmKernel(k.name, gemm.g, env)
+      : emitLoopKernel(k, env, { mapping: opts.mapping });
+    parts.push(out.text);
+    launches.push(out.launch);
+  }
+  return { ptx: parts.join('\n'), sm: opts.sm, launches };
+}
+
+/** One PTX module (text) containing one `.entry` per kernel of the program. */
+export function emitPtx(p: Program, opts: PtxOptions): string {
+  return buildPtxModule(p, opts).ptx;
+}
