@@ -1,6 +1,8 @@
 // Runs in headless Chromium, served by run.mjs. Loads the bundled runtime,
-// runs the fixture artifacts in the configurations this page's isolation
-// allows, and POSTs what it computed (or the error each case hit) to /results.
+// runs the fixture artifacts in every configuration on both pages (without
+// isolation a threads artifact must run single-threaded, or fail clearly when
+// asked for threads), and POSTs what it computed (or the error each case
+// hit) to /results.
 import { load, KilnRuntimeError } from '/runtime.js';
 
 const isolated = self.crossOriginIsolated === true;
@@ -19,6 +21,7 @@ async function runCase(name, artifact, options, x) {
       name,
       threads: prog.threads,
       variant: prog.variant,
+      sharedMemory: prog.sharedMemory,
       y: Array.from(outs[0].y),
       sum: outs[0].sum[0],
       consistent: outs.every((o) => o.y.every((v, i) => v === outs[0].y[i])) && sync.y.every((v, i) => v === outs[0].y[i]),
@@ -29,7 +32,24 @@ async function runCase(name, artifact, options, x) {
   }
 }
 
+// Training-style state: three steps on the counter artifact, then the state.
+async function runCounter(name, options, batches) {
+  try {
+    const prog = await load(await fetchBytes('/counter.kiln'), options);
+    const losses = [];
+    for (const x of batches) losses.push((await prog.step({ x })).loss[0]);
+    const stats = prog.stats;
+    const score = Array.from((await prog.entry('eval_step').run({ x: batches[0] })).score);
+    const state = prog.getState(['acc', 'step']);
+    prog.dispose();
+    return { name, threads: prog.threads, sharedMemory: prog.sharedMemory, losses, stats, score, acc: Array.from(state.acc), step: state.step[0] };
+  } catch (e) {
+    return { name, error: String(e && e.message), kilnError: e instanceof KilnRuntimeError };
+  }
+}
+
 const x = new Float32Array(await (await fetch('/x.bin')).arrayBuffer());
+const counterBatches = await Promise.all([0, 1, 2].map(async (k) => new Float32Array(await (await fetch(`/batch${k}.bin`)).arrayBuffer())));
 const cases = [];
 cases.push(await runCase('plain-1', '/plain.kiln', {}, x));
 cases.push(await runCase('shared-1', '/shared.kiln', { threads: 1 }, x));
@@ -38,10 +58,12 @@ cases.push(await runCase('shared-4', '/shared.kiln', { threads: 4 }, x));
 cases.push(await runCase('relaxed-3', '/relaxed.kiln', { threads: 3 }, x));
 cases.push(await runCase('relaxed-off', '/relaxed.kiln', { threads: 2, relaxedSimd: false }, x));
 cases.push(await runCase('shared-default', '/shared.kiln', {}, x));
+cases.push(await runCase('relaxed-default', '/relaxed.kiln', {}, x));
+const counters = [await runCounter('counter-default', {}, counterBatches), await runCounter('counter-2', { threads: 2 }, counterBatches)];
 
 await fetch('/results', {
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ page: location.pathname, isolated, hardwareConcurrency: navigator.hardwareConcurrency, cases }),
+  body: JSON.stringify({ page: location.pathname, isolated, hardwareConcurrency: navigator.hardwareConcurrency, cases, counters }),
 });
 if (location.pathname === '/isolated.html') location.href = '/plain.html';

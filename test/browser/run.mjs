@@ -2,9 +2,10 @@
 // Browser test of kiln/runtime: bundles the runtime with esbuild, builds the
 // fixture artifacts, serves both on 127.0.0.1, and opens headless Chromium on
 // two pages: one cross-origin isolated (COOP/COEP, so threads are available)
-// and one not (threads fall back to 1; a shared-memory artifact must fail with
-// a clear error). Each page POSTs its outputs back; this script compares them
-// with the JS reference. Skips with a reason (exit 0) when Chromium is
+// and one not (a shared-memory artifact runs single-threaded on an unshared
+// memory; asking it for threads fails with a clear error). Both pages also
+// train the stateful counter artifact for three steps. Each page POSTs its
+// outputs back; this script compares them with JS references. Skips with a reason (exit 0) when Chromium is
 // missing: `apt-get install -y chromium`. Usage: node test/browser/run.mjs
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
@@ -52,6 +53,24 @@ const N = 256;
 const w = Float32Array.from({ length: N }, (_, i) => Math.cos(i * 0.37) * 2);
 const x = Float32Array.from({ length: N }, (_, i) => Math.sin(i * 1.3) * 4);
 const ref = fx.addScaleReference(x, w);
+
+// The counter artifact (resident state, two entries) and its oracle: plain loops in f32.
+const CN = 64;
+const acc0 = Float32Array.from({ length: CN }, (_, i) => (i % 9) - 4);
+const STEP0 = 5;
+const batches = [0, 1, 2].map((k) => Float32Array.from({ length: CN }, (_, i) => Math.cos(i * 0.9 + k) * 3));
+const counterRef = (() => {
+  const acc = Float32Array.from(acc0);
+  const losses = [];
+  for (const b of batches) {
+    for (let i = 0; i < CN; i++) acc[i] = Math.fround(acc[i] + b[i]);
+    let s = 0;
+    for (let i = 0; i < CN; i++) s = Math.fround(s + acc[i]);
+    losses.push(s);
+  }
+  const score = Array.from(acc, (a, i) => Math.fround(a * batches[0][i]));
+  return { acc: Array.from(acc), losses, score, step: STEP0 + batches.length };
+})();
 const files = {
   '/runtime.js': [runtime, 'text/javascript'],
   '/page.js': [readFileSync(join(root, 'test/browser/page.js')), 'text/javascript'],
@@ -59,6 +78,8 @@ const files = {
   '/shared.kiln': [fx.addScaleArtifact(w, { shared: true }), 'application/octet-stream'],
   '/relaxed.kiln': [fx.addScaleArtifact(w, { shared: true, relaxed: true }), 'application/octet-stream'],
   '/x.bin': [new Uint8Array(x.buffer), 'application/octet-stream'],
+  '/counter.kiln': [fx.counterArtifact({ n: CN, shared: true, accInit: acc0, stepInit: STEP0 }), 'application/octet-stream'],
+  ...Object.fromEntries(batches.map((b, k) => [`/batch${k}.bin`, [new Uint8Array(b.buffer), 'application/octet-stream']])),
 };
 const html = '<!doctype html><meta charset="utf-8"><title>kiln runtime</title><script type="module" src="/page.js"></script>';
 const isolationHeaders = {
@@ -164,30 +185,56 @@ function checkOutputs(page, c, exact) {
   }
 }
 
+function checkCounter(page, c, threads, sharedMemory) {
+  const where = `${page} ${c?.name}`;
+  if (!c || c.error) return check(false, `${where}: unexpected error: ${c?.error}`);
+  check(c.threads === threads, `${where}: ran on ${c.threads} threads, wanted ${threads}`);
+  check(c.sharedMemory === sharedMemory, `${where}: sharedMemory ${c.sharedMemory}, wanted ${sharedMemory}`);
+  check(c.losses.every((v, i) => v === counterRef.losses[i]), `${where}: losses ${c.losses} != ${counterRef.losses}`);
+  check(c.acc.every((v, i) => v === counterRef.acc[i]), `${where}: state 'acc' differs from the reference`);
+  check(c.step === counterRef.step, `${where}: state 'step' ${c.step} != ${counterRef.step}`);
+  check(c.score.every((v, i) => v === counterRef.score[i]), `${where}: eval_step score differs from the reference`);
+  const st = c.stats;
+  check(st.runs === 3 && st.bytesIn === 3 * CN * 4 && st.bytesOut === 3 * 8, `${where}: stats ${JSON.stringify(st)}: state crossed into JS or batches were miscounted`);
+}
+const wantsIsolation = (page, c) =>
+  check(c?.kilnError && /cross-origin isolated/.test(c.error), `${page} ${c?.name}: wanted a KilnRuntimeError about isolation, got ${JSON.stringify(c)}`);
+
 const iso = results.get('/isolated.html');
 if (iso) {
   check(iso.isolated, 'isolated page: crossOriginIsolated is false (COOP/COEP not applied)');
   const byName = Object.fromEntries(iso.cases.map((c) => [c.name, c]));
-  for (const c of iso.cases) checkOutputs('isolated', c, !c.name.startsWith('relaxed-3'));
+  for (const c of iso.cases) checkOutputs('isolated', c, !c.name.startsWith('relaxed-3') && c.name !== 'relaxed-default');
   check(byName['shared-2']?.threads === 2, `isolated shared-2: ran on ${byName['shared-2']?.threads} threads, wanted 2`);
   check(byName['shared-4']?.threads === 4, `isolated shared-4: ran on ${byName['shared-4']?.threads} threads, wanted 4`);
+  check(byName['shared-1']?.sharedMemory === true, 'isolated shared-1: wanted shared memory');
   check(byName['relaxed-3']?.variant === 'relaxed-simd', `isolated relaxed-3: variant ${byName['relaxed-3']?.variant}, wanted relaxed-simd (Chromium >= 114 has it)`);
   check(byName['relaxed-off']?.variant === 'simd', `isolated relaxed-off: variant ${byName['relaxed-off']?.variant}, wanted simd`);
+  const [cd, c2] = iso.counters;
+  checkCounter('isolated', cd, Math.min(2, iso.hardwareConcurrency), true);
+  checkCounter('isolated', c2, 2, true);
   for (const c of iso.cases) if (!c.error) console.log(`  isolated ${c.name}: threads ${c.threads}, ${c.variant}, ${c.ms.toFixed(1)} ms (load + 6 runs)`);
 }
 const plain = results.get('/plain.html');
 if (plain) {
   check(!plain.isolated, 'plain page: unexpectedly cross-origin isolated');
   const byName = Object.fromEntries(plain.cases.map((c) => [c.name, c]));
-  checkOutputs('plain', byName['plain-1'], true);
-  check(byName['plain-1']?.threads === 1, 'plain plain-1: wanted 1 thread');
-  // Without isolation there is no SharedArrayBuffer: a threads artifact cannot run.
-  const sh = byName['shared-2'];
-  check(sh?.kilnError && /cross-origin isolated/.test(sh.error), `plain shared-2: wanted a KilnRuntimeError about isolation, got ${JSON.stringify(sh)}`);
+  // Without isolation there is no SharedArrayBuffer: threads artifacts run
+  // single-threaded on a patched, unshared memory; asking for threads fails.
+  for (const name of ['plain-1', 'shared-1', 'shared-default', 'relaxed-default']) {
+    const c = byName[name];
+    checkOutputs('plain', c, name !== 'relaxed-default');
+    check(c?.threads === 1 && c?.sharedMemory === false, `plain ${name}: wanted 1 thread on unshared memory, got ${c?.threads} threads, sharedMemory ${c?.sharedMemory}`);
+  }
+  check(byName['relaxed-default']?.variant === 'relaxed-simd', `plain relaxed-default: variant ${byName['relaxed-default']?.variant}, wanted relaxed-simd (the patch must apply to it too)`);
+  for (const name of ['shared-2', 'shared-4', 'relaxed-3', 'relaxed-off']) wantsIsolation('plain', byName[name]);
+  checkCounter('plain', plain.counters[0], 1, false);
+  wantsIsolation('plain', plain.counters[1]);
+  for (const c of plain.cases) if (!c.error) console.log(`  plain ${c.name}: threads ${c.threads}, ${c.variant}, ${c.ms.toFixed(1)} ms (load + 6 runs)`);
 }
 
 if (failures.length) {
   console.error(`FAIL browser test (${failures.length}):\n  ${failures.join('\n  ')}`);
   process.exit(1);
 }
-console.log(`PASS browser test: ${iso.cases.length + plain.cases.length} cases on 2 pages in ${chromium}`);
+console.log(`PASS browser test: ${iso.cases.length + plain.cases.length + iso.counters.length + plain.counters.length} cases on 2 pages in ${chromium}`);
