@@ -1,14 +1,15 @@
 /**
  * Kernel-IR `gemm` statements on CUDA: a shared-memory tiled f32 matmul. A block of 256 threads
- * (16x16) computes a 64x64 tile of C for one batch index (grid = (ceil(N/64), ceil(M/64), batch));
+ * (16x16) computes a 64x64 tile of C (grid = (ceil(N/64), ceil(M/64)));
  * each K step of 16 stages a 64x16 slice of A (k-major) and a 16x64 slice of B in shared memory,
  * and every thread accumulates a 4x4 register block at rows ty+16i, columns tx+16j (so a warp's
- * shared reads are broadcasts for A and consecutive for B). Operands are addressed by their
- * element strides (transposed operands need no copy); out-of-range tile elements load as 0 from a
+ * shared reads are broadcasts for A and consecutive for B). A is read through its row stride or
+ * transposed (no copy); B is the packed panel layout the WebAssembly micro-kernel streams
+ * (kernel_ir.ts, GEMM_NR-wide column panels), indexed as such; out-of-range elements load 0 from a
  * clamped address, so no branch sits in the load path. The epilogue expression of each output is
- * evaluated per element with `acc` and index variables b/m/n bound, then stored.
+ * evaluated per element with `acc` and index variables m/n bound, then stored at m*N + n.
  */
-import type { Gemm } from '../kernel_ir.js';
+import { GEMM_NR, type Gemm } from '../kernel_ir.js';
 import { entryHeader, PtxEmitter, type PtxEnv, type PtxKernel } from './ptx.js';
 import { PtxBuilder } from './ptx_builder.js';
 
@@ -24,7 +25,7 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   const mem = b.reg('rd');
   b.op(`cvta.to.global.u64 ${mem}, ${memParam}`);
   const e = new PtxEmitter(b, env, mem);
-  if (g.M * g.N * g.batch === 0) {
+  if (g.M * g.N === 0) {
     b.op('ret');
     return { text: `${entryHeader(name)}\n{\n${b.body()}\n}\n`, launch: { name, grid: [1, 1, 1], block: [32, 1, 1], threadsPerItem: 0 } };
   }
@@ -34,15 +35,14 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   const ty = b.r((d) => `shr.u32 ${d}, ${tid}, 4`);
   const bx = b.r((d) => `mov.u32 ${d}, %ctaid.x`);
   const by = b.r((d) => `mov.u32 ${d}, %ctaid.y`);
-  const bIdx = b.r((d) => `mov.u32 ${d}, %ctaid.z`);
   const n0 = b.r((d) => `shl.b32 ${d}, ${bx}, 6`);
   const m0 = b.r((d) => `shl.b32 ${d}, ${by}, 6`);
   const smA = b.r((d) => `mov.u32 ${d}, ${name}_smA`);
   const smB = b.r((d) => `mov.u32 ${d}, ${name}_smB`);
 
-  // Per-batch operand bases (element indices).
-  const aBase = b.r((d) => `mad.lo.s32 ${d}, ${bIdx}, ${g.a.sb}, ${g.a.offset}`);
-  const bBase = b.r((d) => `mad.lo.s32 ${d}, ${bIdx}, ${g.b.sb}, ${g.b.offset}`);
+  // Element strides of A[m, k]; B[k, n] is in packed panels: (n/NR)*K*NR + k*NR + n%NR.
+  const aSm = g.a.transA ? 1 : g.a.lda, aSk = g.a.transA ? g.a.lda : 1;
+  const nPadded = Math.ceil(g.N / GEMM_NR) * GEMM_NR;
 
   const acc: string[] = [];
   for (let i = 0; i < PER * PER; i++) acc.push(b.f((d) => `mov.f32 ${d}, 0f00000000`));
@@ -67,7 +67,10 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   for (let i = 0; i < aRow.length; i++) {
     const m = b.r((d) => `add.s32 ${d}, ${m0}, ${aRow[i]}`);
     const k = b.r((d) => `add.s32 ${d}, ${k0}, ${aKk[i]}`);
-    const v = loadClamped(b, e, g.a.buf, aBase, m, g.M, g.a.sm, k, g.K, g.a.sk);
+    const v = loadClamped(b, e, g.a.buf, m, g.M, k, g.K, (mc, kc) => {
+      const t = b.r((d) => `mad.lo.s32 ${d}, ${mc}, ${aSm}, ${g.a.offset}`);
+      return b.r((d) => `mad.lo.s32 ${d}, ${kc}, ${aSk}, ${t}`);
+    });
     const off = b.r((d) => `mad.lo.s32 ${d}, ${aKk[i]}, ${TILE}, ${aRow[i]}`);
     const sa = b.r((d) => `mad.lo.s32 ${d}, ${off}, 4, ${smA}`);
     b.op(`st.shared.f32 [${sa}], ${v}`);
@@ -76,7 +79,12 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   for (let i = 0; i < bKk.length; i++) {
     const k = b.r((d) => `add.s32 ${d}, ${k0}, ${bKk[i]}`);
     const n = b.r((d) => `add.s32 ${d}, ${n0}, ${bCol[i]}`);
-    const v = loadClamped(b, e, g.b.buf, bBase, k, g.K, g.b.sk, n, g.N, g.b.sn);
+    const v = loadClamped(b, e, g.bPacked, k, g.K, n, nPadded, (kc, nc) => {
+      const panel = b.r((d) => `shr.u32 ${d}, ${nc}, ${Math.log2(GEMM_NR)}`);
+      const lane = b.r((d) => `and.b32 ${d}, ${nc}, ${GEMM_NR - 1}`);
+      const t = b.r((d) => `mad.lo.s32 ${d}, ${panel}, ${g.K * GEMM_NR}, ${lane}`);
+      return b.r((d) => `mad.lo.s32 ${d}, ${kc}, ${GEMM_NR}, ${t}`);
+    });
     const off = b.r((d) => `mad.lo.s32 ${d}, ${bKk[i]}, ${TILE}, ${bCol[i]}`);
     const sb = b.r((d) => `mad.lo.s32 ${d}, ${off}, 4, ${smB}`);
     b.op(`st.shared.f32 [${sb}], ${v}`);
@@ -96,8 +104,6 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   b.label(done);
 
   // Epilogue and stores, guarded per element.
-  e.vars.set('b', bIdx);
-  const cBase = b.r((d) => `mul.lo.s32 ${d}, ${bIdx}, ${g.M * g.N}`);
   for (let i = 0; i < PER; i++) {
     for (let j = 0; j < PER; j++) {
       const skip = b.newLabel('out');
@@ -113,9 +119,8 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
       e.vars.set('m', mi);
       e.vars.set('n', nj);
       e.acc = acc[i * PER + j];
-      const row = b.r((d) => `mad.lo.s32 ${d}, ${mi}, ${g.N}, ${cBase}`);
-      const at = b.r((d) => `add.s32 ${d}, ${row}, ${nj}`);
-      for (const o of g.outs) e.store(o.buf, at, e.expr(o.epilogue));
+      const at = b.r((d) => `mad.lo.s32 ${d}, ${mi}, ${g.N}, ${nj}`);
+      e.store(g.out, at, e.expr(g.epilogue));
       b.label(skip);
     }
   }
@@ -123,16 +128,15 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   const shared = `\t.shared .align 16 .f32 ${name}_smA[${TILE * BK}];\n\t.shared .align 16 .f32 ${name}_smB[${TILE * BK}];`;
   return {
     text: `${entryHeader(name)}\n{\n${shared}\n${b.body()}\n}\n`,
-    launch: { name, grid: [Math.max(1, Math.ceil(g.N / TILE)), Math.max(1, Math.ceil(g.M / TILE)), Math.max(1, g.batch)], block: [THREADS, 1, 1], threadsPerItem: 0 },
+    launch: { name, grid: [Math.max(1, Math.ceil(g.N / TILE)), Math.max(1, Math.ceil(g.M / TILE)), 1], block: [THREADS, 1, 1], threadsPerItem: 0 },
   };
 }
 
-/** base + clamp(i)*si + clamp(j)*sj, loaded, or 0 when i >= ni or j >= nj. */
-function loadClamped(b: PtxBuilder, e: PtxEmitter, buf: number, base: string, i: string, ni: number, si: number, j: string, nj: number, sj: number): string {
+/** buf[index(clamp(i), clamp(j))], or 0 when i >= ni or j >= nj. */
+function loadClamped(b: PtxBuilder, e: PtxEmitter, buf: number, i: string, ni: number, j: string, nj: number, index: (ic: string, jc: string) => string): string {
   const ic = b.r((d) => `min.s32 ${d}, ${i}, ${Math.max(0, ni - 1)}`);
   const jc = b.r((d) => `min.s32 ${d}, ${j}, ${Math.max(0, nj - 1)}`);
-  const t = b.r((d) => `mad.lo.s32 ${d}, ${ic}, ${si}, ${base}`);
-  const idx = b.r((d) => `mad.lo.s32 ${d}, ${jc}, ${sj}, ${t}`);
+  const idx = index(ic, jc);
   const v = e.load(buf, idx, 'f32').reg;
   const pi = b.p((d) => `setp.lt.s32 ${d}, ${i}, ${ni}`);
   const pj = b.p((d) => `setp.lt.s32 ${d}, ${j}, ${nj}`);

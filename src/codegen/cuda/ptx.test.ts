@@ -123,4 +123,25 @@ describe('PTX emitter structure', () => {
     expect(ptx).toContain('cvt.rzi.s32.f32');
     expect(ptx).toContain('.target sm_90');
   });
+
+  withPtxas('dot_general with a fused epilogue becomes the shared-memory tiled gemm kernel', () => {
+    const fn = parseFunc(`func @f(%x: f32[70,33], %w: f32[33,90], %bias: f32[90]) -> (y: f32[70,90]) {
+  %0 = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[70,90]
+  %1 = broadcast_in_dim(%bias) {shape=[70,90], dims=[1]} : f32[70,90]
+  %2 = add(%0, %1) : f32[70,90]
+  %3 = tanh(%2) : f32[70,90]
+  return %3
+}`);
+    const m = buildPtxModule(programOf(fn), { sm: 80 });
+    const g = m.launches.find((l) => l.threadsPerItem === 0);
+    expect(g, JSON.stringify(m.launches)).toBeDefined();
+    // 64x64 tiles over N=90, M=70
+    expect(g!.grid).toEqual([2, 2, 1]);
+    expect(m.ptx).toContain('.shared .align 16 .f32');
+    expect(m.ptx).toContain('bar.sync 0');
+    for (const sm of ARCHS) {
+      const r = assemblePtx(buildPtxModule(programOf(fn), { sm }).ptx, sm);
+      expect(r.ok, r.log).toBe(true);
+    }
+  });
 });
