@@ -5,6 +5,7 @@ import { attr, type OpDef } from '../registry.js';
 import { opError, tensorType, type TensorType } from '../types.js';
 import { checkAtLeast, checkLength, checkNotBool, isEmpty, zerosOf } from './common.js';
 import { padTensor } from './movement.js';
+import { convVjp } from './vjp_structured.js';
 
 /**
  * `conv`: 2-D convolution, x NHWC and w HWIO (Keras's layouts), with strides, explicit low/high
@@ -131,5 +132,6 @@ export const convOps: OpDef[] = [
       if (!isFloat(xt!.dtype)) return intConv(xp, wp, p.strides, p.groups, out);
       return floatConv(xp as tf.Tensor4D, wp as tf.Tensor4D, [p.strides[0]!, p.strides[1]!], p.groups);
     },
+    vjp: convVjp,
   },
 ];

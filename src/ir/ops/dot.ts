@@ -4,6 +4,7 @@ import type { Attrs } from '../function.js';
 import { attr, type OpDef } from '../registry.js';
 import { numel, opError, tensorType, type TensorType } from '../types.js';
 import { checkAxes, checkNotBool, zerosOf } from './common.js';
+import { dotGeneralVjp } from './vjp_structured.js';
 
 /**
  * `dot_general` with XLA semantics: batch dims pair up, contracting dims are summed, the rest
@@ -109,5 +110,6 @@ export const dotOps: OpDef[] = [
       const prod = isFloat(lt!.dtype) ? tf.matMul(a, b) : intMatMul(a, b);
       return tf.reshape(prod, [...out.shape]);
     },
+    vjp: dotGeneralVjp,
   },
 ];

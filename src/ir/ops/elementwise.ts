@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DTYPES, isDType, isFloat, isInt, type DType } from '../dtype.js';
 import { attr, type OpDef } from '../registry.js';
 import { opError, shapesEqual, tensorType, type TensorType } from '../types.js';
+import { elementwiseVjp } from './vjp_elementwise.js';
 
 /**
  * Elementwise ops. Operands of binary ops must have identical types: the IR has no implicit
@@ -18,6 +19,7 @@ function unary(name: string, domain: UnaryDomain, fn: (x: tf.Tensor) => tf.Tenso
       return x!;
     },
     interpret: ([x]) => fn(x!),
+    vjp: elementwiseVjp[name],
   };
 }
 
@@ -43,6 +45,7 @@ function binary(name: string, domain: UnaryDomain, fn: (a: tf.Tensor, b: tf.Tens
       return t;
     },
     interpret: ([a, b], _attrs, out) => fn(a!, b!, out),
+    vjp: elementwiseVjp[name],
   };
 }
 
@@ -105,6 +108,7 @@ export const elementwiseOps: OpDef[] = [
       return tensorType(t.shape, 'bool');
     },
     interpret: ([a, b], attrs) => compareFns[attr.str(attrs, 'dir') as CompareDir](a!, b!),
+    vjp: elementwiseVjp.compare,
   },
   {
     name: 'select', kind: 'elementwise', arity: 3, attrs: {},
@@ -116,6 +120,7 @@ export const elementwiseOps: OpDef[] = [
       return t;
     },
     interpret: ([p, a, b]) => tf.where(p!, a!, b!),
+    vjp: elementwiseVjp.select,
   },
   {
     name: 'cast', kind: 'elementwise', arity: 1,
@@ -134,6 +139,7 @@ export const elementwiseOps: OpDef[] = [
       if (out.dtype === 'bool') return tf.notEqual(x!, tf.zerosLike(x!));
       return tf.cast(x!, out.dtype === 'i32' || out.dtype === 'i8' || out.dtype === 'u8' ? 'int32' : 'float32');
     },
+    vjp: elementwiseVjp.cast,
   },
 ];
 

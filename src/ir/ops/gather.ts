@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attr, type OpDef } from '../registry.js';
 import { numel, opError, shapesEqual, tensorType, typeToString, type TensorType } from '../types.js';
 import { checkAxis, checkNotBool, invertPerm, isEmpty, zerosOf } from './common.js';
+import { gatherVjp, scatterAddVjp } from './vjp_movement.js';
 
 /**
  * Data-dependent indexing along one axis: `gather` (embedding lookup, take) and its transpose
@@ -37,6 +38,7 @@ export const gatherOps: OpDef[] = [
       const clamped = tf.clipByValue(tf.reshape(idx!, [numel(idx!.shape)]), 0, n - 1);
       return tf.reshape(tf.gather(x!, clamped, axis), [...out.shape]);
     },
+    vjp: gatherVjp,
   },
   {
     name: 'scatter_add', kind: 'scatter', arity: 3,
@@ -77,5 +79,6 @@ export const gatherOps: OpDef[] = [
       const summed = tf.scatterND(tf.reshape(tf.clipByValue(flatIdx, 0, n - 1), [k, 1]), masked, [n, ...pre, ...post]);
       return tf.add(base!, tf.transpose(summed, invertPerm(basePerm)));
     },
+    vjp: scatterAddVjp,
   },
 ];

@@ -3,6 +3,7 @@ import { castScalar } from '../dtype.js';
 import { attr, type OpDef } from '../registry.js';
 import { numel, opError, tensorType, typeToString, type TensorType } from '../types.js';
 import { checkAtLeast, checkAxes, checkAxis, checkLength, checkShapeAttr, fillOf, isEmpty, zerosOf } from './common.js';
+import { movementVjp } from './vjp_movement.js';
 
 /**
  * Movement ops: pure index remapping with no arithmetic (broadcast_in_dim, reshape, transpose,
@@ -78,6 +79,7 @@ export const movementOps: OpDef[] = [
       order.forEach(([d], k) => { withOnes[d] = t.shape[k]!; });
       return tf.broadcastTo(tf.reshape(t, withOnes), [...out.shape]);
     },
+    vjp: movementVjp.broadcast_in_dim,
   },
   {
     name: 'reshape', kind: 'movement', arity: 1,
@@ -92,6 +94,7 @@ export const movementOps: OpDef[] = [
       return tensorType(shape, x.dtype);
     },
     interpret: ([x], _attrs, out) => (isEmpty(out) ? zerosOf(out) : tf.reshape(x!, [...out.shape])),
+    vjp: movementVjp.reshape,
   },
   {
     name: 'transpose', kind: 'movement', arity: 1,
@@ -104,6 +107,7 @@ export const movementOps: OpDef[] = [
       return tensorType(perm.map((p) => x.shape[p]!), x.dtype);
     },
     interpret: ([x], attrs, out) => (isEmpty(out) ? zerosOf(out) : tf.transpose(x!, [...attr.ints(attrs, 'perm')])),
+    vjp: movementVjp.transpose,
   },
   {
     name: 'slice', kind: 'movement', arity: 1,
@@ -130,6 +134,7 @@ export const movementOps: OpDef[] = [
       if (strides.every((s) => s === 1)) return tf.slice(x!, [...start], [...out.shape]);
       return tf.stridedSlice(x!, [...start], [...limit], [...strides]);
     },
+    vjp: movementVjp.slice,
   },
   {
     name: 'pad', kind: 'movement', arity: 1,
@@ -149,6 +154,7 @@ export const movementOps: OpDef[] = [
       return tensorType(shape, x.dtype);
     },
     interpret: ([x], attrs, _out, [xt]) => padTensor(x!, xt!, attr.ints(attrs, 'low'), attr.ints(attrs, 'high'), attr.ints(attrs, 'interior'), attr.float(attrs, 'value')),
+    vjp: movementVjp.pad,
   },
   {
     name: 'concat', kind: 'movement', arity: 'variadic',
@@ -171,6 +177,7 @@ export const movementOps: OpDef[] = [
       const parts = ins.filter((_, k) => !isEmpty(inTypes[k]!));
       return parts.length === 1 ? parts[0]! : tf.concat([...parts], attr.int(attrs, 'axis'));
     },
+    vjp: movementVjp.concat,
   },
 ];
 

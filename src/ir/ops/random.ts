@@ -4,6 +4,7 @@ import { attr, type OpDef } from '../registry.js';
 import { normalValues, uniformValues } from '../rng.js';
 import { numel, opError, shapesEqual, tensorType } from '../types.js';
 import { checkShapeAttr } from './common.js';
+import { noGradient } from './vjp_common.js';
 
 /**
  * Seeded random sources: `rng_uniform` in [0, 1) and `rng_normal` (standard normal). They are
@@ -28,6 +29,8 @@ function rngOp(name: string, values: (k0: number, k1: number, n: number) => Floa
       const [k0, k1] = key!.dataSync() as Int32Array;
       return tf.tensor(values(k0! >>> 0, k1! >>> 0, numel(out.shape)), [...out.shape], 'float32');
     },
+    // The key is an integer: random draws are constants to differentiation.
+    vjp: noGradient,
   };
 }
 

@@ -3,6 +3,7 @@ import { isInt } from '../dtype.js';
 import { attr, type OpDef } from '../registry.js';
 import { tensorType, type TensorType } from '../types.js';
 import { checkAxes, checkNotBool, fillOf, highest, isEmpty, lowest, zerosOf } from './common.js';
+import { reduceVjp } from './vjp_movement.js';
 
 /**
  * `reduce`: sum/max/min/prod over a set of axes, which are removed from the shape. Reducing an
@@ -64,5 +65,6 @@ export const reduceOps: OpDef[] = [
       if (op === 'prod' && isInt(xt!.dtype)) return intProd(x!, axes, out);
       return tf.reshape(tfReduce[op](x!, axes), [...out.shape]);
     },
+    vjp: reduceVjp,
   },
 ];

@@ -4,6 +4,7 @@ import { literalToTensor, tfDtype } from '../interpreter.js';
 import { attr, type OpDef } from '../registry.js';
 import { opError, tensorType } from '../types.js';
 import { checkAxis, checkShapeAttr, isEmpty, zerosOf } from './common.js';
+import { noGradient } from './vjp_common.js';
 
 /**
  * Source ops without operands: `constant` (a literal baked into the IR) and `iota` (the index
@@ -20,6 +21,7 @@ export const sourceOps: OpDef[] = [
       return tensorType(lit.type.shape, lit.type.dtype);
     },
     interpret: (_ins, attrs) => literalToTensor(attr.literal(attrs, 'value')),
+    vjp: noGradient,
   },
   {
     name: 'iota', kind: 'movement', arity: 0,
@@ -40,5 +42,6 @@ export const sourceOps: OpDef[] = [
       const line = tf.reshape(tf.range(0, n, 1, tfDtype(out.dtype) === 'int32' ? 'int32' : 'float32'), lineShape);
       return tf.broadcastTo(line, [...out.shape]);
     },
+    vjp: noGradient,
   },
 ];

@@ -4,6 +4,7 @@ import { attr, type OpDef } from '../registry.js';
 import { numel, tensorType, type TensorType } from '../types.js';
 import { checkAtLeast, checkLength, checkNotBool, isEmpty, lowest, zerosOf } from './common.js';
 import { padTensor } from './movement.js';
+import { reduceWindowVjp } from './vjp_structured.js';
 
 /**
  * `reduce_window`: max or sum over sliding windows of any rank (pooling). Padding is filled with
@@ -77,5 +78,6 @@ export const windowOps: OpDef[] = [
       }
       return tf.reshape(acc!, [...out.shape]);
     },
+    vjp: reduceWindowVjp,
   },
 ];
