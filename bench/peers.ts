@@ -179,8 +179,25 @@ export async function usePeer(peer: PeerName): Promise<number> {
   const backend = await startWasmBackend(2);
   await tf.setBackend('wasm');
   const want = peer === 'tfjs-wasm-2t' ? 2 : 1;
-  backend.wasm.tfjs.initWithThreadsCount(want);
-  return backend.wasm.tfjs.getThreadsCount();
+  const api = backend.wasm.tfjs;
+  if (api.getThreadsCount() !== want) {
+    // Each init_with_threads_count builds a new pool; measured: the first
+    // multi-thread pool after a switch runs in parallel (cpu/wall ~1.95 at 2
+    // threads), but returning to 2 threads a second time gives a pool whose
+    // worker no longer runs alongside the main thread (cpu/wall ~1). So a
+    // process may enter the multi-thread setting once.
+    if (want > 1 && enteredMultiThread) {
+      throw new Error(
+        `peers: tfjs-backend-wasm cannot return to ${want} threads in this process; ` +
+          'run each thread count in one stretch (all 1-thread cases, then all 2-thread cases)',
+      );
+    }
+    api.initWithThreadsCount(want);
+  }
+  if (want > 1) enteredMultiThread = true;
+  return api.getThreadsCount();
 }
+
+let enteredMultiThread = false;
 
 export { tf };
