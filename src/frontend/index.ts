@@ -16,3 +16,4 @@ export * from './conv.js';
 export * from './variable.js';
 export * from './tracing.js';
 export * as ops from './ops.js';
+export * from './grad.js';
