@@ -80,7 +80,7 @@ describe('grad and valueAndGrad', () => {
       return softmaxCrossEntropy(add(matmul(reshape(h, [2, 36]), wd.read()), bd.read()), lab);
     };
     const tfLoss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
-      const h = tf.maxPool(tf.relu(tf.add(tf.conv2d(toTf(x) as tf.Tensor4D, a as tf.Tensor4D, 1, 'same'), b))) as tf.Tensor4D, 2, 2, 'valid');
+      const h = tf.maxPool(tf.relu(tf.add(tf.conv2d(toTf(x) as tf.Tensor4D, a as tf.Tensor4D, 1, 'same'), b)) as tf.Tensor4D, 2, 2, 'valid');
       return tfSoftmaxCrossEntropy(tf.add(tf.matMul(tf.reshape(h, [2, 36]), c), d), toTf(labels));
     };
     const r = valueAndGrad(loss, { variables: vars })(x, labels);
@@ -89,7 +89,7 @@ describe('grad and valueAndGrad', () => {
     // Input gradient too (through conv's input rule), as an argument.
     const dx = valueAndGrad(loss, { argnums: [0], variables: vars })(x, labels).grads[0]!;
     const [tdx] = tf.grads((img: tf.Tensor) => {
-      const h = tf.maxPool(tf.relu(tf.add(tf.conv2d(img as tf.Tensor4D, toTf(k.value) as tf.Tensor4D, 1, 'same'), toTf(kb.value)))) as tf.Tensor4D, 2, 2, 'valid');
+      const h = tf.maxPool(tf.relu(tf.add(tf.conv2d(img as tf.Tensor4D, toTf(k.value) as tf.Tensor4D, 1, 'same'), toTf(kb.value))) as tf.Tensor4D, 2, 2, 'valid');
       return tfSoftmaxCrossEntropy(tf.add(tf.matMul(tf.reshape(h, [2, 36]), toTf(wd.value)), toTf(bd.value)), toTf(labels));
     })([toTf(x)]);
     expectClose(dx, tdx!, 1e-4, 'dx');
