@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { grad } from '../frontend/grad.js';
 import { fn, ops, type Tensor } from './backend.js';
 import {
   binaryCrossentropy, categoricalCrossentropy, customLoss, getLoss, huber, meanAbsoluteError, meanSquaredError,
@@ -140,5 +141,32 @@ describe('loss names and configs', () => {
     const t = randomTensor([3, 2], 1), p = randomTensor([3, 2], 2);
     expectNear(l1(t, p), tf.mean(tf.sum(tf.abs(tf.sub(toTf(p), toTf(t))), -1)));
     expect(getLoss(l1)).toBe(l1);
+  });
+});
+
+describe('loss gradients (what training differentiates)', () => {
+  /** d loss / d yPred through Kiln's autodiff vs tf.grad of the tfjs oracle. */
+  function checkGrad(loss: Loss, yTrue: Tensor, yPred: Tensor, oracle: (t: tf.Tensor, p: tf.Tensor) => tf.Tensor, label: string): void {
+    const g = grad((p: Tensor, t: Tensor) => loss(t, p))(yPred, yTrue);
+    const yt = toTf(yTrue);
+    const expected = tf.grad((p: tf.Tensor) => oracle(yt, p))(toTf(yPred));
+    expectNear(g, expected, 1e-4, label);
+  }
+
+  it('matches tf.grad for every loss', () => {
+    const t = randomTensor([5, 3], 1, -1, 1), p = randomTensor([5, 3], 2, -1, 1);
+    checkGrad(meanSquaredError(), t, p, (a, b) => tf.losses.meanSquaredError(a, b), 'mse');
+    checkGrad(meanAbsoluteError(), t, p, (a, b) => tf.losses.absoluteDifference(a, b), 'mae');
+    checkGrad(huber({ delta: 0.5 }), t, p, (a, b) => tf.losses.huberLoss(a, b, undefined, 0.5), 'huber');
+    const y01 = labels01([5, 3], 3), logits = randomTensor([5, 3], 4, -5, 5);
+    checkGrad(binaryCrossentropy({ fromLogits: true }), y01, logits, (a, b) => tf.losses.sigmoidCrossEntropy(a, b), 'bce logits');
+    checkGrad(binaryCrossentropy(), y01, ops.sigmoid(logits), (a, b) => tf.mean(tfl.metrics.binaryCrossentropy(a, b)), 'bce probs');
+    const oh = ops.oneHot(intLabels(5, 3, 5), 3, 1, 0, 'f32');
+    checkGrad(categoricalCrossentropy({ fromLogits: true, labelSmoothing: 0.1 }), oh, logits,
+      (a, b) => tf.losses.softmaxCrossEntropy(a, b, undefined, 0.1), 'cce logits');
+    checkGrad(categoricalCrossentropy(), oh, ops.softmax(logits), (a, b) => tf.mean(tfl.metrics.categoricalCrossentropy(a, b)), 'cce probs');
+    const sparse = intLabels(5, 3, 5);
+    const g = grad((q: Tensor, l: Tensor) => sparseCategoricalCrossentropy({ fromLogits: true })(l, q))(logits, sparse);
+    expectNear(g, tf.grad((q: tf.Tensor) => tf.losses.softmaxCrossEntropy(toTf(oh), q))(toTf(logits)), 1e-4, 'sparse logits');
   });
 });
