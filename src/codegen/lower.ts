@@ -645,8 +645,10 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const lst = stridesOf(lhs.shape);
   const mStride = lFree.length ? lst[lFree[lFree.length - 1]!]! : 1;
   let transA: boolean, lda: number;
-  if (lst[kd] === 1) { transA = false; lda = mStride; }
-  else if (mStride === 1) { transA = true; lda = lst[kd]!; }
+  // A single row (M = 1) has no row stride to speak of: read it as a [1, K] row.
+  if (M === 1 && lst[kd] === 1) { transA = false; lda = K; }
+  else if (lst[kd] === 1) { transA = false; lda = mStride; }
+  else if (mStride === 1 || M === 1) { transA = true; lda = Math.max(lst[kd]!, M); }
   else return undefined;
   const l = new Lowerer(g, ctx);
   // Epilogue at (m, n): the dot's output index is [unflatten(m, lhs free), unflatten(n, rhs free)].

@@ -44,6 +44,9 @@ function atomRange(a: Atom): [number, number] {
 }
 
 function make(c: number, terms: Map<string, { coef: number; atom: Atom }>): Sym {
+  recombine(terms);
+  const shift = terms.get('#const');
+  if (shift) { c += shift.coef; terms.delete('#const'); }
   const list = [...terms.entries()].filter(([, t]) => t.coef !== 0).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
     .map(([key, t]) => ({ coef: t.coef, atom: t.atom, key }));
   let lo = c, hi = c;
@@ -53,6 +56,39 @@ function make(c: number, terms: Map<string, { coef: number; atom: Atom }>): Sym 
   }
   const key = list.map((t) => `${t.coef}*${t.key}`).join('+') + `+${c}`;
   return { c, terms: list, lo, hi, key };
+}
+
+/**
+ * k·c·(x/c) + k·(x%c) = k·x for x >= 0: the pattern linearize(unflatten(...)) leaves behind.
+ * Applied until no pair is left, so reshape chains collapse back to the index they started from.
+ */
+function recombine(terms: Map<string, { coef: number; atom: Atom }>): void {
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [mk, md] of terms) {
+      if (md.atom.k !== 'mod' || md.coef === 0) continue;
+      const y = md.atom.a, c = md.atom.c;
+      if (y.lo < 0) continue;
+      // The quotient partner is y/c, or x/(c1*c) when y is itself x/c1 (nested divisions are
+      // normalized that way by sdiv).
+      const partners = [atomKey({ k: 'div', a: y, c })];
+      const only = y.terms.length === 1 && y.c === 0 && y.terms[0]!.coef === 1 ? y.terms[0]!.atom : undefined;
+      if (only && only.k === 'div') partners.push(atomKey({ k: 'div', a: only.a, c: only.c * c }));
+      const dk = partners.find((k) => terms.get(k)?.coef === md.coef * c);
+      if (!dk) continue;
+      const k = md.coef;
+      terms.delete(dk);
+      terms.delete(mk);
+      for (const t of y.terms) {
+        const cur = terms.get(t.key);
+        terms.set(t.key, { coef: (cur?.coef ?? 0) + k * t.coef, atom: t.atom });
+      }
+      // y's constant part is folded into the caller's constant through this pseudo-term.
+      if (y.c !== 0) terms.set('#const', { coef: (terms.get('#const')?.coef ?? 0) + k * y.c, atom: { k: 'var', name: '#const', lo: 1, hi: 1 } });
+      changed = true;
+      break;
+    }
+  }
 }
 
 function fromAtom(atom: Atom): Sym {
@@ -65,6 +101,7 @@ export function sconst(c: number): Sym {
 
 /** A loop variable ranging over [0, extent). */
 export function svar(name: string, extent: number): Sym {
+  if (extent <= 1) return sconst(0);
   return fromAtom({ k: 'var', name, lo: 0, hi: Math.max(0, extent - 1) });
 }
 
