@@ -249,8 +249,17 @@ describe('VJP rules: conv', () => {
       tf: (x, w) => tf.concat([0, 1].map((k) => tf.conv2d(tf.slice(x!, [0, 0, 0, 2 * k], [-1, -1, -1, 2]) as tf.Tensor4D,
         tf.slice(w!, [0, 0, 0, 3 * k], [-1, -1, -1, 3]) as tf.Tensor4D, 1, [[0, 0], [0, 1], [1, 0], [0, 0]])), 3) });
   });
-  it('dilation, input dilation, negative padding (finite differences)', () => {
-    check({ op: 'conv', inputs: [lit([1, 7, 6, 2], 9), lit([2, 3, 2, 3], 10)], attrs: conv([2, 1], [1, 2], [0, 1], { rhs_dilation: [2, 2] }) });
+  it('kernel dilation with strides vs tf.conv2d on an explicitly dilated kernel (tfjs has no dilated gradients)', () => {
+    // Dilate [kh,kw,I,O] by 2 along both spatial dims with stack + reshape + slice, all differentiable in tfjs.
+    const dilate = (w: tf.Tensor, axis: number) => {
+      const s = w.shape;
+      const spread = tf.reshape(tf.stack([w, tf.zerosLike(w)], axis + 1), s.map((d, i) => (i === axis ? d * 2 : d)));
+      return tf.slice(spread, s.map(() => 0), s.map((d, i) => (i === axis ? 2 * d - 1 : d)));
+    };
+    check({ op: 'conv', inputs: [lit([1, 7, 6, 2], 9), lit([2, 3, 2, 3], 10)], attrs: conv([2, 1], [1, 2], [0, 1], { rhs_dilation: [2, 2] }),
+      tf: (x, w) => tf.conv2d(x as tf.Tensor4D, dilate(dilate(w!, 0), 1) as tf.Tensor4D, [2, 1], [[0, 0], [1, 0], [2, 1], [0, 0]]) });
+  });
+  it('input dilation, negative padding, grouped with dilation (finite differences)', () => {
     check({ op: 'conv', inputs: [lit([2, 3, 4, 2], 11), lit([3, 2, 2, 2], 12)], attrs: conv([1, 2], [2, 1], [2, 0], { lhs_dilation: [2, 3] }) });
     check({ op: 'conv', inputs: [lit([1, 6, 6, 4], 13), lit([2, 2, 1, 4], 14)], attrs: conv([2, 3], [-1, 0], [1, -1], { groups: 4, rhs_dilation: [1, 2] }) });
   });
