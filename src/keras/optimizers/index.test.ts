@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useCpu } from '../../frontend/test_util.js';
 import {
-  Adagrad, Adam, AdamW, adam, exponentialDecay, fromConfig, getOptimizer, optimizerNames, RMSprop, rmsprop, SGD, sgd,
+  Adagrad, Adam, AdamW, adam, adamw, exponentialDecay, fromConfig, getOptimizer, optimizerNames, RMSprop, rmsprop, SGD, sgd,
+  toTfjsOptimizerConfig,
 } from './index.js';
-import { expectSameTrajectory, problem, runKiln } from './test_util.js';
+import { expectSameTrajectory, problem, runKiln, runTfjs, tf } from './test_util.js';
 
 beforeAll(() => useCpu());
 
@@ -54,5 +55,33 @@ describe('getOptimizer', () => {
     expect(r.rho).toBe(0.8);
     const m = getOptimizer({ class_name: 'Momentum', config: { learningRate: 0.1, momentum: 0.9, useNesterov: true } }) as SGD;
     expect([m.momentum, m.nesterov]).toEqual([0.9, true]);
+  });
+});
+
+describe('toTfjsOptimizerConfig', () => {
+  it('exports configs that tfjs-core deserializes into optimizers that behave the same', () => {
+    const p = problem(4);
+    const classMap = tf.serialization.SerializationMap.getMap().classNameMap;
+    for (const opt of [
+      sgd({ learningRate: 0.1 }), sgd({ learningRate: 0.1, momentum: 0.9, nesterov: true }),
+      adam({ learningRate: 0.01, beta1: 0.8, epsilonMode: 'tfjs' }), rmsprop({ learningRate: 0.01, momentum: 0.5 }),
+      new Adagrad({ learningRate: 0.1, initialAccumulatorValue: 0.3 }),
+    ]) {
+      const ser = toTfjsOptimizerConfig(opt)!;
+      expect(ser, opt.className).not.toBeNull();
+      const [cls, fromCfg] = classMap[ser.class_name]!;
+      const tfOpt = fromCfg(cls, ser.config as tf.serialization.ConfigDict) as tf.Optimizer;
+      expectSameTrajectory(runKiln(opt, p, false), runTfjs(tfOpt, p), 1e-5, ser.class_name);
+      // And back: Kiln reads the tfjs form.
+      expect(getOptimizer(ser).constructor).toBe(opt.constructor);
+    }
+  });
+
+  it('returns null where tfjs has no equivalent', () => {
+    expect(toTfjsOptimizerConfig(adamw())).toBeNull();
+    expect(toTfjsOptimizerConfig(adam({ amsgrad: true }))).toBeNull();
+    expect(toTfjsOptimizerConfig(sgd({ clipnorm: 1 }))).toBeNull();
+    expect(toTfjsOptimizerConfig(rmsprop({ centered: true }))).toBeNull();
+    expect(toTfjsOptimizerConfig(sgd({ learningRate: exponentialDecay({ initialLearningRate: 0.1, decaySteps: 2, decayRate: 0.5 }) }))).toBeNull();
   });
 });

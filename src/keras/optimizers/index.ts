@@ -85,3 +85,33 @@ export function getOptimizer(id: OptimizerIdentifier): Optimizer {
 export function fromConfig(s: SerializedOptimizer): Optimizer {
   return deserializeOptimizer(s);
 }
+
+/**
+ * The optimizer as tfjs-core serializes it (the `optimizer_config` of a TensorFlow.js
+ * LayersModel's trainingConfig: tfjs class names and camelCase keys), or null where tfjs has no
+ * equivalent (a schedule, clipping, weight decay, amsgrad, centered RMSprop, Adagrad with a
+ * non-default epsilon). Adam in Keras epsilon mode is exported as tfjs Adam, whose epsilon
+ * placement differs slightly (see adam.ts).
+ */
+export function toTfjsOptimizerConfig(opt: Optimizer): SerializedOptimizer | null {
+  const lr = opt.learningRate;
+  if (typeof lr !== 'number' || opt.weightDecay || opt.clipnorm !== null || opt.clipvalue !== null || opt.globalClipnorm !== null) return null;
+  if (opt instanceof Adam) {
+    if (opt.amsgrad || opt instanceof AdamW) return null;
+    return { class_name: 'Adam', config: { learningRate: lr, beta1: opt.beta1, beta2: opt.beta2, epsilon: opt.epsilon } };
+  }
+  if (opt instanceof SGD) {
+    return opt.momentum > 0
+      ? { class_name: 'Momentum', config: { learningRate: lr, momentum: opt.momentum, useNesterov: opt.nesterov } }
+      : { class_name: 'SGD', config: { learningRate: lr } };
+  }
+  if (opt instanceof RMSprop) {
+    if (opt.centered) return null;
+    return { class_name: 'RMSProp', config: { learningRate: lr, decay: opt.rho, momentum: opt.momentum, epsilon: opt.epsilon, centered: false } };
+  }
+  if (opt instanceof Adagrad) {
+    if (opt.epsilon !== 1e-7) return null;
+    return { class_name: 'Adagrad', config: { learningRate: lr, initialAccumulatorValue: opt.initialAccumulatorValue } };
+  }
+  return null;
+}
