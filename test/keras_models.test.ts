@@ -133,7 +133,7 @@ describe('Keras models vs tfjs-layers (same weights)', () => {
   it('the CNN as a Functional chain equals the Sequential one on the same weights', () => {
     const s = kilnCnnSequential();
     const x = input({ shape: [12, 12, 3] });
-    const f = model({ inputs: x, outputs: cnnSpec(layers as never).slice(0).reduce((h: never, l: { apply(t: never): never }) => l.apply(h), x as never) });
+    const f = model({ inputs: x, outputs: (cnnSpec(layers as never) as { apply(t: never): never }[]).reduce((h: never, l) => l.apply(h), x as never) as never });
     randomizeModel(s, 5);
     f.setWeights(s.getWeights());
     const xs = randomTensor([2, 12, 12, 3], 6);

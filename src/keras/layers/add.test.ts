@@ -4,6 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { Add, add } from './add.js';
 import { input } from '../engine/input.js';
+import type { KerasTensor } from '../engine/keras_tensor.js';
 
 beforeAll(useCpuBackend);
 
@@ -17,7 +18,7 @@ describe('Add', () => {
   it('symbolic shapes and errors', () => {
     const a = input({ shape: [4] });
     const b = input({ shape: [4] });
-    expect(add().apply([a, b]).shape).toEqual([null, 4]);
+    expect((add().apply([a, b]) as KerasTensor).shape).toEqual([null, 4]);
     expect(() => add({ name: 'ad' }).apply([a, input({ shape: [5] })])).toThrow("Add 'ad': input shapes do not match: f32[?,4], f32[?,5]");
     expect(() => add({ name: 'ad1' }).apply(a)).toThrow("Add 'ad1': expects a list of at least 2 inputs, got a single input f32[?,4]");
     const l = add({ name: 'sum' });

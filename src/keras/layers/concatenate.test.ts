@@ -4,6 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { Concatenate, concatenate } from './concatenate.js';
 import { input } from '../engine/input.js';
+import type { KerasTensor } from '../engine/keras_tensor.js';
 
 beforeAll(useCpuBackend);
 
@@ -18,7 +19,7 @@ describe('Concatenate', () => {
   it('symbolic shapes and errors', () => {
     const a = input({ shape: [3, 4] });
     const b = input({ shape: [3, 6] });
-    expect(concatenate().apply([a, b]).shape).toEqual([null, 3, 10]);
+    expect((concatenate().apply([a, b]) as KerasTensor).shape).toEqual([null, 3, 10]);
     expect(() => concatenate({ axis: 1, name: 'cc' }).apply([a, b])).toThrow("Concatenate 'cc': inputs must match on every axis except 1, got f32[?,3,4], f32[?,3,6]");
     expect(() => concatenate({ axis: 0, name: 'cc0' }).apply([a, b])).toThrow(/the batch axis cannot be joined/);
     const l = concatenate({ axis: 2 });
