@@ -17,12 +17,15 @@ function floatArg(op: string, x: TensorOrNumber): Tensor {
   return t;
 }
 
+/** Written as a select so the gradient at exactly 0 is 0, as tf.relu's is (max would give 1). */
 export function relu(x: TensorOrNumber): Tensor {
-  return maximum(asTensor(x, 'f32', 'relu'), 0);
+  const t = asTensor(x, 'f32', 'relu');
+  return where(greater(t, 0), t, 0);
 }
 
 export function relu6(x: TensorOrNumber): Tensor {
-  return minimum(maximum(asTensor(x, 'f32', 'relu6'), 0), 6);
+  const t = asTensor(x, 'f32', 'relu6');
+  return minimum(where(greater(t, 0), t, 0), 6);
 }
 
 export function leakyRelu(x: TensorOrNumber, alpha = 0.2): Tensor {
