@@ -59,7 +59,7 @@ async function main(): Promise<number> {
     for (const t of c.inputs) inputs[t.name] = tensor(bin, t);
     const row: Record<string, unknown> = { name: c.name, kind: c.kind };
     try {
-      const prog = await loadCuda(readFileSync(join(dir, 'cases', `${c.name}.cuda.kiln`)));
+      const prog = await loadCuda(new Uint8Array(readFileSync(join(dir, 'cases', `${c.name}.cuda.kiln`))));
       row.device = prog.device.name;
       const out = prog.runSync(inputs);
       const bad = c.expected.map((t) => {
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
         row.gpuKernelsMs = timeMs(() => prog.launchAll());
         row.gpuRunMs = timeMs(() => { prog.runSync(inputs); });
         if (c.wasm) {
-          const w = await load(readFileSync(join(dir, 'cases', `${c.name}.wasm.kiln`)), { threads: 1 });
+          const w = await load(new Uint8Array(readFileSync(join(dir, 'cases', `${c.name}.wasm.kiln`))), { threads: 1 });
           row.cpuWasmMs = timeMs(() => { w.runSync(inputs); }, 200, 2);
           row.speedupVsWasm = (row.cpuWasmMs as number) / (row.gpuRunMs as number);
           w.dispose();
