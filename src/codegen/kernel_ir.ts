@@ -54,7 +54,8 @@ export type Stmt =
   /** Combine into a declared accumulator: name = op(name, val). Vectorizable inside vector loops. */
   | { readonly k: 'accum'; readonly name: string; readonly op: ReduceOp; readonly val: Expr }
   | { readonly k: 'set'; readonly name: string; readonly val: Expr }
-  | { readonly k: 'gemm'; readonly g: Gemm };
+  | { readonly k: 'gemm'; readonly g: Gemm }
+  | { readonly k: 'conv2d'; readonly c: Conv2d };
 
 /** Rows of C per GEMM work item, and the panel width B is packed in (packB in codegen/wasm/pack.ts). */
 export const GEMM_MR = 4;
@@ -72,6 +73,35 @@ export interface Gemm {
   readonly K: number;
   readonly a: { readonly buf: number; readonly offset: number; readonly lda: number; readonly transA: boolean };
   readonly bPacked: number;
+  readonly out: number;
+  readonly epilogue: Expr;
+}
+
+/**
+ * A 2-D NHWC window op with a hand-blocked kernel per target: implicit-GEMM convolution (weights
+ * HWIO packed like a GEMM B of [KH*KW*Cin, Cout]), depthwise convolution (multiplier 1, weights
+ * [KH, KW, C] unpacked) or max pooling. `epilogue` follows the GEMM convention: `m` is the flat
+ * output pixel (n*OH*OW + oy*OW + ox), `n` the channel, stored at m*Cout + n. Work items are
+ * output rows (batch*OH).
+ */
+export interface Conv2d {
+  readonly kind: 'conv' | 'depthwise' | 'maxpool';
+  readonly batch: number;
+  readonly H: number;
+  readonly W: number;
+  readonly Cin: number;
+  readonly Cout: number;
+  readonly KH: number;
+  readonly KW: number;
+  readonly strides: readonly [number, number];
+  readonly dilations: readonly [number, number];
+  /** [top, bottom, left, right] */
+  readonly pads: readonly [number, number, number, number];
+  readonly OH: number;
+  readonly OW: number;
+  readonly input: number;
+  /** conv: packed weights; depthwise: raw weights; maxpool: -1. */
+  readonly weights: number;
   readonly out: number;
   readonly epilogue: Expr;
 }

@@ -441,7 +441,7 @@ function collectExprs(stmts: readonly Stmt[]): Expr[] {
         case 'storex': out.push(s.at, s.val); break;
         case 'decl': out.push(s.init); break;
         case 'accum': case 'set': out.push(s.val); break;
-        case 'gemm': break;
+        case 'gemm': case 'conv2d': break;
       }
     }
   };
@@ -669,45 +669,118 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const outAt = linearize(oi, o.shape);
   if (outAt.key !== sadd(smul(m, N), n).key || !gemmEpilogueSupported(epilogue, outAt)) return undefined;
   const kernels: Kernel[] = [];
-  // B as a logical [K, N] matrix: element (k, n) of rhs, n unflattened over rhs's free dims.
-  const panels = Math.ceil(N / GEMM_NR);
-  const data = ctx.constData(rhs);
-  let bPacked: number;
-  if (data instanceof Float32Array) {
-    const packed = new Float32Array(panels * K * GEMM_NR);
-    const rst = stridesOf(rhs.shape);
-    const nOff = new Int32Array(N);
-    for (let j = 0; j < N; j++) {
-      let rest = j, off = 0;
-      for (let t = rFree.length - 1; t >= 0; t--) { const d = rFree[t]!; off += (rest % rhs.shape[d]!) * rst[d]!; rest = Math.floor(rest / rhs.shape[d]!); }
-      nOff[j] = off;
-    }
-    for (let k = 0; k < K; k++) {
-      for (let j = 0; j < N; j++) packed[Math.floor(j / GEMM_NR) * K * GEMM_NR + k * GEMM_NR + (j % GEMM_NR)] = data[k * rst[rk]! + nOff[j]!]!;
-    }
-    bPacked = ctx.constBuffer(packed, `packed ${rhs.op}`);
-  } else {
-    // Pack at run time: p over panels*K*NR elements; panel = p / (K*NR), k = (p / NR) % K, j = p % NR.
-    const total = panels * K * GEMM_NR;
-    bPacked = ctx.tempBuffer('f32', [total], 'packed rhs');
-    const pk = new Lowerer({ ...g, values: [], outputs: [] }, ctx);
-    const w = svar('w', panels * K);
-    const j = svar('i', GEMM_NR);
-    const col = sadd(smul(sdiv(w, K), GEMM_NR), j);
-    const k = smod(w, K);
+  // B as a logical [K, N] matrix: element (k, j) of rhs, j unflattened over rhs's free dims.
+  const bPacked = packOperand(g, ctx, rhs, K, N, (k, j) => {
     const ri = new Array<Sym>(rhs.shape.length);
     ri[rk] = k;
-    unflatten(sclamp(col, N), nShape).forEach((s, t) => { ri[rFree[t]!] = s; });
-    let val = pk.valueAt(rhs, ri);
-    if (N % GEMM_NR !== 0) val = { k: 'sel', c: cmpIdx('lt', col, sconst(N)), a: val, b: { k: 'const', t: 'f32', v: 0 }, t: 'f32' };
-    const at = sadd(smul(w, GEMM_NR), j);
-    pk.bufs.set(bPacked, { id: bPacked, dtype: 'f32', elems: total });
-    kernels.push(kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf: bPacked, at, val }], vector: vectorFriendly([val], [at], 'i') ? 4 : undefined }], 'pack rhs'));
-  }
+    unflatten(j, nShape).forEach((s, t) => { ri[rFree[t]!] = s; });
+    return ri;
+  }, kernels);
+  const panels = Math.ceil(N / GEMM_NR);
   const aBuf = l.buf(lhs);
   const outBuf = l.buf(o);
   l.bufs.set(bPacked, { id: bPacked, dtype: 'f32', elems: panels * K * GEMM_NR });
   kernels.push(kernel(l, g.name, Math.ceil(M / GEMM_MR), [{ k: 'gemm', g: { M, N, K, a: { buf: aBuf, offset: 0, lda, transA }, bPacked, out: outBuf, epilogue } }], `gemm ${M}x${N}x${K}`));
+  return kernels;
+}
+
+/**
+ * Pack `rhs` viewed as B[K, N] (element (k, j) at k*kStride + nOff(j)) into GEMM panels: at compile
+ * time when it is a constant, else with a pack kernel appended to `kernels`. Returns the buffer.
+ */
+function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N: number, at: (k: Sym, j: Sym) => Sym[], kernels: Kernel[]): number {
+  const panels = Math.ceil(N / GEMM_NR);
+  const data = ctx.constData(rhs);
+  if (data instanceof Float32Array) {
+    const packed = new Float32Array(panels * K * GEMM_NR);
+    const rst = stridesOf(rhs.shape);
+    for (let k = 0; k < K; k++) {
+      for (let j = 0; j < N; j++) {
+        const ix = at(sconst(k), sconst(j));
+        let off = 0;
+        ix.forEach((s, d) => { off += s.c * rst[d]!; });
+        packed[Math.floor(j / GEMM_NR) * K * GEMM_NR + k * GEMM_NR + (j % GEMM_NR)] = data[off]!;
+      }
+    }
+    return ctx.constBuffer(packed, `packed ${rhs.op}`);
+  }
+  const total = panels * K * GEMM_NR;
+  const buf = ctx.tempBuffer('f32', [total], 'packed rhs');
+  const pk = new Lowerer({ ...g, values: [], outputs: [] }, ctx);
+  const w = svar('w', panels * K);
+  const j = svar('i', GEMM_NR);
+  const col = sadd(smul(sdiv(w, K), GEMM_NR), j);
+  let val = pk.valueAt(rhs, at(smod(w, K), sclamp(col, N)));
+  if (N % GEMM_NR !== 0) val = { k: 'sel', c: cmpIdx('lt', col, sconst(N)), a: val, b: { k: 'const', t: 'f32', v: 0 }, t: 'f32' };
+  const dst = sadd(smul(w, GEMM_NR), j);
+  pk.bufs.set(buf, { id: buf, dtype: 'f32', elems: total });
+  kernels.push(kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf, at: dst, val }], vector: vectorFriendly([val], [dst], 'i') ? 4 : undefined }], 'pack rhs'));
+  return buf;
+}
+
+/**
+ * conv (groups 1, or depthwise with multiplier 1) and 4-D max pooling over H and W as the
+ * blocked window kernels, with the group's epilogue; undefined when the op or epilogue doesn't fit.
+ */
+function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] | undefined {
+  if (root.dtype !== 'f32' || root.inputs.some((x) => x.dtype !== 'f32')) return undefined;
+  if (g.outputs.length !== 1 || numel(g.outputs[0]!.shape) !== numel(root.shape)) return undefined;
+  const members = new Set(g.values);
+  if (root.inputs.some((x) => members.has(x))) return undefined;
+  const x = root.inputs[0]!;
+  if (x.shape.length !== 4 || numel(root.shape) === 0) return undefined;
+  const [batch, H, W, Cin] = x.shape as [number, number, number, number];
+  const [, OH, OW, Cout] = root.shape as [number, number, number, number];
+  let kind: 'conv' | 'depthwise' | 'maxpool';
+  let KH: number, KW: number, strides: [number, number], dil: [number, number], pads: [number, number, number, number];
+  if (root.op === 'conv') {
+    const w = root.inputs[1]!;
+    const lo = attr.ints(root.attrs, 'pad_lo'), hi = attr.ints(root.attrs, 'pad_hi');
+    if (attr.ints(root.attrs, 'lhs_dilation').some((d) => d !== 1) || [...lo, ...hi].some((p) => p < 0)) return undefined;
+    const groups = attr.int(root.attrs, 'groups');
+    [KH, KW] = w.shape as [number, number];
+    const st = attr.ints(root.attrs, 'strides'), rd = attr.ints(root.attrs, 'rhs_dilation');
+    strides = [st[0]!, st[1]!]; dil = [rd[0]!, rd[1]!]; pads = [lo[0]!, hi[0]!, lo[1]!, hi[1]!];
+    if (groups === 1) kind = 'conv';
+    else if (groups === Cin && Cout === Cin) kind = 'depthwise';
+    else return undefined;
+  } else if (root.op === 'reduce_window' && attr.str(root.attrs, 'op') === 'max') {
+    const win = attr.ints(root.attrs, 'window'), st = attr.ints(root.attrs, 'strides');
+    const lo = attr.ints(root.attrs, 'pad_lo'), hi = attr.ints(root.attrs, 'pad_hi');
+    if (win[0] !== 1 || win[3] !== 1 || st[0] !== 1 || st[3] !== 1 || lo[0] || lo[3] || hi[0] || hi[3]) return undefined;
+    kind = 'maxpool';
+    KH = win[1]!; KW = win[2]!; strides = [st[1]!, st[2]!]; dil = [1, 1]; pads = [lo[1]!, hi[1]!, lo[2]!, hi[2]!];
+    // A window wholly in padding would give -inf; the blocked kernel assumes every window has a tap.
+    if (pads[0] >= KH || pads[1] >= KH || pads[2] >= KW || pads[3] >= KW) return undefined;
+  } else return undefined;
+  const l = new Lowerer(g, ctx);
+  const P = batch * OH * OW;
+  const m = svar('m', P), n = svar('n', Cout);
+  const idx = [...unflatten(m, [batch, OH, OW]), n];
+  l.bound.set(root, { key: symKey(idx), expr: { k: 'acc', t: 'f32' } });
+  const o = g.outputs[0]!;
+  const oi = o.shape.join(',') === root.shape.join(',') ? idx : unflatten(linearize(idx, root.shape), o.shape);
+  let epilogue: Expr;
+  try {
+    epilogue = l.valueAt(o, oi);
+  } catch (e) {
+    if (e instanceof LoweringError) return undefined;
+    throw e;
+  }
+  const outAt = linearize(oi, o.shape);
+  if (outAt.key !== sadd(smul(m, Cout), n).key || !gemmEpilogueSupported(epilogue, outAt)) return undefined;
+  const kernels: Kernel[] = [];
+  let weights = -1;
+  if (kind === 'conv') {
+    const w = root.inputs[1]!;
+    // HWIO flattened is already B[KH*KW*Cin, Cout]: element (k, j) is w[k / (KW*Cin), (k / Cin) % KW, k % Cin, j].
+    weights = packOperand(g, ctx, w, KH * KW * Cin, Cout, (k, j) => [...unflatten(k, [KH, KW, Cin]), j], kernels);
+    l.bufs.set(weights, { id: weights, dtype: 'f32', elems: Math.ceil(Cout / GEMM_NR) * KH * KW * Cin * GEMM_NR });
+  } else if (kind === 'depthwise') {
+    weights = l.buf(root.inputs[1]!);
+  }
+  const input = l.buf(x), out = l.buf(o);
+  kernels.push(kernel(l, g.name, batch * OH, [{ k: 'conv2d', c: { kind, batch, H, W, Cin, Cout, KH, KW, strides, dilations: dil, pads, OH, OW, input, weights, out, epilogue } }], `${kind} ${H}x${W}x${Cin}->${OH}x${OW}x${Cout} k${KH}x${KW}`));
   return kernels;
 }
 
@@ -723,15 +796,16 @@ export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
   switch (root.op) {
     case 'reduce': return lowerReduction(g, ctx);
     case 'dot_general': return lowerGemm(g, ctx, root) ?? lowerPerElement(g, ctx, dotAnchor(root));
-    case 'conv': return lowerPerElement(g, ctx, convAnchor(root));
-    case 'reduce_window': return lowerPerElement(g, ctx, windowAnchor(root));
+    case 'conv': return lowerWindow2d(g, ctx, root) ?? lowerPerElement(g, ctx, convAnchor(root));
+    case 'reduce_window': return lowerWindow2d(g, ctx, root) ?? lowerPerElement(g, ctx, windowAnchor(root));
     case 'scatter_add': return lowerScatter(g, ctx);
     default:
       if (g.values.some((v) => v.op === 'reduce')) return lowerReduction({ ...g, root: g.values.find((v) => v.op === 'reduce')! }, ctx);
       for (const anchor of ['dot_general', 'conv', 'reduce_window'] as const) {
         const a = g.values.find((v) => v.op === anchor);
         if (a) {
-          if (anchor === 'dot_general') { const gk = lowerGemm({ ...g, root: a }, ctx, a); if (gk) return gk; }
+          const fast = anchor === 'dot_general' ? lowerGemm({ ...g, root: a }, ctx, a) : lowerWindow2d({ ...g, root: a }, ctx, a);
+          if (fast) return fast;
           const fn = anchor === 'dot_general' ? dotAnchor(a) : anchor === 'conv' ? convAnchor(a) : windowAnchor(a);
           return lowerPerElement({ ...g, root: a }, ctx, fn);
         }

@@ -203,6 +203,7 @@ function writtenBuffers(k: Kernel): number[] {
   walk(k.body, (s) => {
     if (s.k === 'store' || s.k === 'storex') ids.add(s.buf);
     if (s.k === 'gemm') ids.add(s.g.out);
+    if (s.k === 'conv2d') ids.add(s.c.out);
   });
   return [...ids];
 }
@@ -227,6 +228,7 @@ function readBuffers(k: Kernel): Set<number> {
       case 'decl': visit(s.init); break;
       case 'accum': case 'set': visit(s.val); break;
       case 'gemm': ids.add(s.g.a.buf); ids.add(s.g.bPacked); visit(s.g.epilogue); break;
+      case 'conv2d': ids.add(s.c.input); if (s.c.weights >= 0) ids.add(s.c.weights); visit(s.c.epilogue); break;
       default: break;
     }
   });
@@ -255,7 +257,7 @@ function inPlaceHints(kernels: readonly Kernel[], written: readonly number[][], 
     const loads = new Map<number, Set<string>>();
     walk(k.body, (s) => {
       if (s.k === 'store') storeAt = s.at.key;
-      if (s.k === 'storex' || s.k === 'gemm' || s.k === 'accum') ok = false;
+      if (s.k === 'storex' || s.k === 'gemm' || s.k === 'conv2d' || s.k === 'accum') ok = false;
     });
     if (!ok || storeAt === undefined) return;
     const visit = (e: Expr) => {

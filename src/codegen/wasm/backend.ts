@@ -9,6 +9,7 @@ import { addMathFunctions, type MathFn } from './math.js';
 import { emitKernel, resetExprIds } from './emit.js';
 import { createKernelModule, emitModule } from './module_builder.js';
 import { emitGemm } from './gemm.js';
+import { emitConv2d, emitDepthwiseConv2d, emitPool2d } from './conv_kernels.js';
 import { gemmEpilogue } from './gemm_epilogue.js';
 import { GEMM_MR, GEMM_NR } from '../kernel_ir.js';
 import { sadd, smul, svar } from '../symbolic.js';
@@ -51,6 +52,14 @@ export function emitWasm(p: Program, opts: WasmModuleOptions): Uint8Array {
           relaxed: opts.relaxed, mr: GEMM_MR, nr: GEMM_NR,
           epilogue: { custom: gemmEpilogue(g.epilogue, outAt, env.addr, mathUsed) },
         });
+      } else if (k.body.length === 1 && s?.k === 'conv2d') {
+        const c = s.c;
+        const outAt = sadd(smul(svar('m', c.batch * c.OH * c.OW), c.Cout), svar('n', c.Cout));
+        const epilogue = { custom: gemmEpilogue(c.epilogue, outAt, env.addr, mathUsed) };
+        const geom = { name: k.name, batch: c.batch, H: c.H, W: c.W, KH: c.KH, KW: c.KW, strides: c.strides, dilations: c.dilations, pads: c.pads, inAddr: env.addr(c.input), outAddr: env.addr(c.out), epilogue };
+        if (c.kind === 'conv') emitConv2d(mod, { ...geom, Cin: c.Cin, Cout: c.Cout, wPackedAddr: env.addr(c.weights), relaxed: opts.relaxed, mr: GEMM_MR, nr: GEMM_NR });
+        else if (c.kind === 'depthwise') emitDepthwiseConv2d(mod, { ...geom, C: c.Cin, wAddr: env.addr(c.weights), relaxed: opts.relaxed });
+        else emitPool2d(mod, { ...geom, kind: 'max', C: c.Cin });
       } else {
         emitKernel(mod, k, env);
       }
@@ -64,5 +73,5 @@ export function emitWasm(p: Program, opts: WasmModuleOptions): Uint8Array {
 
 /** Whether a relaxed-SIMD variant would differ from the plain one (only FMA-using kernels do). */
 export function wantsRelaxedVariant(p: Program): boolean {
-  return p.kernels.some((k) => k.body.some((s) => s.k === 'gemm'));
+  return p.kernels.some((k) => k.body.some((s) => s.k === 'gemm' || (s.k === 'conv2d' && s.c.kind !== 'maxpool')));
 }

@@ -144,7 +144,8 @@ class KernelEmitter {
         return [m.local.set(sc.idx, this.expr(s.val, f, 'scalar'))];
       }
       case 'gemm':
-        throw new Error('emit: gemm statements are emitted by the GEMM micro-kernel generator');
+      case 'conv2d':
+        throw new Error(`emit: ${s.k} statements are emitted by the blocked micro-kernel generators`);
     }
   }
 

@@ -18,7 +18,8 @@ export function gemmEpilogue(e: Expr, outAt: Sym, addr: (buf: number) => number,
     const m = ctx.mod;
     const tr = (x: Expr): Ref => {
       switch (x.k) {
-        case 'acc': return acc;
+        // Each use needs its own node: a binaryen expression has exactly one parent.
+        case 'acc': return m.copyExpression(acc);
         case 'const': return m.v128.const(f32x4Bytes(x.v));
         case 'load': {
           const base = addr(x.buf);
