@@ -145,7 +145,7 @@ class Lowerer {
         const key = ins[0]!;
         return {
           k: 'rng', dist: op === 'rng_uniform' ? 'uniform' : 'normal', t: 'f32',
-          k0: this.load(key, [sconst(0)]), k1: this.load(key, [sconst(1)]), counter: linearize(idx, v.shape),
+          k0: this.valueAt(key, [sconst(0)]), k1: this.valueAt(key, [sconst(1)]), counter: linearize(idx, v.shape),
         };
       }
       case 'gather': return this.gather(v, idx);
