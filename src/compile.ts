@@ -13,12 +13,17 @@ import { explainPlan } from './passes/explain.js';
 import { buildProgram, type Program } from './codegen/program.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
+import { buildCudaArtifact } from './codegen/cuda/artifact.js';
+import { CUDA_DTYPES } from './codegen/cuda/backend.js';
 import type { Manifest, ManifestInput } from './runtime/manifest.js';
 import { Tensor } from './frontend/tensor.js';
 import { trace } from './frontend/tracing.js';
 
 export interface CompileOptions {
-  target?: 'wasm';
+  /** 'wasm' (default): WebAssembly SIMD; 'cuda': PTX for NVIDIA GPUs (sm_80 and newer). */
+  target?: 'wasm' | 'cuda';
+  /** CUDA: the SM architecture the PTX targets (80 or 90). */
+  sm?: 80 | 90;
   /**
    * Input shapes (one per input) where the model leaves dimensions unknown (the batch): a model's
    * null dims default to 1. For a plain function, give inputShapes (and inputDtypes) or example tensors.
@@ -99,10 +104,16 @@ export function toFunc(target: Compilable, opts: CompileOptions = {}): Func {
 
 /** Compile a model or function to a one-file WebAssembly artifact. */
 export function compile(target: Compilable, opts: CompileOptions = {}): CompiledArtifact {
-  if ((opts.target ?? 'wasm') !== 'wasm') throw new KilnError(`compile: unknown target '${opts.target}' (available: 'wasm')`);
+  const tgt = opts.target ?? 'wasm';
+  if (tgt !== 'wasm' && tgt !== 'cuda') throw new KilnError(`compile: unknown target '${String(tgt)}' (available: 'wasm', 'cuda')`);
   const traced = toFunc(target, opts);
   const fn = optimize(traced);
   const plan = planFusion(fn, opts.fusion);
+  if (tgt === 'cuda') {
+    const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false });
+    const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
+    return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
+  }
   const program = buildProgram(fn, plan, { dtypes: WASM_DTYPES });
   const shared = opts.threads ?? true;
   const sections: Record<string, Uint8Array> = {

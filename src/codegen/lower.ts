@@ -43,6 +43,8 @@ export interface LowerContext {
   constBuffer(data: Float32Array, note: string): number;
   /** A new scratch buffer (e.g. operands packed at run time). */
   tempBuffer(dtype: DType, shape: readonly number[], note: string): number;
+  /** Whether the target has blocked conv2d/pool kernels (`conv2d` statements). */
+  readonly windowKernels?: boolean;
 }
 
 const UNARY = new Set<string>(['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'logistic', 'sin', 'cos', 'floor', 'ceil', 'round', 'erf', 'not']);
@@ -723,6 +725,7 @@ function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N:
  * blocked window kernels, with the group's epilogue; undefined when the op or epilogue doesn't fit.
  */
 function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] | undefined {
+  if (ctx.windowKernels === false) return undefined;
   if (root.dtype !== 'f32' || root.inputs.some((x) => x.dtype !== 'f32')) return undefined;
   if (g.outputs.length !== 1 || numel(g.outputs[0]!.shape) !== numel(root.shape)) return undefined;
   const members = new Set(g.values);

@@ -60,6 +60,8 @@ export interface ProgramOptions {
   /** Types the target can hold in memory; others are a KilnError naming the value. */
   readonly dtypes?: readonly DType[];
   readonly alignment?: number;
+  /** The target emits `conv2d` statements (blocked conv/pool kernels); default true. */
+  readonly windowKernels?: boolean;
 }
 
 const ALIGN = 64;
@@ -110,6 +112,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
       return b.id;
     },
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
+    windowKernels: opts.windowKernels ?? true,
   };
   const lowerOne = (g: LowerGroup): Kernel[] => {
     for (const o of g.outputs) if (!bufOf.has(o)) addBuffer(o, 'temp');

@@ -26,6 +26,11 @@ export interface LoadOptions {
   threads?: number;
   /** false forces the plain-SIMD module even when the host has relaxed SIMD. */
   relaxedSimd?: boolean;
+  /**
+   * 'cuda' loads a CUDA artifact through kiln/runtime/cuda (Node with an NVIDIA driver); the
+   * WebAssembly executor is the default ('wasm').
+   */
+  device?: 'wasm' | 'cuda';
 }
 
 /** Default cap: batch-1 inference rarely gains past this many threads. */
@@ -87,6 +92,13 @@ async function chooseThreads(m: Manifest, requested: number | undefined): Promis
 
 /** Loads an artifact for the WebAssembly executor. */
 export async function load(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Program> {
+  if (options.device === 'cuda') {
+    // A computed specifier keeps the CUDA executor (and its Node-only addon loader) out of
+    // browser bundles of this runtime.
+    const spec = './cuda/index.js';
+    const cuda = (await import(/* @vite-ignore */ spec)) as { loadCuda(b: Uint8Array | ArrayBuffer, o?: object): Promise<unknown> };
+    return (await cuda.loadCuda(bytes, options)) as Program;
+  }
   const art = readArtifact(bytes);
   const m = checkWasmManifest(art.manifest, new Map(Object.entries(art.sections).map(([k, v]) => [k, v.length])));
   const useRelaxed = art.sections['wasm-relaxed'] !== undefined && options.relaxedSimd !== false && relaxedSimdAvailable();
