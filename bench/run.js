@@ -1,0 +1,120 @@
+// `npm run bench`: Kiln's benchmarks against TensorFlow.js, each in a fresh
+// Node process (tfjs-backend-wasm's thread setting is once per process, and
+// compile time is wanted in a cold process too). The TypeScript benchmarks
+// are bundled by esbuild into bench/out/*.mjs with npm packages left
+// external, so `kiln` and `kiln/runtime` resolve to the built dist/ (this
+// package's own exports). Each benchmark writes bench/out/<name>.json and
+// <name>.md; this script joins the markdown into bench/out/results.md and,
+// with --readme, into bench/README.md between the results markers.
+//
+// Usage: npm run bench [-- --readme] [--only models,compile_time,memory,size]
+//        [--rounds N] [--budget MS] [--quick]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(benchDir);
+const outDir = path.join(benchDir, 'out');
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const option = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
+};
+const quick = flag('quick');
+const rounds = option('rounds', quick ? '1' : '3');
+const budget = option('budget', quick ? '200' : '400');
+const only = option('only', 'models,compile_time,memory,size').split(',');
+
+const benches = [
+  { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
+  { name: 'compile_time', args: ['--repeats', quick ? '3' : '7'] },
+  { name: 'memory', args: [] },
+].filter((b) => only.includes(b.name));
+
+fs.mkdirSync(outDir, { recursive: true });
+if (benches.length > 0) {
+  await build({
+    entryPoints: benches.map((b) => path.join(benchDir, `${b.name}.ts`)),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+}
+
+const failed = [];
+for (const b of benches) {
+  const script = path.join(outDir, `${b.name}.mjs`);
+  fs.rmSync(path.join(outDir, `${b.name}.md`), { force: true });
+  console.log(`\n=== ${b.name} ===`);
+  // The relaxed-SIMD flag is also set inside the scripts; on the command line it holds from the first module on.
+  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', script, ...b.args], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) failed.push(`${b.name} (exit ${r.status ?? r.signal})`);
+}
+
+const sections = [];
+// Only what ran in this invocation: a stale section from an earlier run must not pass for a new one.
+const section = (title, file) => {
+  const p = path.join(outDir, file);
+  if (!only.includes(path.basename(file, '.md'))) return;
+  if (fs.existsSync(p)) sections.push(`### ${title}\n\n${fs.readFileSync(p, 'utf8').trim()}\n`);
+};
+section('Inference', 'models.md');
+section('Compile time', 'compile_time.md');
+section('Memory', 'memory.md');
+
+if (only.includes('size')) {
+  console.log('\n=== runtime size ===');
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts/runtime-size.mjs'), '--json'], { cwd: root, encoding: 'utf8' });
+  if (r.status === 0) {
+    const { bytes, gzip } = JSON.parse(r.stdout.trim());
+    console.log(`kiln/runtime: ${bytes} bytes minified, ${gzip} bytes gzipped`);
+    sections.push(
+      '### Runtime size\n\n' +
+        '`kiln/runtime` bundled by esbuild (minified ESM, platform neutral), as `node scripts/runtime-size.mjs` measures it:\n\n' +
+        `| minified | gzip -9 |\n|---|---|\n| ${bytes} B (${(bytes / 1024).toFixed(1)} KiB) | ${gzip} B (${(gzip / 1024).toFixed(1)} KiB) |\n`,
+    );
+  } else {
+    failed.push('runtime size');
+    console.error(r.stderr);
+  }
+}
+
+const cpus = os.cpus();
+const header =
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\`` +
+  (argv.length ? ` (\`${argv.filter((a) => a !== '--readme').join(' ')}\`)` : '') +
+  ` on ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), shared with other jobs; Node ${process.version}, ${os.platform()} ${os.arch()}.\n`;
+const results = [header, ...sections].join('\n');
+fs.writeFileSync(path.join(outDir, 'results.md'), results);
+console.log(`\n${results}\nwritten to bench/out/results.md`);
+
+if (flag('readme')) {
+  const readme = path.join(benchDir, 'README.md');
+  const text = fs.readFileSync(readme, 'utf8');
+  const start = '<!-- results:start -->';
+  const end = '<!-- results:end -->';
+  const a = text.indexOf(start);
+  const z = text.indexOf(end);
+  if (a < 0 || z < a) {
+    failed.push(`README: markers ${start} / ${end} not found`);
+  } else {
+    fs.writeFileSync(readme, `${text.slice(0, a + start.length)}\n${results}\n${text.slice(z)}`);
+    console.log('bench/README.md updated');
+  }
+}
+
+if (failed.length) {
+  console.error(`\nfailed: ${failed.join(', ')}`);
+  process.exit(1);
+}
