@@ -48,10 +48,14 @@ if (benches.length > 0) {
     format: 'esm',
     target: 'node20',
     packages: 'external',
+    // tsconfig.json maps kiln to src/ for the typechecker; the benchmarks run the built package.
+    external: ['kiln', 'kiln/runtime'],
     logLevel: 'warning',
   });
 }
 
+const load0 = os.loadavg()[0];
+const started = performance.now();
 const failed = [];
 for (const b of benches) {
   const script = path.join(outDir, `${b.name}.mjs`);
@@ -94,7 +98,9 @@ const cpus = os.cpus();
 const header =
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\`` +
   (argv.length ? ` (\`${argv.filter((a) => a !== '--readme').join(' ')}\`)` : '') +
-  ` on ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), shared with other jobs; Node ${process.version}, ${os.platform()} ${os.arch()}.\n`;
+  ` on ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), shared with other jobs ` +
+  `(1-minute load average ${load0.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after); ` +
+  `Node ${process.version}, ${os.platform()} ${os.arch()}; took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`;
 const results = [header, ...sections].join('\n');
 fs.writeFileSync(path.join(outDir, 'results.md'), results);
 console.log(`\n${results}\nwritten to bench/out/results.md`);
