@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Func } from './ir/function.js';
 import { KilnError, tensorType, typeToString, type TensorType } from './ir/types.js';
 import type { DType } from './ir/dtype.js';
+import type { Literal } from './ir/literal.js';
 import { optimize } from './passes/pipeline.js';
 import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion_plan.js';
 import { explainPlan } from './passes/explain.js';
@@ -148,3 +149,112 @@ export function compile(target: Compilable, opts: CompileOptions = {}): Compiled
 }
 
 export type { Manifest };
+
+/** One entry point of a multi-entry artifact (e.g. train_step, eval_step, predict). */
+export interface Entry {
+  readonly name: string;
+  /**
+   * Parameters named like a state tensor are that state (resident in memory between runs);
+   * the others are the entry's inputs. Results aliased to a state parameter (Func.aliases)
+   * update it; the other results are the entry's outputs.
+   */
+  readonly func: Func;
+}
+
+export interface StateTensor {
+  readonly name: string;
+  readonly value: Literal;
+}
+
+const alignTo = (x: number, a: number) => Math.ceil(x / a) * a;
+
+/**
+ * Compile several entry points sharing resident state into one WebAssembly artifact: the state
+ * tensors live at fixed offsets for the artifact's lifetime (initialized from `state`), each
+ * entry has its own kernels and constants, and all entries share one scratch arena (they never
+ * run at the same time). This is the compiled training step: the runtime's `step(batch)` runs
+ * the default (first) entry without moving state through JavaScript.
+ */
+export function compileEntries(entries: readonly Entry[], state: readonly StateTensor[], opts: CompileOptions = {}): CompiledArtifact {
+  if ((opts.target ?? 'wasm') !== 'wasm') throw new KilnError(`compileEntries: only the 'wasm' target supports resident state so far (got '${opts.target}')`);
+  if (entries.length === 0) throw new KilnError('compileEntries: give at least one entry');
+  const shared = opts.threads ?? true;
+  // 1. State region at the bottom of memory.
+  const stateOffsets = new Map<string, number>();
+  let top = 0;
+  for (const s of state) {
+    if (stateOffsets.has(s.name)) throw new KilnError(`compileEntries: state tensor '${s.name}' is listed twice`);
+    stateOffsets.set(s.name, top);
+    top = alignTo(top + s.value.data.byteLength, 64);
+  }
+  const stateBytes = top;
+  // 2. One program per entry, state parameters pinned.
+  const built = entries.map((e) => {
+    const fn = optimize(e.func);
+    const pinned = new Map<number, number>();
+    fn.params.forEach((p, i) => {
+      const s = state.find((t) => t.name === p.name);
+      if (!s) return;
+      if (typeToString(s.value.type) !== typeToString(p.type)) {
+        throw new KilnError(`compileEntries: entry '${e.name}' parameter '${p.name}' is ${typeToString(p.type)} but state '${s.name}' is ${typeToString(s.value.type)}`);
+      }
+      pinned.set(i, stateOffsets.get(s.name)!);
+    });
+    const plan = planFusion(fn, opts.fusion);
+    const program = buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned });
+    program.kernels.forEach((k, i) => { program.kernels[i] = { ...k, name: `${e.name}__${k.name}` }; });
+    return { entry: e, fn, plan, program, pinned };
+  });
+  // 3. Relocate: [state][weights of each entry][shared arena].
+  let w = stateBytes;
+  const weightBases = built.map((b) => {
+    const base = w;
+    w = alignTo(w + b.program.weights.length, 64);
+    return base;
+  });
+  const arenaBase = w;
+  built.forEach((b, i) => {
+    for (const buf of b.program.buffers) {
+      if (buf.kind === 'const') buf.offset += weightBases[i]! - b.program.weightsOffset;
+      else if (buf.kind === 'input' || buf.kind === 'temp') buf.offset += arenaBase - b.program.arenaOffset;
+    }
+  });
+  const arenaBytes = Math.max(...built.map((b) => b.program.arenaBytes));
+  const pages = Math.max(1, Math.ceil((arenaBase + arenaBytes) / 65536));
+  const programs = built.map((b) => b.program);
+  const sections: Record<string, Uint8Array> = { wasm: emitWasm(programs, { relaxed: false, shared, pages, optimize: opts.optimizeWasm }) };
+  if ((opts.relaxedSimd ?? true) && programs.some(wantsRelaxedVariant)) {
+    sections['wasm-relaxed'] = emitWasm(programs, { relaxed: true, shared, pages, optimize: opts.optimizeWasm });
+  }
+  const weights = new Uint8Array(arenaBase - stateBytes);
+  built.forEach((b, i) => weights.set(b.program.weights, weightBases[i]! - stateBytes));
+  if (weights.length > 0) sections['weights'] = weights;
+  const init = new Uint8Array(stateBytes);
+  for (const s of state) init.set(new Uint8Array(s.value.data.buffer, s.value.data.byteOffset, s.value.data.byteLength), stateOffsets.get(s.name)!);
+  if (stateBytes > 0) sections['state'] = init;
+  // 4. Manifest: kernels of all entries; each entry's inputs, outputs and schedule.
+  const kernels = programs.flatMap((p) => p.kernels);
+  let first = 0;
+  const entrySpecs = built.map((b) => {
+    const { fn, program } = b;
+    const aliased = new Set(fn.aliases.filter((a) => b.pinned.has(a.param)).map((a) => a.result));
+    const inputs = program.inputs.filter((_, i) => !b.pinned.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
+    const outputs = program.outputs.filter((_, i) => !aliased.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
+    const schedule = program.kernels.map((_, i) => first + i);
+    first += program.kernels.length;
+    return { name: b.entry.name, inputs, outputs, schedule };
+  });
+  const main = entrySpecs[0]!;
+  const manifest: ManifestInput = {
+    format: 'kiln', version: 2, target: 'wasm', name: opts.name ?? entries[0]!.name, createdBy: 'kiln 0.1.0',
+    inputs: main.inputs, outputs: main.outputs, schedule: main.schedule, defaultEntry: main.name,
+    entries: Object.fromEntries(entrySpecs.slice(1).map((e) => [e.name, { inputs: e.inputs, outputs: e.outputs, schedule: e.schedule }])),
+    state: state.map((s) => ({ name: s.name, shape: [...s.value.type.shape], dtype: s.value.type.dtype, offset: stateOffsets.get(s.name)!, init: stateOffsets.get(s.name)! })),
+    memory: { pages, shared, arenaOffset: arenaBase, arenaBytes, peakBytes: arenaBytes, sumIntermediateBytes: Math.max(...programs.map((p) => p.sumIntermediateBytes)) },
+    ...(weights.length > 0 ? { weights: { offset: stateBytes, length: weights.length } } : {}),
+    kernels: kernels.map((k) => ({ name: k.name, work: k.work, note: k.note })),
+    meta: { splits: programs.flatMap((p) => p.splits) },
+  } as ManifestInput;
+  const bytes = writeArtifact({ manifest, sections });
+  return new CompiledArtifact(bytes, manifest, built[0]!.fn, built[0]!.plan, programs[0]!);
+}

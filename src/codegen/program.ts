@@ -14,8 +14,9 @@ import type { FusionGroup, FusionPlan } from '../passes/fusion_plan.js';
 import { planMemory, type PlanBuffer, type InPlaceHint } from '../passes/memory_plan.js';
 import type { Kernel, Stmt, Expr } from './kernel_ir.js';
 import { lowerGroup, LoweringError, type LowerGroup } from './lower.js';
+import { sadd, smul, ssub, svar } from './symbolic.js';
 
-export type BufferKind = 'input' | 'const' | 'temp';
+export type BufferKind = 'input' | 'const' | 'temp' | 'state';
 
 export interface ProgramBuffer {
   readonly id: number;
@@ -62,6 +63,12 @@ export interface ProgramOptions {
   readonly alignment?: number;
   /** The target emits `conv2d` statements (blocked conv/pool kernels); default true. */
   readonly windowKernels?: boolean;
+  /**
+   * Parameters that are resident state, by parameter index, with their fixed byte offsets: they
+   * are never planned into the arena, and results aliased to them (Func.aliases) are written back
+   * into them at the end of the schedule.
+   */
+  readonly state?: ReadonlyMap<number, number>;
 }
 
 const ALIGN = 64;
@@ -93,7 +100,10 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     bufOf.set(v, b);
     return b;
   };
-  fn.params.forEach((p) => addBuffer(p, 'input'));
+  fn.params.forEach((p, i) => {
+    const b = addBuffer(p, opts.state?.has(i) ? 'state' : 'input');
+    if (b.kind === 'state') b.offset = opts.state!.get(i)!;
+  });
 
   // Which group outputs escape, and groups to lower (splitting the ones lowering rejects).
   const kernels: Kernel[] = [];
@@ -132,6 +142,19 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     }
     kernels.push(...ks);
   }
+  // State updates: a result aliased to a state parameter is copied into it after everything else
+  // has read the old value (the copy is the last kernel, so liveness keeps the result alive).
+  for (const a of fn.aliases) {
+    const param = fn.params[a.param]!;
+    const r = fn.results[a.result]!;
+    const dst = bufOf.get(param)!;
+    if (dst.kind !== 'state') continue;
+    if (r.op === 'constant' && !bufOf.has(r)) addBuffer(r, 'const');
+    const src = bufOf.get(r);
+    if (!src) throw new Error(`program: state update ${a.result} was not computed by any kernel`);
+    if (src === dst) continue;
+    kernels.push(copyKernel(`${fn.name}_update_${kernels.length}`, src, dst));
+  }
   // Results defined directly by constants need a buffer too.
   for (const r of fn.results) {
     if (!bufOf.has(r)) {
@@ -168,7 +191,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     for (const id of written[step]!) if (!firstDef.has(id)) firstDef.set(id, step);
     for (const id of readBuffers(k)) lastUse.set(id, Math.max(lastUse.get(id) ?? -1, step));
   });
-  const planned = buffers.filter((b) => b.kind !== 'const');
+  const planned = buffers.filter((b) => b.kind !== 'const' && b.kind !== 'state');
   const planBufs: PlanBuffer[] = planned.map((b) => ({
     id: b.id,
     bytes: Math.max(b.bytes, 1),
@@ -198,6 +221,21 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     sumIntermediateBytes,
     totalBytes: arenaOffset + mem.peakBytes,
     splits,
+  };
+}
+
+/** dst[i] = src[i] over the flat elements (vectorized when f32). */
+function copyKernel(name: string, src: ProgramBuffer, dst: ProgramBuffer): Kernel {
+  const n = numel(src.shape);
+  const chunk = Math.min(n, 4096);
+  const work = Math.ceil(n / chunk);
+  const i = sadd(smul(svar('w', work), chunk), svar('i', chunk));
+  const t = src.dtype === 'f32' || src.dtype === 'f16' || src.dtype === 'bf16' ? 'f32' : src.dtype === 'bool' ? 'bool' : 'i32';
+  const end = n % chunk === 0 ? undefined : ssub(n, smul(svar('w', work), chunk));
+  return {
+    name, work, note: 'state update',
+    bufs: [{ id: src.id, dtype: src.dtype, elems: n }, { id: dst.id, dtype: dst.dtype, elems: n }],
+    body: n === 0 ? [] : [{ k: 'for', v: 'i', n: chunk, vector: t === 'f32' ? 4 : undefined, end, body: [{ k: 'store', buf: dst.id, at: i, val: { k: 'load', buf: src.id, at: i, t } }] }],
   };
 }
 

@@ -29,11 +29,27 @@ export function memoryPages(p: Program): number {
   return Math.max(1, Math.ceil(p.totalBytes / PAGE));
 }
 
-export function emitWasm(p: Program, opts: WasmModuleOptions): Uint8Array {
+/**
+ * One module for one program, or for several programs sharing a memory (the entry points of a
+ * training artifact); kernel names must be unique across them.
+ */
+export function emitWasm(programs: Program | readonly Program[], opts: WasmModuleOptions & { pages?: number }): Uint8Array {
   resetExprIds();
-  const mod = createKernelModule({ shared: opts.shared, initialPages: memoryPages(p), relaxed: opts.relaxed });
+  const list = Array.isArray(programs) ? programs : [programs as Program];
+  const pages = opts.pages ?? Math.max(...list.map(memoryPages));
+  const mod = createKernelModule({ shared: opts.shared, initialPages: pages, relaxed: opts.relaxed });
   try {
     const mathUsed = new Set<MathFn>();
+    for (const p of list) emitProgram(mod, p, opts, mathUsed);
+    addMathFunctions(mod, mathUsed);
+    return emitModule(mod, { optimize: opts.optimize ?? true });
+  } finally {
+    mod.dispose();
+  }
+}
+
+function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opts: WasmModuleOptions, mathUsed: Set<MathFn>): void {
+  {
     const env = {
       addr: (id: number) => p.buffers[id]!.offset,
       dtype: (id: number) => p.buffers[id]!.dtype,
@@ -64,10 +80,6 @@ export function emitWasm(p: Program, opts: WasmModuleOptions): Uint8Array {
         emitKernel(mod, k, env);
       }
     }
-    addMathFunctions(mod, mathUsed);
-    return emitModule(mod, { optimize: opts.optimize ?? true });
-  } finally {
-    mod.dispose();
   }
 }
 
