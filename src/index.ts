@@ -2,13 +2,16 @@ export * from './frontend/index.js';
 export * as layers from './keras/layers/index.js';
 export * as initializers from './keras/initializers.js';
 export * as activations from './keras/activations.js';
+export * as optimizers from './keras/optimizers/index.js';
+export * as losses from './keras/losses.js';
+export * as metrics from './keras/metrics.js';
 export {
   input, model, sequential, InputLayer, KerasTensor, Layer, Model, Functional, Sequential,
   deserializeLayer, registerLayer, resetLayerNames,
   type InputArgs, type KerasShape, type CallArgs, type LayerArgs, type LayerConfig, type SerializedLayer,
   type PredictArgs, type FunctionalArgs, type FunctionalConfig, type SequentialArgs, type SequentialConfig,
 } from './keras/index.js';
-export { compile, toFunc, CompiledArtifact, type CompileOptions, type Compilable } from './compile.js';
+export { compile, compileEntries, toFunc, CompiledArtifact, type CompileOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
 export { useCompiledExecution, compiledProgramCount } from './exec.js';
 export { explainPlan } from './passes/explain.js';
 export { planFusion } from './passes/fusion_plan.js';

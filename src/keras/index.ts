@@ -14,3 +14,6 @@ export {
 export { Model, type PredictArgs } from './engine/model.js';
 export { Functional, model, type FunctionalArgs, type FunctionalConfig } from './engine/functional.js';
 export { Sequential, sequential, type SequentialArgs, type SequentialConfig } from './engine/sequential.js';
+export * as optimizers from './optimizers/index.js';
+export * as losses from './losses.js';
+export * as metrics from './metrics.js';
