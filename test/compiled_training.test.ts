@@ -49,7 +49,7 @@ async function compare(opt: Optimizer) {
   const { func } = trace(f, types, { name: 'train_step', argNames: ['x', 'y', ...stateNames] });
   func.resultNames = ['loss', 'acc', ...stateNames.map((n) => `new_${n}`)];
   stateNames.forEach((_, i) => func.aliases.push({ result: 2 + i, param: 2 + i }));
-  const art = compileEntries([{ name: 'train_step', func }], stateNames.map((name, i) => ({ name, value: state[i]!.literal })));
+  const art = compileEntries([{ name: 'train_step', func }], stateNames.map((name, i) => ({ name, value: state[i]!.literal! })));
   const prog = await load(art.bytes, { threads: 2 });
   // Reference: the same step through the interpreter, state carried in JavaScript.
   const ref = fn(f, { execution: 'interpreter' });
