@@ -29,7 +29,7 @@ import {
 // Before Kiln (and binaryen) compile any WebAssembly module, hence the dynamic imports below.
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const kiln = await import('kiln');
-const { load } = await import('kiln/runtime');
+const { load, readArtifact } = await import('kiln/runtime');
 
 type KilnModel = ReturnType<typeof kiln.sequential>;
 type Artifact = ReturnType<typeof kiln.compile>;
@@ -64,9 +64,20 @@ export interface CaseResult {
   error?: string;
 }
 
+/** One row of the 1-thread per-kernel breakdown: a Kiln kernel, or a tfjs-wasm kernel in the same position. */
+export interface KernelTiming {
+  name: string;
+  ms: number;
+}
+
 export interface ModelBatchResult {
   model: string;
   batch: number;
+  /** Kiln's kernels run one by one on one thread: plain and relaxed SIMD. */
+  kilnKernels?: { simd: KernelTiming[]; relaxed: KernelTiming[] };
+  /** tfjs-backend-wasm's kernels at 1 thread, from tf.profile (best of several). */
+  tfjsWasmKernels?: KernelTiming[];
+  profileError?: string;
   compileMs?: number;
   kernels?: { name: string; work: number; note?: string }[];
   compileError?: string;
@@ -133,7 +144,8 @@ function tfjsCase(peer: PeerName, budgetMs: number): CaseFn {
       const x = tf.tensor(b.input, [b.batch, ...b.spec.inputShape]);
       try {
         const predict = (): Float32Array => {
-          const y = b.tflModel.predict(x) as tf.Tensor;
+          // One pass over the whole batch, as Kiln runs it (predict splits into batches of 32 by default).
+          const y = b.tflModel.predict(x, { batchSize: b.batch }) as tf.Tensor;
           const data = y.dataSync() as Float32Array;
           y.dispose();
           return data;
@@ -150,6 +162,55 @@ function tfjsCase(peer: PeerName, budgetMs: number): CaseFn {
       }
     },
   };
+}
+
+/**
+ * Times each Kiln kernel alone on one thread: instantiates the artifact's module the way
+ * kiln/runtime does (memory per the manifest, weights and input copied in), runs the schedule once
+ * so every buffer holds real data, then measures each export over all its work items.
+ */
+async function profileKilnKernels(art: Artifact, relaxed: boolean, input: Float32Array, budgetMs: number): Promise<KernelTiming[]> {
+  const { manifest: m, sections } = readArtifact(art.bytes);
+  const code = relaxed && sections['wasm-relaxed'] ? sections['wasm-relaxed'] : sections['wasm']!;
+  const mod = await WebAssembly.compile(code as Uint8Array<ArrayBuffer>);
+  const memory = new WebAssembly.Memory({ initial: m.memory.pages, maximum: m.memory.pages, shared: m.memory.shared === true });
+  if (m.weights) new Uint8Array(memory.buffer, m.weights.offset, m.weights.length).set(sections['weights']!);
+  new Float32Array(memory.buffer, m.inputs[0]!.offset, input.length).set(input);
+  const instance = await WebAssembly.instantiate(mod, { env: { memory } });
+  const steps = m.schedule.map((k) => {
+    const spec = m.kernels[k]!;
+    return { name: spec.note ?? spec.name, work: spec.work, fn: instance.exports[spec.name] as (a: number, b: number) => void };
+  });
+  for (const s of steps) s.fn(0, s.work);
+  const out: KernelTiming[] = [];
+  for (const s of steps) {
+    const t = await measure(() => s.fn(0, s.work), { budgetMs: budgetMs / steps.length });
+    out.push({ name: s.name, ms: t.ms });
+  }
+  return out;
+}
+
+/** tfjs-backend-wasm's kernels for one predict, from tf.profile; per position, the best of `runs` profiles. */
+async function profileTfjsKernels(b: Bench, runs: number): Promise<KernelTiming[]> {
+  await usePeer('tfjs-wasm-1t');
+  const x = tf.tensor(b.input, [b.batch, ...b.spec.inputShape]);
+  let best: KernelTiming[] = [];
+  try {
+    for (let r = 0; r < runs; r++) {
+      const info = await tf.profile(() => {
+        const y = b.tflModel.predict(x, { batchSize: b.batch }) as tf.Tensor;
+        y.dataSync();
+        y.dispose();
+      });
+      // `*__op` entries wrap the kernel listed before them (their time includes it); reshapes are free.
+      const real = info.kernels.filter((k) => !k.name.endsWith('__op') && k.name !== 'Reshape' && k.name !== 'Identity');
+      const kernels = await Promise.all(real.map(async (k) => ({ name: `${k.name} [${k.outputShapes.map((s) => s.join('x')).join(',')}]`, ms: Number(await k.kernelTimeMs) })));
+      best = r === 0 ? kernels : best.map((k, i) => ({ name: k.name, ms: Math.min(k.ms, kernels[i]?.ms ?? Infinity) }));
+    }
+  } finally {
+    x.dispose();
+  }
+  return best;
 }
 
 async function setUp(spec: ModelSpec): Promise<Bench[]> {
@@ -170,7 +231,7 @@ async function setUp(spec: ModelSpec): Promise<Bench[]> {
     const input = uniformInput(batch * spec.inputShape.reduce((a, b) => a * b, 1), batch);
     await usePeer('tfjs-cpu');
     const x = tf.tensor(input, [batch, ...spec.inputShape]);
-    const y = tflModel.predict(x) as tf.Tensor;
+    const y = tflModel.predict(x, { batchSize: batch }) as tf.Tensor;
     const reference = y.dataSync() as Float32Array;
     x.dispose();
     y.dispose();
@@ -188,6 +249,21 @@ async function main(): Promise<void> {
 
   const benches: Bench[] = [];
   for (const spec of specs) benches.push(...(await setUp(spec)));
+
+  if (args.get('profile') !== 'false') {
+    for (const b of benches) {
+      if (!b.artifact) continue;
+      try {
+        b.result.kilnKernels = {
+          simd: await profileKilnKernels(b.artifact, false, b.input, budgetMs),
+          relaxed: await profileKilnKernels(b.artifact, true, b.input, budgetMs),
+        };
+        b.result.tfjsWasmKernels = await profileTfjsKernels(b, 10);
+      } catch (e) {
+        b.result.profileError = errorMessage(e);
+      }
+    }
+  }
 
   const phases: CaseFn[][] = [
     [kilnCase(true, 1, budgetMs), kilnCase(false, 1, budgetMs), tfjsCase('tfjs-wasm-1t', budgetMs), tfjsCase('tfjs-cpu', budgetMs)],
@@ -290,6 +366,22 @@ export function renderInference(r: InferenceResults): string {
   const kernels = r.results.map((m) =>
     `- ${m.model}, batch ${m.batch}` + (m.compileMs !== undefined ? ` (compiled in ${m.compileMs.toFixed(0)} ms)` : '') + ': ' +
     (m.kernels ? m.kernels.map((k) => `\`${k.note ?? k.name}\` (${k.work} items)`).join(', ') : `compile failed: ${m.compileError}`));
+  const profiles: string[] = [];
+  for (const m of r.results) {
+    if (!m.kilnKernels && !m.profileError) continue;
+    profiles.push(`**${m.model}, batch ${m.batch}**` + (m.profileError ? `: profile failed: ${m.profileError}` : ''), '');
+    if (!m.kilnKernels) continue;
+    const sum = (ks: readonly KernelTiming[] | undefined) => (ks ? ks.reduce((a, k) => a + k.ms, 0) : undefined);
+    const kk = m.kilnKernels;
+    const tk = m.tfjsWasmKernels ?? [];
+    const n = Math.max(kk.simd.length, tk.length);
+    const prow: string[][] = [];
+    for (let i = 0; i < n; i++) {
+      prow.push([kk.simd[i]?.name ?? '', fmtMs(kk.simd[i]?.ms), fmtMs(kk.relaxed[i]?.ms), tk[i]?.name ?? '', fmtMs(tk[i]?.ms)]);
+    }
+    prow.push(['**sum**', fmtMs(sum(kk.simd)), fmtMs(sum(kk.relaxed)), '**sum**', fmtMs(sum(tk))]);
+    profiles.push(markdownTable(['Kiln kernel', 'simd ms', 'relaxed ms', 'tfjs-wasm kernel [output]', 'ms'], prow), '');
+  }
   return [
     `Median ms per inference, best of ${r.rounds} rounds; speedup = tfjs-wasm ms / Kiln ms at equal threads (target ≥ ${TARGET}x). ` +
       `Outputs checked against tfjs-layers on tfjs-backend-cpu (max abs diff ≤ ${r.tolerance}) before timing.`,
@@ -301,6 +393,10 @@ export function renderInference(r: InferenceResults): string {
     '',
     ...kernels,
     '',
+    ...(profiles.length
+      ? ['Per-kernel breakdown at 1 thread: each Kiln kernel run alone over all its work items (median), and the ' +
+          'kernels tfjs-backend-wasm runs for one predict (tf.profile, best of 10; reshapes left out). The rows are side by side, not matched.', '', ...profiles]
+      : []),
   ].join('\n');
 }
 
