@@ -1,9 +1,14 @@
 /**
- * BatchNormalization over `axis` (default -1, the channels). Inference mode only for now:
- * y = (x - movingMean) * gamma / sqrt(movingVariance + epsilon) + beta. Weights are gamma, beta
- * (trainable, when scale/center) then movingMean, movingVariance (not trainable), as in
- * tfjs-layers. Training mode (batch statistics and moving-average updates as donated state)
- * comes with the training work.
+ * BatchNormalization over `axis` (default -1, the channels). Weights are gamma, beta (trainable,
+ * when scale/center) then movingMean, movingVariance (not trainable), as in tfjs-layers.
+ *
+ * Inference: y = (x - movingMean) * gamma / sqrt(movingVariance + epsilon) + beta.
+ * Training (`training: true` on a trainable layer; a frozen layer stays in inference mode, as in
+ * Keras 3): y uses the batch mean and biased variance over every axis but `axis`, and the moving
+ * statistics move towards them as tfjs-layers does: moving -= (moving - batch) * (1 - momentum).
+ * The update is a `Variable.assign`: eagerly it replaces the value; in a trace that bound the
+ * variables (trace/fn/valueAndGrad option `variables`, which must then list the moving
+ * statistics too) it becomes a state output aliased to the variable's parameter.
  */
 import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
@@ -92,16 +97,30 @@ export class BatchNormalization extends Layer {
 
   override call(inputs: Tensor | Tensor[], args: CallArgs): Tensor {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    if (args.training) this.fail('training-mode batch normalization is not implemented yet; call with training: false');
     const axis = this.resolvedAxis(x.rank);
     // Per-feature vectors reshaped to broadcast along `axis` (a no-op for the last axis).
     const bshape = x.shape.map((d, i) => (i === axis ? d : 1));
     const vec = (v: Tensor): Tensor => (axis === x.rank - 1 ? v : ops.reshape(v, bshape));
+    let mean: Tensor, variance: Tensor;
+    if (args.training && this.trainable) {
+      ({ mean, variance } = ops.moments(x, x.shape.map((_, i) => i).filter((i) => i !== axis)));
+      this.moveTowards(this.movingMean!, mean);
+      this.moveTowards(this.movingVariance!, variance);
+    } else {
+      mean = this.movingMean!.read();
+      variance = this.movingVariance!.read();
+    }
     // (x - mean) * (gamma * rsqrt(var + eps)) + beta, in tfjs's order so results agree to rounding.
-    let scale = ops.rsqrt(ops.add(this.movingVariance!.read(), this.epsilon));
+    let scale = ops.rsqrt(ops.add(variance, this.epsilon));
     if (this.gamma) scale = ops.mul(scale, this.gamma.read());
-    const y = ops.mul(ops.sub(x, vec(this.movingMean!.read())), vec(scale));
+    const y = ops.mul(ops.sub(x, vec(mean)), vec(scale));
     return this.beta ? ops.add(y, vec(this.beta.read())) : y;
+  }
+
+  /** moving -= (moving - batch) * (1 - momentum): tfjs-layers' update, term for term. */
+  private moveTowards(moving: Variable, batch: Tensor): void {
+    const old = moving.read();
+    moving.assign(ops.sub(old, ops.mul(ops.sub(old, batch), 1 - this.momentum)));
   }
 
   override getConfig(): BatchNormalizationConfig {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomTensor } from '../test_util.js';
-import { Dropout, dropout } from './dropout.js';
+import { Dropout, dropout, type DropoutCallArgs } from './dropout.js';
 import { input } from '../engine/input.js';
 import { fn, ops, type Tensor } from '../backend.js';
 import { grad } from '../../frontend/grad.js';
@@ -9,6 +9,8 @@ import { tensorType } from '../../ir/types.js';
 import { compiledProgramCount, useCompiledExecution } from '../../exec.js';
 
 const step = (n: number): Tensor => ops.scalar(n, 'i32');
+/** Training call args with a step counter (typed: `step` is Dropout's field of CallArgs). */
+const training = (s: Tensor): DropoutCallArgs => ({ training: true, step: s });
 const ones = (shape: number[]): Tensor => ops.ones(shape);
 
 describe('Dropout', () => {
@@ -49,7 +51,7 @@ describe('Dropout', () => {
   it('a traced step with a symbolic step counter draws fresh masks per call, equal to eager ones', () => {
     const l = dropout({ rate: 0.4, seed: 5 });
     const x = randomTensor([8, 16], 3, 0.5, 1.5);
-    const f = (xs: Tensor, s: Tensor) => l.apply(xs, { training: true, step: s });
+    const f = (xs: Tensor, s: Tensor) => l.apply(xs, training(s));
     const { func } = trace(f, [tensorType([8, 16], 'f32'), tensorType([], 'i32')]);
     expect(func.body.some((v) => v.op === 'rng_uniform')).toBe(true);
     useCompiledExecution();
@@ -70,7 +72,7 @@ describe('Dropout', () => {
     const x = randomTensor([6, 10], 4, 0.5, 1.5);
     const c = randomTensor([6, 10], 5);
     const y = l.call(x, { training: true, step: step(12) }).dataSync();
-    const g = grad((xs: Tensor) => ops.sum(ops.mul(l.apply(xs, { training: true, step: step(12) }), c)))(x).dataSync();
+    const g = grad((xs: Tensor) => ops.sum(ops.mul(l.apply(xs, training(step(12))), c)))(x).dataSync();
     const cd = c.dataSync();
     let dropped = 0;
     for (let i = 0; i < y.length; i++) {
