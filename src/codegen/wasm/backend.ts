@@ -42,7 +42,7 @@ export function emitWasm(programs: Program | readonly Program[], opts: WasmModul
     const mathUsed = new Set<MathFn>();
     for (const p of list) emitProgram(mod, p, opts, mathUsed);
     addMathFunctions(mod, mathUsed);
-    return emitModule(mod, { optimize: opts.optimize ?? true });
+    return emitModule(mod, { optimize: opts.optimize ?? false });
   } finally {
     mod.dispose();
   }
