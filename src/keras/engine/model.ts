@@ -10,6 +10,9 @@ import { fn, ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape, type KerasTensor } from './keras_tensor.js';
 import { assignWeights, Layer, type CallArgs } from './layer.js';
 import { formatSummary, type SummaryRow } from '../summary.js';
+import type { History } from '../callbacks/history.js';
+import type { Logs } from '../callbacks/callback.js';
+import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileArgs, type ModelEvaluateArgs, type ModelFitArgs } from './training.js';
 
 export interface PredictArgs {
   /** Run the batch in chunks of this many examples (each distinct chunk size traces once). */
@@ -26,6 +29,8 @@ export abstract class Model extends Layer {
    * compiled WebAssembly program (the default when Kiln is imported through its main entry).
    */
   runEagerly = false;
+  /** Set by a callback (e.g. EarlyStopping) to end fit after the current batch. */
+  stopTraining = false;
 
   /** The model's layers, in tfjs-layers order (a Sequential lists no InputLayer). */
   abstract get layers(): Layer[];
@@ -60,6 +65,26 @@ export abstract class Model extends Layer {
 
   override countParams(): number {
     return this.layers.reduce((n, l) => n + (l.built ? l.countParams() : 0), 0);
+  }
+
+  /** Configure training (optimizer, loss, metrics); see training.ts. */
+  compile(args: ModelCompileArgs): void {
+    compileModel(this, args);
+  }
+
+  /** Train for `epochs` epochs; each step is one compiled program with resident state. */
+  fit(x: Tensor | Tensor[], y: Tensor, args?: ModelFitArgs): Promise<History> {
+    return fitModel(this, x, y, args);
+  }
+
+  /** Loss and metrics over (x, y), e.g. {loss: 0.31, acc: 0.9}. */
+  evaluate(x: Tensor | Tensor[], y: Tensor, args?: ModelEvaluateArgs): Promise<Logs> {
+    return evaluateModel(this, x, y, args);
+  }
+
+  override getWeights(): Tensor[] {
+    syncWeights(this); // the trained values may still live only in the training program
+    return super.getWeights();
   }
 
   override setWeights(values: readonly Tensor[]): void {
@@ -119,6 +144,7 @@ export abstract class Model extends Layer {
     }
     this.ensureBuiltFor(xs);
     this.checkPredictInputs(xs);
+    syncWeights(this);
     const forward = (...ins: Tensor[]) => this.run(ins, { training: false });
     const f = this.runEagerly
       ? (this.eagerPredictFn ??= fn(forward, { name: this.name, execution: 'interpreter' }) as unknown as PredictFn)

@@ -1,0 +1,117 @@
+/**
+ * The callback protocol of `fit` (tfjs-layers spelling, Keras semantics): a Callback is told when
+ * training, each epoch and each batch begin and end, with the logs of that moment. Batch logs
+ * hold the batch's own loss and metric values (as tfjs-layers reports them) plus `batch` and
+ * `size`; epoch logs hold the epoch's means over all its samples, and `val_`-prefixed values when
+ * there is validation data. A callback may stop training by setting `model.stopTraining`.
+ * CallbackList runs a list of them in order; plain objects with `on*` methods are accepted too
+ * (tfjs's CustomCallback).
+ */
+import { KilnError } from '../../ir/types.js';
+import type { Model } from '../engine/model.js';
+
+/** Named scalar values: {loss: 0.31, acc: 0.9, val_loss: ...}. */
+export type Logs = Record<string, number>;
+
+/** What fit tells every callback before training starts. */
+export interface TrainingParams {
+  epochs: number;
+  initialEpoch: number;
+  /** Batches per epoch. */
+  steps: number;
+  /** Training samples per epoch. */
+  samples: number;
+  batchSize: number;
+  verbose: 0 | 1 | 2;
+  /** Names reported in epoch logs, e.g. ['loss', 'acc', 'val_loss', 'val_acc']. */
+  metrics: string[];
+  doValidation: boolean;
+}
+
+type Maybe = void | Promise<void>;
+
+/** The hooks a plain-object callback may define (all optional). */
+export interface CallbackHooks {
+  onTrainBegin?(logs: Logs): Maybe;
+  onTrainEnd?(logs: Logs): Maybe;
+  onEpochBegin?(epoch: number, logs: Logs): Maybe;
+  onEpochEnd?(epoch: number, logs: Logs): Maybe;
+  onBatchBegin?(batch: number, logs: Logs): Maybe;
+  onBatchEnd?(batch: number, logs: Logs): Maybe;
+}
+
+export abstract class Callback implements CallbackHooks {
+  model?: Model;
+  params?: TrainingParams;
+
+  setModel(model: Model): void {
+    this.model = model;
+  }
+  setParams(params: TrainingParams): void {
+    this.params = params;
+  }
+
+  onTrainBegin(_logs: Logs): Maybe {}
+  onTrainEnd(_logs: Logs): Maybe {}
+  onEpochBegin(_epoch: number, _logs: Logs): Maybe {}
+  onEpochEnd(_epoch: number, _logs: Logs): Maybe {}
+  onBatchBegin(_batch: number, _logs: Logs): Maybe {}
+  onBatchEnd(_batch: number, _logs: Logs): Maybe {}
+}
+
+/** A Callback made of a plain object's hooks (tfjs-layers CustomCallback). */
+export class CustomCallback extends Callback {
+  constructor(private readonly hooks: CallbackHooks) {
+    super();
+  }
+  override onTrainBegin(logs: Logs): Maybe { return this.hooks.onTrainBegin?.(logs); }
+  override onTrainEnd(logs: Logs): Maybe { return this.hooks.onTrainEnd?.(logs); }
+  override onEpochBegin(epoch: number, logs: Logs): Maybe { return this.hooks.onEpochBegin?.(epoch, logs); }
+  override onEpochEnd(epoch: number, logs: Logs): Maybe { return this.hooks.onEpochEnd?.(epoch, logs); }
+  override onBatchBegin(batch: number, logs: Logs): Maybe { return this.hooks.onBatchBegin?.(batch, logs); }
+  override onBatchEnd(batch: number, logs: Logs): Maybe { return this.hooks.onBatchEnd?.(batch, logs); }
+}
+
+export type CallbackLike = Callback | CallbackHooks;
+
+/** Runs callbacks in order, awaiting each (so a callback may do async work, e.g. write a file). */
+export class CallbackList {
+  readonly callbacks: Callback[];
+
+  constructor(callbacks: readonly CallbackLike[] = []) {
+    this.callbacks = callbacks.map((c) => (c instanceof Callback ? c : new CustomCallback(c)));
+  }
+
+  setModel(model: Model): void {
+    for (const c of this.callbacks) c.setModel(model);
+  }
+  setParams(params: TrainingParams): void {
+    for (const c of this.callbacks) c.setParams(params);
+  }
+  async onTrainBegin(logs: Logs = {}): Promise<void> {
+    for (const c of this.callbacks) await c.onTrainBegin(logs);
+  }
+  async onTrainEnd(logs: Logs = {}): Promise<void> {
+    for (const c of this.callbacks) await c.onTrainEnd(logs);
+  }
+  async onEpochBegin(epoch: number, logs: Logs = {}): Promise<void> {
+    for (const c of this.callbacks) await c.onEpochBegin(epoch, logs);
+  }
+  async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
+    for (const c of this.callbacks) await c.onEpochEnd(epoch, logs);
+  }
+  async onBatchBegin(batch: number, logs: Logs = {}): Promise<void> {
+    for (const c of this.callbacks) await c.onBatchBegin(batch, logs);
+  }
+  async onBatchEnd(batch: number, logs: Logs = {}): Promise<void> {
+    for (const c of this.callbacks) await c.onBatchEnd(batch, logs);
+  }
+}
+
+/** Whether `mode` ('min' | 'max' | 'auto') means larger is better for `monitor` (Keras's rule for auto). */
+export function monitorIsMax(who: string, mode: 'auto' | 'min' | 'max', monitor: string): boolean {
+  if (mode === 'max') return true;
+  if (mode === 'min') return false;
+  if (mode !== 'auto') throw new KilnError(`${who}: mode must be 'auto', 'min' or 'max', got '${String(mode)}'`);
+  return /acc|auc|precision|recall|fmeasure/.test(monitor);
+}
