@@ -114,7 +114,7 @@ export function compile(target: Compilable, opts: CompileOptions = {}): Compiled
   const fn = optimize(traced);
   const plan = planFusion(fn, opts.fusion);
   if (tgt === 'cuda') {
-    const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false });
+    const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false });
     const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
     return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
   }

@@ -75,6 +75,11 @@ export interface Gemm {
   readonly bPacked: number;
   readonly out: number;
   readonly epilogue: Expr;
+  /**
+   * Column chunks per row block (default 1): work item w covers row block w / nSplit and panel
+   * range w % nSplit, so small-M products (batch-1 dense layers) still spread over threads.
+   */
+  readonly nSplit?: number;
 }
 
 /**

@@ -45,6 +45,8 @@ export interface LowerContext {
   tempBuffer(dtype: DType, shape: readonly number[], note: string): number;
   /** Whether the target has blocked conv2d/pool kernels (`conv2d` statements). */
   readonly windowKernels?: boolean;
+  /** Whether the target's GEMM honours Gemm.nSplit (column slices as extra work items). */
+  readonly gemmColumnSplit?: boolean;
 }
 
 const UNARY = new Set<string>(['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'logistic', 'sin', 'cos', 'floor', 'ceil', 'round', 'erf', 'not']);
@@ -682,7 +684,10 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const aBuf = l.buf(lhs);
   const outBuf = l.buf(o);
   l.bufs.set(bPacked, { id: bPacked, dtype: 'f32', elems: panels * K * GEMM_NR });
-  kernels.push(kernel(l, g.name, Math.ceil(M / GEMM_MR), [{ k: 'gemm', g: { M, N, K, a: { buf: aBuf, offset: 0, lda, transA }, bPacked, out: outBuf, epilogue } }], `gemm ${M}x${N}x${K}`));
+  // Few row blocks: split the panels too, so every thread gets work (enough K to pay for it).
+  const rowBlocks = Math.ceil(M / GEMM_MR);
+  const nSplit = ctx.gemmColumnSplit !== false && rowBlocks < 4 && K * N >= 16384 ? Math.min(8, panels) : 1;
+  kernels.push(kernel(l, g.name, rowBlocks * nSplit, [{ k: 'gemm', g: { M, N, K, a: { buf: aBuf, offset: 0, lda, transA }, bPacked, out: outBuf, epilogue, nSplit } }], `gemm ${M}x${N}x${K}`));
   return kernels;
 }
 

@@ -63,6 +63,8 @@ export interface ProgramOptions {
   readonly alignment?: number;
   /** The target emits `conv2d` statements (blocked conv/pool kernels); default true. */
   readonly windowKernels?: boolean;
+  /** The target's GEMM splits columns across work items (Gemm.nSplit); default true. */
+  readonly gemmColumnSplit?: boolean;
   /**
    * Parameters that are resident state, by parameter index, with their fixed byte offsets: they
    * are never planned into the arena, and results aliased to them (Func.aliases) are written back
@@ -123,6 +125,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     },
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
     windowKernels: opts.windowKernels ?? true,
+    gemmColumnSplit: opts.gemmColumnSplit ?? true,
   };
   const lowerOne = (g: LowerGroup): Kernel[] => {
     for (const o of g.outputs) if (!bufOf.has(o)) addBuffer(o, 'temp');

@@ -3,6 +3,7 @@
  * importing `env.memory` and exporting one `(start, end)` function per kernel, in two variants
  * when any kernel benefits from fused multiply-add: plain SIMD128 and relaxed SIMD.
  */
+import binaryen from 'binaryen';
 import type { DType } from '../../ir/dtype.js';
 import type { Program } from '../program.js';
 import { addMathFunctions, type MathFn } from './math.js';
@@ -61,13 +62,24 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
       if (k.body.length === 1 && s?.k === 'gemm') {
         const g = s.g;
         const outAt = sadd(smul(svar('m', g.M), g.N), svar('n', g.N));
-        emitGemm(mod, {
-          name: k.name, M: g.M, N: g.N, K: g.K,
-          aAddr: env.addr(g.a.buf) + g.a.offset * 4, lda: g.a.lda, transA: g.a.transA,
-          bPackedAddr: env.addr(g.bPacked), cAddr: env.addr(g.out),
-          relaxed: opts.relaxed, mr: GEMM_MR, nr: GEMM_NR,
-          epilogue: { custom: gemmEpilogue(g.epilogue, outAt, env.addr, mathUsed) },
-        });
+        const split = g.nSplit ?? 1;
+        const panels = Math.ceil(g.N / GEMM_NR);
+        const per = Math.ceil(panels / split);
+        const subs: string[] = [];
+        for (let c = 0; c < split; c++) {
+          const c0 = c * per * GEMM_NR, c1 = Math.min(g.N, (c + 1) * per * GEMM_NR);
+          if (c1 <= c0) break;
+          const name = split === 1 ? k.name : `${k.name}__c${c}`;
+          subs.push(name);
+          emitGemm(mod, {
+            name, M: g.M, N: c1 - c0, K: g.K, ldc: g.N,
+            aAddr: env.addr(g.a.buf) + g.a.offset * 4, lda: g.a.lda, transA: g.a.transA,
+            bPackedAddr: env.addr(g.bPacked) + c0 * g.K * 4, cAddr: env.addr(g.out) + c0 * 4,
+            relaxed: opts.relaxed, mr: GEMM_MR, nr: GEMM_NR,
+            epilogue: { custom: gemmEpilogue(g.epilogue, outAt, env.addr, mathUsed, c0 * 4) },
+          });
+        }
+        if (split > 1) emitSplitDispatcher(mod, k.name, subs, split);
       } else if (k.body.length === 1 && s?.k === 'conv2d') {
         const c = s.c;
         const outAt = sadd(smul(svar('m', c.batch * c.OH * c.OW), c.Cout), svar('n', c.Cout));
@@ -81,6 +93,31 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
       }
     }
   }
+}
+
+/** Work item w runs row block w / split of column slice w % split (slices past N do nothing). */
+function emitSplitDispatcher(mod: ReturnType<typeof createKernelModule>, name: string, subs: readonly string[], split: number): void {
+  const i32 = binaryen.i32;
+  const W = 2, RB = 3, C = 4;
+  const get = (l: number) => mod.local.get(l, i32);
+  let call: binaryen.ExpressionRef = mod.nop();
+  for (let c = subs.length - 1; c >= 0; c--) {
+    const run = mod.call(subs[c]!, [get(RB), mod.i32.add(get(RB), mod.i32.const(1))], binaryen.none);
+    call = c === subs.length - 1 ? mod.if(mod.i32.eq(get(C), mod.i32.const(c)), run) : mod.if(mod.i32.eq(get(C), mod.i32.const(c)), run, call);
+  }
+  const body = mod.block(null, [
+    mod.local.set(W, get(0)),
+    mod.block('done', [mod.loop('next', mod.block(null, [
+      mod.br('done', mod.i32.ge_s(get(W), get(1))),
+      mod.local.set(RB, mod.i32.div_u(get(W), mod.i32.const(split))),
+      mod.local.set(C, mod.i32.rem_u(get(W), mod.i32.const(split))),
+      call,
+      mod.local.set(W, mod.i32.add(get(W), mod.i32.const(1))),
+      mod.br('next'),
+    ]))]),
+  ]);
+  mod.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32, i32, i32], body);
+  mod.addFunctionExport(name, name);
 }
 
 /** Whether a relaxed-SIMD variant would differ from the plain one (only FMA-using kernels do). */

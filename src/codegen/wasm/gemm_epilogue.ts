@@ -13,7 +13,8 @@ import { f32x4Bytes, type MathFn } from './math.js';
 
 type Ref = binaryen.ExpressionRef;
 
-export function gemmEpilogue(e: Expr, outAt: Sym, addr: (buf: number) => number, mathUsed: Set<MathFn>): (acc: Ref, ctx: EpilogueContext) => Ref {
+/** `colOffset`: bytes to add to column-indexed addresses when the GEMM covers a column slice. */
+export function gemmEpilogue(e: Expr, outAt: Sym, addr: (buf: number) => number, mathUsed: Set<MathFn>, colOffset = 0): (acc: Ref, ctx: EpilogueContext) => Ref {
   return (acc, ctx) => {
     const m = ctx.mod;
     const tr = (x: Expr): Ref => {
@@ -23,9 +24,9 @@ export function gemmEpilogue(e: Expr, outAt: Sym, addr: (buf: number) => number,
         case 'const': return m.v128.const(f32x4Bytes(x.v));
         case 'load': {
           const base = addr(x.buf);
-          if (x.at.key === outAt.key) return ctx.loadAtOutput(base);
+          if (x.at.key === outAt.key) return ctx.loadAtOutput(base + colOffset);
           const sn = strideOf(x.at, 'n');
-          if (sn === 1) return ctx.loadPerColumn(base + x.at.c * 4);
+          if (sn === 1) return ctx.loadPerColumn(base + colOffset + x.at.c * 4);
           // Per-row (or constant) value: splat of one element at a*m + c.
           const coef = x.at.terms.reduce((s, t) => s + (t.atom.k === 'var' && t.atom.name === 'm' ? t.coef : 0), 0);
           const ptr = coef === 0 ? m.i32.const(0) : m.i32.mul(ctx.row(), m.i32.const(coef * 4));
