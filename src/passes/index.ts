@@ -5,3 +5,8 @@ export { simplify, makeSimplify, RULES as SIMPLIFY_RULES, splatValue, type Rule,
 export { cse } from './cse.js';
 export { dce } from './dce.js';
 export { fold, makeFold, foldDecision, isConstantValued, DEFAULT_FOLD_MAX_ELEMENTS, type FoldOptions, type FoldDecision } from './fold.js';
+export * from './fusion_plan.js';
+export { shouldFuse, describeGroup } from './fusion.js';
+export { explainPlan } from './explain.js';
+export * from './memory_plan.js';
+export { gradFunc, vjpFunc } from './autodiff.js';
