@@ -4,11 +4,16 @@
  * (grid/block), which goes into the artifact manifest. Device memory mirrors the WebAssembly
  * linear memory: one allocation of `program.totalBytes`, weights at `weightsOffset`, buffers at
  * their planned offsets, so the same manifest offsets serve both targets.
+ * A kernel that is one structured statement gets its own emitter: `gemm` (tiled f32, or tensor
+ * cores when its operands are f16/bf16), `conv2d` (implicit-GEMM conv, depthwise, max pooling);
+ * every other kernel is a loop nest (ptx.ts).
  */
 import type { DType } from '../../ir/dtype.js';
 import type { Program } from '../program.js';
-import { emitLoopKernel, type PtxLaunch } from './ptx.js';
+import { emitLoopKernel, type PtxKernel, type PtxLaunch } from './ptx.js';
 import { emitGemmKernel } from './gemm.js';
+import { emitConv2dKernel } from './conv.js';
+import { emitMmaGemmStatement, usesTensorCores } from './mma_gemm.js';
 import { ptxHeader } from './ptx_builder.js';
 
 /** Memory dtypes the PTX kernels load and store (f16/bf16 convert to and from f32 registers). */
@@ -35,10 +40,11 @@ export function buildPtxModule(p: Program, opts: PtxOptions): PtxModule {
   const parts: string[] = [ptxHeader(opts.sm)];
   const launches: PtxLaunch[] = [];
   for (const k of p.kernels) {
-    const gemm = k.body.find((s) => s.k === 'gemm');
-    const out = gemm && k.body.length === 1 && gemm.k === 'gemm'
-      ? emitGemmKernel(k.name, gemm.g, env)
-      : emitLoopKernel(k, env, { mapping: opts.mapping });
+    const only = k.body.length === 1 ? k.body[0]! : undefined;
+    let out: PtxKernel;
+    if (only?.k === 'gemm') out = usesTensorCores(only.g, env) ? emitMmaGemmStatement(k.name, only.g, env) : emitGemmKernel(k.name, only.g, env);
+    else if (only?.k === 'conv2d') out = emitConv2dKernel(k.name, only.c, env);
+    else out = emitLoopKernel(k, env, { mapping: opts.mapping });
     parts.push(out.text);
     launches.push(out.launch);
   }

@@ -8,8 +8,10 @@
  * (kernel_ir.ts, GEMM_NR-wide column panels), indexed as such; out-of-range elements load 0 from a
  * clamped address, so no branch sits in the load path. The epilogue expression of each output is
  * evaluated per element with `acc` and index variables m/n bound, then stored at m*N + n.
+ * The A loader is pluggable (emitTiledGemm): conv.ts reuses the kernel as an implicit-GEMM
+ * convolution whose A elements are input pixels addressed from (m, k).
  */
-import { GEMM_NR, type Gemm } from '../kernel_ir.js';
+import { GEMM_NR, type Expr, type Gemm } from '../kernel_ir.js';
 import { entryHeader, PtxEmitter, type PtxEnv, type PtxKernel } from './ptx.js';
 import { PtxBuilder } from './ptx_builder.js';
 
@@ -19,6 +21,33 @@ const THREADS = 256;
 const PER = 4; // register block per thread: PER x PER
 
 export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
+  // Element strides of A[m, k].
+  const aSm = g.a.transA ? 1 : g.a.lda, aSk = g.a.transA ? g.a.lda : 1;
+  return emitTiledGemm(name, { M: g.M, N: g.N, K: g.K, bPacked: g.bPacked, out: g.out, epilogue: g.epilogue }, env, (b, e, m, k) =>
+    loadClamped(b, e, g.a.buf, m, g.M, k, g.K, (mc, kc) => {
+      const t = b.r((d) => `mad.lo.s32 ${d}, ${mc}, ${aSm}, ${g.a.offset}`);
+      return b.r((d) => `mad.lo.s32 ${d}, ${kc}, ${aSk}, ${t}`);
+    }));
+}
+
+/** What the tiled kernel needs besides A: B packed in GEMM_NR panels, the output and its epilogue. */
+export interface TiledGemmSpec {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly bPacked: number;
+  readonly out: number;
+  readonly epilogue: Expr;
+}
+
+/**
+ * A[m, k] as an f32 register, 0 when m >= M or k >= K (or, for an implicit-GEMM convolution, when
+ * the tap falls in the padding). `m` and `k` are s32 registers.
+ */
+export type ALoader = (b: PtxBuilder, e: PtxEmitter, m: string, k: string) => string;
+
+/** The tiled kernel over any A (a matrix, or a convolution's implicit im2col matrix). */
+export function emitTiledGemm(name: string, g: TiledGemmSpec, env: PtxEnv, loadA: ALoader): PtxKernel {
   const b = new PtxBuilder();
   const memParam = b.reg('rd');
   b.op(`ld.param.u64 ${memParam}, [${name}_param_0]`);
@@ -40,8 +69,7 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   const smA = b.r((d) => `mov.u32 ${d}, ${name}_smA`);
   const smB = b.r((d) => `mov.u32 ${d}, ${name}_smB`);
 
-  // Element strides of A[m, k]; B[k, n] is in packed panels: (n/NR)*K*NR + k*NR + n%NR.
-  const aSm = g.a.transA ? 1 : g.a.lda, aSk = g.a.transA ? g.a.lda : 1;
+  // B[k, n] is in packed panels: (n/NR)*K*NR + k*NR + n%NR.
   const nPadded = Math.ceil(g.N / GEMM_NR) * GEMM_NR;
 
   const acc: string[] = [];
@@ -67,10 +95,7 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
   for (let i = 0; i < aRow.length; i++) {
     const m = b.r((d) => `add.s32 ${d}, ${m0}, ${aRow[i]}`);
     const k = b.r((d) => `add.s32 ${d}, ${k0}, ${aKk[i]}`);
-    const v = loadClamped(b, e, g.a.buf, m, g.M, k, g.K, (mc, kc) => {
-      const t = b.r((d) => `mad.lo.s32 ${d}, ${mc}, ${aSm}, ${g.a.offset}`);
-      return b.r((d) => `mad.lo.s32 ${d}, ${kc}, ${aSk}, ${t}`);
-    });
+    const v = loadA(b, e, m, k);
     const off = b.r((d) => `mad.lo.s32 ${d}, ${aKk[i]}, ${TILE}, ${aRow[i]}`);
     const sa = b.r((d) => `mad.lo.s32 ${d}, ${off}, 4, ${smA}`);
     b.op(`st.shared.f32 [${sa}], ${v}`);
@@ -133,7 +158,7 @@ export function emitGemmKernel(name: string, g: Gemm, env: PtxEnv): PtxKernel {
 }
 
 /** buf[index(clamp(i), clamp(j))], or 0 when i >= ni or j >= nj. */
-function loadClamped(b: PtxBuilder, e: PtxEmitter, buf: number, i: string, ni: number, j: string, nj: number, index: (ic: string, jc: string) => string): string {
+export function loadClamped(b: PtxBuilder, e: PtxEmitter, buf: number, i: string, ni: number, j: string, nj: number, index: (ic: string, jc: string) => string): string {
   const ic = b.r((d) => `min.s32 ${d}, ${i}, ${Math.max(0, ni - 1)}`);
   const jc = b.r((d) => `min.s32 ${d}, ${j}, ${Math.max(0, nj - 1)}`);
   const idx = index(ic, jc);

@@ -11,6 +11,8 @@
  * 2tig+8(+1), col g; C: rows g, g+8, cols 2tig(+1)), from clamped addresses with out-of-range
  * elements zeroed, so any M, N, K works. Staging through shared memory with ldmatrix/cp.async is
  * the next step for speed; this version is the correctness baseline the GPU bench checks.
+ * `emitMma` is the same kernel over pluggable operand addressing and stores; mma_gemm.ts uses it
+ * for kernel-IR gemm statements whose operands are 16-bit.
  */
 import { entryHeader, type PtxKernel } from './ptx.js';
 import { f32Lit, PtxBuilder, ptxHeader } from './ptx_builder.js';
@@ -43,8 +45,62 @@ const MT = WARP_M / 16, NT = WARP_N / 8;
 
 export function emitMmaGemmKernel(s: MmaGemmSpec): PtxKernel {
   if (s.M <= 0 || s.N <= 0 || s.K <= 0) throw new Error(`mma gemm ${s.name}: M, N, K must be positive, got ${s.M}x${s.N}x${s.K}`);
+  const outT = s.epilogue?.out ?? 'f32';
+  const outSize = outT === 'f32' ? 4 : 2;
+  return emitMma(s.name, s, {
+    base: s.a,
+    // element index: row-major m*K + k, or column-major k*M + m
+    index: (b, m, k) => (s.aLayout === 'row' ? b.r((d) => `mad.lo.s32 ${d}, ${m}, ${s.K}, ${k}`) : b.r((d) => `mad.lo.s32 ${d}, ${k}, ${s.M}, ${m}`)),
+  }, {
+    base: s.b,
+    // B is indexed (k, n): row-major k*N + n, or column-major n*K + k.
+    index: (b, k, n) => (s.bLayout === 'row' ? b.r((d) => `mad.lo.s32 ${d}, ${k}, ${s.N}, ${n}`) : b.r((d) => `mad.lo.s32 ${d}, ${n}, ${s.K}, ${k}`)),
+  }, (b, mem, row, col, acc) => {
+    let v = acc;
+    if (s.epilogue?.bias !== undefined) {
+      const off = b.reg('rd');
+      b.op(`mul.wide.s32 ${off}, ${col}, 4`);
+      const addr = b.reg('rd');
+      b.op(`add.s64 ${addr}, ${mem}, ${off}`);
+      const bias = b.f((d) => `ld.global.f32 ${d}, [${addr}+${s.epilogue!.bias}]`);
+      const prev = v;
+      v = b.f((d) => `add.rn.f32 ${d}, ${prev}, ${bias}`);
+    }
+    if (s.epilogue?.activation === 'relu') {
+      const prev = v;
+      v = b.f((d) => `max.f32 ${d}, ${prev}, ${f32Lit(0)}`);
+    }
+    const idx = b.r((d) => `mad.lo.s32 ${d}, ${row}, ${s.N}, ${col}`);
+    const off = b.reg('rd');
+    b.op(`mul.wide.s32 ${off}, ${idx}, ${outSize}`);
+    const addr = b.reg('rd');
+    b.op(`add.s64 ${addr}, ${mem}, ${off}`);
+    if (outT === 'f32') {
+      b.op(`st.global.f32 [${addr}+${s.c}], ${v}`);
+    } else {
+      const h = b.reg('h');
+      b.op(`cvt.rn.${outT}.f32 ${h}, ${v}`);
+      b.op(`st.global.b16 [${addr}+${s.c}], ${h}`);
+    }
+  });
+}
+
+/** A 16-bit operand: byte offset in the memory image and element index of (row, col) (clamped registers). */
+export interface MmaOperand {
+  readonly base: number;
+  readonly index: (b: PtxBuilder, row: string, col: string) => string;
+}
+
+/** Stores one accumulator `acc` of C at (row, col) (in range); `mem` is the 64-bit image base. */
+export type MmaStore = (b: PtxBuilder, mem: string, row: string, col: string, acc: string) => void;
+
+/**
+ * The mma.sync kernel over any addressing of A[M,K] and B[K,N] (16-bit elements) and any
+ * per-element store: the spec form above and kernel-IR gemm statements (mma_gemm.ts) share it.
+ */
+export function emitMma(name: string, shape: { M: number; N: number; K: number; dtype: 'f16' | 'bf16' }, A: MmaOperand, B: MmaOperand, store: MmaStore): PtxKernel {
+  const s = shape;
   const b = new PtxBuilder();
-  const name = s.name;
   const memParam = b.reg('rd');
   b.op(`ld.param.u64 ${memParam}, [${name}_param_0]`);
   const mem = b.reg('rd');
@@ -68,18 +124,15 @@ export function emitMmaGemmKernel(s: MmaGemmSpec): PtxKernel {
   for (let i = 0; i < MT * NT; i++) acc.push([0, 1, 2, 3].map(() => b.f((d) => `mov.f32 ${d}, 0f00000000`)));
 
   /** One 16-bit element (zero-extended in a b32 register), 0 when out of range. */
-  const elem = (base: number, row: string, col: string, rows: number, cols: number, rowMajorStride: number | null, colMajorStride: number | null): string => {
+  const elem = (op: MmaOperand, row: string, col: string, rows: number, cols: number): string => {
     const rc = b.r((d) => `min.s32 ${d}, ${row}, ${rows - 1}`);
     const cc = b.r((d) => `min.s32 ${d}, ${col}, ${cols - 1}`);
-    // element index: row-major r*stride + c, or column-major c*stride + r
-    const idx = rowMajorStride !== null
-      ? b.r((d) => `mad.lo.s32 ${d}, ${rc}, ${rowMajorStride}, ${cc}`)
-      : b.r((d) => `mad.lo.s32 ${d}, ${cc}, ${colMajorStride}, ${rc}`);
+    const idx = op.index(b, rc, cc);
     const off = b.reg('rd');
     b.op(`mul.wide.s32 ${off}, ${idx}, 2`);
     const addr = b.reg('rd');
     b.op(`add.s64 ${addr}, ${mem}, ${off}`);
-    const v = b.r((d) => `ld.global.u16 ${d}, [${addr}+${base}]`);
+    const v = b.r((d) => `ld.global.u16 ${d}, [${addr}+${op.base}]`);
     const pr = b.p((d) => `setp.lt.s32 ${d}, ${row}, ${rows}`);
     const pc = b.p((d) => `setp.lt.s32 ${d}, ${col}, ${cols}`);
     const ok = b.p((d) => `and.pred ${d}, ${pr}, ${pc}`);
@@ -87,9 +140,8 @@ export function emitMmaGemmKernel(s: MmaGemmSpec): PtxKernel {
   };
   /** Two elements packed low-first into one .b32 fragment register. */
   const pair = (lo: string, hi: string) => b.r((d) => `prmt.b32 ${d}, ${lo}, ${hi}, 0x5410`);
-  const aElem = (m: string, k: string) => elem(s.a, m, k, s.M, s.K, s.aLayout === 'row' ? s.K : null, s.aLayout === 'col' ? s.M : null);
-  // B is indexed (k, n): row-major stride N, or column-major (n*K + k) with stride K.
-  const bElem = (k: string, n: string) => elem(s.b, k, n, s.K, s.N, s.bLayout === 'row' ? s.N : null, s.bLayout === 'col' ? s.K : null);
+  const aElem = (m: string, k: string) => elem(A, m, k, s.M, s.K);
+  const bElem = (k: string, n: string) => elem(B, k, n, s.K, s.N);
   const add = (x: string, c: number | string) => b.r((d) => `add.s32 ${d}, ${x}, ${c}`);
 
   const k0 = b.r((d) => `mov.u32 ${d}, 0`);
@@ -126,8 +178,6 @@ export function emitMmaGemmKernel(s: MmaGemmSpec): PtxKernel {
   b.label(done);
 
   // Epilogue: c0,c1 at (g, 2tig..+1), c2,c3 at (g+8, 2tig..+1) of each fragment.
-  const outT = s.epilogue?.out ?? 'f32';
-  const outSize = outT === 'f32' ? 4 : 2;
   for (let mi = 0; mi < MT; mi++) {
     for (let ni = 0; ni < NT; ni++) {
       const c = acc[mi * NT + ni]!;
@@ -139,32 +189,7 @@ export function emitMmaGemmKernel(s: MmaGemmSpec): PtxKernel {
         const pc = b.p((d) => `setp.ge.s32 ${d}, ${col}, ${s.N}`);
         const out = b.p((d) => `or.pred ${d}, ${pr}, ${pc}`);
         b.op(`@${out} bra ${skip}`);
-        let v = c[q]!;
-        if (s.epilogue?.bias !== undefined) {
-          const off = b.reg('rd');
-          b.op(`mul.wide.s32 ${off}, ${col}, 4`);
-          const addr = b.reg('rd');
-          b.op(`add.s64 ${addr}, ${mem}, ${off}`);
-          const bias = b.f((d) => `ld.global.f32 ${d}, [${addr}+${s.epilogue!.bias}]`);
-          const prev = v;
-          v = b.f((d) => `add.rn.f32 ${d}, ${prev}, ${bias}`);
-        }
-        if (s.epilogue?.activation === 'relu') {
-          const prev = v;
-          v = b.f((d) => `max.f32 ${d}, ${prev}, ${f32Lit(0)}`);
-        }
-        const idx = b.r((d) => `mad.lo.s32 ${d}, ${row}, ${s.N}, ${col}`);
-        const off = b.reg('rd');
-        b.op(`mul.wide.s32 ${off}, ${idx}, ${outSize}`);
-        const addr = b.reg('rd');
-        b.op(`add.s64 ${addr}, ${mem}, ${off}`);
-        if (outT === 'f32') {
-          b.op(`st.global.f32 [${addr}+${s.c}], ${v}`);
-        } else {
-          const h = b.reg('h');
-          b.op(`cvt.rn.${outT}.f32 ${h}, ${v}`);
-          b.op(`st.global.b16 [${addr}+${s.c}], ${h}`);
-        }
+        store(b, mem, row, col, c[q]!);
         b.label(skip);
       }
     }

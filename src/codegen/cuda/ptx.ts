@@ -453,7 +453,7 @@ export function planWarp(k: Kernel): WarpPlan | undefined {
       case 'store': break;
       case 'set': if (accumBy.has(s.name)) return undefined; break;
       case 'accum': return undefined;
-      case 'storex': case 'gemm': return undefined;
+      case 'storex': case 'gemm': case 'conv2d': return undefined;
       case 'for': {
         const reds: { name: string; op: ReduceOp }[] = [];
         let ok = true;
@@ -568,8 +568,8 @@ class KernelPtx {
         b.op(`mov.${l.t === 'f32' ? 'f32' : 'b32'} ${l.reg}, ${v.reg}`);
         return;
       }
-      case 'gemm':
-        throw new Error(`ptx: kernel ${this.k.name} mixes a gemm statement with other statements; the CUDA target expects a gemm kernel to be the gemm alone`);
+      case 'gemm': case 'conv2d':
+        throw new Error(`ptx: kernel ${this.k.name} mixes a ${s.k} statement with other statements; the CUDA target expects such a kernel to be the statement alone`);
     }
   }
 
