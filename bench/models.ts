@@ -324,6 +324,8 @@ async function main(): Promise<void> {
 }
 
 const TARGET = 1.5;
+/** cpu/wall below this fraction of the thread count: the process did not get its cores while sampling. */
+const CONTENDED = 0.85;
 
 /** Markdown for bench/README.md: one row per model, batch and thread count; speedups are tfjs-wasm ms / Kiln ms. */
 export function renderInference(r: InferenceResults): string {
@@ -347,7 +349,8 @@ export function renderInference(r: InferenceResults): string {
         threads === 1 ? cell(cpu) : '',
         cell(wasm), cell(simd), cell(relaxed) + (relaxed?.ran === 'simd' ? '²' : ''),
         speedup(simd, wasm), speedup(relaxed, wasm),
-        [simd, relaxed, wasm].map((c) => (c?.cpuPerWall !== undefined ? c.cpuPerWall.toFixed(1) : '—')).join(' / '),
+        [simd, relaxed, wasm].map((c) => (c?.cpuPerWall !== undefined ? c.cpuPerWall.toFixed(1) : '—')).join(' / ') +
+          ([simd, relaxed, wasm].some((c) => c?.cpuPerWall !== undefined && c.cpuPerWall < CONTENDED * threads) ? ' ‡' : ''),
       ]);
       for (const c of [relaxed, simd, wasm, cpu]) {
         if (c?.error) failures.push(`${m.model} batch ${m.batch}, ${c.system} ${c.threads}t: ${c.error.slice(0, 300)}`);
@@ -360,6 +363,9 @@ export function renderInference(r: InferenceResults): string {
   );
   const notes: string[] = [];
   if (failures.length) notes.push('¹ failed:\n' + [...new Set(failures)].map((f) => `- ${f}`).join('\n'));
+  if (rows.some((row) => row[row.length - 1]!.endsWith('‡'))) {
+    notes.push(`‡ cpu/wall below ${CONTENDED} x threads for some case of the row: other jobs held the cores during its best round, so its ratio is noise.`);
+  }
   if (r.results.some((m) => m.cases.some((c) => c.system === 'kiln relaxed' && c.ran === 'simd'))) {
     notes.push('² the artifact has no relaxed-SIMD module for this model (or the host lacks relaxed SIMD): the plain module ran.');
   }

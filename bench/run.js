@@ -97,7 +97,7 @@ if (only.includes('size')) {
 const cpus = os.cpus();
 const header =
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\`` +
-  (argv.length ? ` (\`${argv.filter((a) => a !== '--readme').join(' ')}\`)` : '') +
+  (argv.some((a) => a !== '--readme') ? ` (\`-- ${argv.filter((a) => a !== '--readme').join(' ')}\`)` : '') +
   ` on ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), shared with other jobs ` +
   `(1-minute load average ${load0.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after); ` +
   `Node ${process.version}, ${os.platform()} ${os.arch()}; took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`;
