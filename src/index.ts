@@ -21,3 +21,4 @@ export * as passes from './passes/index.js';
 import { useCompiledExecution } from './exec.js';
 // `import * as kiln from 'kiln'` runs traced functions and Keras predict as compiled WebAssembly.
 useCompiledExecution(true);
+export { callbacks, type ModelCompileArgs, type ModelFitArgs, type ModelEvaluateArgs } from './keras/index.js';

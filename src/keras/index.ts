@@ -17,3 +17,7 @@ export { Sequential, sequential, type SequentialArgs, type SequentialConfig } fr
 export * as optimizers from './optimizers/index.js';
 export * as losses from './losses.js';
 export * as metrics from './metrics.js';
+export * as callbacks from './callbacks/index.js';
+export {
+  type ModelCompileArgs, type ModelFitArgs, type ModelEvaluateArgs, getLearningRate, setLearningRate, trainingProgram,
+} from './engine/training.js';
