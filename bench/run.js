@@ -27,8 +27,8 @@ const option = (name, fallback) => {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
 };
 const quick = flag('quick');
-const rounds = option('rounds', quick ? '1' : '3');
-const budget = option('budget', quick ? '200' : '400');
+const rounds = option('rounds', quick ? '1' : '5');
+const budget = option('budget', quick ? '200' : '300');
 const only = option('only', 'models,compile_time,memory,size').split(',');
 
 const benches = [
