@@ -5,11 +5,15 @@
  * weights and the planned arena at the manifest's byte offsets) and copies the weights in once.
  * Each run copies the inputs in, launches the kernels in schedule order with their manifest
  * launch configuration and work range [0, work), synchronizes, and copies the outputs out.
+ * Training artifacts (manifest version 2) add resident state and entry points with the API of the
+ * WebAssembly Program (runtime/program.ts): state is copied to the device once at load and stays
+ * there; `step(batch)` moves only the batch in and the entry's outputs out; getState/setState/
+ * resetState are the only other transfers, and `stats` counts every byte.
  */
 import { readArtifact } from '../artifact.js';
 import { dtypeBytes, hostArrayName, hostArrayOf, readTensor, writeTensor, type DType, type TensorData } from '../dtypes.js';
 import { KilnRuntimeError } from '../errors.js';
-import { elementCount, specToString, type TensorSpec } from '../manifest.js';
+import { elementCount, specToString, type StateSpec, type TensorSpec } from '../manifest.js';
 import { loadAddon, type CudaDriver } from './addon.js';
 import { checkCudaManifest, type CudaManifest } from './manifest.js';
 
@@ -40,9 +44,54 @@ function describe(x: unknown): string {
   return x === null ? 'null' : Array.isArray(x) ? `Array(${x.length})` : typeof x;
 }
 
-export class CudaProgram {
+/** Bytes copied between the host and the device memory image since load (as Program.stats). */
+export interface CudaStats {
+  runs: number;
+  /** Run inputs plus setState. */
+  bytesIn: number;
+  /** Run outputs plus getState. */
+  bytesOut: number;
+}
+
+export interface CudaRunOptions {
+  /** Entry point to run; default: the artifact's default entry. */
+  entry?: string;
+}
+
+/** One entry point of a CUDA program: `prog.entry('eval_step')`. */
+export interface CudaEntryPoint {
+  readonly name: string;
   readonly inputs: readonly CudaTensorInfo[];
   readonly outputs: readonly CudaTensorInfo[];
+  run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  runSync(inputs: Record<string, TensorData>): Record<string, TensorData>;
+  step(batch: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+}
+
+interface EntryPlan {
+  readonly name: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  readonly schedule: readonly number[];
+}
+
+const info = (t: TensorSpec): CudaTensorInfo => Object.freeze({ name: t.name, shape: Object.freeze([...t.shape]), dtype: t.dtype });
+const bytesOf = (t: TensorSpec): number => elementCount(t.shape) * dtypeBytes(t.dtype);
+const names = (list: readonly { name: string }[]): string => list.map((s) => s.name).join(', ') || '(none)';
+
+export class CudaProgram implements CudaEntryPoint {
+  /** The default entry's name. */
+  readonly name: string;
+  readonly inputs: readonly CudaTensorInfo[];
+  readonly outputs: readonly CudaTensorInfo[];
+  /** Entry point names, the default first. */
+  readonly entries: readonly string[];
+  /** Resident state tensors, in manifest order. */
+  readonly state: readonly CudaTensorInfo[];
+  readonly stateNames: readonly string[];
+  private readonly plans: EntryPlan[];
+  private readonly stateSpecs: readonly StateSpec[];
+  private readonly counters: CudaStats = { runs: 0, bytesIn: 0, bytesOut: 0 };
   private disposed = false;
 
   /** @internal Use `loadCuda`. */
@@ -54,39 +103,104 @@ export class CudaProgram {
     private readonly module: bigint,
     private readonly fns: bigint[],
     private readonly mem: bigint,
+    private readonly stateImage: Uint8Array | undefined = undefined,
   ) {
-    const info = (t: TensorSpec): CudaTensorInfo => Object.freeze({ name: t.name, shape: Object.freeze([...t.shape]), dtype: t.dtype });
-    this.inputs = Object.freeze(manifest.inputs.map(info));
-    this.outputs = Object.freeze(manifest.outputs.map(info));
+    const main: EntryPlan = { name: manifest.defaultEntry ?? 'main', inputs: manifest.inputs, outputs: manifest.outputs, schedule: manifest.schedule };
+    this.plans = [main, ...Object.entries(manifest.entries ?? {}).map(([name, e]) => ({ name, ...e }))];
+    this.name = main.name;
+    this.inputs = Object.freeze(main.inputs.map(info));
+    this.outputs = Object.freeze(main.outputs.map(info));
+    this.entries = Object.freeze(this.plans.map((p) => p.name));
+    this.stateSpecs = manifest.state ?? [];
+    this.state = Object.freeze(this.stateSpecs.map(info));
+    this.stateNames = Object.freeze(this.stateSpecs.map((s) => s.name));
+    // The one time state travels to the device unasked: its initial values, at load.
+    this.resetState();
   }
 
-  async run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>> {
-    return this.runSync(inputs);
+  /** A snapshot of the byte counters. */
+  get stats(): CudaStats {
+    return { ...this.counters };
   }
 
-  /** Copies inputs in, runs every kernel, copies outputs out (fresh arrays the caller owns). */
-  runSync(inputs: Record<string, TensorData>): Record<string, TensorData> {
+  async run(inputs: Record<string, TensorData>, options?: CudaRunOptions): Promise<Record<string, TensorData>> {
+    return this.runSync(inputs, options);
+  }
+
+  /** A training step: the same as `run`; resident state is updated on the device, never copied out. */
+  async step(batch: Record<string, TensorData>, options?: CudaRunOptions): Promise<Record<string, TensorData>> {
+    return this.runSync(batch, options);
+  }
+
+  /** Copies inputs in, runs the entry's schedule, copies outputs out (fresh arrays the caller owns). */
+  runSync(inputs: Record<string, TensorData>, options?: CudaRunOptions): Record<string, TensorData> {
     this.checkLive();
-    const m = this.manifest;
-    if (typeof inputs !== 'object' || inputs === null) throw new KilnRuntimeError(`run expects an object of named inputs (${m.inputs.map((t) => t.name).join(', ')})`);
+    const plan = this.plan(options?.entry);
+    const whose = plan === this.plans[0] ? '' : ` of entry '${plan.name}'`;
+    if (typeof inputs !== 'object' || inputs === null) throw new KilnRuntimeError(`run expects an object of named inputs${whose} (${names(plan.inputs)})`);
     for (const name of Object.keys(inputs)) {
-      if (!m.inputs.some((t) => t.name === name)) throw new KilnRuntimeError(`unknown input '${name}' (inputs: ${m.inputs.map((t) => `${t.name}: ${specToString(t)}`).join(', ')})`);
+      if (!plan.inputs.some((t) => t.name === name)) throw new KilnRuntimeError(`unknown input '${name}'${whose} (inputs: ${plan.inputs.map((t) => `${t.name}: ${specToString(t)}`).join(', ') || '(none)'})`);
     }
-    for (const t of m.inputs) this.writeInput(t, inputs[t.name]);
-    this.launchAll();
+    const checked = plan.inputs.map((t) => [t, this.checkInput(t, inputs[t.name])] as const);
+    for (const [t, data] of checked) this.write(t, data);
+    this.counters.runs++;
+    this.launch(plan.schedule);
     const out: Record<string, TensorData> = {};
-    for (const t of m.outputs) {
-      const bytes = new Uint8Array(elementCount(t.shape) * dtypeBytes(t.dtype));
-      this.driver.memcpyDtoH(bytes, this.mem, t.offset);
-      out[t.name] = readTensor(bytes.buffer, 0, t.dtype, elementCount(t.shape));
-    }
+    for (const t of plan.outputs) out[t.name] = this.read(t);
     return out;
   }
 
-  /** Launches the whole schedule on the current device memory and waits (benchmarks time this). */
-  launchAll(): void {
+  /** One entry point by name, to run without passing `{entry}` each time. */
+  entry(name: string): CudaEntryPoint {
+    const p = this.plan(name);
+    const opts = { entry: name };
+    return Object.freeze({
+      name,
+      inputs: Object.freeze(p.inputs.map(info)),
+      outputs: Object.freeze(p.outputs.map(info)),
+      run: (x: Record<string, TensorData>) => this.run(x, opts),
+      runSync: (x: Record<string, TensorData>) => this.runSync(x, opts),
+      step: (x: Record<string, TensorData>) => this.step(x, opts),
+    });
+  }
+
+  /** Launches an entry's schedule (default entry) on the current device memory and waits (benchmarks time this). */
+  launchAll(entry?: string): void {
     this.checkLive();
-    const { kernels, schedule, cuda } = this.manifest;
+    this.launch(this.plan(entry).schedule);
+  }
+
+  /** Copies state tensors out of device memory (all, or the ones named). */
+  getState(only?: readonly string[]): Record<string, TensorData> {
+    this.checkLive();
+    const out: Record<string, TensorData> = {};
+    for (const s of only ? only.map((n) => this.stateSpec(n)) : this.stateSpecs) out[s.name] = this.read(s);
+    return out;
+  }
+
+  /** Overwrites the named state tensors on the device; all are checked before any is written. */
+  setState(partial: Record<string, TensorData>): void {
+    this.checkLive();
+    if (typeof partial !== 'object' || partial === null) throw new KilnRuntimeError(`setState() takes an object of named state tensors {${names(this.stateSpecs)}}, got ${describe(partial)}`);
+    const writes = Object.keys(partial).map((n) => {
+      const s = this.stateSpec(n);
+      return [s, this.checkInput(s, partial[n], 'state tensor')] as const;
+    });
+    for (const [s, data] of writes) this.write(s, data);
+  }
+
+  /** Restores every state tensor to its initial value (from the artifact's 'state' section, or zero). */
+  resetState(): void {
+    this.checkLive();
+    for (const s of this.stateSpecs) {
+      const n = bytesOf(s);
+      const bytes = s.init === undefined ? new Uint8Array(n) : this.stateImage!.subarray(s.init, s.init + n);
+      this.driver.memcpyHtoD(this.mem, s.offset, bytes);
+    }
+  }
+
+  private launch(schedule: readonly number[]): void {
+    const { kernels, cuda } = this.manifest;
     for (const k of schedule) {
       const l = cuda.launches[k]!;
       const work = kernels[k]!.work;
@@ -96,15 +210,40 @@ export class CudaProgram {
     this.driver.synchronize();
   }
 
-  private writeInput(t: TensorSpec, data: TensorData | undefined): void {
-    if (data === undefined) throw new KilnRuntimeError(`missing input '${t.name}' (${specToString(t)})`);
+  private plan(entry: string | undefined): EntryPlan {
+    if (entry === undefined) return this.plans[0]!;
+    const p = this.plans.find((q) => q.name === entry);
+    if (!p) throw new KilnRuntimeError(`unknown entry point '${entry}'; the artifact's entries are: ${this.entries.join(', ')}`);
+    return p;
+  }
+
+  private stateSpec(name: string): StateSpec {
+    const s = this.stateSpecs.find((t) => t.name === name);
+    if (!s) throw new KilnRuntimeError(`unknown state tensor '${name}'; the program's state is: ${names(this.stateSpecs)}`);
+    return s;
+  }
+
+  private checkInput(t: TensorSpec, data: TensorData | undefined, kind = 'input'): TensorData {
+    if (data === undefined) throw new KilnRuntimeError(`missing ${kind} '${t.name}' (${specToString(t)})`);
     const Ctor = hostArrayOf(t.dtype);
     const n = elementCount(t.shape);
-    if (!(data instanceof Ctor)) throw new KilnRuntimeError(`input '${t.name}' (${specToString(t)}) must be a ${hostArrayName(t.dtype)}, got ${describe(data)}`);
-    if (data.length !== n) throw new KilnRuntimeError(`input '${t.name}' (${specToString(t)}) needs ${n} elements, got ${data.length}`);
-    const bytes = new ArrayBuffer(n * dtypeBytes(t.dtype));
+    if (!(data instanceof Ctor)) throw new KilnRuntimeError(`${kind} '${t.name}' (${specToString(t)}) must be a ${hostArrayName(t.dtype)}, got ${describe(data)}`);
+    if (data.length !== n) throw new KilnRuntimeError(`${kind} '${t.name}' (${specToString(t)}) needs ${n} elements, got ${data.length}`);
+    return data;
+  }
+
+  private write(t: TensorSpec, data: TensorData): void {
+    const bytes = new ArrayBuffer(bytesOf(t));
     writeTensor(bytes, 0, t.dtype, data);
     this.driver.memcpyHtoD(this.mem, t.offset, new Uint8Array(bytes));
+    this.counters.bytesIn += bytes.byteLength;
+  }
+
+  private read(t: TensorSpec): TensorData {
+    const bytes = new Uint8Array(bytesOf(t));
+    this.driver.memcpyDtoH(bytes, this.mem, t.offset);
+    this.counters.bytesOut += bytes.length;
+    return readTensor(bytes.buffer, 0, t.dtype, elementCount(t.shape));
   }
 
   private checkLive(): void {
@@ -130,7 +269,7 @@ function driverError(e: unknown): KilnRuntimeError {
 export async function loadCuda(bytes: Uint8Array | ArrayBuffer, opts: CudaLoadOptions = {}): Promise<CudaProgram> {
   if (opts.device !== undefined && opts.device !== 'cuda') throw new KilnRuntimeError(`loadCuda: device must be 'cuda', got ${JSON.stringify(opts.device)}`);
   const art = readArtifact(bytes);
-  const m = checkCudaManifest(art.manifest, new Set(Object.keys(art.sections)));
+  const m = checkCudaManifest(art.manifest, new Set(Object.keys(art.sections)), art.sections['state']?.length);
   const driver = opts.driver ?? (await loadAddon(opts.addonPath));
   const ordinal = opts.ordinal ?? 0;
   let devices: number;
@@ -162,7 +301,7 @@ export async function loadCuda(bytes: Uint8Array | ArrayBuffer, opts: CudaLoadOp
       if (w.length !== m.weights.length) throw new KilnRuntimeError(`invalid artifact manifest: weights.length is ${m.weights.length} but the 'weights' section has ${w.length} bytes`);
       driver.memcpyHtoD(mem, m.weights.offset, w);
     }
-    return new CudaProgram(m, device, driver, ordinal, module, fns, mem);
+    return new CudaProgram(m, device, driver, ordinal, module, fns, mem, art.sections['state']);
   } catch (e) {
     if (mem !== undefined) driver.memFree(mem);
     driver.moduleUnload(module);

@@ -3,11 +3,12 @@
  * section, the device memory image size, and each kernel's launch configuration, plus the checks
  * that turn a malformed one into a KilnRuntimeError naming the field before anything is
  * allocated or launched. Inputs, outputs, weights and the schedule keep the meaning they have for
- * WebAssembly artifacts: byte offsets into one memory image.
+ * WebAssembly artifacts: byte offsets into one memory image; so do version-2 training artifacts'
+ * resident `state` (initial values in the 'state' section) and further `entries`.
  */
 import { KilnRuntimeError } from '../errors.js';
 import { checkDType, dtypeBytes } from '../dtypes.js';
-import { elementCount, type Manifest, type TensorSpec } from '../manifest.js';
+import { elementCount, type EntrySpec, type Manifest, type StateSpec, type TensorSpec } from '../manifest.js';
 
 export interface CudaLaunchSpec {
   grid: [number, number, number];
@@ -51,16 +52,34 @@ function checkTensors(list: unknown, kind: string, memBytes: number): TensorSpec
   });
 }
 
-/** Full check of a "cuda" target manifest against the sections present. */
-export function checkCudaManifest(m: Manifest, sections: ReadonlySet<string>): CudaManifest {
+const range = (t: TensorSpec): [number, number] => [t.offset, t.offset + elementCount(t.shape) * dtypeBytes(t.dtype)];
+
+/** Resident state: inside memory, initial values inside the 'state' section, no overlap with other state or any entry's inputs. */
+function checkState(list: unknown, memBytes: number, stateBytes: number, inputs: readonly TensorSpec[]): StateSpec[] {
+  const specs = checkTensors(list, 'state', memBytes);
+  return specs.map((t, i) => {
+    const init = (list as StateSpec[])[i]!.init;
+    const [lo, hi] = range(t);
+    if (init !== undefined) {
+      if (!isCount(init)) fail(`state[${i}] ('${t.name}').init must be a non-negative integer, got ${JSON.stringify(init)}`);
+      if (init + hi - lo > stateBytes) fail(`state[${i}] ('${t.name}') initial value [${init}, ${init + hi - lo}) lies outside the ${stateBytes}-byte 'state' section`);
+    }
+    for (const o of [...specs.slice(0, i), ...inputs]) {
+      const [a, b] = range(o);
+      if (lo < b && a < hi) fail(`state '${t.name}' [${lo}, ${hi}) overlaps ${specs.includes(o) ? 'state' : 'input'} '${o.name}' [${a}, ${b})`);
+    }
+    return init === undefined ? t : { ...t, init };
+  });
+}
+
+/** Full check of a "cuda" target manifest against the sections present (and the 'state' section's size). */
+export function checkCudaManifest(m: Manifest, sections: ReadonlySet<string>, stateSectionBytes?: number): CudaManifest {
   if (m.target !== 'cuda') throw new KilnRuntimeError(`artifact targets '${String(m.target)}'; the CUDA executor runs 'cuda' artifacts (load WebAssembly artifacts with load())`);
   if (!sections.has('ptx')) fail(`a 'cuda' artifact needs a 'ptx' section (has: ${[...sections].join(', ') || 'none'})`);
   const c = (m as Partial<CudaManifest>).cuda;
   if (typeof c !== 'object' || c === null) fail('a cuda artifact needs a "cuda" object (sm, memoryBytes, launches)');
   if (!isCount(c.sm)) fail(`cuda.sm must be an integer, got ${JSON.stringify(c.sm)}`);
   if (!isCount(c.memoryBytes)) fail(`cuda.memoryBytes must be a non-negative integer, got ${JSON.stringify(c.memoryBytes)}`);
-  const extra = m as unknown as Record<string, unknown>;
-  if (extra.state !== undefined || extra.entries !== undefined) fail('state and extra entries (training artifacts) are not supported by the CUDA executor yet');
   const inputs = checkTensors(m.inputs, 'inputs', c.memoryBytes);
   const outputs = checkTensors(m.outputs, 'outputs', c.memoryBytes);
   if (m.weights !== undefined) {
@@ -83,5 +102,31 @@ export function checkCudaManifest(m: Manifest, sections: ReadonlySet<string>): C
   m.schedule.forEach((k, i) => {
     if (!isCount(k) || k >= m.kernels.length) fail(`schedule[${i}] = ${JSON.stringify(k)} is not a kernel index (there are ${m.kernels.length} kernels)`);
   });
-  return { ...m, inputs, outputs, cuda: { sm: c.sm, memoryBytes: c.memoryBytes, launches } };
+  const schedule = m.schedule as number[];
+  const defaultEntry = m.defaultEntry ?? 'main';
+  if (typeof defaultEntry !== 'string') fail(`defaultEntry must be a string, got ${JSON.stringify(defaultEntry)}`);
+  let entries: Record<string, EntrySpec> | undefined;
+  const allInputs = [...inputs];
+  if (m.entries !== undefined) {
+    if (typeof m.entries !== 'object' || m.entries === null || Array.isArray(m.entries)) fail('entries must be an object of named entry points');
+    entries = {};
+    for (const [name, e] of Object.entries(m.entries)) {
+      const where = `entries['${name}']`;
+      if (name === defaultEntry) fail(`${where} redefines the default entry (the top-level inputs/outputs/schedule)`);
+      if (typeof e !== 'object' || e === null) fail(`${where} must be an object {inputs, outputs, schedule}`);
+      const ins = checkTensors(e.inputs, `${where}.inputs`, c.memoryBytes);
+      allInputs.push(...ins);
+      if (!Array.isArray(e.schedule)) fail(`${where}.schedule must be an array of kernel indices`);
+      e.schedule.forEach((k, i) => {
+        if (!isCount(k) || k >= m.kernels.length) fail(`${where}.schedule[${i}] = ${JSON.stringify(k)} is not a kernel index (there are ${m.kernels.length} kernels)`);
+      });
+      entries[name] = { inputs: ins, outputs: checkTensors(e.outputs, `${where}.outputs`, c.memoryBytes), schedule: [...e.schedule] };
+    }
+  }
+  const state = m.state === undefined ? undefined : checkState(m.state, c.memoryBytes, stateSectionBytes ?? 0, allInputs);
+  return {
+    ...m, inputs, outputs, schedule, defaultEntry,
+    ...(entries ? { entries } : {}), ...(state ? { state } : {}),
+    cuda: { sm: c.sm, memoryBytes: c.memoryBytes, launches },
+  };
 }
