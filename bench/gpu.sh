@@ -14,5 +14,11 @@ done
 if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader || true
 fi
+# The PyTorch peer (cuBLAS f16 GEMM, eager CNN training step), where PyTorch is installed.
+if [[ -e "$dir/torch_peer.py" ]] && python3 -c 'import torch' >/dev/null 2>&1; then
+  python3 "$dir/torch_peer.py" > "$dir/torch.json" || echo "gpu.sh: the PyTorch peer failed; ratios vs PyTorch are omitted" >&2
+else
+  echo "gpu.sh: PyTorch not installed (python3 -c 'import torch' fails); ratios vs PyTorch are omitted" >&2
+fi
 export KILN_CUDA_ADDON="$dir/kiln_cuda.node"
 exec "$dir/node" "$dir/run.mjs" "$dir" "$@"

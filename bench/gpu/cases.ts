@@ -184,3 +184,13 @@ export function buildCases(sm: 80 | 90, quick: boolean): BenchCase[] {
   }
   return cases;
 }
+
+export { cnnTrainCase, mmaF16Case, type TrainCase, type SeededMmaCase } from './train_cases.js';
+import { cnnTrainCase as trainCase, mmaF16Case as seededMma } from './train_cases.js';
+
+/** The training step and the 4096^3 f16 GEMM (skipped with --quick: the reference step takes ~1 min). */
+export function buildExtraCases(sm: 80 | 90, quick: boolean) {
+  const check = (name: string, ptx: string) => checkPtx(name, ptx, sm);
+  if (quick) return { train: [], seeded: [seededMma(256, sm, check)] };
+  return { train: [trainCase(sm, check)], seeded: [seededMma(4096, sm, check)] };
+}

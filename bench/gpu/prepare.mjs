@@ -55,7 +55,29 @@ for (const c of buildCases(sm, quick)) {
   if (c.wasm) writeFileSync(join(dir, 'cases', `${c.name}.wasm.kiln`), c.wasm);
   index.cases.push(entry);
 }
+// Training steps (resident state) and seeded tensor-core GEMMs (inputs generated on the GPU side).
+const { buildExtraCases } = await import(pathToFileURL(tmp).href);
+const extra = buildExtraCases(sm, quick);
+for (const t of extra.train) {
+  const arrays = [...t.batch.map((b) => b.data), ...t.finalState.map((s) => s.data)];
+  let at = 0;
+  const refs = arrays.map((a) => { const r = { offset: at, length: a.length }; at += a.byteLength; return r; });
+  const bin = new Uint8Array(at);
+  arrays.forEach((a, i) => bin.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), refs[i].offset));
+  writeFileSync(join(dir, 'cases', `${t.name}.bin`), bin);
+  writeFileSync(join(dir, 'cases', `${t.name}.cuda.kiln`), t.cuda);
+  index.cases.push({
+    name: t.name, kind: 'train', rtol: 2e-3, atol: 1e-4, wasm: false, steps: t.steps, losses: t.losses,
+    inputs: t.batch.map((b, i) => ({ name: b.name, dtype: 'f32', shape: b.shape, ...refs[i] })),
+    expected: t.finalState.map((s, i) => ({ name: s.name, dtype: 'f32', shape: [s.data.length], ...refs[t.batch.length + i] })),
+  });
+}
+for (const m of extra.seeded) {
+  writeFileSync(join(dir, 'cases', `${m.name}.cuda.kiln`), m.cuda);
+  index.cases.push({ name: m.name, kind: 'seeded', rtol: 2e-3, atol: 2e-2, wasm: false, seeded: m.inputs, sample: m.sample, inputs: [], expected: [] });
+}
 writeFileSync(join(dir, 'cases', 'index.json'), JSON.stringify(index, null, 1));
+copyFileSync(join(here, 'torch_peer.py'), join(dir, 'torch_peer.py'));
 rmSync(tmp, { force: true });
 
 // 3. The addon and a Node binary to run it with (the GPU machine has no Node).
