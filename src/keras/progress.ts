@@ -18,6 +18,8 @@ export interface ProgbarLoggerArgs {
   stream?: ProgressStream;
   /** Minimum milliseconds between redraws of the bar on a terminal. Default 100. */
   intervalMs?: number;
+  /** 1 (bar) or 2 (a line per epoch); default: fit's verbose. */
+  verbose?: 1 | 2;
 }
 
 const BAR = 30;
@@ -67,6 +69,7 @@ export function formatBar(done: number, total: number): string {
 export class ProgbarLogger extends Callback {
   private readonly stream: ProgressStream;
   private readonly intervalMs: number;
+  private readonly ownVerbose?: 1 | 2;
   private epochStart = 0;
   private lastDraw = 0;
   private seen = 0;
@@ -77,10 +80,11 @@ export class ProgbarLogger extends Callback {
     super();
     this.stream = args.stream ?? defaultStream();
     this.intervalMs = args.intervalMs ?? 100;
+    if (args.verbose !== undefined) this.ownVerbose = args.verbose;
   }
 
   private get verbose(): number {
-    return this.params?.verbose ?? 1;
+    return this.ownVerbose ?? this.params?.verbose ?? 1;
   }
 
   /** The names shown: the train values (val_ values only on the finished line). */
