@@ -14,7 +14,10 @@ import { activeTrace } from './context.js';
 import { Tensor } from './tensor.js';
 
 export function emit(op: string, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {
-  if (inputs.some((t) => t.isSymbolic)) {
+  // Under a trace, a broadcast of a concrete value (a scalar operand of x + 1, relu's 0) is
+  // recorded, not materialized: evaluating it eagerly would bake a full-size constant into the IR.
+  const recordBroadcast = op === 'broadcast_in_dim' && activeTrace() !== undefined;
+  if (recordBroadcast || inputs.some((t) => t.isSymbolic)) {
     const trace = activeTrace();
     if (!trace) {
       const sym = inputs.find((t) => t.isSymbolic)!;

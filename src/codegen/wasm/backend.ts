@@ -75,7 +75,9 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
             name, M: g.M, N: c1 - c0, K: g.K, ldc: g.N,
             aAddr: env.addr(g.a.buf) + g.a.offset * 4, lda: g.a.lda, transA: g.a.transA,
             bPackedAddr: env.addr(g.bPacked) + c0 * g.K * 4, cAddr: env.addr(g.out) + c0 * 4,
-            relaxed: opts.relaxed, mr: GEMM_MR, nr: GEMM_NR,
+            // With fewer than GEMM_MR rows there are too few independent accumulator chains to hide
+            // the fused multiply-add latency; separate mul + add measured faster there.
+            relaxed: opts.relaxed && g.M >= GEMM_MR, mr: GEMM_MR, nr: GEMM_NR,
             epilogue: { custom: gemmEpilogue(g.epilogue, outAt, env.addr, mathUsed, c0 * 4) },
           });
         }
