@@ -36,6 +36,7 @@ import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optim
 import { CallbackList, type CallbackLike, type Logs, type TrainingParams } from '../callbacks/callback.js';
 import { History } from '../callbacks/history.js';
 import { ProgbarLogger } from '../progress.js';
+import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
 
 export interface ModelCompileArgs {
@@ -319,8 +320,10 @@ export class Trainer {
   }
 
   /** The forward pass on symbolic inputs; a model must have one output to train. */
-  private forward(xs: Tensor[], training: boolean): Tensor {
-    const out = this.model.call(xs.length === 1 ? xs[0]! : xs, { training });
+  private forward(xs: Tensor[], training: boolean, step?: Tensor): Tensor {
+    // `step` (the optimizer's iteration counter) keys training-mode randomness such as Dropout.
+    const args: CallArgs & { step?: Tensor } = step ? { training, step } : { training };
+    const out = this.model.call(xs.length === 1 ? xs[0]! : xs, args);
     if (Array.isArray(out)) {
       if (out.length !== 1) throw new KilnError(`model has ${out.length} outputs; training supports one output so far`);
       return out[0]!;
@@ -360,24 +363,24 @@ export class Trainer {
     // respect to the trainable ones; predictions ride along as a second result so the metrics
     // see the very forward pass (and dropout mask) the gradient came from.
     const inner = trace((...args: Tensor[]) => {
-      const pred = this.forward(args.slice(0, nx), true);
+      const pred = this.forward(args.slice(0, nx), true, args[nx + 1]!);
       return [this.loss(args[nx]!, pred), pred];
-    }, [...xTypes, yType], { name: 'loss_and_predictions', variables: weights });
-    const wrt = trainable.map((v) => nx + 1 + weights.indexOf(v));
+    }, [...xTypes, yType, tensorType([], 'i32')], { name: 'loss_and_predictions', variables: weights });
+    const wrt = trainable.map((v) => nx + 2 + weights.indexOf(v));
     const g = gradFunc(inner.func, { wrt, resultIndex: 0 });
     const nUpd = inner.updatedVariables.length;
     return (xs: Tensor[], y: Tensor, extra: Tensor[]): Tensor[] => {
-      const outs = inline(g, [...xs, y, ...weights.map((w) => w.read())]);
-      const [lossValue, pred] = [outs[0]!, outs[1]!];
-      inner.updatedVariables.forEach((v, i) => v.assign(outs[2 + i]!));
-      const grads = outs.slice(2 + nUpd);
-      // extra = [lr?, ...optimizer state, ...metric state]
+      // extra = [lr?, ...optimizer state (iterations first), ...metric state]
       let k = 0;
       const opt = Object.create(this.optimizer) as Optimizer;
       if (layout.lrName) {
         const lr = extra[k++]!;
         opt.learningRateAt = () => lr;
       }
+      const outs = inline(g, [...xs, y, extra[k]!, ...weights.map((w) => w.read())]);
+      const [lossValue, pred] = [outs[0]!, outs[1]!];
+      inner.updatedVariables.forEach((v, i) => v.assign(outs[2 + i]!));
+      const grads = outs.slice(2 + nUpd);
       const optState = opt.fromTensors(extra.slice(k, k + layout.optNames.length), trainable.length);
       k += layout.optNames.length;
       const r = opt.apply(trainable.map((v) => v.read()), grads, optState);
