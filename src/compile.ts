@@ -14,7 +14,9 @@ import { explainPlan } from './passes/explain.js';
 import { buildProgram, type Program } from './codegen/program.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
-import { buildCudaArtifact } from './codegen/cuda/artifact.js';
+import { buildCudaArtifact, buildCudaEntriesArtifact } from './codegen/cuda/artifact.js';
+import { makeMixedPrecision } from './passes/mixed_precision.js';
+import { verify } from './ir/verify.js';
 import { CUDA_DTYPES } from './codegen/cuda/backend.js';
 import type { Manifest, ManifestInput } from './runtime/manifest.js';
 import { Tensor } from './frontend/tensor.js';
@@ -42,6 +44,22 @@ export interface CompileOptions {
   optimizeWasm?: boolean;
   fusion?: FusionOptions;
   name?: string;
+  /**
+   * Compute dot_general and conv in f16 or bf16 with f32 accumulation and results; weights stay
+   * f32 master copies (CUDA's tensor cores take these; the WebAssembly target computes f32 only).
+   */
+  mixedPrecision?: 'f16' | 'bf16';
+}
+
+/** The standard passes, then mixed precision when asked. */
+function optimizeFor(fn: Func, opts: CompileOptions): Func {
+  const out = optimize(fn);
+  if (opts.mixedPrecision) {
+    if ((opts.target ?? 'wasm') !== 'cuda') throw new KilnError(`compile: mixedPrecision '${opts.mixedPrecision}' needs target 'cuda' (the WebAssembly target computes in f32)`);
+    makeMixedPrecision({ dtype: opts.mixedPrecision }).run(out);
+    verify(out);
+  }
+  return out;
 }
 
 /** What `kiln.compile` returns: the artifact bytes plus what the compiler knows about them. */
@@ -111,10 +129,10 @@ export function compile(target: Compilable, opts: CompileOptions = {}): Compiled
   const tgt = opts.target ?? 'wasm';
   if (tgt !== 'wasm' && tgt !== 'cuda') throw new KilnError(`compile: unknown target '${String(tgt)}' (available: 'wasm', 'cuda')`);
   const traced = toFunc(target, opts);
-  const fn = optimize(traced);
+  const fn = optimizeFor(traced, opts);
   const plan = planFusion(fn, opts.fusion);
   if (tgt === 'cuda') {
-    const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false });
+    const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true });
     const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
     return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
   }
@@ -179,7 +197,8 @@ const alignTo = (x: number, a: number) => Math.ceil(x / a) * a;
  * the default (first) entry without moving state through JavaScript.
  */
 export function compileEntries(entries: readonly Entry[], state: readonly StateTensor[], opts: CompileOptions = {}): CompiledArtifact {
-  if ((opts.target ?? 'wasm') !== 'wasm') throw new KilnError(`compileEntries: only the 'wasm' target supports resident state so far (got '${opts.target}')`);
+  const tgt = opts.target ?? 'wasm';
+  if (tgt !== 'wasm' && tgt !== 'cuda') throw new KilnError(`compileEntries: unknown target '${String(tgt)}' (available: 'wasm', 'cuda')`);
   if (entries.length === 0) throw new KilnError('compileEntries: give at least one entry');
   const shared = opts.threads ?? true;
   // 1. State region at the bottom of memory.
@@ -193,7 +212,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
   const stateBytes = top;
   // 2. One program per entry, state parameters pinned.
   const built = entries.map((e) => {
-    const fn = optimize(e.func);
+    const fn = optimizeFor(e.func, opts);
     const pinned = new Map<number, number>();
     fn.params.forEach((p, i) => {
       const s = state.find((t) => t.name === p.name);
@@ -204,10 +223,22 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
       pinned.set(i, stateOffsets.get(s.name)!);
     });
     const plan = planFusion(fn, opts.fusion);
-    const program = buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned });
+    const program = tgt === 'cuda'
+      ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
+      : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned });
     program.kernels.forEach((k, i) => { program.kernels[i] = { ...k, name: `${e.name}__${k.name}` }; });
     return { entry: e, fn, plan, program, pinned };
   });
+  if (tgt === 'cuda') {
+    const c = buildCudaEntriesArtifact(
+      built.map((b) => ({ name: b.entry.name, program: b.program, pinned: b.pinned, aliases: b.fn.aliases })),
+      state.map((s) => ({
+        name: s.name, shape: [...s.value.type.shape], dtype: s.value.type.dtype, offset: stateOffsets.get(s.name)!,
+        init: new Uint8Array(s.value.data.buffer, s.value.data.byteOffset, s.value.data.byteLength),
+      })),
+      stateBytes, { sm: opts.sm ?? 80, name: opts.name ?? entries[0]!.name });
+    return new CompiledArtifact(c.bytes, c.manifest as ManifestInput, built[0]!.fn, built[0]!.plan, built[0]!.program);
+  }
   // 3. Relocate: [state][weights of each entry][shared arena].
   let w = stateBytes;
   const weightBases = built.map((b) => {

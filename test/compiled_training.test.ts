@@ -16,7 +16,11 @@ import { sgd } from '../src/keras/optimizers/sgd.js';
 import type { Optimizer } from '../src/keras/optimizers/base.js';
 import { randomTensor } from '../src/keras/test_util.js';
 import { tensorType } from '../src/ir/types.js';
-import { load } from '../src/runtime/index.js';
+import { load, readArtifact } from '../src/runtime/index.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const shapes = [[12, 16], [16], [16, 5], [5]];
 const names = ['w1', 'b1', 'w2', 'b2'];
@@ -36,6 +40,20 @@ function stepFn(opt: Optimizer, nState: number) {
     const r = opt.apply(ps, g, opt.fromTensors(st, ps.length));
     return [value, metric.result(metric.update(ms, yb, mlp(xb, ps))), ...r.params, ...opt.stateTensors(r.state), ...metric.update(ms, yb, mlp(xb, ps))];
   };
+}
+
+function buildStep(opt: Optimizer) {
+  const init = shapes.map((s, i) => randomTensor(s, 20 + i, -0.5, 0.5));
+  const optState = opt.stateTensors(opt.init(init));
+  const metricState = accuracy().init();
+  const state = [...init, ...optState, ...metricState];
+  const stateNames = [...names, ...optState.map((_, i) => `opt${i}`), ...metricState.map((_, i) => `metric${i}`)];
+  const f = stepFn(opt, optState.length);
+  const types = [tensorType([B, 12], 'f32'), tensorType([B, 5], 'f32'), ...state.map((t) => t.type)];
+  const { func } = trace(f, types, { name: 'train_step', argNames: ['x', 'y', ...stateNames] });
+  func.resultNames = ['loss', 'acc', ...stateNames.map((n) => `new_${n}`)];
+  stateNames.forEach((_, i) => func.aliases.push({ result: 2 + i, param: 2 + i }));
+  return { func, state: stateNames.map((name, i) => ({ name, value: state[i]!.literal! })) };
 }
 
 async function compare(opt: Optimizer) {
@@ -79,4 +97,15 @@ async function compare(opt: Optimizer) {
 describe('compiled training step with resident state', () => {
   it('SGD', () => compare(sgd({ learningRate: 0.3 })));
   it('Adam', () => compare(adam({ learningRate: 0.01 })));
+  it.skipIf(spawnSync('ptxas', ['--version']).status !== 0)('the same step compiles for CUDA (state, entries) and ptxas assembles it', () => {
+    const { func, state } = buildStep(adam({ learningRate: 0.01 }));
+    const art = compileEntries([{ name: 'train_step', func }], state, { target: 'cuda', sm: 80 });
+    const { manifest, sections } = readArtifact(art.bytes);
+    expect(manifest.target).toBe('cuda');
+    expect((manifest as { state?: unknown[] }).state?.length).toBe(state.length);
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-ptx-'));
+    writeFileSync(join(dir, 'step.ptx'), new TextDecoder().decode(sections['ptx']));
+    const r = spawnSync('ptxas', ['-arch=sm_80', join(dir, 'step.ptx'), '-o', join(dir, 'step.cubin')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
 });

@@ -37,6 +37,20 @@ describe('CUDA target', () => {
       expect(r.status, r.stderr).toBe(0);
     }
   });
+  it.skipIf(!hasPtxas)('mixed precision f16: dense layers use mma.sync tensor cores, and the PTX assembles', () => {
+    const mlp = kiln.sequential({ layers: [
+      kiln.layers.dense({ units: 64, activation: 'relu', inputShape: [32] }),
+      kiln.layers.dense({ units: 16 }),
+    ] });
+    const art = kiln.compile(mlp, { target: 'cuda', sm: 80, mixedPrecision: 'f16', inputShapes: [[16, 32]] });
+    const ptx = new TextDecoder().decode(readArtifact(art.bytes).sections['ptx']);
+    expect(ptx).toContain('mma.sync');
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-ptx-'));
+    writeFileSync(join(dir, 'm.ptx'), ptx);
+    const r = spawnSync('ptxas', ['-arch=sm_80', join(dir, 'm.ptx'), '-o', join(dir, 'm.cubin')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(() => kiln.compile(mlp, { mixedPrecision: 'f16', inputShapes: [[1, 32]] })).toThrow(/needs target 'cuda'/);
+  });
   if (!hasPtxas) it('ptxas check', () => console.log('SKIP: ptxas not on PATH; PTX was not assembled'));
 
   it.skipIf(hasDriver)('without a driver, loading on CUDA says so clearly', async () => {

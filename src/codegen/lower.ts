@@ -47,6 +47,8 @@ export interface LowerContext {
   readonly windowKernels?: boolean;
   /** Whether the target's GEMM honours Gemm.nSplit (column slices as extra work items). */
   readonly gemmColumnSplit?: boolean;
+  /** Whether the target's GEMM takes f16/bf16 A and packed B (same dtype) with an f32 result. */
+  readonly lowPrecisionGemm?: boolean;
 }
 
 const UNARY = new Set<string>(['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'logistic', 'sin', 'cos', 'floor', 'ceil', 'round', 'erf', 'not']);
@@ -631,7 +633,9 @@ export function gemmEpilogueSupported(e: Expr, outAt: Sym): boolean {
  */
 function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | undefined {
   const [lhs, rhs] = dot.inputs as [Value, Value];
-  if (dot.dtype !== 'f32' || lhs.dtype !== 'f32' || rhs.dtype !== 'f32') return undefined;
+  const low = (d: string) => d === 'f16' || d === 'bf16';
+  const operandsOk = (lhs.dtype === 'f32' && rhs.dtype === 'f32') || (ctx.lowPrecisionGemm === true && low(lhs.dtype) && lhs.dtype === rhs.dtype);
+  if (dot.dtype !== 'f32' || !operandsOk) return undefined;
   const lb = attr.ints(dot.attrs, 'lhs_batch'), lc = attr.ints(dot.attrs, 'lhs_contract');
   const rc = attr.ints(dot.attrs, 'rhs_contract');
   if (lb.length !== 0 || lc.length !== 1 || rc.length !== 1) return undefined;
@@ -683,7 +687,7 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const panels = Math.ceil(N / GEMM_NR);
   const aBuf = l.buf(lhs);
   const outBuf = l.buf(o);
-  l.bufs.set(bPacked, { id: bPacked, dtype: 'f32', elems: panels * K * GEMM_NR });
+  l.bufs.set(bPacked, { id: bPacked, dtype: rhs.dtype, elems: panels * K * GEMM_NR });
   // Few row blocks: split the panels too, so every thread gets work (enough K to pay for it).
   const rowBlocks = Math.ceil(M / GEMM_MR);
   const nSplit = ctx.gemmColumnSplit !== false && rowBlocks < 4 && K * N >= 16384 ? Math.min(8, panels) : 1;
@@ -698,7 +702,8 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
 function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N: number, at: (k: Sym, j: Sym) => Sym[], kernels: Kernel[]): number {
   const panels = Math.ceil(N / GEMM_NR);
   const data = ctx.constData(rhs);
-  if (data instanceof Float32Array) {
+  // Constants are packed here only in f32 (host literals hold f16/bf16 widened to f32).
+  if (data instanceof Float32Array && rhs.dtype === 'f32') {
     const packed = new Float32Array(panels * K * GEMM_NR);
     const rst = stridesOf(rhs.shape);
     for (let k = 0; k < K; k++) {
@@ -712,7 +717,7 @@ function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N:
     return ctx.constBuffer(packed, `packed ${rhs.op}`);
   }
   const total = panels * K * GEMM_NR;
-  const buf = ctx.tempBuffer('f32', [total], 'packed rhs');
+  const buf = ctx.tempBuffer(rhs.dtype, [total], 'packed rhs');
   const pk = new Lowerer({ ...g, values: [], outputs: [] }, ctx);
   const w = svar('w', panels * K);
   const j = svar('i', GEMM_NR);
@@ -720,7 +725,7 @@ function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N:
   let val = pk.valueAt(rhs, at(smod(w, K), sclamp(col, N)));
   if (N % GEMM_NR !== 0) val = { k: 'sel', c: cmpIdx('lt', col, sconst(N)), a: val, b: { k: 'const', t: 'f32', v: 0 }, t: 'f32' };
   const dst = sadd(smul(w, GEMM_NR), j);
-  pk.bufs.set(buf, { id: buf, dtype: 'f32', elems: total });
+  pk.bufs.set(buf, { id: buf, dtype: rhs.dtype, elems: total });
   kernels.push(kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf, at: dst, val }], vector: vectorFriendly([val], [dst], 'i') ? 4 : undefined }], 'pack rhs'));
   return buf;
 }

@@ -63,6 +63,8 @@ export interface ProgramOptions {
   readonly alignment?: number;
   /** The target emits `conv2d` statements (blocked conv/pool kernels); default true. */
   readonly windowKernels?: boolean;
+  /** The target's GEMM takes f16/bf16 operands with f32 accumulation (tensor cores); default false. */
+  readonly lowPrecisionGemm?: boolean;
   /** The target's GEMM splits columns across work items (Gemm.nSplit); default true. */
   readonly gemmColumnSplit?: boolean;
   /**
@@ -126,6 +128,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
     windowKernels: opts.windowKernels ?? true,
     gemmColumnSplit: opts.gemmColumnSplit ?? true,
+    lowPrecisionGemm: opts.lowPrecisionGemm ?? false,
   };
   const lowerOne = (g: LowerGroup): Kernel[] => {
     for (const o of g.outputs) if (!bufOf.has(o)) addBuffer(o, 'temp');
