@@ -122,7 +122,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     tempBuffer: (dtype: DType, shape: readonly number[], note: string) => synth('temp', dtype, shape, note),
     bufOf: (v: Value): number => {
       const b = bufOf.get(v) ?? (v.op === 'constant' ? addBuffer(v, 'const') : undefined);
-      if (!b) throw new Error(`program: ${v.op} ${typeToString(v.type)} is used before any kernel computes it`);
+      if (!b) throw new Error(`program: ${v.op} ${typeToString(v.type)} (%${v.id}, group ${plan.groupOf.get(v)?.id}) is used before any kernel computes it`);
       return b.id;
     },
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
@@ -134,9 +134,17 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     for (const o of g.outputs) if (!bufOf.has(o)) addBuffer(o, 'temp');
     return lowerGroup(g, ctx);
   };
+  // A group's outputs are the members that other groups read or the function returns (derived
+  // here from the plan's inputs so a member read elsewhere is always stored).
+  const readElsewhere = new Map<Value, Set<FusionGroup>>();
+  for (const g of plan.groups) for (const v of g.inputs) readElsewhere.set(v, (readElsewhere.get(v) ?? new Set()).add(g));
+  const resultSet = new Set(fn.results);
   for (const g of plan.groups) {
     if (g.values.every((v) => v.op === 'parameter' || v.op === 'constant')) continue;
-    const lg: LowerGroup = { name: groupName(g), kind: g.kind, root: g.root, values: g.values, outputs: g.outputs };
+    const outputs = g.values.filter((v) => v.op !== 'constant' && v.op !== 'parameter' && plan.groupOf.get(v) === g &&
+      (resultSet.has(v) || [...(readElsewhere.get(v) ?? [])].some((h) => h !== g)));
+    for (const o of g.outputs) if (!outputs.includes(o)) outputs.push(o);
+    const lg: LowerGroup = { name: groupName(g), kind: g.kind, root: g.root, values: g.values, outputs };
     let ks: Kernel[];
     try {
       ks = lowerOne(lg);
