@@ -371,8 +371,13 @@ function lowerReduction(g: LowerGroup, ctx: LowerContext): Kernel[] {
   }
   const keptShape = inShape.filter((_, d) => !axes.includes(d));
   const redShape = axes.map((d) => inShape[d]!);
-  const work = Math.max(1, numel(keptShape));
   const nRed = numel(redShape);
+  const last = inShape.length - 1;
+  if (last >= 0 && !axes.includes(last) && inShape[last]! >= 4 && nRed > 1) {
+    const col = lowerColumnReduction(g, ctx, reduces, inShape, axes, keptShape, redShape);
+    if (col) return col;
+  }
+  const work = Math.max(1, numel(keptShape));
   const l = new Lowerer(g, ctx);
   const w = svar('w', work);
   const kidx = unflatten(w, keptShape);
@@ -406,6 +411,63 @@ function lowerReduction(g: LowerGroup, ctx: LowerContext): Kernel[] {
     body.push({ k: 'for', v: 'r', n: nRed, body: perElement, vector: vectorFriendly(vals, stores, 'r') ? 4 : undefined });
   }
   return [kernel(l, g.name, work, body, reduces.map((x) => `reduce(${attr.str(x.attrs, 'op')})`).join(','))];
+}
+
+/**
+ * The column layout of a row kernel, for reductions that keep the innermost dim (bias gradients,
+ * batch-norm statistics over N, H, W): each work item owns a block of the kept innermost dim,
+ * iterated as a SIMD loop, and runs every reduction loop inside it, so the reduced elements are
+ * read four contiguous channels at a time instead of one strided scalar at a time. Undefined when
+ * the body does not vectorize (the row layout is used then).
+ */
+function lowerColumnReduction(g: LowerGroup, ctx: LowerContext, reduces: readonly Value[], inShape: readonly number[], axes: readonly number[], keptShape: readonly number[], redShape: readonly number[]): Kernel[] | undefined {
+  const C = keptShape[keptShape.length - 1]!;
+  const outer = keptShape.slice(0, -1);
+  const nOuter = numel(outer);
+  const nRed = numel(redShape);
+  // Enough work items for the threads: split the channels into blocks when there is one row.
+  const CB = nOuter >= 2 ? C : Math.min(C, Math.max(16, 4 * Math.ceil(C / 32)));
+  const nb = Math.ceil(C / CB);
+  const work = nOuter * nb;
+  const l = new Lowerer(g, ctx);
+  const w = svar('w', work);
+  const c = svar('c', CB);
+  const block = smod(w, nb);
+  const cAbs = sadd(smul(block, CB), c);
+  const kidx = [...unflatten(sdiv(w, nb), outer), cAbs];
+  const r = svar('r', nRed);
+  const fullIdx = mergeIdx(inShape.length, axes, kidx, unflatten(r, redShape));
+  const inner: Stmt[] = [];
+  for (const red of reduces) {
+    const op = attr.str(red.attrs, 'op') as ReduceOp;
+    const t = scalarType(red.dtype);
+    if (t !== 'f32') return undefined;
+    const name = l.fresh('acc');
+    inner.push({ k: 'decl', name, t, init: initFor(op, t) });
+    inner.push({ k: 'for', v: 'r', n: nRed, body: [{ k: 'accum', name, op, val: l.valueAt(red.inputs[0]!, fullIdx) }] });
+    l.bound.set(red, { key: symKey(kidx), expr: { k: 'local', name, t } });
+  }
+  const perElement: Stmt[] = [];
+  const stores: Sym[] = [];
+  for (const o of g.outputs) {
+    if (o.shape.join(',') === inShape.join(',')) {
+      const at = linearize(fullIdx, o.shape);
+      perElement.push({ k: 'store', buf: l.buf(o), at, val: l.valueAt(o, fullIdx) });
+      stores.push(at);
+    } else if (numel(o.shape) === numel(keptShape)) {
+      const oi = o.shape.join(',') === keptShape.join(',') ? kidx : unflatten(linearize(kidx, keptShape), o.shape);
+      const at = linearize(oi, o.shape);
+      inner.push({ k: 'store', buf: l.buf(o), at, val: l.valueAt(o, oi) });
+      stores.push(at);
+    } else {
+      return undefined;
+    }
+  }
+  if (perElement.length) inner.push({ k: 'for', v: 'r', n: nRed, body: perElement });
+  if (!vectorFriendly(collectExprs(inner), stores, 'c')) return undefined;
+  const end = C % CB === 0 ? undefined : ssub(C, smul(block, CB));
+  const body: Stmt[] = [{ k: 'for', v: 'c', n: CB, body: inner, vector: 4, end }];
+  return [kernel(l, g.name, work, body, reduces.map((x) => `reduce(${attr.str(x.attrs, 'op')}) columns`).join(','))];
 }
 
 /**
