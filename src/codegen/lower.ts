@@ -780,7 +780,8 @@ function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N:
   }
   const total = panels * K * GEMM_NR;
   const buf = ctx.tempBuffer(rhs.dtype, [total], 'packed rhs');
-  const pk = new Lowerer({ ...g, values: [], outputs: [] }, ctx);
+  // Members of the group (a flipped kernel, a transposed operand) are computed inline while packing.
+  const pk = new Lowerer({ ...g, outputs: [] }, ctx);
   const w = svar('w', panels * K);
   const j = svar('i', GEMM_NR);
   const col = sadd(smul(sdiv(w, K), GEMM_NR), j);
@@ -801,25 +802,35 @@ function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] 
   if (root.dtype !== 'f32' || root.inputs.some((x) => x.dtype !== 'f32')) return undefined;
   if (g.outputs.length !== 1 || numel(g.outputs[0]!.shape) !== numel(root.shape)) return undefined;
   const members = new Set(g.values);
-  if (root.inputs.some((x) => members.has(x))) return undefined;
   const x = root.inputs[0]!;
   if (x.shape.length !== 4 || numel(root.shape) === 0) return undefined;
-  const [batch, H, W, Cin] = x.shape as [number, number, number, number];
+  let [batch, H, W, Cin] = x.shape as [number, number, number, number];
+  let materialize: { lo: [number, number]; dil: [number, number] } | undefined;
   const [, OH, OW, Cout] = root.shape as [number, number, number, number];
   let kind: 'conv' | 'depthwise' | 'maxpool';
   let KH: number, KW: number, strides: [number, number], dil: [number, number], pads: [number, number, number, number];
   if (root.op === 'conv') {
     const w = root.inputs[1]!;
     const lo = attr.ints(root.attrs, 'pad_lo'), hi = attr.ints(root.attrs, 'pad_hi');
-    if (attr.ints(root.attrs, 'lhs_dilation').some((d) => d !== 1) || [...lo, ...hi].some((p) => p < 0)) return undefined;
+    const ld = attr.ints(root.attrs, 'lhs_dilation');
+    if ([...lo, ...hi].some((p) => p < 0)) return undefined;
     const groups = attr.int(root.attrs, 'groups');
     [KH, KW] = w.shape as [number, number];
     const st = attr.ints(root.attrs, 'strides'), rd = attr.ints(root.attrs, 'rhs_dilation');
     strides = [st[0]!, st[1]!]; dil = [rd[0]!, rd[1]!]; pads = [lo[0]!, hi[0]!, lo[1]!, hi[1]!];
+    if (ld.some((d) => d !== 1) || members.has(x)) {
+      // Transposed conv (input gradients) or a fused prologue: materialize the dilated, padded
+      // input once, then run the blocked kernel on it with no padding.
+      materialize = { lo: [lo[0]!, lo[1]!], dil: [ld[0]!, ld[1]!] };
+      H = lo[0]! + (H - 1) * ld[0]! + 1 + hi[0]!;
+      W = lo[1]! + (W - 1) * ld[1]! + 1 + hi[1]!;
+      pads = [0, 0, 0, 0];
+    }
     if (groups === 1) kind = 'conv';
     else if (groups === Cin && Cout === Cin) kind = 'depthwise';
     else return undefined;
   } else if (root.op === 'reduce_window' && attr.str(root.attrs, 'op') === 'max') {
+    if (members.has(x)) return undefined;
     const win = attr.ints(root.attrs, 'window'), st = attr.ints(root.attrs, 'strides');
     const lo = attr.ints(root.attrs, 'pad_lo'), hi = attr.ints(root.attrs, 'pad_hi');
     if (win[0] !== 1 || win[3] !== 1 || st[0] !== 1 || st[3] !== 1 || lo[0] || lo[3] || hi[0] || hi[3]) return undefined;
@@ -852,9 +863,37 @@ function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] 
     weights = packOperand(g, ctx, w, KH * KW * Cin, Cout, (k, j) => [...unflatten(k, [KH, KW, Cin]), j], kernels);
     l.bufs.set(weights, { id: weights, dtype: 'f32', elems: Math.ceil(Cout / GEMM_NR) * KH * KW * Cin * GEMM_NR });
   } else if (kind === 'depthwise') {
+    if (members.has(root.inputs[1]!)) return undefined;
     weights = l.buf(root.inputs[1]!);
   }
-  const input = l.buf(x), out = l.buf(o);
+  let input: number;
+  if (materialize) {
+    const shape = [batch, H, W, Cin];
+    input = ctx.tempBuffer('f32', shape, 'conv input (dilated/padded)');
+    const mk = new Lowerer({ ...g, outputs: [] }, ctx);
+    const dom = rowDomain(shape);
+    const [n, h, wv, ci] = dom.idx as [Sym, Sym, Sym, Sym];
+    const conds: Expr[] = [];
+    const src = [n, ...([[h, 0], [wv, 1]] as const).map(([v, d]) => {
+      const t = ssub(v, materialize!.lo[d]);
+      const dl = materialize!.dil[d];
+      const q = sdiv(t, dl);
+      const size = x.shape[1 + d]!;
+      if (t.lo < 0) conds.push(cmpIdx('ge', t, sconst(0)));
+      if (dl > 1) conds.push(cmpIdx('eq', smod(t, dl), sconst(0)));
+      if (q.hi > size - 1) conds.push(cmpIdx('lt', q, sconst(size)));
+      return sclamp(q, size);
+    }), ci];
+    let val = mk.valueAt(x, src);
+    if (conds.length) val = { k: 'sel', c: andAll(conds), a: val, b: { k: 'const', t: 'f32', v: 0 }, t: 'f32' };
+    const at = linearize(dom.idx, shape);
+    mk.bufs.set(input, { id: input, dtype: 'f32', elems: numel(shape) });
+    kernels.push(kernel(mk, `${g.name}_input`, dom.work, dom.wrap([{ k: 'store', buf: input, at, val }], vectorFriendly([val], [at], 'i')), 'conv input'));
+    l.bufs.set(input, { id: input, dtype: 'f32', elems: numel(shape) });
+  } else {
+    input = l.buf(x);
+  }
+  const out = l.buf(o);
   kernels.push(kernel(l, g.name, batch * OH, [{ k: 'conv2d', c: { kind, batch, H, W, Cin, Cout, KH, KW, strides, dilations: dil, pads, OH, OW, input, weights, out, epilogue } }], `${kind} ${H}x${W}x${Cin}->${OH}x${OW}x${Cout} k${KH}x${KW}`));
   return kernels;
 }

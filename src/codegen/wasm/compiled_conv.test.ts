@@ -27,6 +27,17 @@ describe('blocked window kernels', () => {
       for (const threads of [1, 2]) expect(await compareCompiled(fn, randomInputs(fn, 7), { load: { threads } })).toBeUndefined();
     });
   }
+  for (const [stride, pad] of [[1, 'same'], [2, 'same'], [2, 'valid']] as const) {
+    it(`gradients of a conv (stride ${stride}, ${pad}) use the blocked kernels and agree`, async () => {
+      const { valueAndGrad } = await import('../../frontend/grad.js');
+      const loss = (x: k.Tensor, w: k.Tensor) => k.sum(k.mul(k.relu(k.conv2d(x, w, stride, pad)), k.relu(k.conv2d(x, w, stride, pad))));
+      const g = valueAndGrad(loss, { argnums: [0, 1] });
+      const fn = toFunc((x: k.Tensor, w: k.Tensor) => { const r = g(x, w); return [r.value, ...r.grads] as never; }, { inputShapes: [[2, 9, 8, 3], [3, 3, 3, 6]] });
+      const notes = compile(fn).program.kernels.map((kk) => kk.note);
+      expect(notes.filter((n) => n.startsWith('conv ')).length, notes.join(' | ')).toBeGreaterThanOrEqual(2);
+      for (const threads of [1, 2]) expect(await compareCompiled(fn, randomInputs(fn, 5), { load: { threads }, rtol: 2e-4 })).toBeUndefined();
+    });
+  }
   it('constant weights are packed at compile time (no pack kernel)', async () => {
     const w = k.randomNormal([3, 3, 4, 16], { seed: 3 });
     const fn = toFunc((x: k.Tensor) => k.relu(k.conv2d(x, w, 1, 'same')), { inputShapes: [[1, 8, 8, 4]] });
