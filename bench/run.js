@@ -29,12 +29,13 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,compile_time,memory,size').split(',');
+const only = option('only', 'models,compile_time,memory,training,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
   { name: 'compile_time', args: ['--repeats', quick ? '3' : '7'] },
   { name: 'memory', args: [] },
+  { name: 'training', args: ['--budget', quick ? '1000' : '3000'] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });

@@ -425,8 +425,9 @@ function lowerColumnReduction(g: LowerGroup, ctx: LowerContext, reduces: readonl
   const outer = keptShape.slice(0, -1);
   const nOuter = numel(outer);
   const nRed = numel(redShape);
-  // Enough work items for the threads: split the channels into blocks when there is one row.
-  const CB = nOuter >= 2 ? C : Math.min(C, Math.max(16, 4 * Math.ceil(C / 32)));
+  // Enough work items for the threads: with few rows, split the channels into about 8 blocks
+  // (each still whole SIMD vectors).
+  const CB = nOuter >= 8 ? C : Math.min(C, 4 * Math.ceil(C / (4 * Math.max(1, Math.floor(8 / nOuter)))));
   const nb = Math.ceil(C / CB);
   const work = nOuter * nb;
   const l = new Lowerer(g, ctx);

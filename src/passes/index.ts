@@ -10,3 +10,5 @@ export { shouldFuse, describeGroup } from './fusion.js';
 export { explainPlan } from './explain.js';
 export * from './memory_plan.js';
 export { gradFunc, vjpFunc } from './autodiff.js';
+export { foldBatchnorm } from './fold_batchnorm.js';
+export { makeMixedPrecision } from './mixed_precision.js';

@@ -8,9 +8,14 @@ import { dce } from './dce.js';
 import { fold } from './fold.js';
 import { fixpoint, runPipeline, type Pipeline, type PipelineOptions, type PipelineReport } from './manager.js';
 import { simplify } from './simplify.js';
+import { foldBatchnorm } from './fold_batchnorm.js';
 
-/** Simplify, CSE, fold and DCE enable one another (a fold exposes an x+0, CSE exposes a chain), so they repeat together. */
-export const STANDARD_PIPELINE: Pipeline = [fixpoint([simplify, cse, fold, dce])];
+/**
+ * Simplify, CSE, fold and DCE enable one another (a fold exposes an x+0, CSE exposes a chain), so
+ * they repeat together; batch-norm folding runs once its per-channel affine has been folded to
+ * constants, and its scaled weights fold further.
+ */
+export const STANDARD_PIPELINE: Pipeline = [fixpoint([simplify, cse, fold, foldBatchnorm, dce])];
 
 /** Optimize a copy of `fn`; the input is left untouched. */
 export function optimize(fn: Func, opts?: PipelineOptions): Func {

@@ -36,6 +36,8 @@ export interface LayerConfig {
 
 export interface CallArgs {
   training?: boolean;
+  /** The training step counter (i32 scalar), which keys training-mode randomness (Dropout masks). */
+  step?: Tensor;
 }
 
 export interface SerializedLayer {
