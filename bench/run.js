@@ -58,12 +58,14 @@ if (benches.length > 0) {
 const load0 = os.loadavg()[0];
 const started = performance.now();
 const failed = [];
-for (const b of benches) {
+// --assemble: rebuild the tables from the last run's bench/out/*.md without running anything.
+for (const b of flag('assemble') ? [] : benches) {
   const script = path.join(outDir, `${b.name}.mjs`);
   fs.rmSync(path.join(outDir, `${b.name}.md`), { force: true });
   console.log(`\n=== ${b.name} ===`);
   // The relaxed-SIMD flag is also set inside the scripts; on the command line it holds from the first module on.
-  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', script, ...b.args], { cwd: root, stdio: 'inherit' });
+  // A benchmark that leaves tfjs-wasm worker threads behind may not exit by itself: bound it.
+  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', script, ...b.args], { cwd: root, stdio: 'inherit', timeout: 900_000 });
   if (r.status !== 0) failed.push(`${b.name} (exit ${r.status ?? r.signal})`);
 }
 
@@ -77,6 +79,7 @@ const section = (title, file) => {
 section('Inference', 'models.md');
 section('Compile time', 'compile_time.md');
 section('Memory', 'memory.md');
+section('Training', 'training.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');

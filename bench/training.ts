@@ -335,3 +335,5 @@ writeResult('training', { meta, cases: all });
 const md = render(all, meta);
 fs.writeFileSync(path.join(OUT_DIR, 'training.md'), md + '\n');
 console.log('\n' + md);
+// tfjs-wasm's pthread workers would keep Node alive after the results are written.
+process.exit(0);
