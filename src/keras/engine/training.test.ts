@@ -398,3 +398,18 @@ describe('errors', () => {
     expect(() => m.compile({ optimizer: 'sgd', loss: 'mse', metrics: ['accuracyy'] })).toThrow(/unknown metric 'accuracyy'/);
   });
 });
+
+describe('fit on CUDA', () => {
+  // This machine has no NVIDIA driver: compiling the training entries for CUDA must work, and
+  // loading them must fail with the runtime's clear message, not deep inside a kernel.
+  const hasDriver = ['/usr/lib/x86_64-linux-gnu/libcuda.so.1', '/usr/lib64/libcuda.so.1'].some((p) => existsSync(p));
+  it.skipIf(hasDriver)("compile({device: 'cuda'}) builds the CUDA training artifact and says the driver is missing", async () => {
+    const { m, x, y } = classifier(16, 41);
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['acc'], device: 'cuda' });
+    await expect(m.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0 })).rejects.toThrow(/CUDA driver not found/);
+  });
+  it('an unknown device is a clear error', () => {
+    const { m } = classifier(4, 42);
+    expect(() => m.compile({ optimizer: 'adam', loss: 'mse', device: 'tpu' as never })).toThrow(/device must be 'wasm' or 'cuda', got 'tpu'/);
+  });
+});

@@ -48,6 +48,11 @@ export interface ModelCompileArgs {
   metrics?: readonly MetricIdentifier[];
   /** Run the training step through the reference interpreter instead of compiled WebAssembly. */
   runEagerly?: boolean;
+  /**
+   * Where the compiled step runs: 'wasm' (default) or 'cuda' (PTX on an NVIDIA GPU through
+   * kiln/runtime's CUDA executor, the same IR, passes and artifact format).
+   */
+  device?: 'wasm' | 'cuda';
 }
 
 export interface ModelFitArgs {
@@ -179,7 +184,13 @@ export class Trainer {
     const dup = names.find((n, i) => names.indexOf(n) !== i || n === 'loss');
     if (dup) throw new KilnError(`compile: model '${model.name}' has two metrics named '${dup}' (or one named 'loss'); name them apart`);
     this.runEagerly = args.runEagerly ?? false;
+    if (args.device !== undefined && args.device !== 'wasm' && args.device !== 'cuda') {
+      throw new KilnError(`compile: model '${model.name}': device must be 'wasm' or 'cuda', got '${String(args.device)}'`);
+    }
+    this.device = args.device ?? 'wasm';
   }
+
+  private readonly device: 'wasm' | 'cuda';
 
   /** The compiled program, once fit or evaluate built it (undefined with runEagerly). */
   get program(): Program | undefined {
@@ -287,8 +298,8 @@ export class Trainer {
     if (this.runEagerly) {
       this.runner = new InterpreterRunner(funcs, state);
     } else {
-      const art = compileEntries(names.map((name) => ({ name, func: funcs.get(name)! })), state, { name: `${this.model.name}_training` });
-      this.runner = new ProgramRunner(await load(art.bytes));
+      const art = compileEntries(names.map((name) => ({ name, func: funcs.get(name)! })), state, { name: `${this.model.name}_training`, target: this.device });
+      this.runner = new ProgramRunner(await load(art.bytes, { device: this.device }));
     }
     this.signature = sig;
     this.entries = new Set(names);
