@@ -292,3 +292,19 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
   const bytes = writeArtifact({ manifest, sections });
   return new CompiledArtifact(bytes, manifest, built[0]!.fn, built[0]!.plan, programs[0]!);
 }
+
+export interface ExplainOptions extends CompileOptions {
+  /** Where the plan goes (default console.log); pass null to only return it. */
+  print?: ((text: string) => void) | null;
+}
+
+/**
+ * The fusion plan the compiler would build for a model or function: its groups (the kernels),
+ * their ops, inputs and outputs, and every fusion decision with its reason. Printed and returned.
+ */
+export function explain(target: Compilable, opts: ExplainOptions = {}): string {
+  const fn = optimizeFor(toFunc(target, opts), opts);
+  const text = explainPlan(planFusion(fn, opts.fusion));
+  if (opts.print !== null) (opts.print ?? console.log)(text);
+  return text;
+}
