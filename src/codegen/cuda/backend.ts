@@ -26,6 +26,8 @@ export interface PtxOptions {
   readonly sm: CudaSm;
   /** Force the per-kernel mapping (tests); default picks the warp mapping where it applies. */
   readonly mapping?: 'thread' | 'warp';
+  /** 16-byte vector loads/stores in `vector` loops (default true; false for comparisons). */
+  readonly vectorize?: boolean;
 }
 
 export interface PtxModule {
@@ -44,7 +46,7 @@ export function buildPtxModule(p: Program, opts: PtxOptions): PtxModule {
     let out: PtxKernel;
     if (only?.k === 'gemm') out = usesTensorCores(only.g, env) ? emitMmaGemmStatement(k.name, only.g, env) : emitGemmKernel(k.name, only.g, env);
     else if (only?.k === 'conv2d') out = emitConv2dKernel(k.name, only.c, env);
-    else out = emitLoopKernel(k, env, { mapping: opts.mapping });
+    else out = emitLoopKernel(k, env, { mapping: opts.mapping, vectorize: opts.vectorize });
     parts.push(out.text);
     launches.push(out.launch);
   }

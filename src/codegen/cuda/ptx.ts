@@ -14,6 +14,7 @@
 import { byteSize, type DType } from '../../ir/dtype.js';
 import type { Expr, Kernel, ReduceOp, ScalarType, Stmt } from '../kernel_ir.js';
 import type { Atom, Sym } from '../symbolic.js';
+import { LANES, mentions, planVector, v4Aligned, type VectorPlan } from './vector.js';
 import { ptxMath, ptxPow, ptxLog, ptxSinCos } from './math.js';
 import { f32Lit, PtxBuilder } from './ptx_builder.js';
 
@@ -56,9 +57,24 @@ const IDENTITY: Record<ScalarType, Record<ReduceOp, number>> = {
 };
 
 /**
+ * The body of a vectorized loop is emitted once per statement for 4 lanes (iterations v+0..v+3):
+ * `lane` selects which iteration's registers the loop variable and lane locals resolve to.
+ */
+export interface LaneCtx {
+  /** The vectorized loop's variable. */
+  readonly v: string;
+  /** Registers holding v+0 .. v+3. */
+  readonly regs: readonly string[];
+  readonly plan: VectorPlan;
+  lane: number;
+}
+
+/**
  * Emits statements and expressions of one kernel into a builder. Registers for loop variables and
  * locals live in maps; expression values are memoized per statement (one straight-line block),
- * by Expr identity and by Sym key, so shared subtrees are computed once.
+ * by Expr identity and by Sym key, so shared subtrees are computed once. Inside a vectorized loop
+ * values that depend on the lane are memoized per lane, the others (invariant loads included)
+ * once for all lanes, and contiguous aligned f32 loads are one ld.global.v4.f32 for the 4 lanes.
  */
 export class PtxEmitter {
   readonly vars = new Map<string, string>();
@@ -67,6 +83,14 @@ export class PtxEmitter {
   acc: string | undefined;
   private memo = new Map<Expr, Val>();
   private symMemo = new Map<string, string>();
+  private vec: LaneCtx | undefined;
+  /** Per-lane registers of locals declared inside the vectorized body. */
+  private readonly laneLocals = new Map<string, Val[]>();
+  private laneMemo: Map<Expr, Val>[] = [];
+  private laneSymMemo: Map<string, string>[] = [];
+  private laneDepMemo = new Map<Expr, boolean>();
+  /** The 4 lane registers of each v4 load issued in this straight-line region, by buffer and index. */
+  private vloads = new Map<string, string[]>();
 
   constructor(readonly b: PtxBuilder, readonly env: PtxEnv, readonly mem: string) {}
 
@@ -74,6 +98,95 @@ export class PtxEmitter {
   resetMemo(): void {
     this.memo = new Map();
     this.symMemo = new Map();
+    this.laneMemo = Array.from({ length: LANES }, () => new Map());
+    this.laneSymMemo = Array.from({ length: LANES }, () => new Map());
+    this.vloads = new Map();
+  }
+
+  // ---- vectorized loop bodies ----
+
+  get lanes(): LaneCtx | undefined {
+    return this.vec;
+  }
+
+  /** Enter (ctx) or leave (undefined) a vectorized loop body. */
+  setLanes(ctx: LaneCtx | undefined): void {
+    this.vec = ctx;
+    this.laneDepMemo = new Map();
+    if (!ctx) this.laneLocals.clear();
+    this.resetMemo();
+    if (ctx) this.setLane(0);
+  }
+
+  setLane(j: number): void {
+    const c = this.vec!;
+    c.lane = j;
+    this.vars.set(c.v, c.regs[j]!);
+  }
+
+  /** Run `f` for each lane in order (loop variable and lane locals bound to that iteration). */
+  eachLane<T>(f: (lane: number) => T): T[] {
+    const out: T[] = [];
+    for (let j = 0; j < LANES; j++) { this.setLane(j); out.push(f(j)); }
+    this.setLane(0);
+    return out;
+  }
+
+  declareLaneLocal(name: string, vals: Val[]): void {
+    this.laneLocals.set(name, vals);
+  }
+
+  laneLocal(name: string): Val[] | undefined {
+    return this.vec ? this.laneLocals.get(name) : undefined;
+  }
+
+  /** Whether element `at` of `buf` is accessed with a 16-byte vector in the current vectorized body. */
+  isV4(buf: number, at: Sym): boolean {
+    return this.vec !== undefined && this.env.dtype(buf) === 'f32' && v4Aligned(at, this.vec.v, this.env.addr(buf));
+  }
+
+  /** st.global.v4.f32 of the 4 lanes' values at element `at` (lane 0's index) of `buf`. */
+  storeV4(buf: number, at: Sym, vals: readonly Val[]): void {
+    const regs = vals.map((v) => this.convert(v, 'f32').reg);
+    this.setLane(0);
+    const addr = this.address(buf, this.sym(at));
+    this.b.op(`st.global.v4.f32 ${addr}, {${regs.join(', ')}}`);
+  }
+
+  private loadV4(buf: number, at: Sym): string[] {
+    const key = `${buf}|${at.key}`;
+    const hit = this.vloads.get(key);
+    if (hit) return hit;
+    const c = this.vec!;
+    const lane = c.lane;
+    this.setLane(0);
+    const addr = this.address(buf, this.sym(at));
+    this.setLane(lane);
+    const regs = Array.from({ length: LANES }, () => this.b.reg('f'));
+    this.b.op(`ld.global.v4.f32 {${regs.join(', ')}}, ${addr}`);
+    this.vloads.set(key, regs);
+    return regs;
+  }
+
+  /** Whether `e` differs between the lanes of the current vectorized body. */
+  private laneDep(e: Expr): boolean {
+    const c = this.vec!;
+    const hit = this.laneDepMemo.get(e);
+    if (hit !== undefined) return hit;
+    let r: boolean;
+    switch (e.k) {
+      case 'const': case 'acc': r = false; break;
+      case 'index': r = mentions(e.s, c.v); break;
+      case 'load': r = mentions(e.at, c.v); break;
+      case 'loadx': r = this.laneDep(e.at); break;
+      case 'local': r = this.laneLocals.has(e.name) || c.plan.laneLocals.has(e.name) || c.plan.outerAccums.has(e.name); break;
+      case 'un': case 'cast': r = this.laneDep(e.a); break;
+      case 'bin': case 'cmp': r = this.laneDep(e.a) || this.laneDep(e.b); break;
+      case 'sel': r = this.laneDep(e.c) || this.laneDep(e.a) || this.laneDep(e.b); break;
+      case 'rng': r = mentions(e.counter, c.v) || this.laneDep(e.k0) || this.laneDep(e.k1); break;
+    }
+    this.laneDepMemo.set(e, r);
+    return r;
   }
 
   // ---- addresses ----
@@ -162,7 +275,8 @@ export class PtxEmitter {
   // ---- index expressions ----
 
   sym(s: Sym): string {
-    const hit = this.symMemo.get(s.key);
+    const memo = this.vec && mentions(s, this.vec.v) ? this.laneSymMemo[this.vec.lane]! : this.symMemo;
+    const hit = memo.get(s.key);
     if (hit) return hit;
     const b = this.b;
     let acc: string | undefined;
@@ -179,7 +293,7 @@ export class PtxEmitter {
     if (acc === undefined) out = b.r((d) => `mov.u32 ${d}, ${s.c | 0}`);
     else if (s.c !== 0) { const prev = acc; out = b.r((d) => `add.s32 ${d}, ${prev}, ${s.c | 0}`); }
     else out = acc;
-    this.symMemo.set(s.key, out);
+    memo.set(s.key, out);
     return out;
   }
 
@@ -219,10 +333,11 @@ export class PtxEmitter {
 
   expr(e: Expr): Val {
     if (e.k === 'local' || e.k === 'acc') return this.exprDirect(e);
-    const hit = this.memo.get(e);
+    const memo = this.vec && this.laneDep(e) ? this.laneMemo[this.vec.lane]! : this.memo;
+    const hit = memo.get(e);
     if (hit) return hit;
     const v = this.exprDirect(e);
-    this.memo.set(e, v);
+    memo.set(e, v);
     return v;
   }
 
@@ -233,9 +348,13 @@ export class PtxEmitter {
         if (e.t === 'f32') return { reg: b.f((d) => `mov.f32 ${d}, ${f32Lit(e.v)}`), t: 'f32' };
         return { reg: b.r((d) => `mov.u32 ${d}, ${e.t === 'bool' ? (e.v ? 1 : 0) : e.v | 0}`), t: e.t };
       case 'index': return { reg: this.sym(e.s), t: 'i32' };
-      case 'load': return this.load(e.buf, this.sym(e.at), e.t);
+      case 'load':
+        if (this.isV4(e.buf, e.at)) return this.convert({ reg: this.loadV4(e.buf, e.at)[this.vec!.lane]!, t: 'f32' }, e.t);
+        return this.load(e.buf, this.sym(e.at), e.t);
       case 'loadx': return this.load(e.buf, this.convert(this.expr(e.at), 'i32').reg, e.t);
       case 'local': {
+        const lanes = this.laneLocal(e.name);
+        if (lanes) return this.convert(lanes[this.vec!.lane]!, e.t);
         const l = this.locals.get(e.name);
         if (!l) throw new Error(`ptx: unknown local ${e.name}`);
         return this.convert(l, e.t);
@@ -488,7 +607,7 @@ class KernelPtx {
   private lane = '';
   private lane0 = '';
 
-  constructor(readonly b: PtxBuilder, readonly k: Kernel, env: PtxEnv, mem: string, readonly warp: WarpPlan | undefined) {
+  constructor(readonly b: PtxBuilder, readonly k: Kernel, env: PtxEnv, mem: string, readonly warp: WarpPlan | undefined, readonly noVector = false) {
     this.e = new PtxEmitter(b, env, mem);
   }
 
@@ -537,6 +656,7 @@ class KernelPtx {
   }
 
   private stmt(s: Stmt, top: boolean): void {
+    if (this.e.lanes && s.k !== 'for') return this.laneStmt(s);
     const b = this.b, e = this.e;
     switch (s.k) {
       case 'for': return this.forLoop(s, top);
@@ -573,6 +693,47 @@ class KernelPtx {
     }
   }
 
+  /** A statement of a vectorized body, for the 4 lanes (planVector admitted only these kinds). */
+  private laneStmt(s: Stmt): void {
+    const b = this.b, e = this.e;
+    const mov = (t: ScalarType) => (t === 'f32' ? 'mov.f32' : 'mov.b32');
+    switch (s.k) {
+      case 'store': {
+        if (e.isV4(s.buf, s.at)) {
+          e.storeV4(s.buf, s.at, e.eachLane(() => e.expr(s.val)));
+        } else {
+          e.eachLane(() => e.store(s.buf, e.sym(s.at), e.expr(s.val)));
+        }
+        return;
+      }
+      case 'decl': {
+        const vals = e.eachLane(() => {
+          const v = e.convert(e.expr(s.init), s.t);
+          const reg = b.reg(s.t === 'f32' ? 'f' : 'r');
+          b.op(`${mov(s.t)} ${reg}, ${v.reg}`);
+          return { reg, t: s.t };
+        });
+        e.declareLaneLocal(s.name, vals);
+        return;
+      }
+      case 'accum': case 'set': {
+        // Lane locals update per lane; an outer accumulator takes the lanes' values in iteration
+        // order, one combine at a time, exactly as the scalar loop.
+        const lanes = e.laneLocal(s.name);
+        const outer = e.locals.get(s.name);
+        if (!lanes && (!outer || s.k === 'set')) throw new Error(`ptx: ${s.k} of ${s.name} in a vectorized loop`);
+        e.eachLane((j) => {
+          const l = lanes ? lanes[j]! : outer!;
+          const v = s.k === 'accum' ? e.combine(s.op, l, e.expr(s.val), l.t) : e.convert(e.expr(s.val), l.t);
+          b.op(`${mov(l.t)} ${l.reg}, ${v.reg}`);
+        });
+        return;
+      }
+      default:
+        throw new Error(`ptx: ${s.k} statement in a vectorized loop`);
+    }
+  }
+
   private forLoop(s: Extract<Stmt, { k: 'for' }>, top: boolean): void {
     const b = this.b, e = this.e;
     const reds = top ? this.warp?.split.get(s) : undefined;
@@ -580,13 +741,42 @@ class KernelPtx {
     let end: string;
     if (s.end) {
       const dyn = e.sym(s.end);
-      end = b.r((d) => `min.s32 ${d}, ${dyn}, ${s.n}`);
+      const lim = b.r((d) => `min.s32 ${d}, ${dyn}, ${s.n}`);
+      // Clamped at 0 so the vector part's remainder start (end & -4) never precedes 0.
+      end = b.r((d) => `max.s32 ${d}, ${lim}, 0`);
     } else {
       end = b.r((d) => `mov.u32 ${d}, ${s.n}`);
     }
-    const v = b.reg('r');
-    b.op(splitLanes ? `mov.u32 ${v}, ${this.lane}` : `mov.u32 ${v}, 0`);
     const saved = e.vars.get(s.v);
+    // A warp-split reduction stays scalar: the lanes' partial sums would change grouping.
+    const plan = e.lanes || (reds && reds.length > 0) || this.noVector ? undefined : planVector(s, e.env);
+    let from: string;
+    if (plan) {
+      const v = b.reg('r');
+      // Each thread (or warp lane) starts at a multiple of 4 and steps by whole vectors.
+      if (splitLanes) b.op(`shl.b32 ${v}, ${this.lane}, 2`);
+      else b.op(`mov.u32 ${v}, 0`);
+      const head = b.newLabel('vloop'), exit = b.newLabel('vexit');
+      b.label(head);
+      const last = b.r((d) => `add.s32 ${d}, ${v}, ${LANES}`);
+      const p = b.p((d) => `setp.gt.s32 ${d}, ${last}, ${end}`);
+      b.op(`@${p} bra ${exit}`);
+      const regs = [v, ...[1, 2, 3].map((k) => b.r((d) => `add.s32 ${d}, ${v}, ${k}`))];
+      e.vars.set(s.v, v);
+      e.setLanes({ v: s.v, regs, plan, lane: 0 });
+      this.stmts(s.body, false);
+      e.setLanes(undefined);
+      b.op(`add.s32 ${v}, ${v}, ${splitLanes ? 32 * LANES : LANES}`);
+      b.op(`bra ${head}`);
+      b.label(exit);
+      // The scalar remainder: the last (end mod 4) iterations.
+      const rest = b.r((d) => `and.b32 ${d}, ${end}, -${LANES}`);
+      from = splitLanes ? b.r((d) => `add.s32 ${d}, ${rest}, ${this.lane}`) : rest;
+    } else {
+      from = splitLanes ? this.lane : '0';
+    }
+    const v = b.reg('r');
+    b.op(`mov.u32 ${v}, ${from}`);
     e.vars.set(s.v, v);
     const head = b.newLabel('loop'), exit = b.newLabel('exit');
     b.label(head);
@@ -613,6 +803,8 @@ class KernelPtx {
 export interface EmitKernelOptions {
   /** Force a mapping (tests); default: the warp mapping wherever planWarp allows it. */
   readonly mapping?: 'thread' | 'warp';
+  /** Emit `vector` loops 4 iterations per step with 16-byte accesses (default true). */
+  readonly vectorize?: boolean;
 }
 
 /** One `.entry` for a loop-nest kernel (no gemm statements; see gemm.ts for those). */
@@ -626,7 +818,7 @@ export function emitLoopKernel(k: Kernel, env: PtxEnv, opts: EmitKernelOptions =
   b.op(`cvta.to.global.u64 ${mem}, ${memParam}`);
   const start = b.r((d) => `ld.param.u32 ${d}, [${k.name}_param_1]`);
   const end = b.r((d) => `ld.param.u32 ${d}, [${k.name}_param_2]`);
-  new KernelPtx(b, k, env, mem, warp).emitBody(start, end);
+  new KernelPtx(b, k, env, mem, warp, opts.vectorize === false).emitBody(start, end);
   const tpi = warp ? 32 : 1;
   const grid = Math.max(1, Math.min(MAX_GRID, Math.ceil((k.work * tpi) / BLOCK)));
   return {
