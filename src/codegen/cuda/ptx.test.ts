@@ -66,6 +66,8 @@ describe('PTX for random graphs assembles with ptxas', () => {
     }
     const kernels = checkAssembles(programs, 'random graphs');
     expect(kernels).toBeGreaterThan(40);
+    // the vectorized loops (16-byte accesses) are among what was assembled
+    expect(mergedPtx(programs, { sm: 80 }).ptx).toMatch(/(ld|st)\.global\.v4\.f32/);
   });
   withPtxas('random graphs with f16/bf16 values (loaded and stored as 16-bit)', () => {
     const programs: Program[] = [];

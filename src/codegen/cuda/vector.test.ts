@@ -6,6 +6,7 @@ import { assemblePtx, findPtxas } from './ptxas.js';
 import { programOf } from './test_util.js';
 import { buildPtxModule } from './backend.js';
 import { planVector, v4Aligned } from './vector.js';
+import { parsePtx, runKernel } from './ptx_sim.js';
 import type { PtxEnv } from './ptx.js';
 import '../../ir/ops/index.js';
 
@@ -186,4 +187,103 @@ describe('16-byte vector accesses in emitted PTX', () => {
     expect(count(ptx, V4LD)).toBe(0);
     expect(count(ptx, V4ST)).toBe(1);
   });
+});
+
+// Without a GPU: run both emissions in a sequential PTX interpreter (thread-independent kernels)
+// on random data, compare bit for bit, and against naive loops.
+function simulate(src: string, inputs: Float32Array[], opts: { mapping?: 'thread' | 'warp'; vectorize?: boolean }): Float32Array[] {
+  const p = programOf(parseFunc(src));
+  const m = buildPtxModule(p, { sm: 80, ...opts });
+  const mem = new DataView(new ArrayBuffer(p.totalBytes + 64));
+  new Uint8Array(mem.buffer).set(p.weights, p.weightsOffset);
+  p.inputs.forEach((io, k) => new Float32Array(mem.buffer, io.buffer.offset, inputs[k]!.length).set(inputs[k]!));
+  const entries = parsePtx(m.ptx);
+  p.kernels.forEach((k, i) => runKernel(entries.get(k.name)!, m.launches[i]!, k.work, mem, k.name));
+  return p.outputs.map((io) => new Float32Array(mem.buffer.slice(io.buffer.offset, io.buffer.offset + io.buffer.bytes)));
+}
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => { s = (Math.imul(s, 1103515245) + 12345) | 0; return ((s >>> 8) / 2 ** 24) * 4 - 2; });
+}
+
+const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+describe('simulated runs: vectorized PTX equals scalar PTX bit for bit', () => {
+  const biasRelu = (rows: number, n: number) => `func @f(%x: f32[${rows},${n}], %b: f32[${n}]) -> (y: f32[${rows},${n}]) {
+  %0 = broadcast_in_dim(%b) {shape=[${rows},${n}], dims=[1]} : f32[${rows},${n}]
+  %1 = add(%x, %0) : f32[${rows},${n}]
+  %2 = constant() {value=f32[]{0}} : f32[]
+  %3 = broadcast_in_dim(%2) {shape=[${rows},${n}], dims=[]} : f32[${rows},${n}]
+  %4 = max(%1, %3) : f32[${rows},${n}]
+  return %4
+}`;
+  for (const [rows, n, v4ld, v4st] of [[5, 66, 1, 0], [3, 72, 2, 1]] as const) {
+    it(`bias add + relu over ${rows} rows of ${n}, thread and warp mappings`, () => {
+      const src = biasRelu(rows, n);
+      const x = rand(rows * n, 1), b = rand(n, 2);
+      const want = Float32Array.from({ length: rows * n }, (_, k) => Math.max(0, Math.fround(x[k]! + b[k % n]!)));
+      for (const mapping of ['thread', 'warp'] as const) {
+        const ptx = buildPtxModule(programOf(parseFunc(src)), { sm: 80, mapping }).ptx;
+        // rows of 66 floats: only the bias row is provably 16-aligned; rows of 72: everything
+        expect(count(ptx, V4LD), mapping).toBe(v4ld);
+        expect(count(ptx, V4ST), mapping).toBe(v4st);
+        const vec = simulate(src, [x, b], { mapping })[0]!;
+        const sca = simulate(src, [x, b], { mapping, vectorize: false })[0]!;
+        expect(bits(vec), mapping).toEqual(bits(sca));
+        expect(bits(vec), mapping).toEqual(bits(want));
+      }
+    });
+  }
+
+  it('flat elementwise with a runtime-bounded last chunk (1030 elements)', () => {
+    const src = `func @f(%x: f32[1030], %y: f32[1030]) -> (z: f32[1030]) {
+  %0 = mul(%x, %y) : f32[1030]
+  %1 = sub(%0, %x) : f32[1030]
+  return %1
+}`;
+    const x = rand(1030, 3), y = rand(1030, 4);
+    const vec = simulate(src, [x, y], { mapping: 'thread' })[0]!;
+    expect(bits(vec)).toEqual(bits(simulate(src, [x, y], { mapping: 'thread', vectorize: false })[0]!));
+    expect(bits(vec)).toEqual(bits(Float32Array.from(x, (v, k) => Math.fround(Math.fround(v * y[k]!) - v))));
+  });
+
+  for (const [rows, n] of [[1, 103], [2, 100]] as const) {
+    it(`row sum + max reductions over ${rows} rows of ${n} (thread mapping): lane-ordered combines match the scalar loop exactly`, () => {
+      const src = `func @f(%x: f32[${rows},${n}]) -> (s: f32[${rows}], m: f32[${rows}]) {
+  %0 = reduce(%x) {op="sum", axes=[1]} : f32[${rows}]
+  %1 = reduce(%x) {op="max", axes=[1]} : f32[${rows}]
+  return %0, %1
+}`;
+      expect(count(buildPtxModule(programOf(parseFunc(src)), { sm: 80, mapping: 'thread' }).ptx, V4LD)).toBe(2);
+      const x = rand(rows * n, 5);
+      const vec = simulate(src, [x], { mapping: 'thread' });
+      const sca = simulate(src, [x], { mapping: 'thread', vectorize: false });
+      expect(bits(vec[0]!)).toEqual(bits(sca[0]!));
+      expect(bits(vec[1]!)).toEqual(bits(sca[1]!));
+      for (let r = 0; r < rows; r++) {
+        let s = 0, m = -Infinity;
+        for (let c = 0; c < n; c++) { s = Math.fround(s + x[r * n + c]!); m = Math.max(m, x[r * n + c]!); }
+        expect(vec[0]![r]).toBe(s);
+        expect(vec[1]![r]).toBe(m);
+      }
+    });
+  }
+
+  for (const [C, v4ld] of [[12, 1], [10, 0]] as const) {
+    it(`column reduction layout over ${C} channels (4-channel blocks${C % 4 ? ', a runtime-bounded partial block' : ''})`, () => {
+      const src = `func @f(%x: f32[37,${C}]) -> (y: f32[${C}]) {
+  %0 = reduce(%x) {op="sum", axes=[0]} : f32[${C}]
+  return %0
+}`;
+      const ptx = buildPtxModule(programOf(parseFunc(src)), { sm: 80, mapping: 'thread' }).ptx;
+      expect(count(ptx, V4LD)).toBe(v4ld);
+      expect(count(ptx, V4ST)).toBe(1);
+      const x = rand(37 * C, 6);
+      const vec = simulate(src, [x], { mapping: 'thread' })[0]!;
+      expect(bits(vec)).toEqual(bits(simulate(src, [x], { mapping: 'thread', vectorize: false })[0]!));
+      const want = Float32Array.from({ length: C }, (_, c) => { let s = 0; for (let r = 0; r < 37; r++) s = Math.fround(s + x[r * C + c]!); return s; });
+      expect(bits(vec)).toEqual(bits(want));
+    });
+  }
 });
