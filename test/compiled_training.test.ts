@@ -53,21 +53,12 @@ function buildStep(opt: Optimizer) {
   const { func } = trace(f, types, { name: 'train_step', argNames: ['x', 'y', ...stateNames] });
   func.resultNames = ['loss', 'acc', ...stateNames.map((n) => `new_${n}`)];
   stateNames.forEach((_, i) => func.aliases.push({ result: 2 + i, param: 2 + i }));
-  return { func, state: stateNames.map((name, i) => ({ name, value: state[i]!.literal! })) };
+  return { func, f, tensors: state, state: stateNames.map((name, i) => ({ name, value: state[i]!.literal! })) };
 }
 
 async function compare(opt: Optimizer) {
-  const init = shapes.map((s, i) => randomTensor(s, 20 + i, -0.5, 0.5));
-  const optState = opt.stateTensors(opt.init(init));
-  const metricState = accuracy().init();
-  const state = [...init, ...optState, ...metricState];
-  const stateNames = [...names, ...optState.map((_, i) => `opt${i}`), ...metricState.map((_, i) => `metric${i}`)];
-  const f = stepFn(opt, optState.length);
-  const types = [tensorType([B, 12], 'f32'), tensorType([B, 5], 'f32'), ...state.map((t) => t.type)];
-  const { func } = trace(f, types, { name: 'train_step', argNames: ['x', 'y', ...stateNames] });
-  func.resultNames = ['loss', 'acc', ...stateNames.map((n) => `new_${n}`)];
-  stateNames.forEach((_, i) => func.aliases.push({ result: 2 + i, param: 2 + i }));
-  const art = compileEntries([{ name: 'train_step', func }], stateNames.map((name, i) => ({ name, value: state[i]!.literal! })));
+  const { func, state: stateSpec, f, tensors: state } = buildStep(opt);
+  const art = compileEntries([{ name: 'train_step', func }], stateSpec);
   const prog = await load(art.bytes, { threads: 2 });
   // Reference: the same step through the interpreter, state carried in JavaScript.
   const ref = fn(f, { execution: 'interpreter' });

@@ -690,6 +690,28 @@ export function gemmEpilogueSupported(e: Expr, outAt: Sym): boolean {
 }
 
 /**
+ * The epilogue of a GEMM-style anchor (dot, blocked conv): the anchor's value at `idx` (its
+ * output index in terms of the symbolic row `m` and column `n`) is the accumulator, and the
+ * group's single output, read at the same element, becomes an Expr over it. Undefined when the
+ * output is not stored at m*N + n or the epilogue is beyond what GEMM targets apply per vector.
+ */
+function gemmStyleEpilogue(l: Lowerer, g: LowerGroup, anchor: Value, idx: readonly Sym[], m: Sym, n: Sym, N: number): Expr | undefined {
+  l.bound.set(anchor, { key: symKey(idx), expr: { k: 'acc', t: 'f32' } });
+  const o = g.outputs[0]!;
+  const oi = o.shape.join(',') === anchor.shape.join(',') ? idx : unflatten(linearize(idx, anchor.shape), o.shape);
+  let epilogue: Expr;
+  try {
+    epilogue = l.valueAt(o, oi);
+  } catch (e) {
+    if (e instanceof LoweringError) return undefined;
+    throw e;
+  }
+  const outAt = linearize(oi, o.shape);
+  if (outAt.key !== sadd(smul(m, N), n).key || !gemmEpilogueSupported(epilogue, outAt)) return undefined;
+  return epilogue;
+}
+
+/**
  * dot_general as a GEMM: one contracting dim, no batch dims, A addressable with a row stride
  * (or transposed), B packed in panels (at compile time when constant, else by a pack kernel),
  * one output, and an epilogue the GEMM can apply. Returns undefined when any of that fails.
@@ -726,19 +748,9 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const m = svar('m', M), n = svar('n', N);
   const mShape = lFree.map((d) => lhs.shape[d]!), nShape = rFree.map((d) => rhs.shape[d]!);
   const idx = [...unflatten(m, mShape), ...unflatten(n, nShape)];
-  l.bound.set(dot, { key: symKey(idx), expr: { k: 'acc', t: 'f32' } });
+  const epilogue = gemmStyleEpilogue(l, g, dot, idx, m, n, N);
+  if (!epilogue) return undefined;
   const o = g.outputs[0]!;
-  const lin = linearize(idx, dot.shape);
-  const oi = o.shape.join(',') === dot.shape.join(',') ? idx : unflatten(lin, o.shape);
-  let epilogue: Expr;
-  try {
-    epilogue = l.valueAt(o, oi);
-  } catch (e) {
-    if (e instanceof LoweringError) return undefined;
-    throw e;
-  }
-  const outAt = linearize(oi, o.shape);
-  if (outAt.key !== sadd(smul(m, N), n).key || !gemmEpilogueSupported(epilogue, outAt)) return undefined;
   const kernels: Kernel[] = [];
   // B as a logical [K, N] matrix: element (k, j) of rhs, j unflattened over rhs's free dims.
   const bPacked = packOperand(g, ctx, rhs, K, N, (k, j) => {
@@ -844,18 +856,9 @@ function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] 
   const P = batch * OH * OW;
   const m = svar('m', P), n = svar('n', Cout);
   const idx = [...unflatten(m, [batch, OH, OW]), n];
-  l.bound.set(root, { key: symKey(idx), expr: { k: 'acc', t: 'f32' } });
+  const epilogue = gemmStyleEpilogue(l, g, root, idx, m, n, Cout);
+  if (!epilogue) return undefined;
   const o = g.outputs[0]!;
-  const oi = o.shape.join(',') === root.shape.join(',') ? idx : unflatten(linearize(idx, root.shape), o.shape);
-  let epilogue: Expr;
-  try {
-    epilogue = l.valueAt(o, oi);
-  } catch (e) {
-    if (e instanceof LoweringError) return undefined;
-    throw e;
-  }
-  const outAt = linearize(oi, o.shape);
-  if (outAt.key !== sadd(smul(m, Cout), n).key || !gemmEpilogueSupported(epilogue, outAt)) return undefined;
   const kernels: Kernel[] = [];
   let weights = -1;
   if (kind === 'conv') {
