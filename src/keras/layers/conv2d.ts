@@ -8,7 +8,7 @@ import { ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
-import { checkDataFormat, checkPadding, convOutputLength, normalizePair, type PaddingMode } from './conv_utils.js';
+import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type PaddingMode } from './conv_utils.js';
 
 export interface Conv2DArgs extends LayerArgs {
   filters: number;
@@ -55,13 +55,7 @@ export class Conv2D extends Layer {
     if (!Number.isInteger(args.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${args.filters}`);
     this.filters = args.filters;
     this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
-    this.strides = normalizePair(args.strides ?? 1, this.label, 'strides');
-    this.padding = checkPadding(args.padding, this.label);
-    checkDataFormat(args.dataFormat, this.label);
-    this.dilationRate = normalizePair(args.dilationRate ?? 1, this.label, 'dilationRate');
-    if ((this.strides[0] > 1 || this.strides[1] > 1) && (this.dilationRate[0] > 1 || this.dilationRate[1] > 1)) {
-      this.fail(`strides ${JSON.stringify(this.strides)} and dilationRate ${JSON.stringify(this.dilationRate)} cannot both exceed 1`);
-    }
+    ({ strides: this.strides, padding: this.padding, dilationRate: this.dilationRate } = parseConvWindow(args, this.label));
     this.activation = args.activation ?? 'linear';
     getActivation(this.activation, this.label);
     this.useBias = args.useBias ?? true;
@@ -72,8 +66,7 @@ export class Conv2D extends Layer {
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
     const s = this.singleShape(shape);
     const t = shapeToString(s, dtype as DType);
-    if (s.length !== 4) this.fail(`expected a 4-D NHWC input [batch, height, width, channels], got ${t}`);
-    if (s[3] === null) this.fail(`the channel dimension of the input must be known, got ${t}`);
+    checkNhwcInput(s, t, this.label);
     if (this.kernel && s[3] !== this.kernel.value.shape[2]) this.fail(`expected input with ${this.kernel.value.shape[2]} channels, got ${t}`);
     const out = this.computeOutputShape(s);
     if ((out[1] !== null && out[1]! <= 0) || (out[2] !== null && out[2]! <= 0)) {

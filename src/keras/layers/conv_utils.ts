@@ -36,3 +36,28 @@ export function convOutputLength(n: number | null, kernel: number, padding: Padd
   const len = padding === 'same' ? n : n - k + 1;
   return Math.floor((len + stride - 1) / stride);
 }
+
+export interface WindowArgs {
+  strides?: number | readonly number[];
+  padding?: PaddingMode;
+  dataFormat?: string;
+  dilationRate?: number | readonly number[];
+}
+
+/** Strides, padding, data format and dilation of a convolution, checked together. */
+export function parseConvWindow(args: WindowArgs, who: string): { strides: [number, number]; padding: PaddingMode; dilationRate: [number, number] } {
+  const strides = normalizePair(args.strides ?? 1, who, 'strides');
+  const padding = checkPadding(args.padding, who);
+  checkDataFormat(args.dataFormat, who);
+  const dilationRate = normalizePair(args.dilationRate ?? 1, who, 'dilationRate');
+  if ((strides[0] > 1 || strides[1] > 1) && (dilationRate[0] > 1 || dilationRate[1] > 1)) {
+    throw new KilnError(`${who}: strides ${JSON.stringify(strides)} and dilationRate ${JSON.stringify(dilationRate)} cannot both exceed 1`);
+  }
+  return { strides, padding, dilationRate };
+}
+
+/** A convolution's input must be 4-D NHWC with a known channel count (`t` is the shape as text). */
+export function checkNhwcInput(s: readonly (number | null)[], t: string, who: string): void {
+  if (s.length !== 4) throw new KilnError(`${who}: expected a 4-D NHWC input [batch, height, width, channels], got ${t}`);
+  if (s[3] === null) throw new KilnError(`${who}: the channel dimension of the input must be known, got ${t}`);
+}

@@ -9,7 +9,7 @@ import { ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
-import { checkDataFormat, checkPadding, convOutputLength, normalizePair, type PaddingMode } from './conv_utils.js';
+import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type PaddingMode } from './conv_utils.js';
 
 export interface DepthwiseConv2DArgs extends LayerArgs {
   kernelSize: number | readonly number[];
@@ -58,13 +58,7 @@ export class DepthwiseConv2D extends Layer {
     if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier <= 0) {
       this.fail(`depthMultiplier must be a positive integer, got ${this.depthMultiplier}`);
     }
-    this.strides = normalizePair(args.strides ?? 1, this.label, 'strides');
-    this.padding = checkPadding(args.padding, this.label);
-    checkDataFormat(args.dataFormat, this.label);
-    this.dilationRate = normalizePair(args.dilationRate ?? 1, this.label, 'dilationRate');
-    if ((this.strides[0] > 1 || this.strides[1] > 1) && (this.dilationRate[0] > 1 || this.dilationRate[1] > 1)) {
-      this.fail(`strides ${JSON.stringify(this.strides)} and dilationRate ${JSON.stringify(this.dilationRate)} cannot both exceed 1`);
-    }
+    ({ strides: this.strides, padding: this.padding, dilationRate: this.dilationRate } = parseConvWindow(args, this.label));
     this.activation = args.activation ?? 'linear';
     getActivation(this.activation, this.label);
     this.useBias = args.useBias ?? true;
@@ -75,8 +69,7 @@ export class DepthwiseConv2D extends Layer {
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
     const s = this.singleShape(shape);
     const t = shapeToString(s, dtype as DType);
-    if (s.length !== 4) this.fail(`expected a 4-D NHWC input [batch, height, width, channels], got ${t}`);
-    if (s[3] === null) this.fail(`the channel dimension of the input must be known, got ${t}`);
+    checkNhwcInput(s, t, this.label);
     const k = this.depthwiseKernel?.value.shape;
     if (k && s[3] !== k[2]) this.fail(`expected input with ${k[2]} channels, got ${t}`);
     const out = this.computeOutputShape(s);
