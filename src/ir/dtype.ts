@@ -1,3 +1,4 @@
+import { KilnError } from './types.js';
 /** Element types of the IR. Floats narrower than f32 are stored widened in host memory. */
 export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i8' | 'u8' | 'bool';
 
@@ -6,6 +7,31 @@ export const DTYPES: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'i8', 'u8'
 export function isDType(s: string): s is DType {
   return (DTYPES as readonly string[]).includes(s);
 }
+/** Keras / TensorFlow.js spellings of each dtype (what model.json and tfjs users write). */
+const KERAS_NAMES: Readonly<Record<DType, string>> = {
+  f32: 'float32', f16: 'float16', bf16: 'bfloat16', i32: 'int32', i8: 'int8', u8: 'uint8', bool: 'bool',
+};
+const FROM_KERAS = new Map<string, DType>(Object.entries(KERAS_NAMES).map(([k, v]) => [v, k as DType]));
+
+/** The Keras / TensorFlow.js name of a dtype: f32 -> 'float32'. */
+export function kerasDTypeName(d: DType): string {
+  return KERAS_NAMES[d];
+}
+
+/**
+ * A dtype as users write it: Kiln's short names ('f32') or Keras/TensorFlow.js names
+ * ('float32', 'int32', 'bool', ...). Anything else is refused naming `where` and the value.
+ */
+export function parseDType(name: unknown, where: string): DType {
+  if (typeof name === 'string') {
+    if (isDType(name)) return name;
+    const d = FROM_KERAS.get(name);
+    if (d) return d;
+  }
+  const known = DTYPES.map((d) => `'${d}'/'${KERAS_NAMES[d]}'`).join(', ');
+  throw new KilnError(`${where}: unknown dtype ${JSON.stringify(name)} (expected one of ${known})`);
+}
+
 export function isFloat(d: DType): boolean {
   return d === 'f32' || d === 'f16' || d === 'bf16';
 }
