@@ -29,10 +29,11 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,compile_time,memory,training,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
+  { name: 'import', args: ['--rounds', quick ? '1' : '3', '--budget', budget] },
   { name: 'compile_time', args: ['--repeats', quick ? '3' : '7'] },
   { name: 'memory', args: [] },
   { name: 'training', args: ['--budget', quick ? '1000' : '3000'] },
@@ -77,6 +78,7 @@ const section = (title, file) => {
   if (fs.existsSync(p)) sections.push(`### ${title}\n\n${fs.readFileSync(p, 'utf8').trim()}\n`);
 };
 section('Inference', 'models.md');
+section('Imported models', 'import.md');
 section('Compile time', 'compile_time.md');
 section('Memory', 'memory.md');
 section('Training', 'training.md');
