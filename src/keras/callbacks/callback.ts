@@ -30,6 +30,9 @@ export interface TrainingParams {
 
 type Maybe = void | Promise<void>;
 
+/** A JSON value: what a callback keeps in a training checkpoint (BackupAndRestore). */
+export type CallbackState = number | string | boolean | null | CallbackState[] | { [key: string]: CallbackState };
+
 /** The hooks a plain-object callback may define (all optional). */
 export interface CallbackHooks {
   onTrainBegin?(logs: Logs): Maybe;
@@ -57,6 +60,16 @@ export abstract class Callback implements CallbackHooks {
   onEpochEnd(_epoch: number, _logs: Logs): Maybe {}
   onBatchBegin(_batch: number, _logs: Logs): Maybe {}
   onBatchEnd(_batch: number, _logs: Logs): Maybe {}
+
+  /**
+   * What this callback needs to continue exactly after a resume (EarlyStopping's best and wait,
+   * ...), as JSON; undefined when it keeps nothing. getTrainingState collects it; fit gives it back
+   * through setCheckpointState after every callback's onTrainBegin ran.
+   */
+  getCheckpointState(): CallbackState | undefined {
+    return undefined;
+  }
+  setCheckpointState(_state: CallbackState): void {}
 }
 
 /** A Callback made of a plain object's hooks (tfjs-layers CustomCallback). */
@@ -114,4 +127,17 @@ export function monitorIsMax(who: string, mode: 'auto' | 'min' | 'max', monitor:
   if (mode === 'min') return false;
   if (mode !== 'auto') throw new KilnError(`${who}: mode must be 'auto', 'min' or 'max', got '${String(mode)}'`);
   return /acc|auc|precision|recall|fmeasure/.test(monitor);
+}
+
+/** A number as JSON keeps it: non-finite values ('Infinity', '-Infinity', 'NaN') as strings. */
+export function jsonNumber(v: number): number | string {
+  return Number.isFinite(v) ? v : String(v);
+}
+
+/** Field `key` of a callback's checkpoint state as a number (written by jsonNumber). */
+export function stateNumber(who: string, state: CallbackState, key: string): number {
+  const v = state !== null && typeof state === 'object' && !Array.isArray(state) ? state[key] : undefined;
+  if (typeof v === 'number') return v;
+  if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') return Number(v);
+  throw new KilnError(`${who}: checkpoint state field '${key}' must be a number, got ${JSON.stringify(v) ?? 'nothing'}`);
 }

@@ -33,7 +33,7 @@ import { SeededRandom } from '../initializers.js';
 import { getLoss, type Loss, type LossIdentifier } from '../losses.js';
 import { getMetric, Mean, type Metric, type MetricIdentifier } from '../metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optimizers/index.js';
-import { CallbackList, type CallbackLike, type Logs, type TrainingParams } from '../callbacks/callback.js';
+import { CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
 import { History } from '../callbacks/history.js';
 import { ProgbarLogger } from '../progress.js';
 import type { CallArgs } from './layer.js';
@@ -255,6 +255,57 @@ export class Trainer {
   }
   private pendingLr?: number;
 
+  // ---- state outside fit (training_state.ts) -----------------------------------------------------
+
+  /** Values given by writeState before the program existed; the next prepare() starts from them. */
+  private readonly pendingState = new Map<string, TensorData>();
+  /** Where the running fit is (epoch, next step, shuffle RNG at the epoch's start, callbacks). */
+  progress?: FitProgress;
+  /** A position setTrainingState restored; the next fit continues from it. */
+  resume?: ResumePoint;
+  /** Callback states setTrainingState restored; the next fit gives them back after onTrainBegin. */
+  resumeCallbacks?: Record<string, CallbackState>;
+
+  /** The names and types of the non-weight state: learning rate, optimizer slots, metric totals. */
+  stateSpec(): { lrName?: string; optimizer: string[]; metrics: string[]; types: Map<string, TensorType> } {
+    const layout = this.ensureLayout();
+    const types = new Map(layout.names.map((n, i) => [n, layout.init[i]!.type] as const));
+    return { ...(layout.lrName ? { lrName: layout.lrName } : {}), optimizer: layout.optNames, metrics: layout.metricNames, types };
+  }
+
+  /** Current values of non-weight state tensors (from the program, or their initial/pending values). */
+  readState(names: readonly string[]): Record<string, TensorData> {
+    const layout = this.ensureLayout();
+    if (this.runner) return this.runner.getState(names);
+    const out: Record<string, TensorData> = {};
+    for (const n of names) {
+      const i = layout.names.indexOf(n);
+      if (i < 0) throw new KilnError(`training state: model '${this.model.name}' has no state tensor '${n}'`);
+      const pending = this.pendingState.get(n) ?? (n === layout.lrName && this.pendingLr !== undefined ? scalarF32(this.pendingLr) : undefined);
+      out[n] = (pending ?? (layout.init[i]!.data as TensorData)).slice() as TensorData;
+    }
+    return out;
+  }
+
+  /** Set non-weight state tensors (checked against their types) in the program, or for the next fit. */
+  writeState(values: Record<string, TensorData>): void {
+    const layout = this.ensureLayout();
+    for (const [n, d] of Object.entries(values)) {
+      const i = layout.names.indexOf(n);
+      if (i < 0 || i < layout.weights.length) {
+        throw new KilnError(`training state: model '${this.model.name}' has no optimizer/metric state tensor '${n}' (it has ${layout.extraNames.join(', ')})`);
+      }
+      const t = layout.init[i]!.type;
+      const want = t.shape.reduce((a, b) => a * b, 1);
+      const ctor = t.dtype === 'i32' ? Int32Array : Float32Array;
+      if (!(d instanceof ctor) || d.length !== want) {
+        throw new KilnError(`training state: '${n}' must be ${typeToString(t)} (${want} ${ctor.name} values), got ${d?.constructor?.name ?? typeof d} of ${d?.length ?? 0} values`);
+      }
+    }
+    if (this.runner) this.runner.setState(values);
+    else for (const [n, d] of Object.entries(values)) this.pendingState.set(n, d.slice() as TensorData);
+  }
+
   // ---- building the steps ---------------------------------------------------------------------
 
   private ensureLayout(): StateLayout {
@@ -290,9 +341,12 @@ export class Trainer {
     const state = layout.names.map((name, i) => {
       const init = layout.init[i]!;
       if (current) return { name, value: literal(init.type.shape, init.type.dtype, current[name]!) };
+      const pending = this.pendingState.get(name);
+      if (pending) return { name, value: literal(init.type.shape, init.type.dtype, pending) };
       if (name === layout.lrName && this.pendingLr !== undefined) return { name, value: literal([], 'f32', [this.pendingLr]) };
       return { name, value: init };
     });
+    this.pendingState.clear();
     this.runner?.dispose();
     this.runner = undefined;
     if (this.runEagerly) {
@@ -424,6 +478,20 @@ export class Trainer {
     this.runner?.dispose();
     this.runner = undefined;
   }
+}
+
+/** Where a fit is: the epoch, the next step to run, and the shuffle RNG's state before the epoch's shuffle. */
+export interface ResumePoint {
+  epoch: number;
+  step: number;
+  rngState: number;
+}
+
+/** What a running fit exposes to getTrainingState (BackupAndRestore calls it from a callback). */
+export interface FitProgress extends ResumePoint {
+  /** Batches per epoch. */
+  steps: number;
+  callbacks: readonly Callback[];
 }
 
 /** The batch inputs' names: x (or x0, x1, ... for several inputs). */
