@@ -1,10 +1,12 @@
 /**
  * Activation functions, written in primitive ops (never special IR ops: fusion recovers their
  * speed). softmax/logSoftmax subtract the max along the axis first, for numerical stability.
+ * Every activation propagates NaN as TensorFlow's do (a NaN input gives a NaN output): a select
+ * `x > 0 ? x : f(x)` does so only because f(NaN) is NaN, so keep such branches NaN-preserving.
  */
 import { emit } from './emit.js';
 import {
-  abs, add, asTensor, div, erf, exp, greater, log, log1p, maximum, minimum, mul, neg, requireFloat, sub, tanh, where,
+  abs, add, asTensor, div, erf, exp, greater, lessEqual, log, log1p, maximum, minimum, mul, neg, requireFloat, sub, tanh, where,
   type TensorOrNumber,
 } from './elementwise.js';
 import { normAxis } from './manipulation.js';
@@ -17,15 +19,19 @@ function floatArg(op: string, x: TensorOrNumber): Tensor {
   return t;
 }
 
-/** Written as a select so the gradient at exactly 0 is 0, as tf.relu's is (max would give 1). */
+/**
+ * Written as a select so the gradient at exactly 0 is 0, as tf.relu's is (max would give 1). The
+ * select tests `x <= 0` (false for NaN) so NaN passes through as in TensorFlow: relu(NaN) = NaN,
+ * where `x > 0 ? x : 0` would hide a NaN input as 0.
+ */
 export function relu(x: TensorOrNumber): Tensor {
   const t = asTensor(x, 'f32', 'relu');
-  return where(greater(t, 0), t, 0);
+  return where(lessEqual(t, 0), 0, t);
 }
 
+/** relu then min(., 6); min propagates NaN on every path (tfjs Math.min, wasm f32.min, PTX min.NaN). */
 export function relu6(x: TensorOrNumber): Tensor {
-  const t = asTensor(x, 'f32', 'relu6');
-  return minimum(where(greater(t, 0), t, 0), 6);
+  return minimum(relu(asTensor(x, 'f32', 'relu6')), 6);
 }
 
 export function leakyRelu(x: TensorOrNumber, alpha = 0.2): Tensor {

@@ -35,6 +35,10 @@ export class SeededRandom {
   constructor(seed: number) {
     this.state = seed >>> 0;
   }
+  /** The generator's position (a uint32); `new SeededRandom(r.position)` continues where r is. */
+  get position(): number {
+    return this.state;
+  }
   /** Uniform in [0, 1). */
   next(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);

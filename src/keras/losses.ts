@@ -178,8 +178,8 @@ export interface SparseCrossentropyArgs {
 
 /**
  * Integer class labels (i32, or floats holding integers) of shape yPred.shape[:-1], or with a
- * trailing 1. Labels are one-hot encoded in the graph; an out-of-range label gives an all-zero
- * target row (loss 0 for that sample) since a compiled step cannot raise on data.
+ * trailing 1. Labels are one-hot encoded in the graph; fit/evaluate refuse labels that are not
+ * integers in [0, classes) (checked inside the compiled step, see sparseLabels).
  */
 export function sparseCategoricalCrossentropy(args: SparseCrossentropyArgs = {}): Loss {
   const fromLogits = args.fromLogits ?? false;
@@ -197,8 +197,40 @@ export function sparseToOneHot(op: string, yTrue: Tensor, yPred: Tensor): Tensor
   return ops.oneHot(labels, yPred.shape[yPred.rank - 1]!, 1, 0, yPred.dtype);
 }
 
-/** Integer labels as i32 of shape yPred.shape[:-1] (a trailing size-1 axis is dropped). */
+/** Class counts of the sparse labels met while `watchSparseLabels` runs (a training step's trace). */
+let sparseClasses: number[] | undefined;
+
+/**
+ * Run `f` (which traces a training or evaluation step) and report the number of classes of the
+ * sparse labels any loss or metric decoded in it, so the step can check its labels are integers
+ * in [0, classes) (a compiled step cannot throw; training.ts adds the check as outputs).
+ */
+export function watchSparseLabels<T>(f: () => T): { result: T; classes?: number } {
+  const outer = sparseClasses;
+  sparseClasses = [];
+  try {
+    const result = f();
+    const seen = sparseClasses;
+    return seen.length ? { result, classes: Math.min(...seen) } : { result };
+  } finally {
+    sparseClasses = outer;
+  }
+}
+
+/** The class count of the sparse labels met so far inside watchSparseLabels (undefined if none). */
+export function sparseClassesSeen(): number | undefined {
+  return sparseClasses?.length ? Math.min(...sparseClasses) : undefined;
+}
+
+/**
+ * Integer labels as i32 of shape yPred.shape[:-1] (a trailing size-1 axis is dropped). Float
+ * labels are accepted when they hold integers (tfjs users pass float32 labels); fit and evaluate
+ * check in the compiled step that every label is an integer in [0, classes) and throw naming the
+ * first offending sample and value. Outside fit nothing checks: an out-of-range label then gives
+ * an all-zero one-hot row.
+ */
 export function sparseLabels(op: string, yTrue: Tensor, yPred: Tensor): Tensor {
+  sparseClasses?.push(yPred.shape[yPred.rank - 1]!);
   let labels = yTrue;
   if (labels.rank === yPred.rank && labels.shape[labels.rank - 1] === 1) labels = ops.squeeze(labels, -1);
   const expected = yPred.shape.slice(0, -1);

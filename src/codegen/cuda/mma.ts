@@ -68,7 +68,7 @@ export function emitMmaGemmKernel(s: MmaGemmSpec): PtxKernel {
     }
     if (s.epilogue?.activation === 'relu') {
       const prev = v;
-      v = b.f((d) => `max.f32 ${d}, ${prev}, ${f32Lit(0)}`);
+      v = b.f((d) => `max.NaN.f32 ${d}, ${prev}, ${f32Lit(0)}`); // relu(NaN) = NaN, as TensorFlow
     }
     const idx = b.r((d) => `mad.lo.s32 ${d}, ${row}, ${s.N}, ${col}`);
     const off = b.reg('rd');

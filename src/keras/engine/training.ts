@@ -30,7 +30,7 @@ import { compileEntries } from '../../compile.js';
 import { load, type Program, type TensorData } from '../../runtime/index.js';
 import { ops, Tensor, type Variable } from '../backend.js';
 import { SeededRandom } from '../initializers.js';
-import { getLoss, type Loss, type LossIdentifier } from '../losses.js';
+import { getLoss, sparseClassesSeen, watchSparseLabels, type Loss, type LossIdentifier } from '../losses.js';
 import { getMetric, Mean, type Metric, type MetricIdentifier } from '../metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optimizers/index.js';
 import { CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
@@ -191,6 +191,8 @@ export class Trainer {
   }
 
   private readonly device: 'wasm' | 'cuda';
+  /** The class count sparse labels are checked against (undefined when no loss/metric is sparse). */
+  labelClasses?: number;
 
   /** The compiled program, once fit or evaluate built it (undefined with runEagerly). */
   get program(): Program | undefined {
@@ -368,12 +370,16 @@ export class Trainer {
     const extraTypes = extraNames.map((n) => layout.init[layout.names.indexOf(n)]!).map((l) => l.type);
     const nx = xTypes.length;
     try {
-      const body = kind === 'train' ? this.trainBody(xTypes, yType, layout) : this.evalBody(nx, layout);
-      const { func } = trace((...args: Tensor[]) => body(args.slice(0, nx), args[nx]!, args.slice(nx + 1)),
-        [...xTypes, yType, ...extraTypes], { name: `${kind}_${b}`, argNames: [...xNames, 'y', ...extraNames], variables: layout.weights });
+      const { result: func, classes } = watchSparseLabels(() => {
+        const body = kind === 'train' ? this.trainBody(xTypes, yType, layout) : this.evalBody(nx, layout);
+        return trace((...args: Tensor[]) => body(args.slice(0, nx), args[nx]!, args.slice(nx + 1)),
+          [...xTypes, yType, ...extraTypes], { name: `${kind}_${b}`, argNames: [...xNames, 'y', ...extraNames], variables: layout.weights }).func;
+      });
+      this.labelClasses = classes;
       const names = this.metricNames;
-      if (kind === 'train') finishEntry(func, [...names, ...names.map((n) => `running/${n}`)], [...layout.optNames, ...layout.metricNames]);
-      else finishEntry(func, names, layout.metricNames);
+      const checks = classes === undefined ? [] : LABEL_CHECK;
+      if (kind === 'train') finishEntry(func, [...names, ...names.map((n) => `running/${n}`), ...checks], [...layout.optNames, ...layout.metricNames]);
+      else finishEntry(func, [...names, ...checks], layout.metricNames);
       return func;
     } catch (e) {
       if (e instanceof KilnError) {
@@ -451,7 +457,7 @@ export class Trainer {
       const r = opt.apply(trainable.map((v) => v.read()), grads, optState);
       trainable.forEach((v, i) => v.assign(r.params[i]!));
       const m = this.metricUpdates(extra, k, y, pred, lossValue);
-      return [...m.batch, ...m.running, ...opt.stateTensors(r.state), ...m.states];
+      return [...m.batch, ...m.running, ...labelCheck(y), ...opt.stateTensors(r.state), ...m.states];
     };
   }
 
@@ -459,7 +465,7 @@ export class Trainer {
     return (xs: Tensor[], y: Tensor, extra: Tensor[]): Tensor[] => {
       const pred = this.forward(xs, false);
       const m = this.metricUpdates(extra, 0, y, pred, this.loss(y, pred));
-      return [...m.running, ...m.states];
+      return [...m.running, ...labelCheck(y), ...m.states];
     };
   }
 
@@ -492,6 +498,32 @@ export interface FitProgress extends ResumePoint {
   /** Batches per epoch. */
   steps: number;
   callbacks: readonly Callback[];
+}
+
+// ---- sparse label checks ----------------------------------------------------------------------------
+
+/** The step outputs of the label check: count of bad labels, first bad (flat) index, its value. */
+const LABEL_CHECK = ['labels/bad', 'labels/first_index', 'labels/first_value'] as const;
+
+/**
+ * Inside a traced step whose loss or metrics decoded sparse labels: how many labels of `y` are
+ * not integers in [0, classes), the first such flat index and its value (three f32 scalars, a
+ * few reductions fused into one kernel). The host reads them after each step and throws. Empty
+ * when the step has no sparse labels (watchSparseLabels saw none).
+ */
+function labelCheck(y: Tensor): Tensor[] {
+  const classes = sparseClassesSeen();
+  if (classes === undefined) return [];
+  const n = y.shape.reduce((a, b) => a * b, 1);
+  const flat = ops.reshape(y, [n]);
+  const v = flat.dtype === 'f32' ? flat : ops.cast(flat, 'f32');
+  let bad = ops.logicalOr(ops.less(flat, 0), ops.greaterEqual(flat, classes));
+  // Not an integer (NaN included: floor(NaN) != NaN).
+  if (flat.dtype !== 'i32') bad = ops.logicalOr(bad, ops.notEqual(ops.floor(v), v));
+  const index = ops.cast(ops.iota([n], 0, 'i32'), 'f32');
+  const first = ops.min(ops.where(bad, index, n));
+  const value = ops.sum(ops.where(ops.equal(index, first), v, 0));
+  return [ops.sum(ops.cast(bad, 'f32')), first, value];
 }
 
 /** The batch inputs' names: x (or x0, x1, ... for several inputs). */
@@ -663,14 +695,32 @@ export function trainingProgram(model: Model): Program | undefined {
 
 // ---- evaluate ----------------------------------------------------------------------------------------
 
-async function runEval(trainer: Trainer, runner: Runner, data: Dataset, b: number): Promise<Logs> {
+async function runEval(trainer: Trainer, runner: Runner, data: Dataset, b: number, what = 'evaluate'): Promise<Logs> {
   trainer.resetMetrics(runner);
   let out: Record<string, TensorData> = {};
   for (let start = 0; start < data.n; start += b) {
     const size = Math.min(b, data.n - start);
     out = runner.run(`eval_${size}`, feeds(data.batch(undefined, start, size)));
+    checkLabels(out, trainer, data, { what, where: `batch ${start / b}`, start });
   }
   return Object.fromEntries(trainer.metricNames.map((n) => [n, out[n]![0]!]));
+}
+
+/** Throw when the step's label check (labelCheck) found labels that are not integers in [0, classes). */
+function checkLabels(out: Record<string, TensorData>, trainer: Trainer, data: Dataset, at: { what: string; where: string; start: number; order?: Int32Array }): void {
+  const bad = out['labels/bad'];
+  if (!bad || bad[0] === 0) return;
+  const flat = out['labels/first_index']![0]!;
+  const value = out['labels/first_value']![0]!;
+  const perSample = data.rowSizes[data.rowSizes.length - 1]!;
+  const j = Math.floor(flat / perSample);
+  const index = at.order ? at.order[at.start + j]! : at.start + j;
+  const element = perSample === 1 ? `y[${index}]` : `y[${index}] (element ${flat % perSample})`;
+  const kind = Number.isInteger(value) ? `out of range [0, ${trainer.labelClasses})` : 'not an integer';
+  throw new KilnError(
+    `${at.what}: sparse label ${element} = ${value} is ${kind} (${at.where}, ${bad[0]} bad label(s) in the batch); ` +
+      `sparse losses and metrics need integer class indices in [0, ${trainer.labelClasses}) for the model's ${trainer.labelClasses} outputs`,
+  );
 }
 
 function feeds(arrays: TensorData[]): Record<string, TensorData> {
@@ -690,6 +740,17 @@ export async function evaluateModel(model: Model, x: Tensor | Tensor[], y: Tenso
 }
 
 // ---- fit ----------------------------------------------------------------------------------------------
+
+/** Give each callback the state setTrainingState restored for it (matched by position and class). */
+function restoreCallbackStates(callbacks: readonly Callback[], trainer: Trainer): void {
+  const states = trainer.resumeCallbacks;
+  trainer.resumeCallbacks = undefined;
+  if (!states) return;
+  callbacks.forEach((c, i) => {
+    const s = states[`${i}:${c.constructor.name}`];
+    if (s !== undefined) c.setCheckpointState(s);
+  });
+}
 
 export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor, args: ModelFitArgs = {}): Promise<History> {
   const trainer = trainerOf('fit', model);
@@ -730,43 +791,73 @@ export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor, ar
   cbs.setModel(model);
   cbs.setParams(params);
   model.stopTraining = false;
-  const rng = args.seed !== undefined ? new SeededRandom(args.seed) : undefined;
-  const random = () => (rng ? rng.next() : Math.random());
+  // Shuffling always draws from a seeded generator (a random seed when none is given) so that a
+  // checkpoint can record its position and a resumed fit replays the interrupted epoch's order.
+  let rng = new SeededRandom(args.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const shuffle = args.shuffle ?? true;
   const order = new Int32Array(n);
-  await cbs.onTrainBegin();
-  for (let epoch = initialEpoch; epoch < epochs && !model.stopTraining; epoch++) {
-    await cbs.onEpochBegin(epoch);
-    trainer.resetMetrics(runner);
-    const shuffle = args.shuffle ?? true;
-    if (shuffle) {
-      for (let i = 0; i < n; i++) order[i] = i;
-      for (let i = n - 1; i > 0; i--) {
-        const j = Math.floor(random() * (i + 1));
-        const t = order[i]!; order[i] = order[j]!; order[j] = t;
+  const progress: FitProgress = { epoch: initialEpoch, step: 0, rngState: rng.position, steps, callbacks: cbs.callbacks };
+  trainer.progress = progress;
+  let nanWarned = false;
+  try {
+    await cbs.onTrainBegin();
+    let firstEpoch = initialEpoch;
+    let firstStep = 0;
+    const resume = trainer.resume;
+    trainer.resume = undefined;
+    if (resume) {
+      if (resume.step >= steps) {
+        throw new KilnError(`fit: model '${model.name}': the restored position is step ${resume.step} of an epoch, but this fit has ${steps} steps per epoch; resume with the same data and batchSize`);
       }
+      firstEpoch = resume.epoch;
+      firstStep = resume.step;
+      rng = new SeededRandom(resume.rngState);
     }
-    let out: Record<string, TensorData> = {};
-    for (let step = 0; step < steps; step++) {
-      const start = step * b;
-      const size = Math.min(b, n - start);
-      await cbs.onBatchBegin(step, { batch: step, size });
-      trainer.pushChanged(); // a callback may have assigned weights (setWeights)
-      out = runner.run(`train_${size}`, feeds(train.batch(shuffle ? order : undefined, start, size)));
-      trainer.markDirty();
-      const logs: Logs = { batch: step, size };
-      for (const m of names) logs[m] = out[m]![0]!;
-      await cbs.onBatchEnd(step, logs);
-      if (model.stopTraining) break;
-    }
-    const epochLogs: Logs = Object.fromEntries(names.map((m) => [m, out[`running/${m}`]![0]!]));
-    if (val) {
-      const v = await runEval(trainer, runner, val, b);
-      for (const m of names) epochLogs[`val_${m}`] = v[m]!;
+    restoreCallbackStates(cbs.callbacks, trainer);
+    for (let epoch = firstEpoch; epoch < epochs && !model.stopTraining; epoch++) {
+      const startStep = epoch === firstEpoch ? firstStep : 0;
+      Object.assign(progress, { epoch, step: startStep, rngState: rng.position });
+      await cbs.onEpochBegin(epoch);
+      if (startStep === 0) trainer.resetMetrics(runner); // a mid-epoch resume restored them
+      if (shuffle) {
+        for (let i = 0; i < n; i++) order[i] = i;
+        for (let i = n - 1; i > 0; i--) {
+          const j = Math.floor(rng.next() * (i + 1));
+          const t = order[i]!; order[i] = order[j]!; order[j] = t;
+        }
+      }
+      let out: Record<string, TensorData> = {};
+      for (let step = startStep; step < steps; step++) {
+        const start = step * b;
+        const size = Math.min(b, n - start);
+        await cbs.onBatchBegin(step, { batch: step, size });
+        trainer.pushChanged(); // a callback may have assigned weights (setWeights)
+        out = runner.run(`train_${size}`, feeds(train.batch(shuffle ? order : undefined, start, size)));
+        trainer.markDirty();
+        progress.step = step + 1;
+        checkLabels(out, trainer, train, { what: 'fit', where: `batch ${step} of epoch ${epoch + 1}`, start, ...(shuffle ? { order } : {}) });
+        const logs: Logs = { batch: step, size };
+        for (const m of names) logs[m] = out[m]![0]!;
+        if (!nanWarned && !Number.isFinite(logs.loss!)) {
+          nanWarned = true;
+          console.warn(`fit: model '${model.name}': the loss became ${logs.loss} at batch ${step} of epoch ${epoch + 1}; check the data for NaN/Infinity or lower the learning rate (TerminateOnNaN stops training when this happens)`);
+        }
+        await cbs.onBatchEnd(step, logs);
+        if (model.stopTraining) break;
+      }
+      const epochLogs: Logs = Object.fromEntries(names.map((m) => [m, out[`running/${m}`]![0]!]));
+      if (val) {
+        const v = await runEval(trainer, runner, val, b, 'fit (validation)');
+        for (const m of names) epochLogs[`val_${m}`] = v[m]!;
+      }
+      trainer.sync();
+      Object.assign(progress, { epoch: epoch + 1, step: 0, rngState: rng.position });
+      await cbs.onEpochEnd(epoch, epochLogs);
     }
     trainer.sync();
-    await cbs.onEpochEnd(epoch, epochLogs);
+    await cbs.onTrainEnd();
+  } finally {
+    trainer.progress = undefined;
   }
-  trainer.sync();
-  await cbs.onTrainEnd();
   return history;
 }
