@@ -49,6 +49,24 @@ export interface CompileOptions {
    * f32 master copies (CUDA's tensor cores take these; the WebAssembly target computes f32 only).
    */
   mixedPrecision?: 'f16' | 'bf16';
+  /**
+   * Called after each stage with its wall time in milliseconds, in order: 'trace', 'passes',
+   * 'fusion', 'codegen', 'pack' (on CUDA, PTX emission and packing are one 'codegen' step).
+   * The `kiln compile` command prints these as progress lines.
+   */
+  onStage?: (stage: CompileStage, ms: number) => void;
+}
+
+/** The stages `compile` reports through `onStage`. */
+export type CompileStage = 'trace' | 'passes' | 'fusion' | 'codegen' | 'pack';
+
+/** Runs one compile stage, reporting its time to `opts.onStage`. */
+function stage<T>(opts: CompileOptions, name: CompileStage, run: () => T): T {
+  if (!opts.onStage) return run();
+  const t0 = performance.now();
+  const out = run();
+  opts.onStage(name, performance.now() - t0);
+  return out;
 }
 
 /** The standard passes, then mixed precision when asked. */
@@ -128,22 +146,27 @@ export function toFunc(target: Compilable, opts: CompileOptions = {}): Func {
 export function compile(target: Compilable, opts: CompileOptions = {}): CompiledArtifact {
   const tgt = opts.target ?? 'wasm';
   if (tgt !== 'wasm' && tgt !== 'cuda') throw new KilnError(`compile: unknown target '${String(tgt)}' (available: 'wasm', 'cuda')`);
-  const traced = toFunc(target, opts);
-  const fn = optimizeFor(traced, opts);
-  const plan = planFusion(fn, opts.fusion);
+  const traced = stage(opts, 'trace', () => toFunc(target, opts));
+  const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
+  const plan = stage(opts, 'fusion', () => planFusion(fn, opts.fusion));
   if (tgt === 'cuda') {
-    const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true });
-    const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
-    return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
+    return stage(opts, 'codegen', () => {
+      const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true });
+      const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
+      return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
+    });
   }
-  const program = buildProgram(fn, plan, { dtypes: WASM_DTYPES });
   const shared = opts.threads ?? true;
-  const sections: Record<string, Uint8Array> = {
-    wasm: emitWasm(program, { relaxed: false, shared, optimize: opts.optimizeWasm }),
-  };
-  if ((opts.relaxedSimd ?? true) && wantsRelaxedVariant(program)) {
-    sections['wasm-relaxed'] = emitWasm(program, { relaxed: true, shared, optimize: opts.optimizeWasm });
-  }
+  const { program, sections } = stage(opts, 'codegen', () => {
+    const program = buildProgram(fn, plan, { dtypes: WASM_DTYPES });
+    const sections: Record<string, Uint8Array> = {
+      wasm: emitWasm(program, { relaxed: false, shared, optimize: opts.optimizeWasm }),
+    };
+    if ((opts.relaxedSimd ?? true) && wantsRelaxedVariant(program)) {
+      sections['wasm-relaxed'] = emitWasm(program, { relaxed: true, shared, optimize: opts.optimizeWasm });
+    }
+    return { program, sections };
+  });
   if (program.weights.length > 0) sections['weights'] = program.weights;
   const spec = (io: { name: string; buffer: { shape: readonly number[]; dtype: DType; offset: number } }) =>
     ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset });
@@ -165,7 +188,7 @@ export function compile(target: Compilable, opts: CompileOptions = {}): Compiled
     schedule: program.kernels.map((_, i) => i),
     meta: { splits: program.splits, signature: fn.params.map((p) => typeToString(p.type)) },
   };
-  const bytes = writeArtifact({ manifest, sections });
+  const bytes = stage(opts, 'pack', () => writeArtifact({ manifest, sections }));
   return new CompiledArtifact(bytes, manifest, fn, plan, program);
 }
 

@@ -11,7 +11,7 @@ export {
   type InputArgs, type KerasShape, type CallArgs, type LayerArgs, type LayerConfig, type SerializedLayer,
   type PredictArgs, type FunctionalArgs, type FunctionalConfig, type SequentialArgs, type SequentialConfig,
 } from './keras/index.js';
-export { compile, compileEntries, explain, toFunc, CompiledArtifact, type CompileOptions, type ExplainOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
+export { compile, compileEntries, explain, toFunc, CompiledArtifact, type CompileOptions, type CompileStage, type ExplainOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
 export { useCompiledExecution, compiledProgramCount } from './exec.js';
 export { explainPlan } from './passes/explain.js';
 export { planFusion } from './passes/fusion_plan.js';
