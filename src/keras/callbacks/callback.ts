@@ -141,3 +141,26 @@ export function stateNumber(who: string, state: CallbackState, key: string): num
   if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') return Number(v);
   throw new KilnError(`${who}: checkpoint state field '${key}' must be a number, got ${JSON.stringify(v) ?? 'nothing'}`);
 }
+
+/** Refuse option keys outside `valid`, naming the closest valid one (a typo is never ignored). */
+export function refuseUnknown(who: string, args: object, valid: readonly string[]): void {
+  for (const key of Object.keys(args)) {
+    if (valid.includes(key)) continue;
+    const closest = [...valid].sort((a, b) => editDistance(key, a) - editDistance(key, b))[0];
+    throw new KilnError(`${who}: unknown option '${key}'${closest ? ` (did you mean '${closest}'?)` : ''}; valid options: ${valid.join(', ')}`);
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}

@@ -3,8 +3,9 @@
  * `minDelta` for `patience` epochs; optionally put back the weights of the best epoch.
  */
 import { KilnError } from '../../ir/types.js';
-import type { Tensor } from '../backend.js';
-import { Callback, monitorIsMax, type Logs } from './callback.js';
+import { literal } from '../../ir/literal.js';
+import { Tensor } from '../backend.js';
+import { Callback, jsonNumber, monitorIsMax, stateNumber, type CallbackState, type Logs } from './callback.js';
 
 export interface EarlyStoppingArgs {
   /** Default 'val_loss'. */
@@ -80,7 +81,45 @@ export class EarlyStopping extends Callback {
     }
   }
 
+  /** best, wait, the epochs, and the best weights (base64 f32/i32 bytes) when restoreBestWeights keeps them. */
+  override getCheckpointState(): CallbackState {
+    const s: Record<string, CallbackState> = { best: jsonNumber(this.best), wait: this.wait, stoppedEpoch: this.stoppedEpoch, bestEpoch: this.bestEpoch };
+    if (this.bestWeights) {
+      s.bestWeights = this.bestWeights.map((w) => ({ shape: [...w.shape], dtype: w.dtype, data: toBase64(w.dataSync() as Float32Array | Int32Array) }));
+    }
+    return s;
+  }
+
+  override setCheckpointState(state: CallbackState): void {
+    const who = 'EarlyStopping';
+    this.best = stateNumber(who, state, 'best');
+    this.wait = stateNumber(who, state, 'wait');
+    this.stoppedEpoch = stateNumber(who, state, 'stoppedEpoch');
+    this.bestEpoch = stateNumber(who, state, 'bestEpoch');
+    const ws = (state as Record<string, CallbackState>).bestWeights;
+    this.bestWeights = Array.isArray(ws)
+      ? ws.map((w) => {
+        const { shape, dtype, data } = w as { shape: number[]; dtype: 'f32' | 'i32'; data: string };
+        return Tensor.concrete(literal(shape, dtype, fromBase64(data, dtype)));
+      })
+      : undefined;
+  }
+
   override onTrainEnd(): void {
     if (this.restoreBestWeights && this.bestWeights && this.stoppedEpoch > 0) this.model!.setWeights(this.bestWeights);
   }
+}
+
+function toBase64(a: Float32Array | Int32Array): string {
+  const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function fromBase64(s: string, dtype: 'f32' | 'i32'): Float32Array | Int32Array {
+  const bin = atob(s);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return dtype === 'f32' ? new Float32Array(bytes.buffer) : new Int32Array(bytes.buffer);
 }

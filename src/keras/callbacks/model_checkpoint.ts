@@ -3,14 +3,18 @@
  * The file pair is the TensorFlow.js weights layout: `<path>` is JSON holding a tfjs
  * `weightsManifest` (one group naming each weight's name, shape and dtype) plus the epoch and
  * its logs, and the binary it points to (`<path without .json>.bin`) holds the values
- * back to back, little-endian, in getWeights order. The weights come from the model's Variables,
+ * back to back, little-endian, in getWeights order; the JSON records the binary's length and
+ * CRC-32. Both files are written atomically (temp name, fsync, rename, directory sync), the
+ * binary first. The weights come from the model's Variables,
  * which fit keeps in step with the training program at each epoch end. `readCheckpoint` reads a
  * pair back. Node only (node:fs, imported when a file is written).
  */
 import { KilnError } from '../../ir/types.js';
 import { literal } from '../../ir/literal.js';
 import { Tensor } from '../backend.js';
-import { Callback, monitorIsMax, type Logs } from './callback.js';
+import { writeFilesAtomic } from '../../frontend/io/atomic.js';
+import { Callback, jsonNumber, monitorIsMax, stateNumber, type CallbackState, type Logs } from './callback.js';
+import { crc32 } from './checkpoint_file.js';
 
 export interface ModelCheckpointArgs {
   /** The JSON path; may hold {epoch}, {epoch:02d} and log values such as {val_loss:.4f}. */
@@ -32,9 +36,14 @@ interface WeightSpec {
 
 export interface CheckpointFile {
   format: 'kiln-weights';
-  version: 1;
+  /** 2 adds byteLength and crc32 (version 1 files are read with the length check only). */
+  version: 1 | 2;
   epoch: number;
   logs: Logs;
+  /** Bytes of the binary (version 2). */
+  byteLength?: number;
+  /** CRC-32 of the binary (version 2). */
+  crc32?: number;
   weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
 }
 
@@ -79,6 +88,14 @@ export class ModelCheckpoint extends Callback {
     this.best = this.max ? -Infinity : Infinity;
   }
 
+  override getCheckpointState(): CallbackState {
+    return { best: jsonNumber(this.best) };
+  }
+
+  override setCheckpointState(state: CallbackState): void {
+    this.best = stateNumber('ModelCheckpoint', state, 'best');
+  }
+
   override async onEpochEnd(epoch: number, logs: Logs): Promise<void> {
     if (this.saveBestOnly) {
       const v = logs[this.monitor];
@@ -94,9 +111,9 @@ export class ModelCheckpoint extends Callback {
   }
 }
 
-/** Write the JSON + binary pair for named tensors. */
+/** Write the JSON + binary pair for named tensors, each file atomically, the binary first. */
 export async function writeCheckpoint(path: string, weights: readonly { name: string; value: Tensor }[], epoch: number, logs: Logs): Promise<void> {
-  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { mkdir } = await import('node:fs/promises');
   const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
   if (dir) await mkdir(dir, { recursive: true });
   const specs: WeightSpec[] = [];
@@ -111,28 +128,68 @@ export async function writeCheckpoint(path: string, weights: readonly { name: st
   const bin = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) { bin.set(c, at); at += c.length; }
-  const file: CheckpointFile = { format: 'kiln-weights', version: 1, epoch, logs: { ...logs }, weightsManifest: [{ paths: [baseName(binPath(path))], weights: specs }] };
-  await writeFile(binPath(path), bin);
-  await writeFile(path, JSON.stringify(file, null, 1));
+  const file: CheckpointFile = {
+    format: 'kiln-weights', version: 2, epoch, logs: { ...logs }, byteLength: bin.length, crc32: crc32(bin),
+    weightsManifest: [{ paths: [baseName(binPath(path))], weights: specs }],
+  };
+  // The JSON names the binary's length and CRC: should a crash fall between the two renames, the
+  // reader sees a JSON that does not match its binary and refuses it (never mixes two epochs).
+  await writeFilesAtomic([{ path: binPath(path), data: bin }, { path, data: JSON.stringify(file, null, 1) }]);
 }
 
-/** Read a checkpoint pair: the manifest and the weights in order, as concrete tensors. */
+/**
+ * Read a checkpoint pair: the manifest and the weights in order, as concrete tensors. A partial or
+ * damaged pair (empty or cut JSON, a binary shorter or longer than the manifest says, a CRC
+ * mismatch) is refused with a KilnError naming the file.
+ */
 export async function readCheckpoint(path: string): Promise<{ file: CheckpointFile; weights: { name: string; value: Tensor }[] }> {
   const { readFile } = await import('node:fs/promises');
-  const file = JSON.parse(await readFile(path, 'utf8')) as CheckpointFile;
-  if (file.format !== 'kiln-weights') throw new KilnError(`readCheckpoint: '${path}' is not a Kiln weights file (format '${String(file.format)}')`);
+  const fail = (what: string): never => {
+    throw new KilnError(`readCheckpoint: '${path}' ${what}; the checkpoint is partial or damaged`);
+  };
+  const text = await readFile(path, 'utf8');
+  if (text.trim() === '') fail('is empty');
+  let file: CheckpointFile;
+  try {
+    file = JSON.parse(text) as CheckpointFile;
+  } catch (e) {
+    return fail(`is not valid JSON (${(e as Error).message})`);
+  }
+  if (file === null || typeof file !== 'object' || file.format !== 'kiln-weights') {
+    throw new KilnError(`readCheckpoint: '${path}' is not a Kiln weights file (format '${String((file as { format?: unknown } | null)?.format)}')`);
+  }
+  if (file.version !== 1 && file.version !== 2) fail(`has version ${String(file.version)}; this Kiln reads versions 1 and 2`);
+  const groups = file.weightsManifest;
+  if (!Array.isArray(groups) || groups.length !== 1 || !Array.isArray(groups[0]?.paths) || !Array.isArray(groups[0]?.weights)) {
+    fail('has no weightsManifest with one group of {paths, weights}');
+  }
+  const group = groups[0]!;
+  const bin = group.paths[0];
+  if (typeof bin !== 'string' || bin === '' || bin.includes('/') || bin.includes('\\')) fail(`names the weights file ${JSON.stringify(bin)}; expected a file name beside the JSON`);
+  let want = 0;
+  for (const w of group.weights) {
+    const okShape = Array.isArray(w?.shape) && w.shape.every((d) => Number.isInteger(d) && d >= 0);
+    if (!okShape || (w.dtype !== 'float32' && w.dtype !== 'int32') || typeof w.name !== 'string') fail(`has a bad weight entry ${JSON.stringify(w)}`);
+    want += 4 * w.shape.reduce((a, b) => a * b, 1);
+  }
+  if (file.version === 2 && file.byteLength !== want) fail(`says ${String(file.byteLength)} bytes of weights, its manifest needs ${want}`);
   const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/') + 1) : '';
+  let raw: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
+  try {
+    raw = await readFile(dir + bin);
+  } catch (e) {
+    return fail(`points to '${dir + bin}', which cannot be read (${(e as Error).message})`);
+  }
+  const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).slice();
+  if (bytes.length !== want) fail(`needs ${want} bytes of weights in '${bin}', which has ${bytes.length} (truncated or from another save)`);
+  if (file.version === 2 && crc32(bytes) !== file.crc32) fail(`does not match '${bin}' (CRC-32 ${crc32(bytes)}, expected ${String(file.crc32)})`);
   const weights: { name: string; value: Tensor }[] = [];
-  for (const group of file.weightsManifest) {
-    const raw = await readFile(dir + group.paths[0]!);
-    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).slice();
-    let at = 0;
-    for (const w of group.weights) {
-      const n = w.shape.reduce((a, b) => a * b, 1);
-      const data = w.dtype === 'float32' ? new Float32Array(bytes.buffer, at, n) : new Int32Array(bytes.buffer, at, n);
-      at += n * 4;
-      weights.push({ name: w.name, value: Tensor.concrete(literal(w.shape, w.dtype === 'float32' ? 'f32' : 'i32', data)) });
-    }
+  let at = 0;
+  for (const w of group.weights) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const data = w.dtype === 'float32' ? new Float32Array(bytes.buffer, at, n) : new Int32Array(bytes.buffer, at, n);
+    at += n * 4;
+    weights.push({ name: w.name, value: Tensor.concrete(literal(w.shape, w.dtype === 'float32' ? 'f32' : 'i32', data)) });
   }
   return { file, weights };
 }

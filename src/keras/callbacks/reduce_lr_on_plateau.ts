@@ -5,7 +5,7 @@
  */
 import { KilnError } from '../../ir/types.js';
 import { getLearningRate, setLearningRate } from '../engine/training.js';
-import { Callback, monitorIsMax, type Logs } from './callback.js';
+import { Callback, jsonNumber, monitorIsMax, stateNumber, type CallbackState, type Logs } from './callback.js';
 
 export interface ReduceLROnPlateauArgs {
   /** Default 'val_loss'. */
@@ -56,6 +56,16 @@ export class ReduceLROnPlateau extends Callback {
     this.best = this.max ? -Infinity : Infinity;
     this.wait = 0;
     this.cooldownCounter = 0;
+  }
+
+  override getCheckpointState(): CallbackState {
+    return { best: jsonNumber(this.best), wait: this.wait, cooldownCounter: this.cooldownCounter };
+  }
+
+  override setCheckpointState(state: CallbackState): void {
+    this.best = stateNumber('ReduceLROnPlateau', state, 'best');
+    this.wait = stateNumber('ReduceLROnPlateau', state, 'wait');
+    this.cooldownCounter = stateNumber('ReduceLROnPlateau', state, 'cooldownCounter');
   }
 
   override onEpochEnd(epoch: number, logs: Logs): void {
