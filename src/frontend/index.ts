@@ -13,6 +13,7 @@ export * from './linalg.js';
 export * from './reduction.js';
 export * from './activations.js';
 export * from './conv.js';
+export * from './image.js';
 export * from './variable.js';
 export * from './tracing.js';
 export * as ops from './ops.js';

@@ -6,3 +6,4 @@ export * from './linalg.js';
 export * from './reduction.js';
 export * from './activations.js';
 export * from './conv.js';
+export * from './image.js';
