@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { crc32c } from './checksum.js';
+
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+// Independent oracle: the bitwise definition (no table), straight from the polynomial.
+function bitwise(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+describe('crc32c', () => {
+  it('matches the published CRC-32C check values', () => {
+    expect(crc32c(ascii('123456789'))).toBe(0xe3069283); // the standard "check" value
+    expect(crc32c(new Uint8Array(0))).toBe(0);
+    // RFC 3720 (iSCSI) appendix B.4 vectors.
+    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
+    expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
+    expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i))).toBe(0x46dd794e);
+    expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i))).toBe(0x113fdb5c);
+  });
+
+  it('agrees with the bitwise definition and chains across pieces', () => {
+    let seed = 12345;
+    const data = Uint8Array.from({ length: 1000 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+    expect(crc32c(data)).toBe(bitwise(data));
+    for (const cut of [0, 1, 17, 500, 999, 1000]) {
+      expect(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut)))).toBe(crc32c(data));
+    }
+  });
+
+  it('changes on every single-bit flip', () => {
+    const data = ascii('Kiln artifacts cannot lie');
+    const base = crc32c(data);
+    for (let i = 0; i < data.length * 8; i++) {
+      const d = data.slice();
+      d[i >> 3] ^= 1 << (i & 7);
+      expect(crc32c(d)).not.toBe(base);
+    }
+  });
+});
