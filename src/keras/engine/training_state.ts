@@ -15,7 +15,7 @@
  *
  * Values are copies, never views of the program's memory.
  */
-import { KilnError, typeToString } from '../../ir/types.js';
+import { KilnError } from '../../ir/types.js';
 import { literal } from '../../ir/literal.js';
 import type { TensorData } from '../../runtime/index.js';
 import { Tensor } from '../backend.js';
@@ -65,23 +65,38 @@ export function getOptimizerState(model: Model): StateTensor[] {
   return spec.optimizer.map((n) => stateTensor(n, spec.types.get(n)!.shape, values[n]!));
 }
 
-/** Put optimizer state back (every tensor, by name; shapes and dtypes must match). */
+/** Put optimizer state back: every tensor, in getOptimizerState order (shapes and dtypes must match). */
 export function setOptimizerState(model: Model, tensors: readonly StateTensor[]): void {
   const trainer = trainerOf('setOptimizerState', model);
   const spec = trainer.stateSpec();
-  trainer.writeState(namedValues('setOptimizerState', spec.optimizer, tensors));
+  trainer.writeState(positional('setOptimizerState', spec.optimizer, spec.types, tensors));
 }
 
-/** Check that `tensors` are exactly `names` (any order) and return their data by name. */
-function namedValues(who: string, names: readonly string[], tensors: readonly StateTensor[]): Record<string, TensorData> {
+/**
+ * Match `tensors` to the model's state tensors `names` by position (as Keras loads weights and
+ * optimizer variables: generated names such as dense_3/kernel differ between two instances of one
+ * model), checking count, shape and dtype; returns their data under the model's names.
+ */
+function positional(who: string, names: readonly string[], types: ReadonlyMap<string, { shape: readonly number[]; dtype: string }>, tensors: readonly StateTensor[]): Record<string, TensorData> {
   if (!Array.isArray(tensors)) throw new KilnError(`${who}: expects a list of {name, shape, dtype, data}, got ${tensors === null ? 'null' : typeof tensors}`);
-  const out: Record<string, TensorData> = {};
-  for (const t of tensors) {
-    if (!names.includes(t.name)) throw new KilnError(`${who}: the model has no state tensor '${t.name}' (expected ${names.join(', ')})`);
-    out[t.name] = t.data;
+  if (tensors.length !== names.length) {
+    throw new KilnError(`${who}: the model has ${names.length} state tensors (${names.join(', ')}), got ${tensors.length} (${tensors.map((t) => t?.name).join(', ')})`);
   }
-  const missing = names.filter((n) => !(n in out));
-  if (missing.length) throw new KilnError(`${who}: missing state tensor(s) ${missing.join(', ')}`);
+  const out: Record<string, TensorData> = {};
+  names.forEach((n, i) => {
+    const t = tensors[i]!;
+    const want = types.get(n)!;
+    const count = want.shape.reduce((a, b) => a * b, 1);
+    const ctor = want.dtype === 'i32' ? Int32Array : Float32Array;
+    const okShape = Array.isArray(t?.shape) && t.shape.length === want.shape.length && t.shape.every((d: number, k: number) => d === want.shape[k]);
+    if (!okShape || !(t.data instanceof ctor) || t.data.length !== count) {
+      throw new KilnError(
+        `${who}: state tensor ${i} ('${t?.name}', for the model's '${n}') must be ${want.dtype}[${want.shape.join(',')}] (${count} ${ctor.name} values), ` +
+          `got shape [${t?.shape?.join(',')}] with ${t?.data?.constructor?.name ?? typeof t?.data} of ${t?.data?.length ?? 0} values`,
+      );
+    }
+    out[n] = t.data;
+  });
   return out;
 }
 
@@ -114,17 +129,12 @@ export function setTrainingState(model: Model, state: TrainingState): void {
   if (state === null || typeof state !== 'object') throw new KilnError(`${who}: expects a TrainingState object, got ${state === null ? 'null' : typeof state}`);
   const spec = trainer.stateSpec();
   const ws = model.weights;
-  const weights = namedValues(`${who} (weights)`, ws.map((w) => w.name), state.weights);
-  const tensors = ws.map((w) => {
-    const d = weights[w.name]!;
-    const want = w.shape.reduce((a, b) => a * b, 1);
-    const ok = (w.dtype === 'f32' ? d instanceof Float32Array : d instanceof Int32Array) && d.length === want;
-    if (!ok) throw new KilnError(`${who}: weight '${w.name}' must be ${typeToString(w.value.type)} (${want} values), got ${d.constructor.name} of ${d.length} values`);
-    return Tensor.concrete(literal(w.shape, w.dtype, d.slice()));
-  });
+  const weightTypes = new Map(ws.map((w) => [w.name, { shape: w.shape, dtype: w.dtype }] as const));
+  const weights = positional(`${who} (weights)`, ws.map((w) => w.name), weightTypes, state.weights);
+  const tensors = ws.map((w) => Tensor.concrete(literal(w.shape, w.dtype, weights[w.name]!.slice())));
   const extra = {
-    ...namedValues(`${who} (optimizer)`, spec.optimizer, state.optimizer),
-    ...namedValues(`${who} (metrics)`, spec.metrics, state.metrics),
+    ...positional(`${who} (optimizer)`, spec.optimizer, spec.types, state.optimizer),
+    ...positional(`${who} (metrics)`, spec.metrics, spec.types, state.metrics),
   };
   if (spec.lrName) {
     if (!(Number.isFinite(state.learningRate) && state.learningRate >= 0)) throw new KilnError(`${who}: learningRate must be a non-negative number, got ${state.learningRate}`);
