@@ -4,9 +4,10 @@
  * applications ship. See docs/artifact-format.md.
  */
 export { load, DEFAULT_MAX_THREADS } from './wasm_executor.js';
+export { MAX_THREADS } from './threads.js';
 export type { LoadOptions } from './wasm_executor.js';
 export { Program } from './program.js';
-export type { EntryPoint, RunOptions, Stats, TensorInfo, Variant } from './program.js';
+export type { EntryPoint, RunOptions, SyncRunOptions, Stats, TensorInfo, Variant } from './program.js';
 export { unshareMemoryImport } from './wasm_patch.js';
 export { readArtifact, writeArtifact } from './artifact.js';
 export type { Artifact } from './artifact.js';

@@ -6,10 +6,22 @@
  * observable. Building one (compiling, instantiating, starting workers) is
  * the executor's job (wasm_executor.ts).
  */
-import { dtypeBytes, hostArrayName, readTensor, writeTensor, type DType, type TensorData } from './dtypes.js';
+import { bytesOf, checkEntryName, checkInputs, checkOptions, checkStateNames, checkStateValues, describe } from './args.js';
+import { readTensor, writeTensor, type DType, type TensorData } from './dtypes.js';
 import { KilnRuntimeError } from './errors.js';
-import { elementCount, specToString, type Manifest, type StateSpec, type TensorSpec } from './manifest.js';
-import { CTRL, executeSchedule, takeFailure, type KernelFn, type WorkerHandle } from './threads.js';
+import { elementCount, type Manifest, type StateSpec, type TensorSpec } from './manifest.js';
+import {
+  CTRL,
+  CTRL_SLOTS,
+  WAIT_SLICE_MS,
+  deadWorker,
+  executeSchedule,
+  takeFailure,
+  waitAsync,
+  type DeathListener,
+  type KernelFn,
+  type WorkerHandle,
+} from './threads.js';
 
 export interface TensorInfo {
   readonly name: string;
@@ -22,7 +34,22 @@ export type Variant = 'simd' | 'relaxed-simd';
 export interface RunOptions {
   /** Entry point to run; default: the artifact's default entry. */
   entry?: string;
+  /**
+   * run()/step() only: give up after this many milliseconds. The run is then
+   * executed by worker threads alone (a stand-in worker takes the caller's
+   * share), so even a kernel that never returns can be stopped: on time-out
+   * the workers are terminated, the run rejects, and new workers are started
+   * for the next run. Resident state may be partly updated by the abandoned
+   * run. Needs shared memory (an artifact compiled for threads, on a host
+   * with threads).
+   */
+  timeoutMs?: number;
 }
+
+/** Options of runSync: the entry only (a blocked caller cannot enforce a time limit). */
+export type SyncRunOptions = Pick<RunOptions, 'entry'>;
+
+const RUN_OPTIONS = ['entry', 'timeoutMs'] as const;
 
 /** Bytes copied between JavaScript and linear memory since load. */
 export interface Stats {
@@ -39,9 +66,9 @@ export interface EntryPoint {
   readonly name: string;
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
-  run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  run(inputs: Record<string, TensorData>, options?: Pick<RunOptions, 'timeoutMs'>): Promise<Record<string, TensorData>>;
   runSync(inputs: Record<string, TensorData>): Record<string, TensorData>;
-  step(batch: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  step(batch: Record<string, TensorData>, options?: Pick<RunOptions, 'timeoutMs'>): Promise<Record<string, TensorData>>;
 }
 
 /** @internal What the executor prepares per entry point. */
@@ -57,6 +84,9 @@ export interface EntryPlan {
   grain: Int32Array;
 }
 
+/** @internal Starts workers with these indices on a control block. */
+export type SpawnWorkers = (control: SharedArrayBuffer, indices: number[], onDeath: DeathListener) => Promise<WorkerHandle[]>;
+
 /** @internal */
 export interface ProgramParts {
   manifest: Manifest;
@@ -66,36 +96,35 @@ export interface ProgramParts {
   sharedMemory: boolean;
   plans: EntryPlan[];
   stateImage: Uint8Array | undefined;
-  ctrl: Int32Array;
-  workers: WorkerHandle[];
   callerCanWait: boolean;
+  /** Present when memory is shared and the host has workers. */
+  spawn: SpawnWorkers | undefined;
 }
 
-function describe(x: unknown): string {
-  if (ArrayBuffer.isView(x)) return `${x.constructor.name}(${(x as unknown as ArrayLike<number>).length ?? x.byteLength})`;
-  if (Array.isArray(x)) return `Array(${x.length})`;
-  return x === null ? 'null' : typeof x;
-}
-
-const tagOf = (x: unknown): string => Object.prototype.toString.call(x).slice(8, -1);
-const bytesOf = (s: TensorSpec): number => elementCount(s.shape) * dtypeBytes(s.dtype);
-const names = (list: readonly { name: string }[]): string => list.map((s) => s.name).join(', ') || '(none)';
 const info = (t: TensorSpec): TensorInfo => Object.freeze({ name: t.name, shape: Object.freeze([...t.shape]), dtype: t.dtype });
-const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+const newControl = (shared: boolean): Int32Array =>
+  new Int32Array(shared ? new SharedArrayBuffer(CTRL_SLOTS * 4) : new ArrayBuffer(CTRL_SLOTS * 4));
 
-function expected(s: TensorSpec): string {
-  const n = elementCount(s.shape);
-  return `${specToString(s)} (${n} element${n === 1 ? '' : 's'}, ${hostArrayName(s.dtype)})`;
-}
-
-/** Throws unless `data` is the host array `s` travels in, with the right length. */
-function checkArray(kind: string, s: TensorSpec, data: unknown): TensorData {
-  if (tagOf(data) !== hostArrayName(s.dtype) || (data as TensorData).length !== elementCount(s.shape)) {
-    throw new KilnRuntimeError(`${kind} '${s.name}' must be ${expected(s)}, got ${describe(data)}`);
+function checkRunOptions(options: unknown, sync: boolean): RunOptions {
+  if (sync && typeof options === 'object' && options !== null && Object.prototype.hasOwnProperty.call(options, 'timeoutMs')) {
+    throw new KilnRuntimeError('runSync() options: timeoutMs applies to run() and step() only (runSync blocks its caller, which cannot then stop a kernel); use await run(inputs, {timeoutMs})');
   }
-  return data as TensorData;
+  const o = checkOptions(`${sync ? 'runSync' : 'run'}() options`, options, sync ? ['entry'] : RUN_OPTIONS) as RunOptions;
+  const t = o.timeoutMs;
+  if (t !== undefined && (typeof t !== 'number' || !(t > 0) || t > 2 ** 31 - 1)) {
+    throw new KilnRuntimeError(`run() options: timeoutMs must be a number of milliseconds in (0, ${2 ** 31 - 1}], got ${describe(t)}`);
+  }
+  return o;
 }
 
+/**
+ * Runs that end. A worker that dies (exits, is terminated, or throws outside
+ * a kernel) makes the run in progress reject with a KilnRuntimeError naming
+ * the worker and what happened; the program then terminates its other
+ * workers and starts new ones. run()/step() wait for the new workers;
+ * runSync() meanwhile runs on the calling thread alone. Only if new workers
+ * cannot be started does the program refuse further runs, saying why.
+ */
 export class Program implements EntryPoint {
   readonly manifest: Manifest;
   readonly variant: Variant;
@@ -115,7 +144,22 @@ export class Program implements EntryPoint {
   private readonly parts: ProgramParts;
   private readonly stateSpecs: StateSpec[];
   private readonly counters: Stats = { runs: 0, bytesIn: 0, bytesOut: 0 };
+  private restarts = 0;
   private disposed = false;
+  /** The current crew's control block, workers (1..threads-1) and stand-in (index 0, started for the first detached run). */
+  private ctrl: Int32Array;
+  private workers: WorkerHandle[] = [];
+  private standIn: WorkerHandle | undefined;
+  /** Bumped whenever the crew is replaced, so late death reports of an old crew are ignored. */
+  private crew = 0;
+  /** Why the current crew is unusable (a worker died), until it is replaced. */
+  private death: string | undefined;
+  private restarting: Promise<void> | undefined;
+  /** Set when new workers could not be started: every later run is refused with it. */
+  private broken: string | undefined;
+  /** Async runs, one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private detachedInFlight = false;
 
   /** @internal Use `load`. */
   constructor(parts: ProgramParts) {
@@ -132,7 +176,18 @@ export class Program implements EntryPoint {
     this.stateSpecs = parts.manifest.state ?? [];
     this.state = Object.freeze(this.stateSpecs.map(info));
     this.stateNames = Object.freeze(this.stateSpecs.map((s) => s.name));
+    this.ctrl = newControl(parts.spawn !== undefined);
     this.resetState();
+  }
+
+  /** @internal Starts the worker threads (the executor calls it once, at load). */
+  async startWorkers(): Promise<void> {
+    if (this.threads > 1) this.workers = await this.spawn([...Array(this.threads - 1).keys()].map((i) => i + 1));
+  }
+
+  /** @internal Test hook: the live worker handles (1..threads-1, then the stand-in if started). */
+  get workerHandles(): readonly WorkerHandle[] {
+    return this.standIn ? [...this.workers, this.standIn] : [...this.workers];
   }
 
   /** A snapshot of the byte counters. */
@@ -140,78 +195,69 @@ export class Program implements EntryPoint {
     return { ...this.counters };
   }
 
-  /** Runs an entry point; the returned arrays are fresh copies the caller owns. */
-  async run(inputs: Record<string, TensorData>, options?: RunOptions): Promise<Record<string, TensorData>> {
-    return this.runSync(inputs, options);
-  }
-
-  /** A training step: the same as `run`. Resident state is updated in place and never copied out. */
-  async step(batch: Record<string, TensorData>, options?: RunOptions): Promise<Record<string, TensorData>> {
-    return this.runSync(batch, options);
+  /** Times the worker threads were replaced after one died or failed, or a run was abandoned. */
+  get workerRestarts(): number {
+    return this.restarts;
   }
 
   /**
-   * Same as `run`, returning directly. With threads the caller takes part:
-   * it blocks in Atomics.wait at barriers where the host allows it (Node,
-   * workers) and spins where it does not (a browser's main thread).
+   * Runs an entry point; the returned arrays are fresh copies the caller owns.
+   * Calls are queued: one run at a time. `timeoutMs`: see RunOptions.
    */
-  runSync(inputs: Record<string, TensorData>, options?: RunOptions): Record<string, TensorData> {
+  run(inputs: Record<string, TensorData>, options?: RunOptions): Promise<Record<string, TensorData>> {
+    const job = this.queue.then(() => this.runAsync(inputs, options));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  /** A training step: the same as `run`. Resident state is updated in place and never copied out. */
+  step(batch: Record<string, TensorData>, options?: RunOptions): Promise<Record<string, TensorData>> {
+    return this.run(batch, options);
+  }
+
+  /**
+   * Same as `run` without a time limit, returning directly. With threads the
+   * caller takes part: it blocks in Atomics.wait at barriers where the host
+   * allows it (Node, workers) and spins where it does not (a browser's main
+   * thread). While new workers are being started after a failure, it runs on
+   * the calling thread alone.
+   */
+  runSync(inputs: Record<string, TensorData>, options?: SyncRunOptions): Record<string, TensorData> {
+    const o = checkRunOptions(options, true);
     this.live();
-    const plan = this.plan(options?.entry);
-    this.writeInputs(plan, inputs);
-    const { ctrl, threads } = this.parts;
-    this.counters.runs++;
-    if (threads > 1) {
-      Atomics.store(ctrl, CTRL.ENTRY, plan.index);
-      Atomics.add(ctrl, CTRL.GEN, 1);
-      Atomics.notify(ctrl, CTRL.GEN);
-    }
-    executeSchedule(plan.fns, plan.work, plan.grain, ctrl, 0, threads, this.parts.callerCanWait);
-    const failure = takeFailure(ctrl);
-    if (failure) {
-      const k = this.manifest.kernels[plan.schedule[failure.step]!]!;
-      throw new KilnRuntimeError(
-        `kernel '${k.name}' (${plan.index ? `entry '${plan.name}', ` : ''}schedule step ${failure.step}) failed on thread ${failure.thread}: ${failure.message}`,
-      );
-    }
-    const out: Record<string, TensorData> = {};
-    for (const o of plan.outputs) out[o.name] = this.read(o);
-    return out;
+    if (this.detachedInFlight) throw new KilnRuntimeError('runSync() was called while a run() with timeoutMs is in progress; await that run first');
+    return this.execute(this.plan(o.entry), inputs);
   }
 
   /** One entry point by name, to run without passing `{entry}` each time. */
   entry(name: string): EntryPoint {
     const p = this.plan(name);
-    const entry = { entry: name };
+    const withEntry = (o: unknown): RunOptions => {
+      const c = checkOptions(`entry('${name}').run() options`, o, ['timeoutMs']);
+      return { ...c, entry: name };
+    };
     return Object.freeze({
       name,
       inputs: Object.freeze(p.inputs.map(info)),
       outputs: Object.freeze(p.outputs.map(info)),
-      run: (x: Record<string, TensorData>) => this.run(x, entry),
-      runSync: (x: Record<string, TensorData>) => this.runSync(x, entry),
-      step: (x: Record<string, TensorData>) => this.step(x, entry),
+      run: (x: Record<string, TensorData>, o?: Pick<RunOptions, 'timeoutMs'>) => this.run(x, withEntry(o)),
+      runSync: (x: Record<string, TensorData>) => this.runSync(x, { entry: name }),
+      step: (x: Record<string, TensorData>, o?: Pick<RunOptions, 'timeoutMs'>) => this.step(x, withEntry(o)),
     });
   }
 
-  /** Copies state tensors out (all, or the ones named). */
-  getState(only?: readonly string[]): Record<string, TensorData> {
+  /** Copies state tensors out: all, one (by name) or the ones named. */
+  getState(only?: string | readonly string[]): Record<string, TensorData> {
     this.live();
     const out: Record<string, TensorData> = {};
-    for (const s of only ? only.map((n) => this.stateSpec(n)) : this.stateSpecs) out[s.name] = this.read(s);
+    for (const s of checkStateNames(only, this.stateSpecs)) out[s.name] = this.read(s);
     return out;
   }
 
   /** Overwrites the named state tensors; all are checked before any is written. */
-  setState(partial: Record<string, TensorData>): void {
+  setState(values: Record<string, TensorData>): void {
     this.live();
-    if (typeof partial !== 'object' || partial === null) {
-      throw new KilnRuntimeError(`setState() takes an object of named state tensors {${names(this.stateSpecs)}}, got ${describe(partial)}`);
-    }
-    const writes = Object.keys(partial).map((n): [TensorSpec, TensorData] => {
-      const s = this.stateSpec(n);
-      return [s, checkArray('state tensor', s, partial[n])];
-    });
-    for (const [s, data] of writes) this.write(s, data);
+    for (const [s, data] of checkStateValues(values, this.stateSpecs)) this.write(s, data);
   }
 
   /** Restores every state tensor to its initial value (from the artifact, or zero). */
@@ -229,30 +275,184 @@ export class Program implements EntryPoint {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const { ctrl, workers } = this.parts;
-    if (workers.length > 0) {
-      Atomics.store(ctrl, CTRL.CMD, 1);
-      Atomics.add(ctrl, CTRL.GEN, 1);
-      Atomics.notify(ctrl, CTRL.GEN);
-      for (const w of workers) w.terminate();
-    }
+    this.stopCrew();
   }
 
   private live(): void {
     if (this.disposed) throw new KilnRuntimeError('this program was disposed; load the artifact again to run it');
+    if (this.broken) throw new KilnRuntimeError(this.broken);
   }
 
-  private plan(entry: string | undefined): EntryPlan {
-    if (entry === undefined) return this.parts.plans[0]!;
-    const p = this.parts.plans.find((q) => q.name === entry);
-    if (!p) throw new KilnRuntimeError(`unknown entry point '${entry}'; the artifact's entries are: ${this.entries.join(', ')}`);
-    return p;
+  private plan(entry: unknown): EntryPlan {
+    return this.parts.plans[checkEntryName(entry, this.entries)]!;
   }
 
-  private stateSpec(name: string): StateSpec {
-    const s = this.stateSpecs.find((t) => t.name === name);
-    if (!s) throw new KilnRuntimeError(`unknown state tensor '${name}'; the program's state is: ${names(this.stateSpecs)}`);
-    return s;
+  private async runAsync(inputs: Record<string, TensorData>, options: RunOptions | undefined): Promise<Record<string, TensorData>> {
+    const o = checkRunOptions(options, false);
+    this.live();
+    const plan = this.plan(o.entry);
+    if (this.restarting) await this.restarting;
+    this.live();
+    if (o.timeoutMs === undefined) return this.execute(plan, inputs);
+    return this.executeDetached(plan, inputs, o.timeoutMs);
+  }
+
+  private whose(plan: EntryPlan): string {
+    return plan.index ? `entry '${plan.name}'` : `the program ('${plan.name}')`;
+  }
+
+  /** The caller takes part (thread 0); alone while the crew is being replaced. */
+  private execute(plan: EntryPlan, inputs: unknown): Record<string, TensorData> {
+    this.writeInputs(plan, inputs);
+    this.counters.runs++;
+    const alone = this.threads === 1 || this.restarting !== undefined || this.death !== undefined;
+    const ctrl = alone ? newControl(false) : this.ctrl;
+    const n = alone ? 1 : this.threads;
+    if (n > 1) {
+      Atomics.store(ctrl, CTRL.DETACHED, 0);
+      Atomics.store(ctrl, CTRL.ENTRY, plan.index);
+      Atomics.add(ctrl, CTRL.GEN, 1);
+      Atomics.notify(ctrl, CTRL.GEN);
+    }
+    if (!executeSchedule(plan.fns, plan.work, plan.grain, ctrl, 0, n, this.parts.callerCanWait, Infinity)) {
+      throw this.abandon(plan, this.deathReason(ctrl) ?? 'the run was abandoned');
+    }
+    return this.finish(plan, ctrl);
+  }
+
+  /** Workers only (the stand-in takes thread 0's share); the caller waits, at most `timeoutMs`. */
+  private async executeDetached(plan: EntryPlan, inputs: unknown, timeoutMs: number): Promise<Record<string, TensorData>> {
+    if (!this.parts.spawn) {
+      throw new KilnRuntimeError(
+        `run() options: timeoutMs needs worker threads on shared memory, and this program runs on one thread without shared memory (${this.sharedMemory ? 'this host has no workers' : 'the artifact was compiled without threads, or this host has no SharedArrayBuffer'}); run it without timeoutMs, or recompile it for threads`,
+      );
+    }
+    if (!this.standIn) {
+      const crew = this.crew;
+      const [h] = await this.spawn([0]);
+      if (crew !== this.crew || this.disposed) h!.terminate();
+      else this.standIn = h;
+      this.live();
+      if (!this.standIn) throw new KilnRuntimeError(`run of ${this.whose(plan)} was abandoned: ${this.death ?? 'the worker threads were replaced while it started'}`);
+    }
+    this.writeInputs(plan, inputs);
+    this.counters.runs++;
+    const { ctrl } = this;
+    const deadline = Date.now() + timeoutMs;
+    this.detachedInFlight = true;
+    try {
+      Atomics.store(ctrl, CTRL.DONE, 0);
+      Atomics.store(ctrl, CTRL.DETACHED, 1);
+      Atomics.store(ctrl, CTRL.ENTRY, plan.index);
+      Atomics.add(ctrl, CTRL.GEN, 1);
+      Atomics.notify(ctrl, CTRL.GEN);
+      while (Atomics.load(ctrl, CTRL.DONE) === 0) {
+        if (this.disposed) throw new KilnRuntimeError(`run of ${this.whose(plan)} was abandoned: the program was disposed during the run`);
+        const dead = this.deathReason(ctrl);
+        if (dead) throw this.abandon(plan, dead);
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          const step = ctrl[CTRL.AT_STEP]!;
+          const k = this.manifest.kernels[plan.schedule[step]!];
+          throw this.abandon(
+            plan,
+            `it did not finish within timeoutMs ${timeoutMs} (thread 0 was at schedule step ${step}${k ? `, kernel '${k.name}'` : ''})`,
+          );
+        }
+        await waitAsync(ctrl, CTRL.DONE, 0, Math.min(left, WAIT_SLICE_MS));
+      }
+      const dead = this.deathReason(ctrl);
+      if (dead) throw this.abandon(plan, dead);
+    } finally {
+      this.detachedInFlight = false;
+    }
+    return this.finish(plan, ctrl);
+  }
+
+  private finish(plan: EntryPlan, ctrl: Int32Array): Record<string, TensorData> {
+    const failure = takeFailure(ctrl);
+    if (failure) {
+      const k = this.manifest.kernels[plan.schedule[failure.step]!]!;
+      throw new KilnRuntimeError(
+        `kernel '${k.name}' (${plan.index ? `entry '${plan.name}', ` : ''}schedule step ${failure.step}) failed on thread ${failure.thread}: ${failure.message}`,
+      );
+    }
+    const out: Record<string, TensorData> = {};
+    for (const o of plan.outputs) out[o.name] = this.read(o);
+    return out;
+  }
+
+  /** What killed the current crew, if anything: a death event, or a worker's own report in the control block. */
+  private deathReason(ctrl: Int32Array): string | undefined {
+    if (this.death) return this.death;
+    const d = deadWorker(ctrl);
+    return d ? `worker thread ${d.thread} of ${this.threads} failed outside a kernel: ${d.message}` : undefined;
+  }
+
+  /** Gives up the run in progress: replaces the crew and returns the error to throw. */
+  private abandon(plan: EntryPlan, why: string): KilnRuntimeError {
+    Atomics.store(this.ctrl, CTRL.ABORT, 1);
+    void this.restart();
+    return new KilnRuntimeError(
+      `run of ${this.whose(plan)} failed: ${why}; the program terminated its worker threads and is starting new ones for the next run (resident state may be partly updated)`,
+    );
+  }
+
+  private spawn(indices: number[]): Promise<WorkerHandle[]> {
+    const crew = this.crew;
+    return this.parts.spawn!(this.ctrl.buffer as SharedArrayBuffer, indices, (index, what) => this.onDeath(crew, index, what));
+  }
+
+  private onDeath(crew: number, index: number, what: string): void {
+    if (crew !== this.crew || this.disposed || this.death) return;
+    this.death = index === 0 ? `the stand-in worker thread (for thread 0) ${what}` : `worker thread ${index} of ${this.threads} ${what}`;
+    // Between runs, replace the crew now; during a detached run, the run notices and replaces it.
+    if (!this.detachedInFlight) void this.restart();
+  }
+
+  private stopCrew(): void {
+    const { ctrl } = this;
+    this.crew++;
+    if (this.workers.length > 0 || this.standIn) {
+      Atomics.store(ctrl, CTRL.ABORT, 1);
+      Atomics.store(ctrl, CTRL.CMD, 1);
+      Atomics.add(ctrl, CTRL.GEN, 1);
+      Atomics.notify(ctrl, CTRL.GEN);
+      Atomics.notify(ctrl, CTRL.PHASE);
+      for (const w of this.workers) w.terminate();
+      this.standIn?.terminate();
+    }
+    this.workers = [];
+    this.standIn = undefined;
+  }
+
+  /** Terminates the crew and starts a new one on a fresh control block; refuses further runs if that fails. */
+  private restart(): Promise<void> {
+    if (this.restarting) return this.restarting;
+    const why = this.death ?? 'a run was abandoned';
+    this.stopCrew();
+    this.ctrl = newControl(true);
+    this.death = undefined;
+    const indices = [...Array(this.threads - 1).keys()].map((i) => i + 1);
+    const crew = this.crew;
+    this.restarting = this.spawn(indices)
+      .then(
+        (ws) => {
+          if (crew !== this.crew || this.disposed) {
+            for (const w of ws) w.terminate();
+            return;
+          }
+          this.workers = ws;
+          this.restarts++;
+        },
+        (e: Error) => {
+          this.broken = `this program cannot run any more: after ${why}, its worker threads could not be restarted (${e.message}); load the artifact again`;
+        },
+      )
+      .finally(() => {
+        this.restarting = undefined;
+      });
+    return this.restarting;
   }
 
   private read(s: TensorSpec): TensorData {
@@ -265,19 +465,8 @@ export class Program implements EntryPoint {
     writeTensor(this.parts.memory.buffer, s.offset, s.dtype, data);
   }
 
-  private writeInputs(plan: EntryPlan, inputs: Record<string, TensorData>): void {
-    const specs = plan.inputs;
+  private writeInputs(plan: EntryPlan, inputs: unknown): void {
     const whose = plan.index ? `entry '${plan.name}' takes` : "the program's inputs are";
-    if (typeof inputs !== 'object' || inputs === null) {
-      throw new KilnRuntimeError(`run() takes an object of named inputs {${names(specs)}}, got ${describe(inputs)}`);
-    }
-    for (const name of Object.keys(inputs)) {
-      if (!specs.some((s) => s.name === name)) throw new KilnRuntimeError(`unexpected input '${name}'; ${whose}: ${names(specs)}`);
-    }
-    for (const s of specs) {
-      if (!has(inputs, s.name)) throw new KilnRuntimeError(`missing input '${s.name}' (${expected(s)}); ${whose}: ${names(specs)}`);
-      checkArray('input', s, inputs[s.name]);
-    }
-    for (const s of specs) this.write(s, inputs[s.name]!);
+    for (const [s, data] of checkInputs(plan.inputs, inputs, whose)) this.write(s, data);
   }
 }

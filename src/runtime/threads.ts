@@ -7,6 +7,14 @@
  * of each kernel's work items, and meets the others at a barrier before the
  * next kernel. No messages are posted per run or per kernel: only Atomics.
  *
+ * Runs end: every wait is timed and checks, between slices, whether a worker
+ * died (a worker that fails outside a kernel says so in the control block
+ * before it exits; Node's exit/error events and browsers' error events reach
+ * the program through `onDeath`) or the run was abandoned (ABORT). A run with
+ * a time limit is "detached": a stand-in worker (index 0) takes the caller's
+ * share, so the caller only waits, and can give up on a kernel that never
+ * returns by terminating the workers (program.ts then starts new ones).
+ *
  * `executeSchedule` and `workerMain` are shipped to workers as source text
  * (Function.prototype.toString), so they must stay self-contained: no
  * references to anything outside their own bodies.
@@ -23,10 +31,23 @@ export const CTRL = {
   ERROR_STEP: 5,
   MSG_LEN: 6,
   ENTRY: 7, // which entry point's schedule this run walks
-  MSG: 16, // up to MSG_MAX UTF-16 code units of the error message
+  DEAD: 8, // 0, or 1 + a worker that failed outside a kernel (it then exits)
+  ABORT: 9, // nonzero: the run was abandoned; participants leave it
+  DONE: 10, // detached runs: set to 1 by the stand-in for thread 0 when the schedule is done
+  DETACHED: 11, // 1: thread 0's share is run by the stand-in worker, not by the caller
+  AT_STEP: 12, // the schedule step thread 0 is at (to name a kernel that never returns)
+  DEAD_MSG_LEN: 13,
+  MSG: 16, // up to MSG_MAX UTF-16 code units of a kernel's error message
   MSG_MAX: 240,
+  DEAD_MSG: 256, // up to MSG_MAX code units of the DEAD worker's error message
 } as const;
-export const CTRL_SLOTS = 256;
+export const CTRL_SLOTS = 512;
+
+/** Hard cap on threads (the caller included): more is refused at load, naming it. */
+export const MAX_THREADS = 64;
+
+/** Slice of every blocking wait: between slices, a waiter checks DEAD and ABORT. */
+export const WAIT_SLICE_MS = 50;
 
 export type KernelFn = (start: number, end: number) => void;
 
@@ -35,7 +56,12 @@ export type KernelFn = (start: number, end: number) => void;
  * [0, work) belonging to thread `me` of `n`, then a barrier. A trap is
  * recorded in the control block (first one wins) and the remaining steps are
  * skipped, but barriers are still honoured so no thread is left waiting.
- * `canWait` is false on a browser main thread, which may spin but not block.
+ * Barrier waits are timed (WAIT_SLICE_MS) and give up when a worker has
+ * died (DEAD) or the run was abandoned (ABORT), or past `deadline` (a
+ * Date.now() value; it then sets ABORT): the function returns false, and the
+ * barrier count is left inconsistent, so the caller replaces the control
+ * block and the workers. `canWait` is false on a browser main thread, which
+ * may spin but not block.
  */
 export function executeSchedule(
   fns: ReadonlyArray<KernelFn>,
@@ -45,8 +71,11 @@ export function executeSchedule(
   me: number,
   n: number,
   canWait: boolean,
-): void {
+  deadline: number,
+): boolean {
   for (let s = 0; s < fns.length; s++) {
+    if (me === 0) ctrl[12] = s;
+    if (Atomics.load(ctrl, 9) !== 0) return false;
     if (Atomics.load(ctrl, 4) === 0) {
       const w = work[s]!;
       const active = Math.min(n, Math.max(1, Math.floor(w / grain[s]!)));
@@ -77,14 +106,24 @@ export function executeSchedule(
         Atomics.notify(ctrl, 3);
       } else {
         // Spin briefly first: kernels of a small model finish in microseconds,
-        // far less than a futex round trip.
+        // far less than a futex round trip. Then wait in slices, checking that
+        // everyone is still alive and the run still wanted.
         let spins = 0;
         while (Atomics.load(ctrl, 3) === phase) {
-          if (canWait && ++spins > 4000) Atomics.wait(ctrl, 3, phase);
+          if (++spins > 4000) {
+            if (Atomics.load(ctrl, 8) !== 0 || Atomics.load(ctrl, 9) !== 0) return false;
+            if (Date.now() > deadline) {
+              Atomics.compareExchange(ctrl, 9, 0, 2);
+              return false;
+            }
+            if (canWait) Atomics.wait(ctrl, 3, phase, 50);
+            else spins = 0;
+          }
         }
       }
     }
   }
+  return true;
 }
 
 /** One entry point's schedule: kernel indices, and each step's work and grain. */
@@ -92,6 +131,14 @@ export interface SchedulePlan {
   schedule: number[];
   work: number[];
   grain: number[];
+}
+
+/** Test hook: make a worker fail outside any kernel at the start of its `afterRuns`-th run. */
+export interface WorkerFault {
+  worker: number;
+  afterRuns: number;
+  /** 'throw': an exception escapes the worker's loop; 'exit': the thread exits (process.exit in Node). */
+  kind: 'throw' | 'exit';
 }
 
 /** What a worker needs; posted once, at load. */
@@ -102,13 +149,19 @@ export interface WorkerInit {
   kernelNames: string[];
   /** Every entry point, indexed by the control block's ENTRY slot. */
   entries: SchedulePlan[];
+  /** 1..threads-1; 0 is the stand-in that runs the caller's share of detached runs. */
   index: number;
   threads: number;
+  fault?: WorkerFault | undefined;
 }
 
 export type WorkerReply = { ok: true } | { ok: false; message: string };
 
-/** Worker body: instantiate, report ready, then serve runs until told to exit. */
+/**
+ * Worker body: instantiate, report ready, then serve runs until told to exit.
+ * A failure outside a kernel is recorded in the DEAD slots (so the others stop
+ * waiting for this thread) and rethrown, which ends the thread with an error event.
+ */
 export async function workerMain(
   init: WorkerInit,
   post: (r: WorkerReply) => void,
@@ -124,16 +177,40 @@ export async function workerMain(
   }
   const ctrl = new Int32Array(init.control);
   let seen = Atomics.load(ctrl, 0);
+  let runs = 0;
   post({ ok: true });
   for (;;) {
     let spins = 0;
     while (Atomics.load(ctrl, 0) === seen) {
-      if (++spins > 4000) Atomics.wait(ctrl, 0, seen);
+      if (++spins > 4000) Atomics.wait(ctrl, 0, seen, 1000);
     }
     seen = Atomics.load(ctrl, 0);
     if (Atomics.load(ctrl, 1) !== 0) return;
-    const p = plans[Atomics.load(ctrl, 7)]!;
-    exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true);
+    // The stand-in takes part only in detached runs.
+    if (init.index === 0 && Atomics.load(ctrl, 11) === 0) continue;
+    try {
+      const f = init.fault;
+      if (f && f.worker === init.index && ++runs >= f.afterRuns) {
+        if (f.kind === 'exit') (globalThis as unknown as { process: { exit(code: number): void } }).process.exit(3);
+        throw new Error('injected failure outside a kernel (test hook)');
+      }
+      const p = plans[Atomics.load(ctrl, 7)];
+      if (!p) throw new Error(`no entry point at index ${Atomics.load(ctrl, 7)}`);
+      exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true, Infinity);
+    } catch (e) {
+      if (Atomics.compareExchange(ctrl, 8, 0, init.index + 1) === 0) {
+        const msg = String(e instanceof Error ? e.message : e).slice(0, 240);
+        ctrl[13] = msg.length;
+        for (let i = 0; i < msg.length; i++) ctrl[256 + i] = msg.charCodeAt(i);
+      }
+      Atomics.notify(ctrl, 3);
+      Atomics.notify(ctrl, 10);
+      throw e;
+    }
+    if (init.index === 0) {
+      Atomics.store(ctrl, 10, 1);
+      Atomics.notify(ctrl, 10);
+    }
   }
 }
 
@@ -146,13 +223,20 @@ function workerSource(node: boolean): string {
 
 /** The handle the executor keeps per worker. */
 export interface WorkerHandle {
+  readonly index: number;
+  /** Stops the thread; its exit is expected, so no death is reported. */
   terminate(): void;
+  /** Test hook: stops the thread as if from outside; the death is reported like any other. */
+  kill(): void;
 }
 
+/** Called once per worker that exits or throws without being asked to. */
+export type DeathListener = (index: number, what: string) => void;
+
 interface NodeWorker {
-  once(ev: 'message', f: (r: WorkerReply) => void): void;
-  once(ev: 'error', f: (e: Error) => void): void;
-  once(ev: 'exit', f: (code: number) => void): void;
+  on(ev: 'message', f: (r: WorkerReply) => void): void;
+  on(ev: 'error', f: (e: Error) => void): void;
+  on(ev: 'exit', f: (code: number) => void): void;
   postMessage(m: WorkerInit): void;
   terminate(): Promise<number>;
   unref(): void;
@@ -161,26 +245,45 @@ interface NodeWorker {
 // A variable, not a literal, so bundlers targeting browsers leave it alone.
 const NODE_WORKER_MODULE = 'node:worker_threads';
 
-async function startNodeWorker(init: WorkerInit, source: string): Promise<WorkerHandle> {
+async function startNodeWorker(init: WorkerInit, source: string, onDeath: DeathListener): Promise<WorkerHandle> {
   const mod = (await import(/* @vite-ignore */ NODE_WORKER_MODULE)) as {
     Worker: new (src: string, opts: { eval: boolean }) => NodeWorker;
   };
   const w = new mod.Worker(source, { eval: true });
+  let ready = false;
+  let stopping = false;
+  let reported = false;
+  const died = (what: string): void => {
+    if (ready && !stopping && !reported) {
+      reported = true;
+      onDeath(init.index, what);
+    }
+  };
   await new Promise<void>((resolve, reject) => {
-    w.once('message', (r) => (r.ok ? resolve() : reject(new Error(r.message))));
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`worker exited with code ${code} before it was ready`)));
+    w.on('message', (r) => (r.ok ? resolve() : reject(new Error(r.message))));
+    // Listeners stay for the worker's life: an 'error' nobody listens to would crash the process.
+    w.on('error', (e) => (ready ? died(`threw outside a kernel: ${e.message}`) : reject(e)));
+    w.on('exit', (code) => (ready ? died(`exited with code ${code}`) : reject(new Error(`worker exited with code ${code} before it was ready`))));
     w.postMessage(init);
   }).catch((e: Error) => {
+    stopping = true;
     void w.terminate();
     throw e;
   });
+  ready = true;
   // An idle worker must not keep the process alive when the user forgets dispose().
   w.unref();
-  return { terminate: () => void w.terminate() };
+  return {
+    index: init.index,
+    terminate: () => {
+      stopping = true;
+      void w.terminate();
+    },
+    kill: () => void w.terminate(),
+  };
 }
 
-async function startBrowserWorker(init: WorkerInit, source: string): Promise<WorkerHandle> {
+async function startBrowserWorker(init: WorkerInit, source: string, onDeath: DeathListener): Promise<WorkerHandle> {
   const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
   const w = new Worker(url);
   URL.revokeObjectURL(url);
@@ -192,41 +295,93 @@ async function startBrowserWorker(init: WorkerInit, source: string): Promise<Wor
     w.terminate();
     throw e;
   });
+  // Browsers report no exit event; a worker's uncaught error is its death (it also sets DEAD).
+  let stopping = false;
   w.onmessage = null;
-  w.onerror = null;
-  return { terminate: () => w.terminate() };
+  w.onerror = (e) => {
+    if (!stopping) onDeath(init.index, `threw outside a kernel: ${e.message || 'error'}`);
+  };
+  const stop = (quiet: boolean): void => {
+    stopping = quiet;
+    w.terminate();
+    if (!quiet) onDeath(init.index, 'was terminated');
+  };
+  return { index: init.index, terminate: () => stop(true), kill: () => stop(false) };
+}
+
+let fault: WorkerFault | undefined;
+/** Test hook: workers started from now on carry this fault (undefined clears it). */
+export function injectWorkerFault(f: WorkerFault | undefined): void {
+  fault = f;
 }
 
 /**
- * Starts workers 1..threads-1 and waits until each has instantiated the
- * module. On any failure the ones already started are terminated.
+ * Starts the workers with the given indices (1..threads-1 for a crew; 0 for
+ * the stand-in) and waits until each has instantiated the module. On any
+ * failure the ones already started are terminated.
  */
 export async function startWorkers(
   base: Omit<WorkerInit, 'index'>,
+  indices: readonly number[],
   node: boolean,
+  onDeath: DeathListener,
 ): Promise<WorkerHandle[]> {
   const source = workerSource(node);
   const start = node ? startNodeWorker : startBrowserWorker;
-  const settled = await Promise.allSettled(
-    Array.from({ length: base.threads - 1 }, (_, i) => start({ ...base, index: i + 1 }, source)),
-  );
+  const settled = await Promise.allSettled(indices.map((index) => start({ ...base, index, fault }, source, onDeath)));
   const handles = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     for (const h of handles) h.terminate();
-    throw new KilnRuntimeError(`could not start ${base.threads - 1} worker threads: ${(failed.reason as Error).message}`);
+    throw new KilnRuntimeError(`could not start ${indices.length} worker thread${indices.length === 1 ? '' : 's'}: ${(failed.reason as Error).message}`);
   }
   return handles;
+}
+
+function readMessage(ctrl: Int32Array, lenSlot: number, at: number): string {
+  const len = Math.min(ctrl[lenSlot]!, CTRL.MSG_MAX);
+  let message = '';
+  for (let i = 0; i < len; i++) message += String.fromCharCode(ctrl[at + i]!);
+  return message;
 }
 
 /** Reads and clears a failure recorded by executeSchedule, if any. */
 export function takeFailure(ctrl: Int32Array): { thread: number; step: number; message: string } | null {
   const who = Atomics.load(ctrl, CTRL.ERROR);
   if (who === 0) return null;
-  const len = ctrl[CTRL.MSG_LEN]!;
-  let message = '';
-  for (let i = 0; i < len; i++) message += String.fromCharCode(ctrl[CTRL.MSG + i]!);
+  const message = readMessage(ctrl, CTRL.MSG_LEN, CTRL.MSG);
   const step = ctrl[CTRL.ERROR_STEP]!;
   Atomics.store(ctrl, CTRL.ERROR, 0);
   return { thread: who - 1, step, message };
+}
+
+/** A worker's failure outside any kernel, recorded in the DEAD slots by the worker itself. */
+export function deadWorker(ctrl: Int32Array): { thread: number; message: string } | null {
+  const who = Atomics.load(ctrl, CTRL.DEAD);
+  return who === 0 ? null : { thread: who - 1, message: readMessage(ctrl, CTRL.DEAD_MSG_LEN, CTRL.DEAD_MSG) };
+}
+
+type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string };
+
+/**
+ * Resolves when ctrl[i] may no longer be v, or after `ms`. A timer runs beside
+ * Atomics.waitAsync (where it exists) because a pending waitAsync alone does
+ * not keep Node's event loop alive.
+ */
+export function waitAsync(ctrl: Int32Array, i: number, v: number, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const wa = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+    if (!wa) return;
+    const r = wa(ctrl, i, v, ms);
+    if (!r.async) {
+      clearTimeout(timer);
+      resolve();
+    } else {
+      void (r.value as Promise<string>).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }
+  });
 }

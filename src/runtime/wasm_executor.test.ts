@@ -115,21 +115,21 @@ describe('wasm executor', () => {
     const prog = await loaded(addScaleArtifact(W));
     const x = rand(N, 1);
     await expectRejects(() => prog.runSync({}), /missing input 'x' \(f32\[64\] \(64 elements, Float32Array\)\)/);
-    await expectRejects(prog.run({ x, z: x }), /unexpected input 'z'; the program's inputs are: x/);
+    await expectRejects(prog.run({ x, z: x }), /unknown input 'z' \(did you mean 'x'\?\); the program's inputs are: x/);
     await expectRejects(
       () => prog.runSync({ x: new Float32Array(100) }),
       /input 'x' must be f32\[64\] \(64 elements, Float32Array\), got Float32Array\(100\)/,
     );
     await expectRejects(() => prog.runSync({ x: new Int32Array(N) }), /input 'x' must be .*Float32Array\), got Int32Array\(64\)/);
     await expectRejects(() => prog.runSync({ x: Array.from(x) as unknown as Float32Array }), /got Array\(64\)/);
-    await expectRejects(() => prog.runSync(null as unknown as Record<string, Float32Array>), /named inputs \{x\}/);
+    await expectRejects(() => prog.runSync(null as unknown as Record<string, Float32Array>), /inputs must be an object of named typed arrays \{x\}, got null/);
   });
 
   it('refuses threads on an artifact compiled without shared memory, and bad thread counts', async () => {
     const bytes = addScaleArtifact(W);
     await expectRejects(load(bytes, { threads: 2 }), /compiled without threads.*threads: 1/);
-    await expectRejects(load(bytes, { threads: 0 }), /threads must be a positive integer, got 0/);
-    await expectRejects(load(bytes, { threads: 1.5 }), /positive integer/);
+    await expectRejects(load(bytes, { threads: 0 }), /load\(\) options: threads must be an integer in \[1, 64\] \(the runtime's limit is MAX_THREADS = 64\), got number 0/);
+    await expectRejects(load(bytes, { threads: 1.5 }), /threads must be an integer in \[1, 64\].*got number 1.5/);
   });
 
   it('picks a default thread count within the host and the cap', async () => {

@@ -7,21 +7,24 @@
  * worker threads once. Buffer addresses are baked into the code by the
  * compiler, so a run passes nothing but (start, end) to kernels.
  */
+import { checkChoice, checkInteger, checkOptions, describe } from './args.js';
 import { readArtifact } from './artifact.js';
 import { KilnRuntimeError } from './errors.js';
 import { canBlock, hardwareThreads, isNode, relaxedSimdAvailable, threadsAvailable } from './host.js';
 import { checkWasmManifest, type Manifest } from './manifest.js';
-import { Program, type EntryPlan } from './program.js';
-import { CTRL_SLOTS, startWorkers, type KernelFn, type WorkerHandle } from './threads.js';
+import { Program, type EntryPlan, type SpawnWorkers } from './program.js';
+import { MAX_THREADS, startWorkers, type KernelFn } from './threads.js';
 import { unshareMemoryImport } from './wasm_patch.js';
 
 export interface LoadOptions {
   /**
-   * Threads to run on, the caller included. Default: the artifact's
-   * threads.default (0 = the host's core count), capped at DEFAULT_MAX_THREADS
-   * and the host's core count. Hosts without shared memory or workers (a
-   * browser page without cross-origin isolation) get 1, and asking them for
-   * more is an error.
+   * Threads to run on, the caller included: an integer in [1, MAX_THREADS]
+   * (64; more is refused). Default: the artifact's threads.default (0 = the
+   * host's parallelism), capped at DEFAULT_MAX_THREADS and the host's
+   * parallelism (navigator.hardwareConcurrency / os.availableParallelism).
+   * An explicit value may exceed the host's parallelism (threads then share
+   * cores). Hosts without shared memory or workers (a browser page without
+   * cross-origin isolation) get 1, and asking them for more is an error.
    */
   threads?: number;
   /** false forces the plain-SIMD module even when the host has relaxed SIMD. */
@@ -31,7 +34,15 @@ export interface LoadOptions {
    * WebAssembly executor is the default ('wasm').
    */
   device?: 'wasm' | 'cuda';
+  /** device 'cuda' only: the GPU's ordinal (default 0). */
+  ordinal?: number;
+  /** device 'cuda' only: path of kiln_cuda.node (default: KILN_CUDA_ADDON, then the package's build). */
+  addonPath?: string;
 }
+
+const WASM_OPTIONS = ['threads', 'relaxedSimd', 'device'] as const;
+const CUDA_OPTIONS = ['device', 'ordinal', 'addonPath'] as const;
+const LOAD_OPTIONS = [...WASM_OPTIONS, 'ordinal', 'addonPath'] as const;
 
 /** Default cap: batch-1 inference rarely gains past this many threads. */
 export const DEFAULT_MAX_THREADS = 8;
@@ -65,9 +76,6 @@ function checkModuleInterface(mod: WebAssembly.Module, m: Manifest, section: str
 
 async function chooseThreads(m: Manifest, requested: number | undefined): Promise<number> {
   const shared = m.memory.shared === true;
-  if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
-    throw new KilnRuntimeError(`threads must be a positive integer, got ${String(requested)}`);
-  }
   if (!shared) {
     if (requested !== undefined && requested > 1) {
       throw new KilnRuntimeError(
@@ -90,8 +98,29 @@ async function chooseThreads(m: Manifest, requested: number | undefined): Promis
   return Math.max(1, Math.min(preferred, hw, DEFAULT_MAX_THREADS));
 }
 
-/** Loads an artifact for the WebAssembly executor. */
-export async function load(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Program> {
+/** Checks load()'s arguments; every refusal names the argument, the expected and the received value. */
+function checkLoadArgs(bytes: unknown, options: unknown): LoadOptions {
+  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
+    throw new KilnRuntimeError(`load(bytes): bytes must be a Uint8Array or an ArrayBuffer holding an artifact, got ${describe(bytes)}`);
+  }
+  const o = checkOptions('load() options', options, LOAD_OPTIONS) as LoadOptions;
+  const device = checkChoice('load() options: device', o.device, ['wasm', 'cuda'] as const) ?? 'wasm';
+  const own: readonly string[] = device === 'cuda' ? CUDA_OPTIONS : WASM_OPTIONS;
+  for (const k of Object.keys(o)) {
+    if (!own.includes(k)) {
+      throw new KilnRuntimeError(`load() options: '${k}' applies to device '${device === 'cuda' ? 'wasm' : 'cuda'}' only, and this load is for device '${device}'`);
+    }
+  }
+  checkInteger('load() options: threads', o.threads, 1, MAX_THREADS, ` (the runtime's limit is MAX_THREADS = ${MAX_THREADS})`);
+  if (o.relaxedSimd !== undefined && typeof o.relaxedSimd !== 'boolean') {
+    throw new KilnRuntimeError(`load() options: relaxedSimd must be a boolean, got ${describe(o.relaxedSimd)}`);
+  }
+  return o;
+}
+
+/** Loads an artifact: on the WebAssembly executor, or with `device: 'cuda'` on the CUDA executor. */
+export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<Program> {
+  options = checkLoadArgs(bytes, options);
   if (options.device === 'cuda') {
     // A computed specifier keeps the CUDA executor (and its Node-only addon loader) out of
     // browser bundles of this runtime.
@@ -142,22 +171,12 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options: LoadOptions
     work: Int32Array.from(e.schedule, (k) => m.kernels[k]!.work),
     grain: Int32Array.from(e.schedule, (k) => Math.max(1, m.kernels[k]!.minWorkPerThread ?? m.threads?.minWorkPerThread ?? 1)),
   }));
-  const control = threads > 1 ? new SharedArrayBuffer(CTRL_SLOTS * 4) : new ArrayBuffer(CTRL_SLOTS * 4);
-  let workers: WorkerHandle[] = [];
-  if (threads > 1) {
-    workers = await startWorkers(
-      {
-        module: mod,
-        memory,
-        control: control as SharedArrayBuffer,
-        kernelNames,
-        entries: plans.map((p) => ({ schedule: p.schedule, work: Array.from(p.work), grain: Array.from(p.grain) })),
-        threads,
-      },
-      isNode,
-    );
+  let spawn: SpawnWorkers | undefined;
+  if (shared && threadsAvailable()) {
+    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: Array.from(p.work), grain: Array.from(p.grain) }));
+    spawn = (control, indices, onDeath) => startWorkers({ module: mod, memory, control, kernelNames, entries: entryPlans, threads }, indices, isNode, onDeath);
   }
-  return new Program({
+  const prog = new Program({
     manifest: m,
     variant: useRelaxed ? 'relaxed-simd' : 'simd',
     threads,
@@ -165,8 +184,9 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options: LoadOptions
     sharedMemory: shared,
     plans,
     stateImage: art.sections['state'],
-    ctrl: new Int32Array(control),
-    workers,
     callerCanWait: canBlock(),
+    spawn,
   });
+  await prog.startWorkers();
+  return prog;
 }
