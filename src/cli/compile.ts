@@ -1,0 +1,127 @@
+/**
+ * `kiln compile <model.json> -o <out.kiln> [--input-shape 1,224,224,3 ...] [--target wasm|cuda]
+ * [--sm 80|90] [--threads|--no-threads] [--explain]`: loads a TensorFlow.js LayersModel or
+ * GraphModel (or an IR text file), compiles it, and writes the artifact crash-safely. Progress
+ * goes to stderr, one line per stage with its time (load, trace, passes, fusion, codegen, pack,
+ * write); the summary (kernels, artifact bytes, arena bytes, total time) and, with --explain,
+ * the fusion plan go to stdout. The compiler is imported only when this command runs, so the
+ * other commands start without it.
+ */
+import { choiceFlag, flagBool, flagList, flagValue, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { CommandError, formatBytes, formatMs, readBytes, writeBytes, type CliContext } from './io.js';
+import { kindName, loadModelSource, type LoadedModel } from './model_source.js';
+import { KilnError } from '../ir/types.js';
+
+export const spec: CommandSpec = {
+  name: 'compile',
+  summary: 'Compile a TensorFlow.js model.json (LayersModel or GraphModel) or an IR text file into a .kiln artifact.',
+  positionals: [{ name: 'model.json', help: 'the model to compile (a tfjs model.json with its weight files beside it, or IR text)' }],
+  flags: [
+    { name: 'output', short: 'o', kind: 'value', arg: '<out.kiln>', help: 'where to write the artifact (required)' },
+    { name: 'input-shape', kind: 'list', arg: '<d0,d1,...>', help: 'the shape of each input, in order (fills unknown dims such as the batch; default 1)' },
+    { name: 'target', kind: 'value', arg: '<wasm|cuda>', help: 'WebAssembly SIMD (default) or CUDA PTX' },
+    { name: 'sm', kind: 'value', arg: '<80|90>', help: 'CUDA: the SM architecture the PTX targets (default 80)' },
+    { name: 'threads', kind: 'boolean', negatable: true, help: 'WebAssembly: compile for threads (shared memory; default) or not' },
+    { name: 'explain', kind: 'boolean', help: 'also print the fusion plan: each kernel and why ops fused or not' },
+  ],
+  details: [
+    'examples:',
+    '  kiln compile model.json -o model.kiln --input-shape 1,224,224,3',
+    '  kiln compile detector/model.json -o detector.kiln --target cuda --sm 90',
+    '  kiln compile two_inputs/model.json -o m.kiln --input-shape 1,64 --input-shape 1,8',
+  ].join('\n'),
+};
+
+const SHAPE_EXAMPLE = 'e.g. 1,224,224,3';
+
+/** Parses one --input-shape value: positive integers separated by commas (brackets allowed). */
+export function parseShape(text: string, index: number): number[] {
+  const body = text.trim().replace(/^\[(.*)\]$/, '$1').trim();
+  const which = `--input-shape #${index + 1} '${text}'`;
+  if (body === '') throw new UsageError(`${which} is empty; give the dimensions separated by commas, ${SHAPE_EXAMPLE}`, 'compile');
+  return body.split(',').map((part, j) => {
+    const p = part.trim();
+    if (!/^\d+$/.test(p) || Number(p) < 1 || !Number.isSafeInteger(Number(p))) {
+      throw new UsageError(`${which}: dimension ${j} is '${p}', not a positive integer (${SHAPE_EXAMPLE})`, 'compile');
+    }
+    return Number(p);
+  });
+}
+
+const shapeText = (s: readonly (number | null)[]): string => `[${s.map((d) => d ?? '?').join(',')}]`;
+
+/** Checks --input-shape against the model's inputs; returns the shapes compile takes. */
+export function resolveShapes(model: LoadedModel, given: readonly number[][] | undefined, file: string): number[][] | undefined {
+  const ins = model.inputs;
+  const list = ins.map((x) => `${x.name} ${x.dtype}${shapeText(x.shape)}`).join(', ');
+  if (given === undefined) return undefined;
+  if (given.length !== ins.length) {
+    throw new UsageError(`${given.length} --input-shape given, but '${file}' has ${ins.length} input${ins.length === 1 ? '' : 's'} (${list}); give one --input-shape per input, in order`, 'compile');
+  }
+  given.forEach((g, i) => {
+    const inp = ins[i]!;
+    const where = `--input-shape #${i + 1} [${g.join(',')}] for input '${inp.name}' ${shapeText(inp.shape)}`;
+    if (g.length !== inp.shape.length) throw new UsageError(`${where}: has ${g.length} dimensions, the input has ${inp.shape.length}`, 'compile');
+    inp.shape.forEach((d, j) => {
+      if (d !== null && d !== g[j]) {
+        const fixed = model.shapes === 'fixed' ? ' (an IR function\'s shapes are fixed)' : '';
+        throw new UsageError(`${where}: dimension ${j} is ${g[j]} but the model fixes it at ${d}${fixed}`, 'compile');
+      }
+    });
+  });
+  return given;
+}
+
+export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
+  const file = args.positionals[0]!;
+  const out = flagValue(args, 'output');
+  if (out === undefined) throw new UsageError(`'kiln compile' needs -o <out.kiln> (where to write the artifact)`, 'compile');
+  const target = choiceFlag(args, 'target', ['wasm', 'cuda'] as const, 'compile') ?? 'wasm';
+  const smText = choiceFlag(args, 'sm', ['80', '90'] as const, 'compile');
+  if (smText !== undefined && target !== 'cuda') throw new UsageError(`--sm ${smText} applies to --target cuda (the target is ${target})`, 'compile');
+  const threads = flagBool(args, 'threads');
+  if (threads !== undefined && target !== 'wasm') throw new UsageError(`--${threads ? '' : 'no-'}threads applies to --target wasm (the target is ${target})`, 'compile');
+  const shapeFlags = flagList(args, 'input-shape');
+  const shapes = shapeFlags.length ? shapeFlags.map(parseShape) : undefined;
+
+  const t0 = performance.now();
+  const progress = (stage: string, ms: number, note = ''): void => {
+    ctx.stderr.write(`  ${stage.padEnd(8)} ${formatMs(ms).padStart(9)}${note ? `  ${note}` : ''}\n`);
+  };
+  const text = new TextDecoder().decode(await readBytes(ctx, file, 'model'));
+  const model = await loadModelSource(ctx, file, text, shapes);
+  const inputShapes = resolveShapes(model, shapes, file);
+  const ins = model.inputs.map((x) => `${x.name} ${x.dtype}${shapeText(x.shape)}`).join(', ');
+  progress('load', performance.now() - t0, `${kindName(model.kind)} '${model.name}' from ${file} (inputs: ${ins || 'none'})`);
+  if (inputShapes === undefined) {
+    const open = model.inputs.filter((x) => x.shape.includes(null));
+    if (open.length) ctx.stderr.write(`  note: unknown dimensions of ${open.map((x) => `'${x.name}' ${shapeText(x.shape)}`).join(', ')} are compiled as 1; give --input-shape to choose\n`);
+  }
+
+  const { compile } = await import('../compile.js');
+  let artifact;
+  try {
+    artifact = compile(model.target, {
+      target,
+      ...(smText ? { sm: Number(smText) as 80 | 90 } : {}),
+      ...(threads !== undefined ? { threads } : {}),
+      ...(inputShapes ? { inputShapes } : {}),
+      onStage: (stage, ms) => progress(stage, ms),
+    });
+  } catch (e) {
+    if (e instanceof KilnError) throw new CommandError(`cannot compile '${file}': ${e.message}`);
+    throw e;
+  }
+  const tw = performance.now();
+  await writeBytes(ctx, out, artifact.bytes, 'artifact');
+  progress('write', performance.now() - tw, out);
+  if (flagBool(args, 'explain')) ctx.stdout.write(artifact.explain().trimEnd() + '\n');
+  const m = artifact.manifest;
+  const arena = m.memory.arenaBytes ?? artifact.memory.peakBytes;
+  ctx.stdout.write(
+    `${out}: ${m.target}${m.target === 'wasm' ? (m.memory.shared ? ' (threads)' : ' (single thread)') : ''}, ${m.kernels.length} kernel${m.kernels.length === 1 ? '' : 's'}, ` +
+      `artifact ${formatBytes(artifact.bytes.length)}, arena ${formatBytes(arena)}, weights ${formatBytes(artifact.memory.weightsBytes)}, ` +
+      `compiled in ${formatMs(performance.now() - t0)}\n`,
+  );
+  return 0;
+}

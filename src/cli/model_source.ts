@@ -1,0 +1,108 @@
+/**
+ * What `kiln compile` reads: a TensorFlow.js model.json (a LayersModel or a GraphModel, told
+ * apart by its `format` field, or by the shape of `modelTopology` in files written before
+ * tfjs added `format`), or a function in Kiln's IR text form (docs/ir.md; what KILN_DUMP
+ * writes). Each becomes something `compile` takes, with its inputs described so the command
+ * can check --input-shape against them before compiling.
+ */
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Compilable } from '../compile.js';
+import { KilnError } from '../ir/types.js';
+import { CommandError, resolvePath, type CliContext } from './io.js';
+
+export type ModelKind = 'layers-model' | 'graph-model' | 'ir';
+
+/** One model input: its name, shape (null where the model leaves it open) and dtype. */
+export interface ModelInput {
+  readonly name: string;
+  readonly shape: readonly (number | null)[];
+  readonly dtype: string;
+}
+
+export interface LoadedModel {
+  readonly kind: ModelKind;
+  readonly name: string;
+  readonly target: Compilable;
+  readonly inputs: readonly ModelInput[];
+  /**
+   * Whether --input-shape may only fill in open dimensions (Keras models), must equal the
+   * fixed shapes (IR), or is handed to the loader (GraphModels, whose shapes become static at import).
+   */
+  readonly shapes: 'fill' | 'fixed' | 'at-load';
+}
+
+const KIND_NAMES: Readonly<Record<ModelKind, string>> = { 'layers-model': 'LayersModel', 'graph-model': 'GraphModel', ir: 'IR function' };
+
+export function kindName(k: ModelKind): string {
+  return KIND_NAMES[k];
+}
+
+/** Tells a LayersModel model.json from a GraphModel one; anything else is a CommandError saying what was found. */
+export function detectModelJson(json: unknown, file: string): 'layers-model' | 'graph-model' {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new CommandError(`'${file}' is JSON but not a TensorFlow.js model.json (expected an object with modelTopology and weightsManifest)`);
+  }
+  const o = json as Record<string, unknown>;
+  if (o['format'] === 'layers-model') return 'layers-model';
+  if (o['format'] === 'graph-model') return 'graph-model';
+  if (o['format'] !== undefined) {
+    throw new CommandError(`'${file}' has format ${JSON.stringify(o['format'])}; Kiln compiles 'layers-model' and 'graph-model' files`);
+  }
+  const topo = o['modelTopology'];
+  if (typeof topo !== 'object' || topo === null) {
+    throw new CommandError(`'${file}' has no modelTopology, so it is not a TensorFlow.js model.json (keys: ${Object.keys(o).join(', ') || 'none'})`);
+  }
+  const t = topo as Record<string, unknown>;
+  // Older converters omit `format`: Keras topologies carry class_name/model_config, GraphDefs a node list.
+  if (Array.isArray(t['node'])) return 'graph-model';
+  if ('class_name' in t || 'model_config' in t || 'config' in t) return 'layers-model';
+  throw new CommandError(`'${file}': cannot tell a LayersModel from a GraphModel (no format field; modelTopology has ${Object.keys(t).join(', ') || 'no keys'})`);
+}
+
+/** Loads the model file `file` (model.json or IR text) for compiling. */
+export async function loadModelSource(ctx: CliContext, file: string, text: string, inputShapes: readonly (readonly number[])[] | undefined): Promise<LoadedModel> {
+  if (text.trimStart().startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new CommandError(`'${file}' starts like JSON but does not parse: ${(e as Error).message}`);
+    }
+    const kind = detectModelJson(json, file);
+    const url = pathToFileURL(resolvePath(ctx, file)).href;
+    return kind === 'layers-model' ? loadLayers(url, file) : loadGraph(url, file, inputShapes);
+  }
+  return loadIr(text, file);
+}
+
+async function loadIr(text: string, file: string): Promise<LoadedModel> {
+  const { parseFunc } = await import('../ir/parse.js');
+  let fn;
+  try {
+    fn = parseFunc(text);
+  } catch (e) {
+    if (e instanceof KilnError) {
+      throw new CommandError(`'${file}' is neither a model.json nor IR text Kiln can parse: ${e.message}`);
+    }
+    throw e;
+  }
+  return {
+    kind: 'ir',
+    name: fn.name,
+    target: fn,
+    inputs: fn.params.map((p, i) => ({ name: p.name ?? `%${i}`, shape: [...p.type.shape], dtype: p.type.dtype })),
+    shapes: 'fixed',
+  };
+}
+
+async function loadLayers(url: string, file: string): Promise<LoadedModel> {
+  void url;
+  throw new CommandError(`'${file}' is a TensorFlow.js LayersModel; loading it needs kiln.loadLayersModel, which this build of Kiln does not have yet (dir ${dirname(file)})`);
+}
+
+async function loadGraph(url: string, file: string, inputShapes: readonly (readonly number[])[] | undefined): Promise<LoadedModel> {
+  void url;
+  void inputShapes;
+  throw new CommandError(`'${file}' is a TensorFlow.js GraphModel; loading it needs kiln.loadGraphModel, which this build of Kiln does not have yet`);
+}
