@@ -22,3 +22,7 @@ import { useCompiledExecution } from './exec.js';
 // `import * as kiln from 'kiln'` runs traced functions and Keras predict as compiled WebAssembly.
 useCompiledExecution(true);
 export { callbacks, type ModelCompileArgs, type ModelFitArgs, type ModelEvaluateArgs } from './keras/index.js';
+export {
+  loadGraphModel, GraphModel,
+  type LoadGraphModelOptions, type GraphTensorInfo, type GraphModelInputs, type GraphModelSource, type GraphModelArtifacts, type GraphModelIOHandler,
+} from './frontend/import/graph_model.js';
