@@ -327,20 +327,21 @@ export class Program implements EntryPoint {
         `run() options: timeoutMs needs worker threads on shared memory, and this program runs on one thread without shared memory (${this.sharedMemory ? 'this host has no workers' : 'the artifact was compiled without threads, or this host has no SharedArrayBuffer'}); run it without timeoutMs, or recompile it for threads`,
       );
     }
-    if (!this.standIn) {
-      const crew = this.crew;
-      const [h] = await this.spawn([0]);
-      if (crew !== this.crew || this.disposed) h!.terminate();
-      else this.standIn = h;
-      this.live();
-      if (!this.standIn) throw new KilnRuntimeError(`run of ${this.whose(plan)} was abandoned: ${this.death ?? 'the worker threads were replaced while it started'}`);
-    }
     this.writeInputs(plan, inputs);
-    this.counters.runs++;
-    const { ctrl } = this;
-    const deadline = Date.now() + timeoutMs;
     this.detachedInFlight = true;
     try {
+      if (!this.standIn) {
+        const crew = this.crew;
+        const [h] = await this.spawn([0]);
+        if (crew !== this.crew || this.disposed) h!.terminate();
+        else this.standIn = h;
+        this.live();
+        const dead = this.deathReason(this.ctrl);
+        if (dead || !this.standIn) throw this.abandon(plan, dead ?? 'the worker threads were replaced while it started');
+      }
+      this.counters.runs++;
+      const { ctrl } = this;
+      const deadline = Date.now() + timeoutMs;
       Atomics.store(ctrl, CTRL.DONE, 0);
       Atomics.store(ctrl, CTRL.DETACHED, 1);
       Atomics.store(ctrl, CTRL.ENTRY, plan.index);
@@ -363,10 +364,10 @@ export class Program implements EntryPoint {
       }
       const dead = this.deathReason(ctrl);
       if (dead) throw this.abandon(plan, dead);
+      return this.finish(plan, ctrl);
     } finally {
       this.detachedInFlight = false;
     }
-    return this.finish(plan, ctrl);
   }
 
   private finish(plan: EntryPlan, ctrl: Int32Array): Record<string, TensorData> {
@@ -386,7 +387,7 @@ export class Program implements EntryPoint {
   private deathReason(ctrl: Int32Array): string | undefined {
     if (this.death) return this.death;
     const d = deadWorker(ctrl);
-    return d ? `worker thread ${d.thread} of ${this.threads} failed outside a kernel: ${d.message}` : undefined;
+    return d ? `${this.workerName(d.thread)} ${d.message}` : undefined;
   }
 
   /** Gives up the run in progress: replaces the crew and returns the error to throw. */
@@ -403,9 +404,13 @@ export class Program implements EntryPoint {
     return this.parts.spawn!(this.ctrl.buffer as SharedArrayBuffer, indices, (index, what) => this.onDeath(crew, index, what));
   }
 
+  private workerName(index: number): string {
+    return index === 0 ? 'the stand-in worker thread (for thread 0)' : `worker thread ${index} of ${this.threads}`;
+  }
+
   private onDeath(crew: number, index: number, what: string): void {
     if (crew !== this.crew || this.disposed || this.death) return;
-    this.death = index === 0 ? `the stand-in worker thread (for thread 0) ${what}` : `worker thread ${index} of ${this.threads} ${what}`;
+    this.death = `${this.workerName(index)} ${what}`;
     // Between runs, replace the crew now; during a detached run, the run notices and replaces it.
     if (!this.detachedInFlight) void this.restart();
   }

@@ -176,6 +176,21 @@ export async function workerMain(
     return;
   }
   const ctrl = new Int32Array(init.control);
+  // Writes this thread's death into the DEAD slots (first one wins) and wakes every waiter.
+  const dead = (what: string): void => {
+    if (Atomics.compareExchange(ctrl, 8, 0, init.index + 1) === 0) {
+      const msg = what.slice(0, 240);
+      ctrl[13] = msg.length;
+      for (let i = 0; i < msg.length; i++) ctrl[256 + i] = msg.charCodeAt(i);
+    }
+    Atomics.notify(ctrl, 3);
+    Atomics.notify(ctrl, 10);
+  };
+  // Node runs process 'exit' handlers when a worker calls process.exit: say so unless told to exit.
+  const proc = (globalThis as unknown as { process?: { on(ev: string, f: (code: number) => void): void } }).process;
+  proc?.on('exit', (code) => {
+    if (Atomics.load(ctrl, 1) === 0) dead(`exited with code ${code}`);
+  });
   let seen = Atomics.load(ctrl, 0);
   let runs = 0;
   post({ ok: true });
@@ -198,13 +213,7 @@ export async function workerMain(
       if (!p) throw new Error(`no entry point at index ${Atomics.load(ctrl, 7)}`);
       exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true, Infinity);
     } catch (e) {
-      if (Atomics.compareExchange(ctrl, 8, 0, init.index + 1) === 0) {
-        const msg = String(e instanceof Error ? e.message : e).slice(0, 240);
-        ctrl[13] = msg.length;
-        for (let i = 0; i < msg.length; i++) ctrl[256 + i] = msg.charCodeAt(i);
-      }
-      Atomics.notify(ctrl, 3);
-      Atomics.notify(ctrl, 10);
+      dead(`threw outside a kernel: ${String(e instanceof Error ? e.message : e)}`);
       throw e;
     }
     if (init.index === 0) {
@@ -355,7 +364,7 @@ export function takeFailure(ctrl: Int32Array): { thread: number; step: number; m
   return { thread: who - 1, step, message };
 }
 
-/** A worker's failure outside any kernel, recorded in the DEAD slots by the worker itself. */
+/** A worker's failure outside any kernel ("threw outside a kernel: ...", "exited with code 3"), recorded in the DEAD slots by the worker itself. */
 export function deadWorker(ctrl: Int32Array): { thread: number; message: string } | null {
   const who = Atomics.load(ctrl, CTRL.DEAD);
   return who === 0 ? null : { thread: who - 1, message: readMessage(ctrl, CTRL.DEAD_MSG_LEN, CTRL.DEAD_MSG) };

@@ -1,0 +1,169 @@
+/**
+ * Runs that end: a kernel that never returns (stopped by timeoutMs), a worker terminated from
+ * outside mid-run and between runs, a worker that throws or exits outside any kernel. Each case
+ * runs in its own Node process (test/liveness/child.ts, bundled here with esbuild) under a time
+ * limit, so a hang fails the case instead of the runner. Every failing run must reject with a
+ * KilnRuntimeError naming the worker or kernel, within a bounded time, and the next run must
+ * give the right output (checked against plain JS).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { assemble } from '../../test/browser/fixture.js';
+import { writeArtifact, type ManifestInput } from './index.js';
+
+const N = 64;
+const X = 64, Y = X + 4 * N, FLAG = Y + 4 * N;
+
+/** y = 2x (work N), then a kernel that loops forever on every chunk when the i32 input `flag` is 1. */
+function spinArtifact(): Uint8Array {
+  const wasm = assemble(`(module (import "env" "memory" (memory 1 1 shared))
+  (func (export "double") (param $s i32) (param $e i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $s) (local.get $e)))
+      (f32.store offset=${Y} (i32.shl (local.get $s) (i32.const 2))
+        (f32.mul (f32.load offset=${X} (i32.shl (local.get $s) (i32.const 2))) (f32.const 2)))
+      (local.set $s (i32.add (local.get $s) (i32.const 1)))
+      (br $l))))
+  (func (export "spin") (param $s i32) (param $e i32)
+    (if (i32.eq (i32.load offset=${FLAG} (i32.const 0)) (i32.const 1))
+      (then (loop $forever (br $forever))))))`);
+  const manifest: ManifestInput = {
+    format: 'kiln',
+    version: 1,
+    target: 'wasm',
+    name: 'spin',
+    inputs: [
+      { name: 'x', shape: [N], dtype: 'f32', offset: X },
+      { name: 'flag', shape: [], dtype: 'i32', offset: FLAG },
+    ],
+    outputs: [{ name: 'y', shape: [N], dtype: 'f32', offset: Y }],
+    memory: { pages: 1, shared: true, arenaOffset: FLAG + 16, arenaBytes: 0 },
+    kernels: [
+      { name: 'double', work: N },
+      { name: 'spin', work: 4 },
+    ],
+    schedule: [0, 1],
+    threads: { default: 2, minWorkPerThread: 1 },
+  };
+  return writeArtifact({ manifest, sections: { wasm } });
+}
+
+const expectedY = Array.from({ length: N }, (_, i) => Math.fround(i - 20.5) * 2);
+
+interface Attempt {
+  label: string;
+  ok?: boolean;
+  ms?: number;
+  y?: number[];
+  kiln?: boolean;
+  message?: string;
+  restarts?: number;
+}
+
+let dir = '';
+let child = '';
+let artifact = '';
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-liveness-'));
+  child = join(dir, 'child.mjs');
+  artifact = join(dir, 'spin.kiln');
+  writeFileSync(artifact, spinArtifact());
+  await build({
+    entryPoints: [fileURLToPath(new URL('../../test/liveness/child.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: child,
+    logLevel: 'warning',
+  });
+}, 30_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs one case in a child process, killed after `limitMs`; returns its attempts by label. */
+function runCase(name: string, limitMs = 15_000): Promise<Map<string, Attempt>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [child, name, artifact], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), limitMs);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const lines = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Attempt);
+      const byLabel = new Map(lines.map((a) => [a.label, a]));
+      if (!byLabel.has('end')) {
+        reject(new Error(`case ${name} did not finish (code ${code}, signal ${signal}); output so far:\n${out}\n${err}`));
+      } else resolve(byLabel);
+    });
+  });
+}
+
+function expectFailed(a: Attempt | undefined, message: RegExp, withinMs: number): void {
+  expect(a, 'attempt missing').toBeDefined();
+  expect(a!.ok, `expected a failure, got ${JSON.stringify(a)}`).toBe(false);
+  expect(a!.kiln).toBe(true);
+  expect(a!.message).toMatch(message);
+  expect(a!.ms).toBeLessThan(withinMs);
+}
+
+function expectCorrect(a: Attempt | undefined): void {
+  expect(a, 'attempt missing').toBeDefined();
+  expect(a!.ok, `expected success, got ${JSON.stringify(a)}`).toBe(true);
+  expect(a!.y).toEqual(expectedY);
+}
+
+describe('runs that end', () => {
+  it('a kernel that never returns is stopped by timeoutMs; the workers are replaced and the next runs work', async () => {
+    const r = await runCase('timeout');
+    for (const threads of [1, 2]) {
+      expectFailed(
+        r.get(`spin-${threads}`),
+        /^run of the program \('main'\) failed: it did not finish within timeoutMs 300 \(thread 0 was at schedule step 1, kernel 'spin'\); the program terminated its worker threads and is starting new ones/,
+        3000,
+      );
+      expect(r.get(`spin-${threads}`)!.ms).toBeGreaterThanOrEqual(290);
+      expectCorrect(r.get(`after-${threads}`));
+      expect(r.get(`after-${threads}`)!.restarts).toBe(1);
+      expectCorrect(r.get(`sync-${threads}`));
+    }
+  }, 20_000);
+
+  it('a worker terminated from outside mid-run rejects the run at once, naming the worker; the next run works', async () => {
+    const r = await runCase('killMidRun');
+    expectFailed(r.get('killed'), /^run of the program \('main'\) failed: worker thread 1 of 2 exited with code 1; the program terminated its worker threads/, 5000);
+    expectCorrect(r.get('after'));
+    expect(r.get('after')!.restarts).toBe(1);
+  }, 20_000);
+
+  it('a worker terminated between runs is replaced before the next run', async () => {
+    const r = await runCase('killIdle');
+    expectCorrect(r.get('before'));
+    expectCorrect(r.get('after'));
+    expect(r.get('after')!.restarts).toBe(1);
+    expectCorrect(r.get('sync'));
+  }, 20_000);
+
+  it('a worker that throws or exits outside a kernel fails a blocking run with its message; the next run works', async () => {
+    const r = await runCase('throwOutside');
+    expectCorrect(r.get('throw-first'));
+    expectFailed(r.get('throw-failing'), /^run of the program \('main'\) failed: worker thread 1 of 2 threw outside a kernel: injected failure outside a kernel \(test hook\); the program terminated/, 3000);
+    expectCorrect(r.get('throw-next'));
+    expect(r.get('throw-next')!.restarts).toBe(1);
+    expectCorrect(r.get('exit-first'));
+    expectFailed(r.get('exit-failing'), /^run of the program \('main'\) failed: worker thread 1 of 2 exited with code 3; /, 3000);
+    expectCorrect(r.get('exit-next'));
+  }, 20_000);
+
+  it('refuses runSync during a detached run, and dispose ends a detached run', async () => {
+    const r = await runCase('overlap');
+    expectFailed(r.get('sync-during'), /runSync\(\) was called while a run\(\) with timeoutMs is in progress/, 1000);
+    expectFailed(r.get('disposed'), /the program was disposed during the run/, 5000);
+  }, 20_000);
+});
