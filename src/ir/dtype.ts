@@ -2,6 +2,9 @@ import { KilnError } from './types.js';
 /** Element types of the IR. Floats narrower than f32 are stored widened in host memory. */
 export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i8' | 'u8' | 'bool';
 
+/** A dtype as users may write it: Kiln's short name or the Keras / TensorFlow.js name. */
+export type DTypeLike = DType | 'float32' | 'float16' | 'bfloat16' | 'int32' | 'int8' | 'uint8';
+
 export const DTYPES: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'i8', 'u8', 'bool'];
 
 export function isDType(s: string): s is DType {

@@ -7,10 +7,12 @@
  * weights with `Variable.read()` inside `call`, so a later training trace can bind them as
  * parameters instead of constants.
  */
-import type { DType } from '../../ir/dtype.js';
+import { parseDType, type DType, type DTypeLike } from '../../ir/dtype.js';
 import { KilnError } from '../../ir/types.js';
 import { tensorFromData, tensorToFloat32, variable, type Tensor, type Variable } from '../backend.js';
+import type { Constraint } from '../constraints.js';
 import { getInitializer, type InitializerLike } from '../initializers.js';
+import type { Regularizer } from '../regularizers.js';
 import { KerasTensor, Node, isKerasTensor, shapeToString, type KerasShape } from './keras_tensor.js';
 
 export interface LayerArgs {
@@ -23,7 +25,8 @@ export interface LayerArgs {
   batchInputShape?: KerasShape;
   /** Fixed batch size, used with `inputShape`. */
   batchSize?: number;
-  dtype?: DType;
+  /** 'f32' or Keras's 'float32' (any spelling parseDType accepts). */
+  dtype?: DTypeLike;
 }
 
 /** The base config every layer's getConfig() contains. */
@@ -43,6 +46,34 @@ export interface CallArgs {
 export interface SerializedLayer {
   className: string;
   config: LayerConfig;
+}
+
+/** A weight's regularizer or constraint, as the training step reads them. */
+export interface WeightPenalty {
+  readonly variable: Variable;
+  readonly regularizer: Regularizer;
+}
+export interface WeightConstraint {
+  readonly variable: Variable;
+  readonly constraint: Constraint;
+}
+
+/** Activity-regularizer penalties collected while `collectActivityPenalties` runs its function. */
+let activityPenalties: Tensor[] | undefined;
+
+/**
+ * Run `f` (a training forward pass) and return, beside its result, the penalties of every
+ * activity regularizer on the outputs of the layers applied to Tensors meanwhile.
+ */
+export function collectActivityPenalties<T>(f: () => T): { result: T; penalties: Tensor[] } {
+  const outer = activityPenalties;
+  const penalties: Tensor[] = [];
+  activityPenalties = penalties;
+  try {
+    return { result: f(), penalties };
+  } finally {
+    activityPenalties = outer;
+  }
 }
 
 const nameCounts = new Map<string, number>();
@@ -84,11 +115,18 @@ export abstract class Layer {
   readonly inboundNodes: Node[] = [];
   protected readonly ownTrainable: Variable[] = [];
   protected readonly ownNonTrainable: Variable[] = [];
+  /** Weight regularizers (penalties added to the training loss), in weight-creation order. */
+  readonly weightPenalties: WeightPenalty[] = [];
+  /** Weight constraints (projections applied after each optimizer update). */
+  readonly weightConstraints: WeightConstraint[] = [];
+  /** Penalty on the layer's output, added to the training loss (Keras 3: not divided by batch). */
+  activityRegularizer?: Regularizer;
 
   constructor(args: LayerArgs = {}) {
+    args ??= {};
     this.name = args.name ?? uniqueLayerName(toSnakeCase(this.className));
     this.trainable = args.trainable ?? true;
-    this.dtype = args.dtype ?? 'f32';
+    this.dtype = args.dtype === undefined ? 'f32' : parseDType(args.dtype, `${this.className} '${this.name}': dtype`);
     if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
     else if (args.inputShape) this.batchInputShape = [args.batchSize ?? null, ...args.inputShape];
   }
@@ -140,11 +178,16 @@ export abstract class Layer {
   // ---- weights ------------------------------------------------------------------------------
 
   /** Create a weight named `<layer>/<name>` and register it as trainable or not. */
-  protected addWeight(name: string, shape: readonly number[], initializer: InitializerLike, trainable = true): Variable {
+  protected addWeight(
+    name: string, shape: readonly number[], initializer: InitializerLike, trainable = true,
+    extras: { regularizer?: Regularizer; constraint?: Constraint } = {},
+  ): Variable {
     const init = getInitializer(initializer);
     const data = init.generate(shape);
     const v = variable(tensorFromData(data, shape), { name: `${this.name}/${name}`, trainable: trainable && this.trainable });
     (trainable ? this.ownTrainable : this.ownNonTrainable).push(v);
+    if (extras.regularizer) this.weightPenalties.push({ variable: v, regularizer: extras.regularizer });
+    if (extras.constraint) this.weightConstraints.push({ variable: v, constraint: extras.constraint });
     return v;
   }
 
@@ -201,7 +244,11 @@ export abstract class Layer {
     if (!this.built) this.build(shapeArg);
     this.built = true;
     if (symbolic) return this.applySymbolic(list as KerasTensor[], shapeArg, Array.isArray(inputs));
-    return this.call(inputs as Tensor | Tensor[], args);
+    const out = this.call(inputs as Tensor | Tensor[], args);
+    if (this.activityRegularizer && activityPenalties) {
+      for (const o of Array.isArray(out) ? out : [out]) activityPenalties.push(this.activityRegularizer.apply(o));
+    }
+    return out;
   }
 
   private applySymbolic(inputs: KerasTensor[], shapeArg: KerasShape | KerasShape[], asList: boolean): KerasTensor | KerasTensor[] {

@@ -1,24 +1,25 @@
 /** Activation: applies a named activation function (see ../activations.ts) elementwise. */
-import { getActivation, type ActivationIdentifier } from '../activations.js';
+import { activationName, getActivation, type ActivationIdentifier, type ActivationName } from '../activations.js';
 import type { Tensor } from '../backend.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { checkLayerArgs } from './args.js';
 
 export interface ActivationArgs extends LayerArgs {
   activation: ActivationIdentifier;
 }
 
 export interface ActivationConfig extends LayerConfig {
-  activation: ActivationIdentifier;
+  activation: ActivationName;
 }
 
 export class Activation extends Layer {
   static override className = 'Activation';
-  readonly activation: ActivationIdentifier;
+  readonly activation: ActivationName;
 
   constructor(args: ActivationArgs) {
     super(args);
-    this.activation = args.activation;
-    getActivation(this.activation, this.label);
+    checkLayerArgs(this.label, args, { known: ['activation'], required: ['activation'] });
+    this.activation = activationName(args.activation, this.label);
   }
 
   override call(inputs: Tensor | Tensor[], _args: CallArgs): Tensor {

@@ -4,12 +4,14 @@ import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
 import { Merge } from './merge.js';
+import { checkLayerArgs } from './args.js';
 
 export class Add extends Merge {
   static override className = 'Add';
 
   constructor(args: LayerArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: [] });
   }
 
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {

@@ -14,10 +14,14 @@ import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
+import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
+import { checkLayerArgs, onlyValue } from './args.js';
 
 export interface BatchNormalizationArgs extends LayerArgs {
-  axis?: number;
+  /** One axis (Keras configs may write it as a one-element list). */
+  axis?: number | readonly [number];
   momentum?: number;
   epsilon?: number;
   center?: boolean;
@@ -26,7 +30,26 @@ export interface BatchNormalizationArgs extends LayerArgs {
   gammaInitializer?: InitializerLike;
   movingMeanInitializer?: InitializerLike;
   movingVarianceInitializer?: InitializerLike;
+  betaRegularizer?: RegularizerLike | null;
+  gammaRegularizer?: RegularizerLike | null;
+  betaConstraint?: ConstraintLike | null;
+  gammaConstraint?: ConstraintLike | null;
+  /** Keras 2 options Kiln does not implement: accepted only at their defaults (off). */
+  renorm?: boolean;
+  renormClipping?: null;
+  renormMomentum?: number;
+  virtualBatchSize?: null;
+  adjustment?: null;
+  /** Keras 2's kernel choice and Keras 3's cross-replica flag: no effect on one device. */
+  fused?: boolean | null;
+  synchronized?: boolean;
 }
+
+const BN_ARGS = [
+  'axis', 'momentum', 'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'movingMeanInitializer',
+  'movingVarianceInitializer', 'betaRegularizer', 'gammaRegularizer', 'betaConstraint', 'gammaConstraint', 'renorm',
+  'renormClipping', 'renormMomentum', 'virtualBatchSize', 'adjustment', 'fused', 'synchronized',
+] as const satisfies readonly (keyof BatchNormalizationArgs)[];
 
 export interface BatchNormalizationConfig extends LayerConfig {
   axis: number;
@@ -38,6 +61,10 @@ export interface BatchNormalizationConfig extends LayerConfig {
   gammaInitializer: SerializedInitializer;
   movingMeanInitializer: SerializedInitializer;
   movingVarianceInitializer: SerializedInitializer;
+  betaRegularizer: SerializedRegularizer | null;
+  gammaRegularizer: SerializedRegularizer | null;
+  betaConstraint: SerializedConstraint | null;
+  gammaConstraint: SerializedConstraint | null;
 }
 
 export class BatchNormalization extends Layer {
@@ -51,6 +78,10 @@ export class BatchNormalization extends Layer {
   private readonly gammaInitializer;
   private readonly movingMeanInitializer;
   private readonly movingVarianceInitializer;
+  readonly betaRegularizer?: Regularizer;
+  readonly gammaRegularizer?: Regularizer;
+  readonly betaConstraint?: Constraint;
+  readonly gammaConstraint?: Constraint;
   gamma?: Variable;
   beta?: Variable;
   movingMean?: Variable;
@@ -58,17 +89,28 @@ export class BatchNormalization extends Layer {
 
   constructor(args: BatchNormalizationArgs = {}) {
     super(args);
-    this.axis = args.axis ?? -1;
+    checkLayerArgs(this.label, args, { known: BN_ARGS });
+    args ??= {};
+    const axis = args.axis ?? -1;
+    this.axis = Array.isArray(axis) && axis.length === 1 ? axis[0] : (axis as number);
+    onlyValue(this.label, 'renorm', args.renorm, [false]);
+    onlyValue(this.label, 'renormClipping', args.renormClipping, [null]);
+    onlyValue(this.label, 'virtualBatchSize', args.virtualBatchSize, [null]);
+    onlyValue(this.label, 'adjustment', args.adjustment, [null]);
     this.momentum = args.momentum ?? 0.99;
     this.epsilon = args.epsilon ?? 1e-3;
     this.center = args.center ?? true;
     this.scale = args.scale ?? true;
-    if (!Number.isInteger(this.axis)) this.fail(`axis must be an integer, got ${this.axis}`);
+    if (!Number.isInteger(this.axis)) this.fail(`axis must be an integer, got ${JSON.stringify(args.axis)}`);
     if (!(this.epsilon > 0)) this.fail(`epsilon must be positive, got ${this.epsilon}`);
     this.betaInitializer = getInitializer(args.betaInitializer ?? 'zeros');
     this.gammaInitializer = getInitializer(args.gammaInitializer ?? 'ones');
     this.movingMeanInitializer = getInitializer(args.movingMeanInitializer ?? 'zeros');
     this.movingVarianceInitializer = getInitializer(args.movingVarianceInitializer ?? 'ones');
+    this.betaRegularizer = getRegularizer(args.betaRegularizer, `${this.label}: betaRegularizer`);
+    this.gammaRegularizer = getRegularizer(args.gammaRegularizer, `${this.label}: gammaRegularizer`);
+    this.betaConstraint = getConstraint(args.betaConstraint, `${this.label}: betaConstraint`);
+    this.gammaConstraint = getConstraint(args.gammaConstraint, `${this.label}: gammaConstraint`);
   }
 
   private resolvedAxis(rank: number): number {
@@ -88,8 +130,8 @@ export class BatchNormalization extends Layer {
   override build(inputShape: KerasShape | KerasShape[]): void {
     const s = this.singleShape(inputShape);
     const n = s[this.resolvedAxis(s.length)] as number;
-    if (this.scale) this.gamma = this.addWeight('gamma', [n], this.gammaInitializer);
-    if (this.center) this.beta = this.addWeight('beta', [n], this.betaInitializer);
+    if (this.scale) this.gamma = this.addWeight('gamma', [n], this.gammaInitializer, true, { regularizer: this.gammaRegularizer, constraint: this.gammaConstraint });
+    if (this.center) this.beta = this.addWeight('beta', [n], this.betaInitializer, true, { regularizer: this.betaRegularizer, constraint: this.betaConstraint });
     this.movingMean = this.addWeight('moving_mean', [n], this.movingMeanInitializer, false);
     this.movingVariance = this.addWeight('moving_variance', [n], this.movingVarianceInitializer, false);
     this.built = true;
@@ -135,6 +177,10 @@ export class BatchNormalization extends Layer {
       gammaInitializer: serializeInitializer(this.gammaInitializer),
       movingMeanInitializer: serializeInitializer(this.movingMeanInitializer),
       movingVarianceInitializer: serializeInitializer(this.movingVarianceInitializer),
+      betaRegularizer: serializeRegularizer(this.betaRegularizer),
+      gammaRegularizer: serializeRegularizer(this.gammaRegularizer),
+      betaConstraint: serializeConstraint(this.betaConstraint),
+      gammaConstraint: serializeConstraint(this.gammaConstraint),
     };
   }
 

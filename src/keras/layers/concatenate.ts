@@ -4,6 +4,7 @@ import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
 import { Merge } from './merge.js';
+import { checkLayerArgs } from './args.js';
 
 export interface ConcatenateArgs extends LayerArgs {
   axis?: number;
@@ -19,6 +20,8 @@ export class Concatenate extends Merge {
 
   constructor(args: ConcatenateArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['axis'] });
+    args ??= {};
     this.axis = args.axis ?? -1;
     if (!Number.isInteger(this.axis)) this.fail(`axis must be an integer, got ${this.axis}`);
   }

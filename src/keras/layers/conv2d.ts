@@ -3,25 +3,41 @@
  * plus bias and activation. Padding 'same' pads as TensorFlow does (extra row/column at the end).
  */
 import type { DType } from '../../ir/dtype.js';
-import { getActivation, type ActivationIdentifier } from '../activations.js';
+import { activationName, getActivation, type ActivationIdentifier, type ActivationName } from '../activations.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
-import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type PaddingMode } from './conv_utils.js';
+import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
+import { checkLayerArgs, onlyValue } from './args.js';
+import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type DataFormat, type PaddingLike, type PaddingMode } from './conv_utils.js';
 
 export interface Conv2DArgs extends LayerArgs {
   filters: number;
   kernelSize: number | readonly number[];
   strides?: number | readonly number[];
-  padding?: PaddingMode;
-  dataFormat?: 'channelsLast';
+  padding?: PaddingLike;
+  dataFormat?: DataFormat | null;
   dilationRate?: number | readonly number[];
-  activation?: ActivationIdentifier;
+  /** Grouped convolution is not implemented: 1 only. */
+  groups?: number;
+  activation?: ActivationIdentifier | null;
   useBias?: boolean;
   kernelInitializer?: InitializerLike;
   biasInitializer?: InitializerLike;
+  kernelRegularizer?: RegularizerLike | null;
+  biasRegularizer?: RegularizerLike | null;
+  activityRegularizer?: RegularizerLike | null;
+  kernelConstraint?: ConstraintLike | null;
+  biasConstraint?: ConstraintLike | null;
 }
+
+const CONV2D_ARGS = [
+  'filters', 'kernelSize', 'strides', 'padding', 'dataFormat', 'dilationRate', 'groups', 'activation', 'useBias',
+  'kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'activityRegularizer',
+  'kernelConstraint', 'biasConstraint',
+] as const satisfies readonly (keyof Conv2DArgs)[];
 
 export interface Conv2DConfig extends LayerConfig {
   filters: number;
@@ -30,10 +46,15 @@ export interface Conv2DConfig extends LayerConfig {
   padding: PaddingMode;
   dataFormat: 'channelsLast';
   dilationRate: [number, number];
-  activation: ActivationIdentifier;
+  activation: ActivationName;
   useBias: boolean;
   kernelInitializer: SerializedInitializer;
   biasInitializer: SerializedInitializer;
+  kernelRegularizer: SerializedRegularizer | null;
+  biasRegularizer: SerializedRegularizer | null;
+  activityRegularizer: SerializedRegularizer | null;
+  kernelConstraint: SerializedConstraint | null;
+  biasConstraint: SerializedConstraint | null;
 }
 
 export class Conv2D extends Layer {
@@ -43,24 +64,34 @@ export class Conv2D extends Layer {
   readonly strides: [number, number];
   readonly padding: PaddingMode;
   readonly dilationRate: [number, number];
-  readonly activation: ActivationIdentifier;
+  readonly activation: ActivationName;
   readonly useBias: boolean;
   private readonly kernelInitializer;
   private readonly biasInitializer;
+  readonly kernelRegularizer?: Regularizer;
+  readonly biasRegularizer?: Regularizer;
+  readonly kernelConstraint?: Constraint;
+  readonly biasConstraint?: Constraint;
   kernel?: Variable;
   bias?: Variable;
 
   constructor(args: Conv2DArgs) {
     super(args);
-    if (!Number.isInteger(args.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${args.filters}`);
+    checkLayerArgs(this.label, args, { known: CONV2D_ARGS, required: ['filters', 'kernelSize'] });
+    if (!Number.isInteger(args.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${JSON.stringify(args.filters)}`);
     this.filters = args.filters;
     this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
     ({ strides: this.strides, padding: this.padding, dilationRate: this.dilationRate } = parseConvWindow(args, this.label));
-    this.activation = args.activation ?? 'linear';
-    getActivation(this.activation, this.label);
+    onlyValue(this.label, 'groups', args.groups, [1]);
+    this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
     this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform');
     this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+    this.kernelRegularizer = getRegularizer(args.kernelRegularizer, `${this.label}: kernelRegularizer`);
+    this.biasRegularizer = getRegularizer(args.biasRegularizer, `${this.label}: biasRegularizer`);
+    this.activityRegularizer = getRegularizer(args.activityRegularizer, `${this.label}: activityRegularizer`);
+    this.kernelConstraint = getConstraint(args.kernelConstraint, `${this.label}: kernelConstraint`);
+    this.biasConstraint = getConstraint(args.biasConstraint, `${this.label}: biasConstraint`);
   }
 
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
@@ -76,8 +107,9 @@ export class Conv2D extends Layer {
 
   override build(inputShape: KerasShape | KerasShape[]): void {
     const s = this.singleShape(inputShape);
-    this.kernel = this.addWeight('kernel', [...this.kernelSize, s[3] as number, this.filters], this.kernelInitializer);
-    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], this.biasInitializer);
+    this.kernel = this.addWeight('kernel', [...this.kernelSize, s[3] as number, this.filters], this.kernelInitializer, true,
+      { regularizer: this.kernelRegularizer, constraint: this.kernelConstraint });
+    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], this.biasInitializer, true, { regularizer: this.biasRegularizer, constraint: this.biasConstraint });
     this.built = true;
   }
 
@@ -111,6 +143,11 @@ export class Conv2D extends Layer {
       useBias: this.useBias,
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
+      kernelRegularizer: serializeRegularizer(this.kernelRegularizer),
+      biasRegularizer: serializeRegularizer(this.biasRegularizer),
+      activityRegularizer: serializeRegularizer(this.activityRegularizer),
+      kernelConstraint: serializeConstraint(this.kernelConstraint),
+      biasConstraint: serializeConstraint(this.biasConstraint),
     };
   }
 

@@ -5,6 +5,10 @@
 import { KilnError } from '../../ir/types.js';
 
 export type PaddingMode = 'same' | 'valid';
+/** What users may write: Keras's lowercase names or TensorFlow's 'SAME'/'VALID'. */
+export type PaddingLike = PaddingMode | 'SAME' | 'VALID';
+/** Kiln is channels-last; tfjs's and Keras's spellings of it are both accepted. */
+export type DataFormat = 'channelsLast' | 'channels_last';
 
 /** `3` -> `[3, 3]`; `[3, 5]` stays; anything else is an error naming the layer and argument. */
 export function normalizePair(v: number | readonly number[], who: string, arg: string): [number, number] {
@@ -15,18 +19,21 @@ export function normalizePair(v: number | readonly number[], who: string, arg: s
   return [pair[0]!, pair[1]!];
 }
 
-export function checkPadding(p: string | undefined, who: string): PaddingMode {
-  const mode = p ?? 'valid';
+export function checkPadding(p: unknown, who: string): PaddingMode {
+  const mode = typeof p === 'string' ? p.toLowerCase() : p ?? 'valid';
   if (mode !== 'same' && mode !== 'valid') {
-    throw new KilnError(`${who}: padding must be 'same' or 'valid', got '${mode}'`);
+    throw new KilnError(`${who}: padding must be 'same' or 'valid', got ${JSON.stringify(p)}`);
   }
   return mode;
 }
 
-export function checkDataFormat(f: string | undefined, who: string): void {
-  if (f !== undefined && f !== 'channelsLast') {
-    throw new KilnError(`${who}: only dataFormat 'channelsLast' (NHWC) is supported, got '${f}'`);
-  }
+/** Accept channels-last in either spelling (null: the default); refuse anything else. */
+export function checkDataFormat(f: unknown, who: string): void {
+  if (f == null || f === 'channelsLast' || f === 'channels_last') return;
+  const why = f === 'channelsFirst' || f === 'channels_first'
+    ? 'Kiln layers are channels-last (NHWC); transpose the input to NHWC and use channelsLast'
+    : "expected 'channelsLast' or 'channels_last'";
+  throw new KilnError(`${who}: dataFormat ${JSON.stringify(f)} is not supported (${why})`);
 }
 
 /** Output length of a window sweep, as Keras's conv_output_length; null stays null. */
@@ -39,8 +46,8 @@ export function convOutputLength(n: number | null, kernel: number, padding: Padd
 
 export interface WindowArgs {
   strides?: number | readonly number[];
-  padding?: PaddingMode;
-  dataFormat?: string;
+  padding?: PaddingLike;
+  dataFormat?: DataFormat | null;
   dilationRate?: number | readonly number[];
 }
 

@@ -3,49 +3,79 @@
  * Inputs of rank > 2 are flattened to 2-D around the matmul, as Keras applies Dense to the last axis.
  */
 import type { DType } from '../../ir/dtype.js';
-import { getActivation, type ActivationIdentifier } from '../activations.js';
+import { activationName, getActivation, type ActivationIdentifier, type ActivationName } from '../activations.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
+import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
+import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
+import { checkLayerArgs, onlyValue } from './args.js';
 
 export interface DenseArgs extends LayerArgs {
   units: number;
-  activation?: ActivationIdentifier;
+  activation?: ActivationIdentifier | null;
   useBias?: boolean;
   kernelInitializer?: InitializerLike;
   biasInitializer?: InitializerLike;
+  kernelRegularizer?: RegularizerLike | null;
+  biasRegularizer?: RegularizerLike | null;
+  activityRegularizer?: RegularizerLike | null;
+  kernelConstraint?: ConstraintLike | null;
+  biasConstraint?: ConstraintLike | null;
   /** Shorthand for `inputShape: [inputDim]`. */
   inputDim?: number;
+  /** Keras 3's LoRA rank: not implemented, null only. */
+  loraRank?: null;
 }
+
+const DENSE_ARGS = [
+  'units', 'activation', 'useBias', 'kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer',
+  'activityRegularizer', 'kernelConstraint', 'biasConstraint', 'inputDim', 'loraRank',
+] as const satisfies readonly (keyof DenseArgs)[];
 
 export interface DenseConfig extends LayerConfig {
   units: number;
-  activation: ActivationIdentifier;
+  activation: ActivationName;
   useBias: boolean;
   kernelInitializer: SerializedInitializer;
   biasInitializer: SerializedInitializer;
+  kernelRegularizer: SerializedRegularizer | null;
+  biasRegularizer: SerializedRegularizer | null;
+  activityRegularizer: SerializedRegularizer | null;
+  kernelConstraint: SerializedConstraint | null;
+  biasConstraint: SerializedConstraint | null;
 }
 
 export class Dense extends Layer {
   static override className = 'Dense';
   readonly units: number;
-  readonly activation: ActivationIdentifier;
+  readonly activation: ActivationName;
   readonly useBias: boolean;
   private readonly kernelInitializer;
   private readonly biasInitializer;
+  readonly kernelRegularizer?: Regularizer;
+  readonly biasRegularizer?: Regularizer;
+  readonly kernelConstraint?: Constraint;
+  readonly biasConstraint?: Constraint;
   kernel?: Variable;
   bias?: Variable;
 
   constructor(args: DenseArgs) {
-    super(args.inputDim !== undefined && !args.inputShape && !args.batchInputShape ? { ...args, inputShape: [args.inputDim] } : args);
-    if (!Number.isInteger(args.units) || args.units <= 0) this.fail(`units must be a positive integer, got ${args.units}`);
+    super(args?.inputDim != null && !args.inputShape && !args.batchInputShape ? { ...args, inputShape: [args.inputDim] } : args);
+    checkLayerArgs(this.label, args, { known: DENSE_ARGS, required: ['units'] });
+    if (!Number.isInteger(args.units) || args.units <= 0) this.fail(`units must be a positive integer, got ${JSON.stringify(args.units)}`);
+    onlyValue(this.label, 'loraRank', args.loraRank, [null]);
     this.units = args.units;
-    this.activation = args.activation ?? 'linear';
-    getActivation(this.activation, this.label);
+    this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
     this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform');
     this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+    this.kernelRegularizer = getRegularizer(args.kernelRegularizer, `${this.label}: kernelRegularizer`);
+    this.biasRegularizer = getRegularizer(args.biasRegularizer, `${this.label}: biasRegularizer`);
+    this.activityRegularizer = getRegularizer(args.activityRegularizer, `${this.label}: activityRegularizer`);
+    this.kernelConstraint = getConstraint(args.kernelConstraint, `${this.label}: kernelConstraint`);
+    this.biasConstraint = getConstraint(args.biasConstraint, `${this.label}: biasConstraint`);
   }
 
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
@@ -61,8 +91,8 @@ export class Dense extends Layer {
   override build(inputShape: KerasShape | KerasShape[]): void {
     const s = this.singleShape(inputShape);
     const inputDim = s[s.length - 1] as number;
-    this.kernel = this.addWeight('kernel', [inputDim, this.units], this.kernelInitializer);
-    if (this.useBias) this.bias = this.addWeight('bias', [this.units], this.biasInitializer);
+    this.kernel = this.addWeight('kernel', [inputDim, this.units], this.kernelInitializer, true, { regularizer: this.kernelRegularizer, constraint: this.kernelConstraint });
+    if (this.useBias) this.bias = this.addWeight('bias', [this.units], this.biasInitializer, true, { regularizer: this.biasRegularizer, constraint: this.biasConstraint });
     this.built = true;
   }
 
@@ -89,6 +119,11 @@ export class Dense extends Layer {
       useBias: this.useBias,
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
+      kernelRegularizer: serializeRegularizer(this.kernelRegularizer),
+      biasRegularizer: serializeRegularizer(this.biasRegularizer),
+      activityRegularizer: serializeRegularizer(this.activityRegularizer),
+      kernelConstraint: serializeConstraint(this.kernelConstraint),
+      biasConstraint: serializeConstraint(this.biasConstraint),
     };
   }
 

@@ -4,25 +4,39 @@
  * channels (channel c's filters land at c*depthMultiplier + m), plus bias and activation.
  */
 import type { DType } from '../../ir/dtype.js';
-import { getActivation, type ActivationIdentifier } from '../activations.js';
+import { activationName, getActivation, type ActivationIdentifier, type ActivationName } from '../activations.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
-import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type PaddingMode } from './conv_utils.js';
+import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
+import { checkLayerArgs } from './args.js';
+import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type DataFormat, type PaddingLike, type PaddingMode } from './conv_utils.js';
 
 export interface DepthwiseConv2DArgs extends LayerArgs {
   kernelSize: number | readonly number[];
   depthMultiplier?: number;
   strides?: number | readonly number[];
-  padding?: PaddingMode;
-  dataFormat?: 'channelsLast';
+  padding?: PaddingLike;
+  dataFormat?: DataFormat | null;
   dilationRate?: number | readonly number[];
-  activation?: ActivationIdentifier;
+  activation?: ActivationIdentifier | null;
   useBias?: boolean;
   depthwiseInitializer?: InitializerLike;
   biasInitializer?: InitializerLike;
+  depthwiseRegularizer?: RegularizerLike | null;
+  biasRegularizer?: RegularizerLike | null;
+  activityRegularizer?: RegularizerLike | null;
+  depthwiseConstraint?: ConstraintLike | null;
+  biasConstraint?: ConstraintLike | null;
 }
+
+const DEPTHWISE_ARGS = [
+  'kernelSize', 'depthMultiplier', 'strides', 'padding', 'dataFormat', 'dilationRate', 'activation', 'useBias',
+  'depthwiseInitializer', 'biasInitializer', 'depthwiseRegularizer', 'biasRegularizer', 'activityRegularizer',
+  'depthwiseConstraint', 'biasConstraint',
+] as const satisfies readonly (keyof DepthwiseConv2DArgs)[];
 
 export interface DepthwiseConv2DConfig extends LayerConfig {
   kernelSize: [number, number];
@@ -31,10 +45,15 @@ export interface DepthwiseConv2DConfig extends LayerConfig {
   padding: PaddingMode;
   dataFormat: 'channelsLast';
   dilationRate: [number, number];
-  activation: ActivationIdentifier;
+  activation: ActivationName;
   useBias: boolean;
   depthwiseInitializer: SerializedInitializer;
   biasInitializer: SerializedInitializer;
+  depthwiseRegularizer: SerializedRegularizer | null;
+  biasRegularizer: SerializedRegularizer | null;
+  activityRegularizer: SerializedRegularizer | null;
+  depthwiseConstraint: SerializedConstraint | null;
+  biasConstraint: SerializedConstraint | null;
 }
 
 export class DepthwiseConv2D extends Layer {
@@ -44,26 +63,35 @@ export class DepthwiseConv2D extends Layer {
   readonly strides: [number, number];
   readonly padding: PaddingMode;
   readonly dilationRate: [number, number];
-  readonly activation: ActivationIdentifier;
+  readonly activation: ActivationName;
   readonly useBias: boolean;
   private readonly depthwiseInitializer;
   private readonly biasInitializer;
+  readonly depthwiseRegularizer?: Regularizer;
+  readonly biasRegularizer?: Regularizer;
+  readonly depthwiseConstraint?: Constraint;
+  readonly biasConstraint?: Constraint;
   depthwiseKernel?: Variable;
   bias?: Variable;
 
   constructor(args: DepthwiseConv2DArgs) {
     super(args);
+    checkLayerArgs(this.label, args, { known: DEPTHWISE_ARGS, required: ['kernelSize'] });
     this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
     this.depthMultiplier = args.depthMultiplier ?? 1;
     if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier <= 0) {
       this.fail(`depthMultiplier must be a positive integer, got ${this.depthMultiplier}`);
     }
     ({ strides: this.strides, padding: this.padding, dilationRate: this.dilationRate } = parseConvWindow(args, this.label));
-    this.activation = args.activation ?? 'linear';
-    getActivation(this.activation, this.label);
+    this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
     this.depthwiseInitializer = getInitializer(args.depthwiseInitializer ?? 'glorotUniform');
     this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+    this.depthwiseRegularizer = getRegularizer(args.depthwiseRegularizer, `${this.label}: depthwiseRegularizer`);
+    this.biasRegularizer = getRegularizer(args.biasRegularizer, `${this.label}: biasRegularizer`);
+    this.activityRegularizer = getRegularizer(args.activityRegularizer, `${this.label}: activityRegularizer`);
+    this.depthwiseConstraint = getConstraint(args.depthwiseConstraint, `${this.label}: depthwiseConstraint`);
+    this.biasConstraint = getConstraint(args.biasConstraint, `${this.label}: biasConstraint`);
   }
 
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
@@ -81,8 +109,11 @@ export class DepthwiseConv2D extends Layer {
   override build(inputShape: KerasShape | KerasShape[]): void {
     const s = this.singleShape(inputShape);
     const channels = s[3] as number;
-    this.depthwiseKernel = this.addWeight('depthwise_kernel', [...this.kernelSize, channels, this.depthMultiplier], this.depthwiseInitializer);
-    if (this.useBias) this.bias = this.addWeight('bias', [channels * this.depthMultiplier], this.biasInitializer);
+    this.depthwiseKernel = this.addWeight('depthwise_kernel', [...this.kernelSize, channels, this.depthMultiplier], this.depthwiseInitializer, true,
+      { regularizer: this.depthwiseRegularizer, constraint: this.depthwiseConstraint });
+    if (this.useBias) {
+      this.bias = this.addWeight('bias', [channels * this.depthMultiplier], this.biasInitializer, true, { regularizer: this.biasRegularizer, constraint: this.biasConstraint });
+    }
     this.built = true;
   }
 
@@ -116,6 +147,11 @@ export class DepthwiseConv2D extends Layer {
       useBias: this.useBias,
       depthwiseInitializer: serializeInitializer(this.depthwiseInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
+      depthwiseRegularizer: serializeRegularizer(this.depthwiseRegularizer),
+      biasRegularizer: serializeRegularizer(this.biasRegularizer),
+      activityRegularizer: serializeRegularizer(this.activityRegularizer),
+      depthwiseConstraint: serializeConstraint(this.depthwiseConstraint),
+      biasConstraint: serializeConstraint(this.biasConstraint),
     };
   }
 

@@ -15,12 +15,13 @@
  */
 import { ops, Tensor } from '../backend.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { checkLayerArgs } from './args.js';
 
 export interface DropoutArgs extends LayerArgs {
   rate: number;
-  seed?: number;
+  seed?: number | null;
   /** Shape of the mask, broadcast over the input: 1 shares a mask along that axis, null means the input's size. */
-  noiseShape?: readonly (number | null)[];
+  noiseShape?: readonly (number | null)[] | null;
 }
 
 export interface DropoutConfig extends LayerConfig {
@@ -47,10 +48,11 @@ export class Dropout extends Layer {
 
   constructor(args: DropoutArgs) {
     super(args);
-    if (!(args.rate >= 0 && args.rate < 1)) this.fail(`rate must be in [0, 1), got ${args.rate}`);
-    if (args.seed !== undefined && !Number.isInteger(args.seed)) this.fail(`seed must be an integer, got ${args.seed}`);
+    checkLayerArgs(this.label, args, { known: ['rate', 'seed', 'noiseShape'], required: ['rate'] });
+    if (!(args.rate >= 0 && args.rate < 1)) this.fail(`rate must be in [0, 1), got ${JSON.stringify(args.rate)}`);
+    if (args.seed != null && !Number.isInteger(args.seed)) this.fail(`seed must be an integer, got ${JSON.stringify(args.seed)}`);
     this.rate = args.rate;
-    this.seed = args.seed;
+    if (args.seed != null) this.seed = args.seed;
     this.keySeed = args.seed ?? Math.floor(Math.random() * 0x7fffffff);
     if (args.noiseShape) {
       const ok = args.noiseShape.every((d) => d === null || (Number.isInteger(d) && d >= 1));

@@ -2,13 +2,22 @@
 import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
+import { checkDataFormat, type DataFormat } from './conv_utils.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { checkLayerArgs } from './args.js';
+
+export interface FlattenArgs extends LayerArgs {
+  /** Channels-last only (either spelling); Keras and tfjs configs carry it. */
+  dataFormat?: DataFormat | null;
+}
 
 export class Flatten extends Layer {
   static override className = 'Flatten';
 
-  constructor(args: LayerArgs = {}) {
+  constructor(args: FlattenArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['dataFormat'] });
+    checkDataFormat(args?.dataFormat, this.label);
   }
 
   protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
@@ -28,8 +37,8 @@ export class Flatten extends Layer {
     return ops.reshape(x, [x.shape[0]!, x.shape.slice(1).reduce((a, b) => a * b, 1)]);
   }
 
-  override getConfig(): LayerConfig {
-    return super.getConfig();
+  override getConfig(): LayerConfig & { dataFormat: 'channelsLast' } {
+    return { ...super.getConfig(), dataFormat: 'channelsLast' };
   }
 
   static fromConfig(config: LayerConfig): Flatten {
@@ -38,6 +47,6 @@ export class Flatten extends Layer {
 }
 registerLayer(Flatten);
 
-export function flatten(args: LayerArgs = {}): Flatten {
+export function flatten(args: FlattenArgs = {}): Flatten {
   return new Flatten(args);
 }

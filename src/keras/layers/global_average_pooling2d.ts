@@ -3,11 +3,12 @@ import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
-import { checkDataFormat } from './conv_utils.js';
+import { checkDataFormat, type DataFormat } from './conv_utils.js';
+import { checkLayerArgs } from './args.js';
 
 export interface GlobalAveragePooling2DArgs extends LayerArgs {
   keepDims?: boolean;
-  dataFormat?: 'channelsLast';
+  dataFormat?: DataFormat | null;
 }
 
 export interface GlobalAveragePooling2DConfig extends LayerConfig {
@@ -21,6 +22,8 @@ export class GlobalAveragePooling2D extends Layer {
 
   constructor(args: GlobalAveragePooling2DArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['keepDims', 'dataFormat'] });
+    args ??= {};
     this.keepDims = args.keepDims ?? false;
     checkDataFormat(args.dataFormat, this.label);
   }

@@ -9,7 +9,7 @@ export { Conv2D, conv2d, type Conv2DArgs, type Conv2DConfig } from './conv2d.js'
 export { Dense, dense, type DenseArgs, type DenseConfig } from './dense.js';
 export { DepthwiseConv2D, depthwiseConv2d, type DepthwiseConv2DArgs, type DepthwiseConv2DConfig } from './depthwise_conv2d.js';
 export { Dropout, dropout, type DropoutArgs, type DropoutConfig } from './dropout.js';
-export { Flatten, flatten } from './flatten.js';
+export { Flatten, flatten, type FlattenArgs } from './flatten.js';
 export { GlobalAveragePooling2D, globalAveragePooling2d, type GlobalAveragePooling2DArgs, type GlobalAveragePooling2DConfig } from './global_average_pooling2d.js';
 export { MaxPooling2D, maxPooling2d } from './max_pooling2d.js';
 export { Pooling2D, type Pooling2DArgs, type Pooling2DConfig } from './pooling2d.js';

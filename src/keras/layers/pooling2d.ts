@@ -6,14 +6,15 @@ import type { DType } from '../../ir/dtype.js';
 import type { Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
-import { checkDataFormat, checkPadding, convOutputLength, normalizePair, type PaddingMode } from './conv_utils.js';
+import { checkDataFormat, checkPadding, convOutputLength, normalizePair, type DataFormat, type PaddingLike, type PaddingMode } from './conv_utils.js';
+import { checkLayerArgs } from './args.js';
 
 export interface Pooling2DArgs extends LayerArgs {
   poolSize?: number | readonly number[];
   /** Defaults to poolSize. */
   strides?: number | readonly number[] | null;
-  padding?: PaddingMode;
-  dataFormat?: 'channelsLast';
+  padding?: PaddingLike;
+  dataFormat?: DataFormat | null;
 }
 
 export interface Pooling2DConfig extends LayerConfig {
@@ -30,6 +31,8 @@ export abstract class Pooling2D extends Layer {
 
   constructor(args: Pooling2DArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['poolSize', 'strides', 'padding', 'dataFormat'] });
+    args ??= {};
     this.poolSize = normalizePair(args.poolSize ?? 2, this.label, 'poolSize');
     this.strides = args.strides == null ? [...this.poolSize] : normalizePair(args.strides, this.label, 'strides');
     this.padding = checkPadding(args.padding, this.label);

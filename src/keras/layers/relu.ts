@@ -4,6 +4,7 @@
  */
 import { ops, type Tensor } from '../backend.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { checkLayerArgs } from './args.js';
 
 export interface ReLUArgs extends LayerArgs {
   maxValue?: number | null;
@@ -25,6 +26,8 @@ export class ReLU extends Layer {
 
   constructor(args: ReLUArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['maxValue', 'negativeSlope', 'threshold'] });
+    args ??= {};
     this.maxValue = args.maxValue ?? null;
     this.negativeSlope = args.negativeSlope ?? 0;
     this.threshold = args.threshold ?? 0;

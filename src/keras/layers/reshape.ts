@@ -3,6 +3,7 @@ import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { checkLayerArgs } from './args.js';
 
 export interface ReshapeArgs extends LayerArgs {
   targetShape: readonly number[];
@@ -18,6 +19,7 @@ export class Reshape extends Layer {
 
   constructor(args: ReshapeArgs) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['targetShape'], required: ['targetShape'] });
     this.targetShape = [...args.targetShape];
     const unknown = this.targetShape.filter((d) => d === -1).length;
     if (unknown > 1 || this.targetShape.some((d) => !Number.isInteger(d) || (d <= 0 && d !== -1))) {

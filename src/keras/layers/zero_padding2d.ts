@@ -7,13 +7,14 @@ import { KilnError } from '../../ir/types.js';
 import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
-import { checkDataFormat } from './conv_utils.js';
+import { checkDataFormat, type DataFormat } from './conv_utils.js';
+import { checkLayerArgs } from './args.js';
 
 export type ZeroPadding2DPadding = number | readonly [number, number] | readonly [readonly [number, number], readonly [number, number]];
 
 export interface ZeroPadding2DArgs extends LayerArgs {
   padding?: ZeroPadding2DPadding;
-  dataFormat?: 'channelsLast';
+  dataFormat?: DataFormat | null;
 }
 
 export interface ZeroPadding2DConfig extends LayerConfig {
@@ -42,6 +43,8 @@ export class ZeroPadding2D extends Layer {
 
   constructor(args: ZeroPadding2DArgs = {}) {
     super(args);
+    checkLayerArgs(this.label, args, { known: ['padding', 'dataFormat'] });
+    args ??= {};
     this.padding = normalizePadding(args.padding ?? 1, this.label);
     checkDataFormat(args.dataFormat, this.label);
   }
