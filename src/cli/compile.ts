@@ -51,7 +51,7 @@ export function parseShape(text: string, index: number): number[] {
 const shapeText = (s: readonly (number | null)[]): string => `[${s.map((d) => d ?? '?').join(',')}]`;
 
 /** Checks --input-shape against the model's inputs; returns the shapes compile takes. */
-export function resolveShapes(model: LoadedModel, given: readonly number[][] | undefined, file: string): number[][] | undefined {
+export function resolveShapes(model: LoadedModel, given: readonly number[][] | undefined, file: string): readonly number[][] | undefined {
   const ins = model.inputs;
   const list = ins.map((x) => `${x.name} ${x.dtype}${shapeText(x.shape)}`).join(', ');
   if (given === undefined) return undefined;
