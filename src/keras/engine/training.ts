@@ -33,11 +33,12 @@ import { SeededRandom } from '../initializers.js';
 import { getLoss, sparseClassesSeen, watchSparseLabels, type Loss, type LossIdentifier } from '../losses.js';
 import { getMetric, Mean, type Metric, type MetricIdentifier } from '../metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optimizers/index.js';
-import { CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
+import { callbackKey, CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
 import { History } from '../callbacks/history.js';
 import { ProgbarLogger } from '../progress.js';
 import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
+import { constraintsOf, withPenalties } from './regularization.js';
 
 export interface ModelCompileArgs {
   /** A name ('adam', 'sgd', ...), an Optimizer, or a serialized {class_name, config}. */
@@ -433,9 +434,10 @@ export class Trainer {
     // The loss and predictions as a function of the batch and all weights, differentiated with
     // respect to the trainable ones; predictions ride along as a second result so the metrics
     // see the very forward pass (and dropout mask) the gradient came from.
+    // The loss includes every regularizer penalty (weights, and activities of this pass).
     const inner = trace((...args: Tensor[]) => {
-      const pred = this.forward(args.slice(0, nx), true, args[nx + 1]!);
-      return [this.loss(args[nx]!, pred), pred];
+      const r = withPenalties(this.model, () => this.forward(args.slice(0, nx), true, args[nx + 1]!), (pred) => this.loss(args[nx]!, pred));
+      return [r.loss, r.out];
     }, [...xTypes, yType, tensorType([], 'i32')], { name: 'loss_and_predictions', variables: weights });
     const wrt = trainable.map((v) => nx + 2 + weights.indexOf(v));
     const g = gradFunc(inner.func, { wrt, resultIndex: 0 });
@@ -455,7 +457,9 @@ export class Trainer {
       const optState = opt.fromTensors(extra.slice(k, k + layout.optNames.length), trainable.length);
       k += layout.optNames.length;
       const r = opt.apply(trainable.map((v) => v.read()), grads, optState);
-      trainable.forEach((v, i) => v.assign(r.params[i]!));
+      // Constraints project a variable right after its update, as Keras's optimizer does.
+      const constraints = constraintsOf(this.model);
+      trainable.forEach((v, i) => v.assign(constraints.get(v)?.apply(r.params[i]!) ?? r.params[i]!));
       const m = this.metricUpdates(extra, k, y, pred, lossValue);
       return [...m.batch, ...m.running, ...labelCheck(y), ...opt.stateTensors(r.state), ...m.states];
     };
@@ -747,7 +751,7 @@ function restoreCallbackStates(callbacks: readonly Callback[], trainer: Trainer)
   trainer.resumeCallbacks = undefined;
   if (!states) return;
   callbacks.forEach((c, i) => {
-    const s = states[`${i}:${c.constructor.name}`];
+    const s = states[callbackKey(i, c)];
     if (s !== undefined) c.setCheckpointState(s);
   });
 }

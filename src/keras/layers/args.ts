@@ -11,9 +11,11 @@ import { KilnError } from '../../ir/types.js';
 export const BASE_LAYER_ARGS = ['name', 'trainable', 'inputShape', 'batchInputShape', 'batchSize', 'dtype'] as const;
 
 /** Edit distance (insert, delete, substitute, swap of neighbours), case-insensitive. */
-function distance(a: string, b: string): number {
-  a = a.toLowerCase();
-  b = b.toLowerCase();
+function distance(a: string, b: string, caseless = true): number {
+  if (caseless) {
+    a = a.toLowerCase();
+    b = b.toLowerCase();
+  }
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -31,10 +33,11 @@ export function closestName(name: string, candidates: readonly string[]): string
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const dist = Math.min(distance(name, c), distance(snakeless, c));
+    // Case-insensitive edit distance; an exact-case match wins a tie ('l3' -> 'l1', not 'L1').
+    const dist = Math.min(distance(name, c), distance(snakeless, c)) + distance(name, c, false) / 100;
     if (dist < bestD) [best, bestD] = [c, dist];
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  return best !== undefined && Math.floor(bestD) <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
 /** `(did you mean 'x'?)` or, with nothing close, the list of valid names. */
