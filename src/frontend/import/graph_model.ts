@@ -25,11 +25,16 @@ export interface LoadGraphModelOptions {
   inputShapes?: Readonly<Record<string, readonly number[]>> | readonly (readonly number[])[];
   /** Node names (':k' picks output k) to import up to; the graph is cut there. */
   outputs?: readonly string[];
+  /**
+   * Intermediate node names to feed instead of computing (the graph is cut below them too, e.g.
+   * after a preprocessing loop); each needs its shape in inputShapes. Default: the Placeholders.
+   */
+  inputs?: readonly string[];
   /** The model's name (default: the file name, or 'graph_model'). */
   name?: string;
 }
 
-const OPTION_NAMES = ['inputShapes', 'outputs', 'name'];
+const OPTION_NAMES = ['inputShapes', 'outputs', 'inputs', 'name'];
 
 export interface GraphTensorInfo {
   /** The node name (':k' suffix for output k > 0). */
@@ -53,11 +58,13 @@ function parseRef(s: string): Ref | undefined {
 
 const refName = (r: Ref): string => (r.index === 0 ? r.node : `${r.node}:${r.index}`);
 
-const importable = (op: string): boolean => op === 'Placeholder' || op === 'Const' || OP_TABLE[op] !== undefined;
+const importable = (op: string): boolean => op === 'Const' || OP_TABLE[op] !== undefined;
 
 /** The graph's nodes, weights and topology; evaluation for any set of outputs. */
 class GraphWalk {
   readonly nodes = new Map<string, NodeDefJson>();
+  /** Nodes fed by the caller: Placeholders, or the intermediate nodes named by `inputs`. */
+  readonly fed = new Set<string>();
   private readonly consts = new Map<string, Tensor>();
 
   constructor(graph: GraphDefJson, private readonly weights: Map<string, DecodedWeight>, private readonly modelName: string) {
@@ -92,7 +99,7 @@ class GraphWalk {
         }
         // A node Kiln cannot import is a leaf here: check() reports it, and loops (cycles through
         // Merge/NextIteration) are never entered.
-        const ins = importable(n.op) ? this.dataInputs(n) : [];
+        const ins = importable(n.op) && !this.fed.has(n.name) ? this.dataInputs(n) : [];
         if (i < ins.length) {
           top[1]++;
           const child = this.node(ins[i]!.node, `an input of node '${n.name}'`);
@@ -112,7 +119,10 @@ class GraphWalk {
   /** The first node (in topological order) that Kiln cannot import, with the reason. */
   check(order: readonly NodeDefJson[]): void {
     for (const n of order) {
-      if (importable(n.op)) continue;
+      if (importable(n.op) || this.fed.has(n.name)) continue;
+      if (n.op === 'Placeholder') {
+        throw new KilnError(`GraphModel '${this.modelName}': the outputs depend on the model input '${n.name}', which is not among the given inputs [${[...this.fed].join(', ')}]`);
+      }
       const inputs = this.dataInputs(n).map(refName);
       const why = REFUSED_OPS[n.op] ?? `it is not in Kiln's GraphModel op set${suggest(n.op, Object.keys(OP_TABLE))}`;
       const cut = inputs.length ? ` (for example its inputs: outputs: [${inputs.map((s) => `'${s}'`).join(', ')}])` : '';
@@ -140,7 +150,7 @@ class GraphWalk {
   run(order: readonly NodeDefJson[], feeds: ReadonlyMap<string, Tensor>, outputs: readonly Ref[]): Tensor[] {
     const values = new Map<string, Tensor[]>();
     for (const n of order) {
-      if (n.op === 'Placeholder') {
+      if (this.fed.has(n.name)) {
         const t = feeds.get(n.name);
         if (!t) throw new KilnError(`GraphModel '${this.modelName}': no value fed for input '${n.name}'`);
         values.set(n.name, [t]);
@@ -254,6 +264,12 @@ export class GraphModel {
   }
 }
 
+/** The dtype a fed node produces: a Placeholder's `dtype`, else the usual type attributes. */
+function fedDType(attrs: NodeAttrs): DType {
+  for (const key of ['dtype', 'T', 'element_dtype', 'DstT', 'out_type']) if (attrs.has(key)) return attrs.dtype(key);
+  return 'f32';
+}
+
 function closestKey(key: string): string {
   return suggest(key, OPTION_NAMES);
 }
@@ -285,6 +301,14 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
   const fileName = typeof source === 'string' || source instanceof URL ? String(source).split('/').pop()!.replace(/\.json$/, '') : 'graph_model';
   const name = options.name ?? fileName;
   const walk = new GraphWalk(graph, weights, name);
+  if (options.inputs !== undefined) {
+    if (!Array.isArray(options.inputs) || options.inputs.length === 0 || !options.inputs.every((o) => typeof o === 'string')) {
+      throw new KilnError(`loadGraphModel: inputs must be a non-empty list of node names, got ${JSON.stringify(options.inputs)}`);
+    }
+    for (const i of options.inputs) walk.fed.add(walk.node(i.replace(/:0$/, ''), 'inputs').name);
+  } else {
+    for (const n of walk.nodes.values()) if (n.op === 'Placeholder') walk.fed.add(n.name);
+  }
 
   let outputRefs: Ref[];
   if (options.outputs) {
@@ -299,14 +323,15 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
   const order = walk.order(outputRefs);
   walk.check(order);
 
-  // Inputs: the Placeholders the outputs depend on, in signature order (then graph order).
-  const placeholders = order.filter((n) => n.op === 'Placeholder');
+  // Inputs: the fed nodes the outputs depend on, in signature (or `inputs`) order, then graph order.
+  const placeholders = order.filter((n) => walk.fed.has(n.name));
+  if (options.inputs) placeholders.sort((a, b) => options.inputs!.findIndex((i) => i.replace(/:0$/, '') === a.name) - options.inputs!.findIndex((i) => i.replace(/:0$/, '') === b.name));
   const sigInputs = Object.values(signature?.inputs ?? {});
   const sigIndex = (n: NodeDefJson) => {
     const i = sigInputs.findIndex((s) => parseRef(s.name)!.node === n.name);
     return i < 0 ? sigInputs.length : i;
   };
-  placeholders.sort((a, b) => sigIndex(a) - sigIndex(b));
+  if (!options.inputs) placeholders.sort((a, b) => sigIndex(a) - sigIndex(b));
   const given = options.inputShapes;
   if (Array.isArray(given) && given.length !== placeholders.length) {
     throw new KilnError(`loadGraphModel: inputShapes lists ${given.length} shape(s) but model '${name}' has ${placeholders.length} input(s): ${placeholders.map((p) => p.name).join(', ')}`);
@@ -320,7 +345,7 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
   const inputs: GraphTensorInfo[] = placeholders.map((p, i) => {
     const attrs = new NodeAttrs(p);
     const sig = sigInputs.find((s) => parseRef(s.name)!.node === p.name);
-    const dtype = sig?.dtype ? anyDType(sig.dtype, `input '${p.name}' of ${where}`) : attrs.dtype('dtype');
+    const dtype = sig?.dtype ? anyDType(sig.dtype, `input '${p.name}' of ${where}`) : fedDType(attrs);
     const declared = shapeDims(sig?.tensorShape) ?? attrs.shape('shape');
     const byName = given as Readonly<Record<string, readonly number[]>> | undefined;
     const user: readonly number[] | undefined = Array.isArray(given) ? (given as readonly (readonly number[])[])[i] : byName?.[p.name] ?? byName?.[`${p.name}:0`];

