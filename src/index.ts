@@ -2,6 +2,8 @@ export * from './frontend/index.js';
 export * as layers from './keras/layers/index.js';
 export * as initializers from './keras/initializers.js';
 export * as activations from './keras/activations.js';
+export * as regularizers from './keras/regularizers.js';
+export * as constraints from './keras/constraints.js';
 export * as optimizers from './keras/optimizers/index.js';
 export * as losses from './keras/losses.js';
 export * as metrics from './keras/metrics.js';

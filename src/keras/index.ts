@@ -5,6 +5,8 @@
 export * as layers from './layers/index.js';
 export * as initializers from './initializers.js';
 export * as activations from './activations.js';
+export * as regularizers from './regularizers.js';
+export * as constraints from './constraints.js';
 export { input, InputLayer, type InputArgs } from './engine/input.js';
 export { KerasTensor, Node, shapeToString, type KerasShape } from './engine/keras_tensor.js';
 export {
