@@ -30,7 +30,7 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('constraints against tfjs-layers', () => {
-  const pairs: [string, Constraint, tfl.constraints.Constraint][] = [
+  const pairs: [string, Constraint, { apply(w: tf.Tensor): tf.Tensor; getClassName(): string; getConfig(): object }][] = [
     ['maxNorm axis 0', maxNorm({ maxValue: 0.8 }), tfl.constraints.maxNorm({ maxValue: 0.8 })],
     ['maxNorm axis 1', maxNorm({ maxValue: 0.5, axis: 1 }), tfl.constraints.maxNorm({ maxValue: 0.5, axis: 1 })],
     ['unitNorm', unitNorm({ axis: 1 }), tfl.constraints.unitNorm({ axis: 1 })],

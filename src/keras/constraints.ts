@@ -25,7 +25,8 @@ export interface SerializedConstraint {
   config: Record<string, unknown>;
 }
 
-export type ConstraintIdentifier = 'maxNorm' | 'minMaxNorm' | 'nonNeg' | 'unitNorm';
+/** tfjs names and Keras's snake_case names. */
+export type ConstraintIdentifier = 'maxNorm' | 'minMaxNorm' | 'nonNeg' | 'unitNorm' | 'max_norm' | 'min_max_norm' | 'non_neg' | 'unit_norm';
 export type ConstraintLike = Constraint | ConstraintIdentifier | SerializedConstraint;
 
 export type ConstraintAxis = number | readonly number[];
