@@ -33,7 +33,7 @@ function distance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** " (did you mean 'x'?)" when a valid name is close to `name` (case-insensitive, within a third of its length). */
+/** " (did you mean 'x'?)" when a valid name is close to `name` (case-insensitive edits: at most a third of its length, and fewer than all of it). */
 export function suggest(name: string, valid: readonly string[]): string {
   let best = '';
   let bestD = Infinity;
@@ -41,7 +41,7 @@ export function suggest(name: string, valid: readonly string[]): string {
     const d = distance(name.toLowerCase(), v.toLowerCase());
     if (d < bestD) [best, bestD] = [v, d];
   }
-  return bestD <= Math.max(1, Math.ceil(name.length / 3)) ? ` (did you mean '${best}'?)` : '';
+  return bestD <= Math.max(1, Math.ceil(name.length / 3)) && bestD < name.length ? ` (did you mean '${best}'?)` : '';
 }
 
 const list = (names: readonly string[]): string => names.join(', ') || '(none)';
@@ -61,6 +61,13 @@ export function checkOptions(where: string, options: unknown, valid: readonly st
     if (!valid.includes(k)) throw new KilnRuntimeError(`${where}: unknown option '${k}'${suggest(k, valid)}; valid options are: ${list(valid)}`);
   }
   return options;
+}
+
+/** Artifact bytes: a Uint8Array or an ArrayBuffer. */
+export function checkBytes(where: string, bytes: unknown): void {
+  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
+    throw new KilnRuntimeError(`${where}: bytes must be a Uint8Array or an ArrayBuffer holding an artifact, got ${describe(bytes)}`);
+  }
 }
 
 /** An integer option within [min, max]; undefined passes through. */

@@ -211,7 +211,7 @@ describe('entry points', () => {
     const prog = await loaded(artifact());
     expectThrows(() => prog.entry('predict'), /unknown entry point 'predict'; the artifact's entries are: train_step, eval_step/);
     await expectRejects(prog.run({ x: batch(1) }, { entry: 'fit' }), /unknown entry point 'fit'/);
-    expectThrows(() => prog.runSync({ y: batch(1) }, { entry: 'eval_step' }), /unknown input 'y' \(did you mean 'x'\?\); entry 'eval_step' takes: x/);
+    expectThrows(() => prog.runSync({ y: batch(1) }, { entry: 'eval_step' }), /unknown input 'y'; entry 'eval_step' takes: x/);
     expectThrows(() => prog.runSync({}), /missing input 'x' .*; the program's inputs are: x/);
   });
 

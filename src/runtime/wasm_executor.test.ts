@@ -115,7 +115,7 @@ describe('wasm executor', () => {
     const prog = await loaded(addScaleArtifact(W));
     const x = rand(N, 1);
     await expectRejects(() => prog.runSync({}), /missing input 'x' \(f32\[64\] \(64 elements, Float32Array\)\)/);
-    await expectRejects(prog.run({ x, z: x }), /unknown input 'z' \(did you mean 'x'\?\); the program's inputs are: x/);
+    await expectRejects(prog.run({ x, z: x }), /unknown input 'z'; the program's inputs are: x/);
     await expectRejects(
       () => prog.runSync({ x: new Float32Array(100) }),
       /input 'x' must be f32\[64\] \(64 elements, Float32Array\), got Float32Array\(100\)/,

@@ -7,7 +7,7 @@
  * worker threads once. Buffer addresses are baked into the code by the
  * compiler, so a run passes nothing but (start, end) to kernels.
  */
-import { checkChoice, checkInteger, checkOptions, describe } from './args.js';
+import { checkBytes, checkChoice, checkInteger, checkOptions, describe } from './args.js';
 import { readArtifact } from './artifact.js';
 import { KilnRuntimeError } from './errors.js';
 import { canBlock, hardwareThreads, isNode, relaxedSimdAvailable, threadsAvailable } from './host.js';
@@ -100,9 +100,7 @@ async function chooseThreads(m: Manifest, requested: number | undefined): Promis
 
 /** Checks load()'s arguments; every refusal names the argument, the expected and the received value. */
 function checkLoadArgs(bytes: unknown, options: unknown): LoadOptions {
-  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
-    throw new KilnRuntimeError(`load(bytes): bytes must be a Uint8Array or an ArrayBuffer holding an artifact, got ${describe(bytes)}`);
-  }
+  checkBytes('load(bytes)', bytes);
   const o = checkOptions('load() options', options, LOAD_OPTIONS) as LoadOptions;
   const device = checkChoice('load() options: device', o.device, ['wasm', 'cuda'] as const) ?? 'wasm';
   const own: readonly string[] = device === 'cuda' ? CUDA_OPTIONS : WASM_OPTIONS;

@@ -74,8 +74,9 @@ describe('CUDA executor', () => {
     });
     expect(runLog[runLog.length - 1]).toBe('sync');
     expect(Array.from(out['z'] as Float32Array)).toEqual(Array.from(x, (v, i) => v + y[i]!));
-    expect(() => prog.runSync({ x })).toThrow(/missing input 'y' \(f32\[4,300\]\)/);
-    expect(() => prog.runSync({ x: new Float32Array(3), y })).toThrow(/input 'x' \(f32\[4,300\]\) needs 1200 elements, got 3/);
+    // The same checks and wording as the WebAssembly Program (runtime/args.ts).
+    expect(() => prog.runSync({ x })).toThrow(/^missing input 'y' \(f32\[4,300\] \(1200 elements, Float32Array\)\); the program's inputs are: x, y$/);
+    expect(() => prog.runSync({ x: new Float32Array(3), y })).toThrow(/^input 'x' must be f32\[4,300\] \(1200 elements, Float32Array\), got Float32Array\(3\)$/);
     prog.dispose();
     expect(log.slice(-3)).toEqual(['free', 'unload', 'release']);
     expect(() => prog.runSync({ x, y })).toThrow(/disposed/);

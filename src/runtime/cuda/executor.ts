@@ -11,9 +11,10 @@
  * resetState are the only other transfers, and `stats` counts every byte.
  */
 import { readArtifact } from '../artifact.js';
-import { dtypeBytes, hostArrayName, hostArrayOf, readTensor, writeTensor, type DType, type TensorData } from '../dtypes.js';
+import { bytesOf, checkBytes, checkEntryName, checkInputs, checkInteger, checkOptions, checkStateNames, checkStateValues, describe } from '../args.js';
+import { readTensor, writeTensor, type DType, type TensorData } from '../dtypes.js';
 import { KilnRuntimeError } from '../errors.js';
-import { elementCount, specToString, type StateSpec, type TensorSpec } from '../manifest.js';
+import { elementCount, type StateSpec, type TensorSpec } from '../manifest.js';
 import { loadAddon, type CudaDriver } from './addon.js';
 import { checkCudaManifest, type CudaManifest } from './manifest.js';
 
@@ -37,11 +38,6 @@ export interface CudaDeviceInfo {
   readonly name: string;
   readonly major: number;
   readonly minor: number;
-}
-
-function describe(x: unknown): string {
-  if (ArrayBuffer.isView(x)) return `${x.constructor.name}(${(x as unknown as ArrayLike<number>).length})`;
-  return x === null ? 'null' : Array.isArray(x) ? `Array(${x.length})` : typeof x;
 }
 
 /** Bytes copied between the host and the device memory image since load (as Program.stats). */
@@ -76,8 +72,16 @@ interface EntryPlan {
 }
 
 const info = (t: TensorSpec): CudaTensorInfo => Object.freeze({ name: t.name, shape: Object.freeze([...t.shape]), dtype: t.dtype });
-const bytesOf = (t: TensorSpec): number => elementCount(t.shape) * dtypeBytes(t.dtype);
-const names = (list: readonly { name: string }[]): string => list.map((s) => s.name).join(', ') || '(none)';
+
+/** run/runSync/step options: the entry only; a launched kernel cannot be stopped, so there is no timeoutMs. */
+function checkCudaRunOptions(where: string, options: unknown): CudaRunOptions {
+  if (typeof options === 'object' && options !== null && Object.prototype.hasOwnProperty.call(options, 'timeoutMs')) {
+    throw new KilnRuntimeError(`${where} options: timeoutMs is not supported by the CUDA executor (a launched kernel cannot be stopped); run without it`);
+  }
+  return checkOptions(`${where} options`, options, ['entry']) as CudaRunOptions;
+}
+
+const LOAD_OPTIONS = ['device', 'ordinal', 'addonPath', 'driver'] as const;
 
 export class CudaProgram implements CudaEntryPoint {
   /** The default entry's name. */
@@ -134,15 +138,11 @@ export class CudaProgram implements CudaEntryPoint {
 
   /** Copies inputs in, runs the entry's schedule, copies outputs out (fresh arrays the caller owns). */
   runSync(inputs: Record<string, TensorData>, options?: CudaRunOptions): Record<string, TensorData> {
+    const o = checkCudaRunOptions('run()', options);
     this.checkLive();
-    const plan = this.plan(options?.entry);
-    const whose = plan === this.plans[0] ? '' : ` of entry '${plan.name}'`;
-    if (typeof inputs !== 'object' || inputs === null) throw new KilnRuntimeError(`run expects an object of named inputs${whose} (${names(plan.inputs)})`);
-    for (const name of Object.keys(inputs)) {
-      if (!plan.inputs.some((t) => t.name === name)) throw new KilnRuntimeError(`unknown input '${name}'${whose} (inputs: ${plan.inputs.map((t) => `${t.name}: ${specToString(t)}`).join(', ') || '(none)'})`);
-    }
-    const checked = plan.inputs.map((t) => [t, this.checkInput(t, inputs[t.name])] as const);
-    for (const [t, data] of checked) this.write(t, data);
+    const plan = this.plan(o.entry);
+    const whose = plan === this.plans[0] ? "the program's inputs are" : `entry '${plan.name}' takes`;
+    for (const [t, data] of checkInputs(plan.inputs, inputs, whose)) this.write(t, data);
     this.counters.runs++;
     this.launch(plan.schedule);
     const out: Record<string, TensorData> = {};
@@ -170,23 +170,18 @@ export class CudaProgram implements CudaEntryPoint {
     this.launch(this.plan(entry).schedule);
   }
 
-  /** Copies state tensors out of device memory (all, or the ones named). */
-  getState(only?: readonly string[]): Record<string, TensorData> {
+  /** Copies state tensors out of device memory: all, one (by name) or the ones named. */
+  getState(only?: string | readonly string[]): Record<string, TensorData> {
     this.checkLive();
     const out: Record<string, TensorData> = {};
-    for (const s of only ? only.map((n) => this.stateSpec(n)) : this.stateSpecs) out[s.name] = this.read(s);
+    for (const s of checkStateNames(only, this.stateSpecs)) out[s.name] = this.read(s);
     return out;
   }
 
   /** Overwrites the named state tensors on the device; all are checked before any is written. */
   setState(partial: Record<string, TensorData>): void {
     this.checkLive();
-    if (typeof partial !== 'object' || partial === null) throw new KilnRuntimeError(`setState() takes an object of named state tensors {${names(this.stateSpecs)}}, got ${describe(partial)}`);
-    const writes = Object.keys(partial).map((n) => {
-      const s = this.stateSpec(n);
-      return [s, this.checkInput(s, partial[n], 'state tensor')] as const;
-    });
-    for (const [s, data] of writes) this.write(s, data);
+    for (const [s, data] of checkStateValues(partial, this.stateSpecs)) this.write(s, data);
   }
 
   /** Restores every state tensor to its initial value (from the artifact's 'state' section, or zero). */
@@ -210,26 +205,8 @@ export class CudaProgram implements CudaEntryPoint {
     this.driver.synchronize();
   }
 
-  private plan(entry: string | undefined): EntryPlan {
-    if (entry === undefined) return this.plans[0]!;
-    const p = this.plans.find((q) => q.name === entry);
-    if (!p) throw new KilnRuntimeError(`unknown entry point '${entry}'; the artifact's entries are: ${this.entries.join(', ')}`);
-    return p;
-  }
-
-  private stateSpec(name: string): StateSpec {
-    const s = this.stateSpecs.find((t) => t.name === name);
-    if (!s) throw new KilnRuntimeError(`unknown state tensor '${name}'; the program's state is: ${names(this.stateSpecs)}`);
-    return s;
-  }
-
-  private checkInput(t: TensorSpec, data: TensorData | undefined, kind = 'input'): TensorData {
-    if (data === undefined) throw new KilnRuntimeError(`missing ${kind} '${t.name}' (${specToString(t)})`);
-    const Ctor = hostArrayOf(t.dtype);
-    const n = elementCount(t.shape);
-    if (!(data instanceof Ctor)) throw new KilnRuntimeError(`${kind} '${t.name}' (${specToString(t)}) must be a ${hostArrayName(t.dtype)}, got ${describe(data)}`);
-    if (data.length !== n) throw new KilnRuntimeError(`${kind} '${t.name}' (${specToString(t)}) needs ${n} elements, got ${data.length}`);
-    return data;
+  private plan(entry: unknown): EntryPlan {
+    return this.plans[checkEntryName(entry, this.entries)]!;
   }
 
   private write(t: TensorSpec, data: TensorData): void {
@@ -266,8 +243,17 @@ function driverError(e: unknown): KilnRuntimeError {
 }
 
 /** Loads a "cuda" artifact onto a GPU. */
-export async function loadCuda(bytes: Uint8Array | ArrayBuffer, opts: CudaLoadOptions = {}): Promise<CudaProgram> {
-  if (opts.device !== undefined && opts.device !== 'cuda') throw new KilnRuntimeError(`loadCuda: device must be 'cuda', got ${JSON.stringify(opts.device)}`);
+export async function loadCuda(bytes: Uint8Array | ArrayBuffer, options?: CudaLoadOptions): Promise<CudaProgram> {
+  checkBytes('loadCuda(bytes)', bytes);
+  const opts = checkOptions('loadCuda() options', options, LOAD_OPTIONS) as CudaLoadOptions;
+  if (opts.device !== undefined && opts.device !== 'cuda') throw new KilnRuntimeError(`loadCuda() options: device must be 'cuda', got ${describe(opts.device)}`);
+  checkInteger('loadCuda() options: ordinal', opts.ordinal, 0, 2 ** 31 - 1);
+  if (opts.addonPath !== undefined && (typeof opts.addonPath !== 'string' || opts.addonPath === '')) {
+    throw new KilnRuntimeError(`loadCuda() options: addonPath must be the path of kiln_cuda.node (a non-empty string), got ${describe(opts.addonPath)}`);
+  }
+  if (opts.driver !== undefined && (typeof opts.driver !== 'object' || opts.driver === null)) {
+    throw new KilnRuntimeError(`loadCuda() options: driver must be a CudaDriver object, got ${describe(opts.driver)}`);
+  }
   const art = readArtifact(bytes);
   const m = checkCudaManifest(art.manifest, new Set(Object.keys(art.sections)), art.sections['state']?.length);
   const driver = opts.driver ?? (await loadAddon(opts.addonPath));
@@ -278,7 +264,9 @@ export async function loadCuda(bytes: Uint8Array | ArrayBuffer, opts: CudaLoadOp
   } catch (e) {
     throw driverError(e);
   }
-  if (ordinal >= devices) throw new KilnRuntimeError(`CUDA device ${ordinal} requested but the driver reports ${devices} device(s)`);
+  if (ordinal >= devices) {
+    throw new KilnRuntimeError(`loadCuda() options: ordinal must be a device index in [0, ${devices}) (the driver reports ${devices} CUDA device${devices === 1 ? '' : 's'}), got ${ordinal}`);
+  }
   const device = driver.device(ordinal);
   if (device.major * 10 + device.minor < m.cuda.sm) {
     throw new KilnRuntimeError(`artifact was compiled for sm_${m.cuda.sm} but device ${ordinal} (${device.name}) is sm_${device.major}${device.minor}; compile with an older sm`);
