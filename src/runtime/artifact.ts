@@ -1,15 +1,23 @@
 /**
  * The container: reads and writes the one-file artifact. Layout (all
  * integers little-endian): 8-byte magic "KILNART\0", u32 format version, u32
- * manifest byte length, the manifest as UTF-8 JSON, then each section's bytes
- * at an offset (from file start) that is a multiple of 16. The manifest's
- * `sections` list says where each one is. Nothing here knows about targets.
+ * manifest byte length, (version 3) u32 CRC-32C of the whole file but these
+ * four bytes, the manifest as UTF-8 JSON, then each section's bytes at an
+ * offset (from file start) that is a multiple of 16. The manifest's
+ * `sections` list says where each one is. readArtifact verifies the checksum
+ * before parsing anything and the container structure (validate.ts) before
+ * returning. Nothing here knows about targets.
  */
+import { bindCode, isCodeSection, manifestDigest } from './binding.js';
+import { crc32c } from './checksum.js';
 import { KilnRuntimeError } from './errors.js';
-import { checkManifestHeader, FORMAT_VERSION, versionFor, type Manifest, type ManifestInput, type SectionEntry } from './manifest.js';
+import { FORMAT_VERSION, type Manifest, type ManifestInput, type SectionEntry } from './manifest.js';
+import { validateContainer } from './validate.js';
 
 const MAGIC = [0x4b, 0x49, 0x4c, 0x4e, 0x41, 0x52, 0x54, 0x00]; // "KILNART\0"
-const HEADER_BYTES = 16;
+/** Header bytes: 16 up to version 2, 20 from version 3 (the checksum). */
+const headerBytes = (version: number): number => (version >= 3 ? 20 : 16);
+const CRC_AT = 16;
 const SECTION_ALIGN = 16;
 
 export interface Artifact {
@@ -24,60 +32,62 @@ function asBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
   throw new KilnRuntimeError(`an artifact must be a Uint8Array or ArrayBuffer, got ${Object.prototype.toString.call(bytes)}`);
 }
 
-/** Parses the container and checks it is complete; section bytes are not copied. */
+/** The version-3 checksum: CRC-32C of bytes [0, 16) then [20, end). */
+export function artifactChecksum(bytes: Uint8Array): number {
+  return crc32c(bytes.subarray(CRC_AT + 4), crc32c(bytes.subarray(0, CRC_AT)));
+}
+
+/** Recomputes a version-3 file's checksum in place (tools and tests that edit artifacts on purpose). */
+export function sealArtifact(bytes: Uint8Array): Uint8Array {
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(CRC_AT, artifactChecksum(bytes), true);
+  return bytes;
+}
+
+/** Parses the container, verifies its checksum and structure; section bytes are not copied. */
 export function readArtifact(input: Uint8Array | ArrayBuffer): Artifact {
   const bytes = asBytes(input);
   if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new KilnRuntimeError('not a Kiln artifact: bad magic (expected the file to start with "KILNART\\0")');
   }
-  if (bytes.length < HEADER_BYTES) {
-    throw new KilnRuntimeError(`truncated Kiln artifact: the ${HEADER_BYTES}-byte header is cut off at ${bytes.length} bytes`);
-  }
+  if (bytes.length < 16) throw new KilnRuntimeError(`truncated Kiln artifact: the header is cut off at ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
   if (version > FORMAT_VERSION) {
     throw new KilnRuntimeError(`artifact format version ${version} is newer than this runtime (supports 1 to ${FORMAT_VERSION}); update kiln/runtime`);
   }
   if (version < 1) throw new KilnRuntimeError(`artifact format version ${version} is invalid (versions start at 1)`);
+  const header = headerBytes(version);
+  if (bytes.length < header) throw new KilnRuntimeError(`truncated Kiln artifact: the ${header}-byte header is cut off at ${bytes.length} bytes`);
+  if (version >= 3) {
+    const stored = view.getUint32(CRC_AT, true);
+    const actual = artifactChecksum(bytes);
+    if (stored !== actual) {
+      throw new KilnRuntimeError(
+        `damaged Kiln artifact: checksum mismatch (the header stores CRC-32C ${stored.toString(16).padStart(8, '0')}, the ${bytes.length}-byte file has ${actual.toString(16).padStart(8, '0')}); the file was truncated, extended or changed after it was written`,
+      );
+    }
+  }
   const manifestLength = view.getUint32(12, true);
-  const manifestEnd = HEADER_BYTES + manifestLength;
+  const manifestEnd = header + manifestLength;
   if (manifestEnd > bytes.length) {
-    throw new KilnRuntimeError(
-      `truncated Kiln artifact: the manifest needs bytes [${HEADER_BYTES}, ${manifestEnd}) but the file has ${bytes.length}`,
-    );
+    throw new KilnRuntimeError(`truncated Kiln artifact: the manifest needs bytes [${header}, ${manifestEnd}) but the file has ${bytes.length}`);
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(HEADER_BYTES, manifestEnd)));
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(header, manifestEnd)));
   } catch (e) {
-    throw new KilnRuntimeError(`invalid artifact manifest: not valid JSON (${(e as Error).message})`);
+    throw new KilnRuntimeError(`invalid artifact manifest: not valid UTF-8 JSON (${(e as Error).message})`);
   }
-  const manifest = checkManifestHeader(parsed);
-  if (manifest.version !== version) {
-    throw new KilnRuntimeError(`invalid artifact manifest: version ${String(manifest.version)} disagrees with the header's format version ${version}`);
-  }
+  const manifest = validateContainer(parsed, version, manifestEnd, bytes);
   const sections: Record<string, Uint8Array> = {};
-  for (const s of manifest.sections) {
-    if (Object.prototype.hasOwnProperty.call(sections, s.name)) {
-      throw new KilnRuntimeError(`invalid artifact manifest: section '${s.name}' is listed twice`);
-    }
-    if (s.offset < manifestEnd) {
-      throw new KilnRuntimeError(`invalid artifact manifest: section '${s.name}' at byte ${s.offset} overlaps the header or manifest (which end at ${manifestEnd})`);
-    }
-    if (s.offset + s.length > bytes.length) {
-      throw new KilnRuntimeError(
-        `truncated Kiln artifact: section '${s.name}' needs bytes [${s.offset}, ${s.offset + s.length}) but the file has ${bytes.length}`,
-      );
-    }
-    sections[s.name] = bytes.subarray(s.offset, s.offset + s.length);
-  }
+  for (const s of manifest.sections) sections[s.name] = bytes.subarray(s.offset, s.offset + s.length);
   return { manifest, sections };
 }
 
 const align = (n: number): number => Math.ceil(n / SECTION_ALIGN) * SECTION_ALIGN;
 
-function layout(manifestBytes: number, sizes: [string, number][]): SectionEntry[] {
-  let at = align(HEADER_BYTES + manifestBytes);
+function layout(start: number, sizes: [string, number][]): SectionEntry[] {
+  let at = align(start);
   return sizes.map(([name, length]) => {
     const e = { name, offset: at, length };
     at = align(at + length);
@@ -86,34 +96,39 @@ function layout(manifestBytes: number, sizes: [string, number][]): SectionEntry[
 }
 
 /**
- * Serializes an artifact. `manifest.sections` is computed here (any value
- * passed in is replaced), in the order the sections are given. `version` is
- * set too: the lowest format version that holds the manifest.
+ * Serializes an artifact in the newest format. `manifest.sections`,
+ * `format` and `version` are set here (values passed in are replaced);
+ * sections are laid out in the order given. Code sections ('wasm',
+ * 'wasm-relaxed', 'ptx') get the manifest's binding digest (binding.ts);
+ * the header gets the checksum.
  */
 export function writeArtifact(a: { manifest: ManifestInput; sections: Record<string, Uint8Array> }): Uint8Array {
-  const entries = Object.entries(a.sections);
+  const version = FORMAT_VERSION;
+  const header = headerBytes(version);
+  const base = { ...a.manifest, format: 'kiln', version };
+  const digest = manifestDigest(base);
+  const entries = Object.entries(a.sections).map(([n, b]): [string, Uint8Array] => [n, isCodeSection(n) ? bindCode(n, b, digest) : b]);
   const sizes = entries.map(([n, b]): [string, number] => [n, b.length]);
   const encoder = new TextEncoder();
-  const version = versionFor(a.manifest);
   // Section offsets depend on the manifest length, which depends on the
   // offsets' digits: iterate to the fixed point (two or three rounds).
-  let table = layout(0, sizes);
+  let table = layout(header, sizes);
   let json = encoder.encode('');
   for (let round = 0; ; round++) {
-    json = encoder.encode(JSON.stringify({ ...a.manifest, format: 'kiln', version, sections: table }));
-    const next = layout(json.length, sizes);
+    json = encoder.encode(JSON.stringify({ ...base, sections: table }));
+    const next = layout(header + json.length, sizes);
     if (next.every((e, i) => e.offset === table[i]!.offset)) break;
     if (round === 8) throw new KilnRuntimeError('writeArtifact: section layout did not converge');
     table = next;
   }
   const last = table[table.length - 1];
-  const total = last ? last.offset + last.length : HEADER_BYTES + json.length;
+  const total = last ? last.offset + last.length : header + json.length;
   const out = new Uint8Array(total);
   out.set(MAGIC, 0);
   const view = new DataView(out.buffer);
   view.setUint32(8, version, true);
   view.setUint32(12, json.length, true);
-  out.set(json, HEADER_BYTES);
+  out.set(json, header);
   entries.forEach(([, b], i) => out.set(b, table[i]!.offset));
-  return out;
+  return sealArtifact(out);
 }

@@ -1,6 +1,7 @@
 // Resident training state and entry points: the counter fixture's kernels
 // update state in place; the oracle is plain JS loops with f32 rounding.
 import { afterEach, describe, expect, it } from 'vitest';
+import { assemble } from '../../test/fuzz/assemble.js';
 import { load, readArtifact, writeArtifact, KilnRuntimeError, type Program, type ManifestInput } from './index.js';
 import { counterArtifact, counterLayout } from '../../test/browser/fixture.js';
 
@@ -234,48 +235,44 @@ describe('state and entries in the manifest', () => {
   };
   const L = counterLayout(N);
 
-  it('is written as format version 2, and version 1 without state', () => {
+  it('is written as format version 3, with or without state', () => {
     const bytes = artifact();
-    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true)).toBe(2);
-    expect(base.manifest.version).toBe(2);
-    const v1 = rewrite((m) => {
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true)).toBe(3);
+    expect(base.manifest.version).toBe(3);
+    const plain = rewrite((m) => {
       delete m.state;
       delete m.entries;
       delete m.defaultEntry;
     });
-    expect(new DataView(v1.buffer, v1.byteOffset).getUint32(8, true)).toBe(1);
+    expect(new DataView(plain.buffer, plain.byteOffset).getUint32(8, true)).toBe(3);
   });
 
   it('rejects state in a file that claims version 1', async () => {
-    const bytes = artifact().slice();
-    const json = new TextDecoder().decode(bytes.subarray(16, 16 + new DataView(bytes.buffer).getUint32(12, true)));
-    const at = 16 + json.indexOf('"version":2') + '"version":'.length;
-    bytes[at] = '1'.charCodeAt(0);
-    new DataView(bytes.buffer).setUint32(8, 1, true);
-    await expectRejects(load(bytes), /state, entries and defaultEntry need format version 2, but the file says version 1/);
+    const v1 = assemble({ ...base.manifest, version: 1 }, base.sections, { version: 1 });
+    await expectRejects(load(v1), /manifest\.state must be absent in a version-1 artifact/);
   });
 
   it('names the state tensor or entry that is wrong', async () => {
     await expectRejects(
       load(rewrite((m) => (m.state![1]!.offset = L.X + 8))),
-      new RegExp(`state 'step' \\[${L.X + 8}, ${L.X + 12}\\) overlaps input 'x' \\[${L.X}, ${L.ACC}\\)`),
+      new RegExp(`manifest\\.state\\[1\\] 'step' \\[${L.X + 8}, ${L.X + 12}\\) overlaps manifest\\.inputs\\[0\\] 'x' \\[${L.X}, ${L.ACC}\\)`),
     );
-    await expectRejects(load(rewrite((m) => (m.state![2]!.offset = L.ACC + 4))), /state 'total' \[\d+, \d+\) overlaps state 'acc'/);
+    await expectRejects(load(rewrite((m) => (m.state![2]!.offset = L.ACC + 4))), /manifest\.state\[2\] 'total' \[\d+, \d+\) overlaps manifest\.state\[0\] 'acc'/);
     await expectRejects(
       load(rewrite((m) => (m.state![0]!.init = 40))),
-      new RegExp(`state\\[0\\] \\('acc'\\) initial value \\[40, ${40 + N * 4}\\) lies outside the ${N * 4 + 24}-byte 'state' section`),
+      new RegExp(`manifest\\.state\\[0\\]\\.init: the initial value of 'acc' \\[40, ${40 + N * 4}\\) lies outside the ${N * 4 + 24}-byte 'state' section`),
     );
     const { state: _drop, ...noImage } = base.sections;
-    await expectRejects(load(rewrite(() => {}, noImage)), /state\[0\] \('acc'\) initial value \[0, 64\) lies outside the 0-byte 'state' section/);
-    await expectRejects(load(rewrite((m) => (m.state![3]!.name = 'acc'))), /duplicate name 'acc' in state/);
-    await expectRejects(load(rewrite((m) => ((m.state![1] as { dtype: string }).dtype = 'i64'))), /state\[1\] \('step'\): unknown dtype "i64"/);
-    await expectRejects(load(rewrite((m) => (m.entries!['eval_step']!.schedule = [2, 3]))), /entries\['eval_step'\]\.schedule\[1\] = 3 is not a kernel index/);
+    await expectRejects(load(rewrite(() => {}, noImage)), /manifest\.state\[0\]\.init: the initial value of 'acc' \[0, 64\) lies outside the 0-byte 'state' section/);
+    await expectRejects(load(rewrite((m) => (m.state![3]!.name = 'acc'))), /manifest\.state\[3\]\.name must be unique \(manifest\.state\[0\] has it too\), got "acc"/);
+    await expectRejects(load(rewrite((m) => ((m.state![1] as { dtype: string }).dtype = 'i64'))), /manifest\.state\[1\]\.dtype must be one of .*, got "i64"/);
+    await expectRejects(load(rewrite((m) => (m.entries!['eval_step']!.schedule = [2, 3]))), /manifest\.entries\['eval_step'\]\.schedule\[1\] must be an integer in \[0, 3\), got 3/);
     await expectRejects(
       load(rewrite((m) => (m.entries!['eval_step']!.outputs[0]!.offset = 65536 - 4))),
-      /entries\['eval_step'\]\.outputs\[0\] \('score'\) ends at byte \d+, past the 65536-byte memory/,
+      /manifest\.entries\['eval_step'\]\.outputs\[0\] \('score'\) \[65532, \d+\) does not fit the 65536-byte memory/,
     );
-    await expectRejects(load(rewrite((m) => (m.entries = { train_step: m.entries!['eval_step']! }))), /entries redefines 'train_step', the name of the default entry/);
+    await expectRejects(load(rewrite((m) => (m.entries = { train_step: m.entries!['eval_step']! }))), /manifest\.entries must be free of the default entry's name 'train_step'/);
     // An entry's inputs may not land on state either.
-    await expectRejects(load(rewrite((m) => (m.entries!['eval_step']!.inputs[0]!.offset = L.ACC))), /state 'acc' .* overlaps input 'x'/);
+    await expectRejects(load(rewrite((m) => (m.entries!['eval_step']!.inputs[0]!.offset = L.ACC))), /manifest\.entries\['eval_step'\]\.inputs\[0\] 'x' .* overlaps manifest\.state\[0\] 'acc'|manifest\.state\[0\] 'acc' .* overlaps manifest\.entries\['eval_step'\]\.inputs\[0\] 'x'/);
   });
 });

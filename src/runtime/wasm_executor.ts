@@ -11,9 +11,10 @@ import { checkBytes, checkChoice, checkInteger, checkOptions, describe } from '.
 import { readArtifact } from './artifact.js';
 import { KilnRuntimeError } from './errors.js';
 import { canBlock, hardwareThreads, isNode, relaxedSimdAvailable, threadsAvailable } from './host.js';
-import { checkWasmManifest, type Manifest } from './manifest.js';
+import type { Manifest } from './manifest.js';
 import { Program, type EntryPlan, type SpawnWorkers } from './program.js';
 import { MAX_THREADS, startWorkers, type KernelFn } from './threads.js';
+import { validateWasm } from './validate.js';
 import { unshareMemoryImport } from './wasm_patch.js';
 
 export interface LoadOptions {
@@ -127,7 +128,7 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
     return (await cuda.loadCuda(bytes, options)) as Program;
   }
   const art = readArtifact(bytes);
-  const m = checkWasmManifest(art.manifest, new Map(Object.entries(art.sections).map(([k, v]) => [k, v.length])));
+  const m = validateWasm(art.manifest, art.sections);
   const useRelaxed = art.sections['wasm-relaxed'] !== undefined && options.relaxedSimd !== false && relaxedSimdAvailable();
   const section = useRelaxed ? 'wasm-relaxed' : 'wasm';
   const threads = await chooseThreads(m, options.threads);

@@ -255,7 +255,7 @@ export async function loadCuda(bytes: Uint8Array | ArrayBuffer, options?: CudaLo
     throw new KilnRuntimeError(`loadCuda() options: driver must be a CudaDriver object, got ${describe(opts.driver)}`);
   }
   const art = readArtifact(bytes);
-  const m = checkCudaManifest(art.manifest, new Set(Object.keys(art.sections)), art.sections['state']?.length);
+  const m = checkCudaManifest(art.manifest, art.sections);
   const driver = opts.driver ?? (await loadAddon(opts.addonPath));
   const ordinal = opts.ordinal ?? 0;
   let devices: number;

@@ -2,13 +2,13 @@
  * The CUDA part of an artifact manifest (target "cuda", see docs/artifact-format.md): the PTX
  * section, the device memory image size, and each kernel's launch configuration, plus the checks
  * that turn a malformed one into a KilnRuntimeError naming the field before anything is
- * allocated or launched. Inputs, outputs, weights and the schedule keep the meaning they have for
+ * allocated or launched (the shared rules are in ../validate.ts). Inputs, outputs, weights and the schedule keep the meaning they have for
  * WebAssembly artifacts: byte offsets into one memory image; so do version-2 training artifacts'
  * resident `state` (initial values in the 'state' section) and further `entries`.
  */
 import { KilnRuntimeError } from '../errors.js';
-import { checkDType, dtypeBytes } from '../dtypes.js';
-import { elementCount, type EntrySpec, type Manifest, type StateSpec, type TensorSpec } from '../manifest.js';
+import type { Manifest } from '../manifest.js';
+import { checkBinding, fail, LIMIT, validateProgram } from '../validate.js';
 
 export interface CudaLaunchSpec {
   grid: [number, number, number];
@@ -28,105 +28,62 @@ export interface CudaSpec {
 
 export type CudaManifest = Manifest & { cuda: CudaSpec };
 
-function fail(msg: string): never {
-  throw new KilnRuntimeError(`invalid artifact manifest: ${msg}`);
-}
-
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
 
-function dims(x: unknown, where: string, min: number): [number, number, number] {
-  if (!Array.isArray(x) || x.length !== 3 || !x.every((d) => isCount(d) && d >= min)) fail(`${where} must be 3 integers >= ${min}, got ${JSON.stringify(x)}`);
+function dims(x: unknown, where: string, min: number, max: number): [number, number, number] {
+  if (!Array.isArray(x) || x.length !== 3 || !x.every((d) => isCount(d) && d >= min && d <= max)) {
+    fail(`${where} must be 3 integers in [${min}, ${max}], got ${JSON.stringify(x) ?? String(x)}`);
+  }
   return [x[0], x[1], x[2]];
 }
 
-function checkTensors(list: unknown, kind: string, memBytes: number): TensorSpec[] {
-  if (!Array.isArray(list)) fail(`${kind} must be an array`);
-  return list.map((t: Partial<TensorSpec> | null, i) => {
-    if (typeof t !== 'object' || t === null || typeof t.name !== 'string') fail(`${kind}[${i}] needs a string name`);
-    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`${kind}[${i}] ('${t.name}').shape must be non-negative integers`);
-    const dtype = checkDType(t.dtype, `invalid artifact manifest: ${kind}[${i}] ('${t.name}')`);
-    if (!isCount(t.offset)) fail(`${kind}[${i}] ('${t.name}').offset must be a non-negative integer`);
-    const end = t.offset + elementCount(t.shape) * dtypeBytes(dtype);
-    if (end > memBytes) fail(`${kind}[${i}] ('${t.name}') ends at byte ${end}, past the ${memBytes}-byte device memory`);
-    return { name: t.name, shape: [...t.shape], dtype, offset: t.offset };
-  });
-}
-
-const range = (t: TensorSpec): [number, number] => [t.offset, t.offset + elementCount(t.shape) * dtypeBytes(t.dtype)];
-
-/** Resident state: inside memory, initial values inside the 'state' section, no overlap with other state or any entry's inputs. */
-function checkState(list: unknown, memBytes: number, stateBytes: number, inputs: readonly TensorSpec[]): StateSpec[] {
-  const specs = checkTensors(list, 'state', memBytes);
-  return specs.map((t, i) => {
-    const init = (list as StateSpec[])[i]!.init;
-    const [lo, hi] = range(t);
-    if (init !== undefined) {
-      if (!isCount(init)) fail(`state[${i}] ('${t.name}').init must be a non-negative integer, got ${JSON.stringify(init)}`);
-      if (init + hi - lo > stateBytes) fail(`state[${i}] ('${t.name}') initial value [${init}, ${init + hi - lo}) lies outside the ${stateBytes}-byte 'state' section`);
-    }
-    for (const o of [...specs.slice(0, i), ...inputs]) {
-      const [a, b] = range(o);
-      if (lo < b && a < hi) fail(`state '${t.name}' [${lo}, ${hi}) overlaps ${specs.includes(o) ? 'state' : 'input'} '${o.name}' [${a}, ${b})`);
-    }
-    return init === undefined ? t : { ...t, init };
-  });
-}
-
-/** Full check of a "cuda" target manifest against the sections present (and the 'state' section's size). */
-export function checkCudaManifest(m: Manifest, sections: ReadonlySet<string>, stateSectionBytes?: number): CudaManifest {
+/**
+ * Full check of a "cuda" target manifest against the sections present: the program fields
+ * (validate.ts, against a device memory of cuda.memoryBytes), one launch per kernel with
+ * dimensions the driver accepts, and the PTX text: UTF-8, for the manifest's sm, declaring every
+ * kernel as an .entry, and (version 3) bound to this manifest.
+ */
+export function checkCudaManifest(m: Manifest, sections: Readonly<Record<string, Uint8Array>>): CudaManifest {
   if (m.target !== 'cuda') throw new KilnRuntimeError(`artifact targets '${String(m.target)}'; the CUDA executor runs 'cuda' artifacts (load WebAssembly artifacts with load())`);
-  if (!sections.has('ptx')) fail(`a 'cuda' artifact needs a 'ptx' section (has: ${[...sections].join(', ') || 'none'})`);
-  const c = (m as Partial<CudaManifest>).cuda;
-  if (typeof c !== 'object' || c === null) fail('a cuda artifact needs a "cuda" object (sm, memoryBytes, launches)');
-  if (!isCount(c.sm)) fail(`cuda.sm must be an integer, got ${JSON.stringify(c.sm)}`);
-  if (!isCount(c.memoryBytes)) fail(`cuda.memoryBytes must be a non-negative integer, got ${JSON.stringify(c.memoryBytes)}`);
-  const inputs = checkTensors(m.inputs, 'inputs', c.memoryBytes);
-  const outputs = checkTensors(m.outputs, 'outputs', c.memoryBytes);
-  if (m.weights !== undefined) {
-    if (!isCount(m.weights.offset) || !isCount(m.weights.length)) fail('weights.offset and weights.length must be non-negative integers');
-    if (m.weights.offset + m.weights.length > c.memoryBytes) fail(`weights [${m.weights.offset}, ${m.weights.offset + m.weights.length}) do not fit the ${c.memoryBytes}-byte device memory`);
-    if (m.weights.length > 0 && !sections.has('weights')) fail(`weights.length is ${m.weights.length} but there is no 'weights' section`);
+  const ptxBytes = sections['ptx'];
+  if (!ptxBytes) fail(`a 'cuda' artifact needs a 'ptx' section (has: ${Object.keys(sections).join(', ') || 'none'})`);
+  const c = (m as Partial<CudaManifest>).cuda as unknown;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) fail(`manifest.cuda must be an object {sm, memoryBytes, launches}, got ${JSON.stringify(c) ?? 'undefined'}`);
+  const spec = c as Record<string, unknown>;
+  if (!isCount(spec.sm) || spec.sm < 50 || spec.sm > 1000) fail(`manifest.cuda.sm must be an integer in [50, 1000] (80 = sm_80), got ${JSON.stringify(spec.sm) ?? 'undefined'}`);
+  if (!isCount(spec.memoryBytes) || spec.memoryBytes < 1 || spec.memoryBytes >= LIMIT) {
+    fail(`manifest.cuda.memoryBytes must be an integer in [1, 2^31), got ${JSON.stringify(spec.memoryBytes) ?? 'undefined'}`);
   }
-  if (!Array.isArray(m.kernels)) fail('kernels must be an array');
-  m.kernels.forEach((k, i) => {
-    if (typeof k !== 'object' || k === null || typeof k.name !== 'string') fail(`kernels[${i}] needs a string name`);
-    if (!isCount(k.work)) fail(`kernels[${i}] ('${k.name}').work must be a non-negative integer`);
-  });
-  if (!Array.isArray(c.launches) || c.launches.length !== m.kernels.length) fail(`cuda.launches must have one entry per kernel (${m.kernels.length}), got ${Array.isArray(c.launches) ? c.launches.length : typeof c.launches}`);
-  const launches = c.launches.map((l, i) => ({
-    grid: dims(l?.grid, `cuda.launches[${i}].grid`, 1),
-    block: dims(l?.block, `cuda.launches[${i}].block`, 1),
-    threadsPerItem: isCount(l?.threadsPerItem) ? l.threadsPerItem : fail(`cuda.launches[${i}].threadsPerItem must be a non-negative integer`),
-  }));
-  if (!Array.isArray(m.schedule)) fail('schedule must be an array of kernel indices');
-  m.schedule.forEach((k, i) => {
-    if (!isCount(k) || k >= m.kernels.length) fail(`schedule[${i}] = ${JSON.stringify(k)} is not a kernel index (there are ${m.kernels.length} kernels)`);
-  });
-  const schedule = m.schedule as number[];
-  const defaultEntry = m.defaultEntry ?? 'main';
-  if (typeof defaultEntry !== 'string') fail(`defaultEntry must be a string, got ${JSON.stringify(defaultEntry)}`);
-  let entries: Record<string, EntrySpec> | undefined;
-  const allInputs = [...inputs];
-  if (m.entries !== undefined) {
-    if (typeof m.entries !== 'object' || m.entries === null || Array.isArray(m.entries)) fail('entries must be an object of named entry points');
-    entries = {};
-    for (const [name, e] of Object.entries(m.entries)) {
-      const where = `entries['${name}']`;
-      if (name === defaultEntry) fail(`${where} redefines the default entry (the top-level inputs/outputs/schedule)`);
-      if (typeof e !== 'object' || e === null) fail(`${where} must be an object {inputs, outputs, schedule}`);
-      const ins = checkTensors(e.inputs, `${where}.inputs`, c.memoryBytes);
-      allInputs.push(...ins);
-      if (!Array.isArray(e.schedule)) fail(`${where}.schedule must be an array of kernel indices`);
-      e.schedule.forEach((k, i) => {
-        if (!isCount(k) || k >= m.kernels.length) fail(`${where}.schedule[${i}] = ${JSON.stringify(k)} is not a kernel index (there are ${m.kernels.length} kernels)`);
-      });
-      entries[name] = { inputs: ins, outputs: checkTensors(e.outputs, `${where}.outputs`, c.memoryBytes), schedule: [...e.schedule] };
-    }
+  const sizes = new Map(Object.entries(sections).map(([k, v]) => [k, v.length]));
+  const out = validateProgram(m, sizes, spec.memoryBytes, 'device memory');
+  const launchList = spec.launches;
+  if (!Array.isArray(launchList) || launchList.length !== out.kernels.length) {
+    fail(`manifest.cuda.launches must be an array with one entry per kernel (${out.kernels.length}), got ${Array.isArray(launchList) ? `${launchList.length} entries` : JSON.stringify(launchList) ?? 'undefined'}`);
   }
-  const state = m.state === undefined ? undefined : checkState(m.state, c.memoryBytes, stateSectionBytes ?? 0, allInputs);
-  return {
-    ...m, inputs, outputs, schedule, defaultEntry,
-    ...(entries ? { entries } : {}), ...(state ? { state } : {}),
-    cuda: { sm: c.sm, memoryBytes: c.memoryBytes, launches },
-  };
+  const launches = launchList.map((x: unknown, i): CudaLaunchSpec => {
+    const where = `manifest.cuda.launches[${i}]`;
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) fail(`${where} must be an object {grid, block, threadsPerItem}, got ${JSON.stringify(x) ?? 'undefined'}`);
+    const l = x as Record<string, unknown>;
+    const grid = dims(l.grid, `${where}.grid`, 1, LIMIT - 1);
+    const block = dims(l.block, `${where}.block`, 1, 1024);
+    if (block[0] * block[1] * block[2] > 1024) fail(`${where}.block has ${block[0] * block[1] * block[2]} threads, more than CUDA's 1024 per block`);
+    if (grid[1] > 65535 || grid[2] > 65535) fail(`${where}.grid y and z must be at most 65535, got ${JSON.stringify(grid)}`);
+    if (!isCount(l.threadsPerItem) || ![0, 1, 32].includes(l.threadsPerItem)) fail(`${where}.threadsPerItem must be 0, 1 or 32, got ${JSON.stringify(l.threadsPerItem) ?? 'undefined'}`);
+    return { grid, block, threadsPerItem: l.threadsPerItem };
+  });
+  let ptx: string;
+  try {
+    ptx = new TextDecoder('utf-8', { fatal: true }).decode(ptxBytes);
+  } catch {
+    throw new KilnRuntimeError("invalid artifact: the 'ptx' section is not UTF-8 text");
+  }
+  const target = /^\s*\.target\s+sm_(\d+)/m.exec(ptx);
+  if (!/^\s*\.version\s+\d+\.\d+/m.test(ptx) || !target) throw new KilnRuntimeError("invalid artifact: the 'ptx' section has no .version and .target sm_XX directives");
+  if (Number(target[1]) !== spec.sm) throw new KilnRuntimeError(`invalid artifact: the PTX targets sm_${target[1]} but manifest.cuda.sm is ${spec.sm}`);
+  const declared = new Set([...ptx.matchAll(/\.entry\s+([A-Za-z_$][\w$]*)/g)].map((x) => x[1]!));
+  out.kernels.forEach((k, i) => {
+    if (!declared.has(k.name)) fail(`manifest.kernels[${i}].name '${k.name}' is not an .entry of the PTX`);
+  });
+  checkBinding(m, 'ptx', ptxBytes);
+  return { ...out, cuda: { sm: spec.sm, memoryBytes: spec.memoryBytes, launches } };
 }

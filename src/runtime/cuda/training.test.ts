@@ -184,7 +184,7 @@ describe('CUDA training artifacts (state + entries)', () => {
     const { writeArtifact } = await import('../artifact.js');
     const bytes = writeArtifact({ manifest: bad, sections: parts.sections });
     const { d, log } = emulatingDriver([]);
-    await expect(loadCuda(bytes, { driver: d })).rejects.toThrow(/invalid artifact manifest: state 'w' \[\d+, \d+\) overlaps input 'x'/);
+    await expect(loadCuda(bytes, { driver: d })).rejects.toThrow(/invalid artifact manifest: manifest\.state\[0\] 'w' \[\d+, \d+\) overlaps manifest\.inputs\[0\] 'x'|manifest\.inputs\[0\] 'x' \[\d+, \d+\) overlaps manifest\.state\[0\] 'w'/);
     expect(log.length).toBe(0);
   });
 });
