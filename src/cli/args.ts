@@ -5,6 +5,7 @@
  * flag (with the closest valid one), a missing or extra value, a flag given twice, a missing or
  * extra positional.
  */
+import { suggest } from '../runtime/args.js';
 
 /** Bad usage: the command line itself is wrong. `kiln` exits with code 2 and prints `hint`. */
 export class UsageError extends Error {
@@ -49,40 +50,10 @@ export interface ParsedArgs {
   readonly help: boolean;
 }
 
-/** Edit distance (insertions, deletions, substitutions, adjacent transpositions). */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** The candidate nearest to `name` (ties: the first listed); undefined when none is close. */
-export function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dist = c.startsWith(name) || name.startsWith(c) ? Math.min(editDistance(name, c), 1) : editDistance(name, c);
-    if (dist < bestD) {
-      best = c;
-      bestD = dist;
-    }
-  }
-  // Short names are all near one another: suggest only when the rest of the word matches.
-  const allowed = name.replace(/^-+/, '').length <= 2 ? 0 : Math.max(2, Math.floor((best?.length ?? 0) / 3));
-  return best !== undefined && bestD <= allowed ? best : undefined;
-}
-
-/** "did you mean ...?" or the full list when nothing is close. */
+/** " (did you mean 'x'?)" when a candidate is close, else the list of valid names. */
 export function suggestion(name: string, candidates: readonly string[]): string {
-  const c = closest(name, candidates);
-  return c !== undefined ? `did you mean '${c}'?` : `valid: ${candidates.map((x) => `'${x}'`).join(', ')}`;
+  const near = suggest(name, candidates);
+  return near ? near.trim().replace(/^\((.*)\)$/, '$1') : `valid: ${candidates.map((x) => `'${x}'`).join(', ')}`;
 }
 
 const HELP_FLAGS = new Set(['--help', '-h']);
@@ -162,7 +133,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   if (!help) {
     if (positionals.length < spec.positionals.length) {
       const missing = spec.positionals[positionals.length]!;
-      throw new UsageError(`'${cmd}' needs ${missing.help} (<${missing.name}>); see '${cmd} --help'`, spec.name);
+      throw new UsageError(`'${cmd}' needs <${missing.name}>: ${missing.help}`, spec.name);
     }
     if (positionals.length > spec.positionals.length) {
       const extra = positionals[spec.positionals.length]!;
@@ -204,7 +175,7 @@ export function choiceFlag<T extends string>(a: ParsedArgs, name: string, choice
   const v = flagValue(a, name);
   if (v === undefined) return undefined;
   if (!(choices as readonly string[]).includes(v)) {
-    throw new UsageError(`--${name} '${v}' is not one of ${choices.join(', ')}${closest(v, choices) ? `; did you mean '${closest(v, choices)}'?` : ''}`, command);
+    throw new UsageError(`--${name} '${v}' is not one of ${choices.join(', ')}${suggest(v, choices)}`, command);
   }
   return v as T;
 }

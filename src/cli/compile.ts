@@ -22,6 +22,8 @@ export const spec: CommandSpec = {
     { name: 'target', kind: 'value', arg: '<wasm|cuda>', help: 'WebAssembly SIMD (default) or CUDA PTX' },
     { name: 'sm', kind: 'value', arg: '<80|90>', help: 'CUDA: the SM architecture the PTX targets (default 80)' },
     { name: 'threads', kind: 'boolean', negatable: true, help: 'WebAssembly: compile for threads (shared memory; default) or not' },
+    { name: 'outputs', kind: 'list', arg: '<node,...>', help: 'GraphModels: import up to these nodes, cutting the graph (e.g. before NonMaxSuppression)' },
+    { name: 'inputs', kind: 'list', arg: '<node,...>', help: 'GraphModels: feed these nodes instead of computing them (each needs its --input-shape)' },
     { name: 'explain', kind: 'boolean', help: 'also print the fusion plan: each kernel and why ops fused or not' },
   ],
   details: [
@@ -29,6 +31,7 @@ export const spec: CommandSpec = {
     '  kiln compile model.json -o model.kiln --input-shape 1,224,224,3',
     '  kiln compile detector/model.json -o detector.kiln --target cuda --sm 90',
     '  kiln compile two_inputs/model.json -o m.kiln --input-shape 1,64 --input-shape 1,8',
+    '  kiln compile handtrack.json -o boxes.kiln --outputs Identity_6,Identity_7  (a GraphModel cut before NMS)',
   ].join('\n'),
 };
 
@@ -89,8 +92,14 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
     ctx.stderr.write(`  ${stage.padEnd(8)} ${formatMs(ms).padStart(9)}${note ? `  ${note}` : ''}\n`);
   };
   const text = new TextDecoder().decode(await readBytes(ctx, file, 'model'));
-  const model = await loadModelSource(ctx, file, text, shapes);
-  const inputShapes = resolveShapes(model, shapes, file);
+  const nodes = (flag: string) => flagList(args, flag).flatMap((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+  const outputs = nodes('outputs');
+  const inputs = nodes('inputs');
+  const model = await loadModelSource(ctx, file, text, {
+    ...(shapes ? { inputShapes: shapes } : {}), ...(outputs.length ? { outputs } : {}), ...(inputs.length ? { inputs } : {}),
+  });
+  // GraphModels took the shapes at load; their inputs are static now.
+  const inputShapes = model.shapes === 'at-load' ? undefined : resolveShapes(model, shapes, file);
   const ins = model.inputs.map((x) => `${x.name} ${x.dtype}${shapeText(x.shape)}`).join(', ');
   progress('load', performance.now() - t0, `${kindName(model.kind)} '${model.name}' from ${file} (inputs: ${ins || 'none'})`);
   if (inputShapes === undefined) {

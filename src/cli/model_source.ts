@@ -5,11 +5,10 @@
  * writes). Each becomes something `compile` takes, with its inputs described so the command
  * can check --input-shape against them before compiling.
  */
-import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Compilable } from '../compile.js';
 import { KilnError } from '../ir/types.js';
 import { CommandError, resolvePath, type CliContext } from './io.js';
+import { UsageError } from './args.js';
 
 export type ModelKind = 'layers-model' | 'graph-model' | 'ir';
 
@@ -60,8 +59,16 @@ export function detectModelJson(json: unknown, file: string): 'layers-model' | '
   throw new CommandError(`'${file}': cannot tell a LayersModel from a GraphModel (no format field; modelTopology has ${Object.keys(t).join(', ') || 'no keys'})`);
 }
 
+/** What the command line says about the model, beyond the file. */
+export interface SourceOptions {
+  readonly inputShapes?: readonly (readonly number[])[];
+  /** GraphModels: node names to cut the graph at (outputs) and to feed instead of computing (inputs). */
+  readonly outputs?: readonly string[];
+  readonly inputs?: readonly string[];
+}
+
 /** Loads the model file `file` (model.json or IR text) for compiling. */
-export async function loadModelSource(ctx: CliContext, file: string, text: string, inputShapes: readonly (readonly number[])[] | undefined): Promise<LoadedModel> {
+export async function loadModelSource(ctx: CliContext, file: string, text: string, opts: SourceOptions): Promise<LoadedModel> {
   if (text.trimStart().startsWith('{')) {
     let json: unknown;
     try {
@@ -70,9 +77,11 @@ export async function loadModelSource(ctx: CliContext, file: string, text: strin
       throw new CommandError(`'${file}' starts like JSON but does not parse: ${(e as Error).message}`);
     }
     const kind = detectModelJson(json, file);
-    const url = pathToFileURL(resolvePath(ctx, file)).href;
-    return kind === 'layers-model' ? loadLayers(url, file) : loadGraph(url, file, inputShapes);
+    if ((opts.outputs || opts.inputs) && kind !== 'graph-model') throw new UsageError(`--${opts.outputs ? 'outputs' : 'inputs'} cuts GraphModels; '${file}' is a ${kindName(kind)}`, 'compile');
+    const path = resolvePath(ctx, file);
+    return kind === 'layers-model' ? loadLayers(path, file) : loadGraph(path, file, json as Record<string, unknown>, opts);
   }
+  if (opts.outputs || opts.inputs) throw new UsageError(`--${opts.outputs ? 'outputs' : 'inputs'} cuts GraphModels; '${file}' is IR text`, 'compile');
   return loadIr(text, file);
 }
 
@@ -96,13 +105,46 @@ async function loadIr(text: string, file: string): Promise<LoadedModel> {
   };
 }
 
-async function loadLayers(url: string, file: string): Promise<LoadedModel> {
-  void url;
-  throw new CommandError(`'${file}' is a TensorFlow.js LayersModel; loading it needs kiln.loadLayersModel, which this build of Kiln does not have yet (dir ${dirname(file)})`);
+async function loadLayers(path: string, file: string): Promise<LoadedModel> {
+  void path;
+  throw new CommandError(`'${file}' is a TensorFlow.js LayersModel; loading it needs kiln.loadLayersModel, which this build of Kiln does not have yet`);
 }
 
-async function loadGraph(url: string, file: string, inputShapes: readonly (readonly number[])[] | undefined): Promise<LoadedModel> {
-  void url;
-  void inputShapes;
-  throw new CommandError(`'${file}' is a TensorFlow.js GraphModel; loading it needs kiln.loadGraphModel, which this build of Kiln does not have yet`);
+/** The number of inputs a GraphModel's signature declares, when it has one. */
+function signatureInputCount(json: Record<string, unknown>): number | undefined {
+  const sig = (json['signature'] ?? (json['userDefinedMetadata'] as Record<string, unknown> | undefined)?.['signature']) as { inputs?: object } | undefined;
+  return sig?.inputs ? Object.keys(sig.inputs).length : undefined;
+}
+
+async function loadGraph(path: string, file: string, json: Record<string, unknown>, opts: SourceOptions): Promise<LoadedModel> {
+  const count = signatureInputCount(json);
+  // A cut graph may need other inputs than the signature lists; the loader checks then.
+  if (opts.inputShapes && count !== undefined && !opts.outputs && !opts.inputs && opts.inputShapes.length !== count) {
+    throw new UsageError(`${opts.inputShapes.length} --input-shape given, but the GraphModel '${file}' has ${count} input${count === 1 ? '' : 's'} in its signature; give one --input-shape per input, in order`, 'compile');
+  }
+  const { loadGraphModel } = await import('../frontend/import/graph_model.js');
+  let model;
+  try {
+    model = await loadGraphModel(path, {
+      ...(opts.inputShapes ? { inputShapes: opts.inputShapes } : {}),
+      ...(opts.outputs ? { outputs: opts.outputs } : {}),
+      ...(opts.inputs ? { inputs: opts.inputs } : {}),
+    });
+  } catch (e) {
+    if (e instanceof KilnError) {
+      // The loader speaks in API terms; say what the flags are.
+      const hint = /inputShapes/.test(e.message) ? ' (on the command line: --input-shape d0,d1,... once per input, in order)'
+        : /outputs: \[/.test(e.message) ? ' (on the command line: --outputs node1,node2)'
+          : /inputs: \[/.test(e.message) ? ' (on the command line: --inputs node1,node2)' : '';
+      throw new CommandError(`cannot load GraphModel '${file}': ${e.message}${hint}`);
+    }
+    throw e;
+  }
+  return {
+    kind: 'graph-model',
+    name: model.name,
+    target: model,
+    inputs: model.inputs.map((i) => ({ name: i.name, shape: [...i.shape], dtype: i.dtype })),
+    shapes: 'at-load',
+  };
 }

@@ -5,11 +5,12 @@
  * (first values, min/max/mean) and optionally writes outputs as .npy.
  */
 import type { TensorData, TensorInfo } from '../runtime/index.js';
-import { closest, flagList, intFlag, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { flagList, intFlag, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { CommandError, formatMs, formatValue, readBytes, writeBytes, type CliContext } from './io.js';
 import { loadProgram, runtimeCall, type LoadedProgram } from './load.js';
 import { readNpy, writeNpy, type NpyArray, type NpyDType } from './npy.js';
 import { KilnError } from '../ir/types.js';
+import { suggest } from '../runtime/args.js';
 
 export const spec: CommandSpec = {
   name: 'run',
@@ -50,8 +51,7 @@ export function assignByName(flag: string, values: readonly string[], tensors: r
   for (const v of values) {
     let { name, path } = splitNamed(v);
     if (name !== undefined && !names.includes(name)) {
-      const near = closest(name, names);
-      throw new UsageError(`--${flag} '${v}': '${file}' has no ${kind} '${name}'${near ? `; did you mean '${near}'?` : ''} (its ${kind}s: ${list(tensors)})`, 'run');
+      throw new UsageError(`--${flag} '${v}': '${file}' has no ${kind} '${name}'${suggest(name, names)}; its ${kind}s: ${list(tensors)}`, 'run');
     }
     if (name === undefined) {
       if (tensors.length !== 1 || values.length !== 1) {
