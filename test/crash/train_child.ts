@@ -1,6 +1,6 @@
 /**
  * The training run that test/crash_resume.test.ts kills with SIGKILL and runs again: a small MLP
- * (with dropout, whose masks are keyed by the optimizer's step counter) fit with BackupAndRestore,
+ * (with a seeded dropout, whose masks are keyed by the optimizer's step counter) fit with BackupAndRestore,
  * EarlyStopping and ReduceLROnPlateau (whose states must survive), configured by environment:
  *   KILN_CRASH_OPT      'sgd' | 'adam'
  *   KILN_CRASH_SHUFFLE  '1' | '0'
@@ -42,10 +42,10 @@ export interface CrashConfig {
 }
 
 export async function train(config: CrashConfig, out: (line: string) => void): Promise<void> {
-  const N = 44, D = 6, C = 3;
+  const N = 48, D = 6, C = 3;
   const opt = config.opt === 'adam' ? adam({ learningRate: 0.02 }) : sgd({ learningRate: 0.2, momentum: 0.5 });
   const model = sequential({
-    layers: [dense({ units: 12, inputShape: [D], activation: 'relu' }), dropout({ rate: 0.2 }), dense({ units: C, activation: 'softmax' })],
+    layers: [dense({ units: 12, inputShape: [D], activation: 'relu' }), dropout({ rate: 0.2, seed: 17 }), dense({ units: C, activation: 'softmax' })],
   });
   model.setWeights(model.weights.map((w, i) => Tensor.concrete(literal(w.shape, 'f32', randomData(w.shape.reduce((a, b) => a * b, 1), 100 + i, -0.5, 0.5)))));
   model.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });

@@ -9,6 +9,11 @@
  * weights, optimizer slots and step counter, metric totals, learning rate, the fit's epoch and
  * step, the shuffle RNG's state before that epoch's shuffle, and the callbacks' states.
  *
+ * Exactness needs seeded randomness in the model: Dropout({seed}) draws its masks from (seed,
+ * step) and the step is restored, but an unseeded layer draws a new seed in every process (as in
+ * Keras), so a resume warns about such layers. fit's shuffle is always exact (its RNG state is in
+ * the checkpoint, whether fit was given a seed or not).
+ *
  * When: with saveFreq 'epoch', at the start of every epoch after the first one this fit ran
  * (after every callback's onEpochEnd, so their updates are in it); with saveFreq N, before the
  * batch that follows every N batches (mid-epoch: a resume replays that epoch's shuffle and
@@ -62,7 +67,14 @@ export class BackupAndRestore extends Callback {
     this.batchesSinceSave = 0;
     this.firstEpoch = -1;
     this.restored = existsSync(this.file);
-    if (this.restored) setTrainingState(this.model!, await readTrainingState(this.file));
+    if (!this.restored) return;
+    setTrainingState(this.model!, await readTrainingState(this.file));
+    // Random layers key their masks by (seed, step); the step is restored, an unseeded layer's
+    // seed was drawn afresh in this process (as in Keras), so its masks differ from the lost run's.
+    const unseeded = this.model!.layers.filter((l) => /Dropout|Noise/.test(l.constructor.name) && (l as { seed?: number }).seed === undefined);
+    if (unseeded.length) {
+      console.warn(`BackupAndRestore: resuming with unseeded random layer(s) ${unseeded.map((l) => `'${l.name}'`).join(', ')}: their masks will differ from the interrupted run's; give them a seed for an exact resume`);
+    }
   }
 
   override async onEpochBegin(epoch: number): Promise<void> {

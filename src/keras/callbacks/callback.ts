@@ -129,6 +129,11 @@ export function monitorIsMax(who: string, mode: 'auto' | 'min' | 'max', monitor:
   return /acc|auc|precision|recall|fmeasure/.test(monitor);
 }
 
+/** The key of the i-th callback of a fit in a checkpoint's callback states: `<index>:<class name>`. */
+export function callbackKey(index: number, callback: object): string {
+  return `${index}:${callback.constructor.name}`;
+}
+
 /** A number as JSON keeps it: non-finite values ('Infinity', '-Infinity', 'NaN') as strings. */
 export function jsonNumber(v: number): number | string {
   return Number.isFinite(v) ? v : String(v);

@@ -19,7 +19,7 @@ import { KilnError } from '../../ir/types.js';
 import { literal } from '../../ir/literal.js';
 import type { TensorData } from '../../runtime/index.js';
 import { Tensor } from '../backend.js';
-import type { CallbackState } from '../callbacks/callback.js';
+import { callbackKey, type CallbackState } from '../callbacks/callback.js';
 import type { Model } from './model.js';
 import { trainerOf, type ResumePoint } from './training.js';
 
@@ -50,11 +50,6 @@ function stateTensor(name: string, shape: readonly number[], data: TensorData): 
   if (data instanceof Float32Array) return { name, shape: [...shape], dtype: 'f32', data: data.slice() };
   if (data instanceof Int32Array) return { name, shape: [...shape], dtype: 'i32', data: data.slice() };
   throw new KilnError(`training state: '${name}' holds ${data.constructor.name}; only f32 and i32 state is saved`);
-}
-
-/** The key of the i-th callback of a fit in TrainingState.callbacks. */
-export function callbackKey(index: number, callback: object): string {
-  return `${index}:${callback.constructor.name}`;
 }
 
 /** The optimizer's state tensors (iterations, then slots) of a compiled model, as they are now. */
