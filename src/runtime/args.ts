@@ -23,17 +23,20 @@ export function describe(x: unknown): string {
   return typeof x;
 }
 
+/** Edits between two names (insertions, deletions, substitutions, swaps of neighbours). */
 function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
-/** " (did you mean 'x'?)" when a valid name is close to `name` (case-insensitive edits: at most a third of its length, and fewer than all of it). */
+/** " (did you mean 'x'?)" when a valid name is close to `name` (case aside, at most a third of it edited, and not all of it). */
 export function suggest(name: string, valid: readonly string[]): string {
   let best = '';
   let bestD = Infinity;
@@ -41,7 +44,7 @@ export function suggest(name: string, valid: readonly string[]): string {
     const d = distance(name.toLowerCase(), v.toLowerCase());
     if (d < bestD) [best, bestD] = [v, d];
   }
-  return bestD <= Math.max(1, Math.ceil(name.length / 3)) && bestD < name.length ? ` (did you mean '${best}'?)` : '';
+  return bestD <= Math.max(1, Math.floor(name.length / 3)) && bestD < name.length ? ` (did you mean '${best}'?)` : '';
 }
 
 const list = (names: readonly string[]): string => names.join(', ') || '(none)';
