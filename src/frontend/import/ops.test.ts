@@ -97,7 +97,7 @@ describe('convolution and pooling', () => {
     it(`Conv2D ${padding}, strides and dilations`, async () => {
       const g = new G([1, 7, 6, 3]);
       const w = g.w('w', [3, 2, 3, 4], 2);
-      const pad = padding === 'EXPLICIT' ? { explicit_paddings: A.ints([0, 0, 1, 2, 0, 1, 0, 0]) } : {};
+      const pad: Record<string, AttrValueJson> = padding === 'EXPLICIT' ? { explicit_paddings: A.ints([0, 0, 1, 2, 0, 1, 0, 0]) } : {};
       g.op('y', 'Conv2D', ['x', w], { strides: A.ints([1, 2, 1, 1]), padding: A.s(padding), dilations: A.ints([1, 1, 1, 1]), data_format: A.s('NHWC'), ...pad });
       g.op('z', 'Conv2D', ['x', w], { strides: A.ints([1, 1, 1, 1]), padding: A.s(padding), dilations: A.ints([1, 2, 1, 1]), ...pad });
       await check(g, ['y', 'z']);
