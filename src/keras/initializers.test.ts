@@ -1,3 +1,4 @@
+import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../ir/types.js';
 import * as init from './initializers.js';
@@ -49,11 +50,46 @@ describe('initializers', () => {
     expect(Array.from(init.getInitializer('ones').generate([2]))).toEqual([1, 1]);
     expect(Array.from(init.constant({ value: 2.5 }).generate([2]))).toEqual([2.5, 2.5]);
     const s = init.serializeInitializer(init.glorotUniform({ seed: 9 }));
-    expect(s).toEqual({ className: 'GlorotUniform', config: { seed: 9 } });
+    expect(s).toEqual({ className: 'VarianceScaling', config: { scale: 1, mode: 'fanAvg', distribution: 'uniform', seed: 9 } });
     expect(init.getInitializer(s).generate([4, 4])).toEqual(init.glorotUniform({ seed: 9 }).generate([4, 4]));
     const vs = init.serializeInitializer(init.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'uniform', seed: 1 }));
     expect(init.getInitializer(vs).getConfig()).toEqual({ scale: 2, mode: 'fanOut', distribution: 'uniform', seed: 1 });
     expect(() => init.getInitializer('glorot' as 'zeros')).toThrow(KilnError);
-    expect(() => init.getInitializer('glorot' as 'zeros')).toThrow(/unknown initializer 'glorot' \(valid: zeros, ones, glorotUniform/);
+    expect(() => init.getInitializer('glorot' as 'zeros')).toThrow(/unknown initializer 'glorot' \(did you mean 'zeros'\?\)|unknown initializer 'glorot' \(valid: /);
+  });
+
+  it('serializes as tfjs-layers does (className and config of the same initializer)', () => {
+    const pairs: [init.Initializer, { getClassName(): string; getConfig(): object }][] = [
+      [init.glorotUniform(), tfl.initializers.glorotUniform({})],
+      [init.glorotNormal({ seed: 4 }), tfl.initializers.glorotNormal({ seed: 4 })],
+      [init.heNormal({ seed: 3 }), tfl.initializers.heNormal({ seed: 3 })],
+      [init.lecunNormal(), tfl.initializers.leCunNormal({})],
+      [init.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'uniform' }), tfl.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'uniform' })],
+      [init.randomUniform(), tfl.initializers.randomUniform({})],
+      [init.randomNormal({ mean: 1, stddev: 2, seed: 5 }), tfl.initializers.randomNormal({ mean: 1, stddev: 2, seed: 5 })],
+      [init.truncatedNormal(), tfl.initializers.truncatedNormal({})],
+      [init.constant({ value: 2 }), tfl.initializers.constant({ value: 2 })],
+      [init.zeros(), tfl.initializers.zeros()],
+      [init.ones(), tfl.initializers.ones()],
+    ];
+    for (const [k, t] of pairs) {
+      expect(init.serializeInitializer(k)).toEqual({ className: t.getClassName(), config: JSON.parse(JSON.stringify(t.getConfig())) });
+    }
+  });
+
+  it('reads Keras and tfjs spellings: snake_case names, null seeds, shared object ids, fan_in/truncated_normal', () => {
+    expect(init.getInitializer('glorot_uniform').generate([3, 4])).toHaveLength(12);
+    expect(init.getInitializer('GlorotUniform')).toBeInstanceOf(init.VarianceScaling);
+    const ru = init.getInitializer({ className: 'RandomUniform', config: { minval: -0.1, maxval: 0.2, seed: null }, sharedObjectId: 1 } as init.SerializedInitializer);
+    expect(ru.getConfig()).toEqual({ minval: -0.1, maxval: 0.2, seed: undefined });
+    const vs = init.getInitializer({ className: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: 7 } });
+    expect(vs.getConfig()).toEqual({ scale: 2, mode: 'fanIn', distribution: 'truncatedNormal', seed: 7 });
+    // tfjs's 'normal' is its truncated normal; a tfjs-written preset reads back to the same values.
+    const round = init.getInitializer(init.serializeInitializer(init.heNormal({ seed: 3 })));
+    expect(round.generate([5, 6])).toEqual(init.heNormal({ seed: 3 }).generate([5, 6]));
+    expect(() => init.getInitializer({ className: 'RandomUniform', config: { minvall: 0 } }, "Dense 'd': kernelInitializer"))
+      .toThrow("Dense 'd': kernelInitializer: RandomUniform has no config field 'minvall' (did you mean 'minval'?)");
+    expect(() => init.getInitializer({ className: 'Orthogonal', config: {} }, "Dense 'd': kernelInitializer")).toThrow(/Dense 'd': kernelInitializer: unknown initializer class 'Orthogonal'/);
+    expect(() => init.varianceScaling({ mode: 'fanMiddle' as 'fanIn' })).toThrow(/mode must be one of fanIn, fanOut, fanAvg .* got "fanMiddle"/);
   });
 });

@@ -7,8 +7,15 @@
  * small seeded generator, so `seed` gives the same weights on every run and every target.
  * The "normal" variance-scaling initializers draw from a normal truncated at two standard
  * deviations and rescale by 1/0.87962566103423978 as Keras 3 does, so the variance matches.
+ *
+ * Lookup accepts tfjs names ('glorotUniform'), Keras names ('glorot_uniform', 'GlorotUniform'),
+ * and serialized `{className, config}` forms written by tfjs-layers or Keras (a null seed is no
+ * seed; VarianceScaling's mode/distribution in either spelling, 'normal' being the truncated
+ * normal as in tfjs and Keras 2). serializeInitializer writes what tfjs-layers writes: the
+ * VarianceScaling presets as `{className: 'VarianceScaling', config: {scale, mode, distribution}}`.
  */
 import { KilnError } from '../ir/types.js';
+import { suggestion } from './layers/args.js';
 
 export interface Initializer {
   readonly className: string;
@@ -21,13 +28,18 @@ export type InitializerIdentifier =
   | 'zeros' | 'ones' | 'glorotUniform' | 'glorotNormal' | 'heUniform' | 'heNormal'
   | 'lecunUniform' | 'lecunNormal' | 'randomUniform' | 'randomNormal' | 'truncatedNormal';
 
+/** Keras's snake_case names of the same initializers. */
+export type KerasInitializerName =
+  | 'glorot_uniform' | 'glorot_normal' | 'he_uniform' | 'he_normal' | 'lecun_uniform' | 'lecun_normal'
+  | 'random_uniform' | 'random_normal' | 'truncated_normal';
+
 export interface SerializedInitializer {
   className: string;
   config: Record<string, unknown>;
 }
 
 /** What layer arguments accept: a name, an instance, or a serialized initializer. */
-export type InitializerLike = Initializer | InitializerIdentifier | SerializedInitializer;
+export type InitializerLike = Initializer | InitializerIdentifier | KerasInitializerName | SerializedInitializer;
 
 /** Mulberry32: a tiny, well-mixed 32-bit generator; enough for weight initialization. */
 export class SeededRandom {
@@ -108,10 +120,10 @@ export class RandomUniform implements Initializer {
   readonly minval: number;
   readonly maxval: number;
   readonly seed?: number;
-  constructor(args: { minval?: number; maxval?: number; seed?: number } = {}) {
+  constructor(args: { minval?: number; maxval?: number; seed?: number | null } = {}) {
     this.minval = args.minval ?? -0.05;
     this.maxval = args.maxval ?? 0.05;
-    this.seed = args.seed;
+    this.seed = args.seed ?? undefined;
   }
   generate(shape: readonly number[]): Float32Array {
     const rng = rngFor(this.seed);
@@ -129,10 +141,10 @@ export class RandomNormal implements Initializer {
   readonly mean: number;
   readonly stddev: number;
   readonly seed?: number;
-  constructor(args: { mean?: number; stddev?: number; seed?: number } = {}) {
+  constructor(args: { mean?: number; stddev?: number; seed?: number | null } = {}) {
     this.mean = args.mean ?? 0;
     this.stddev = args.stddev ?? 0.05;
-    this.seed = args.seed;
+    this.seed = args.seed ?? undefined;
   }
   protected draw(rng: SeededRandom): number {
     return rng.normal();
@@ -157,6 +169,15 @@ export class TruncatedNormal extends RandomNormal {
 
 export type FanMode = 'fanIn' | 'fanOut' | 'fanAvg';
 export type VarianceDistribution = 'truncatedNormal' | 'untruncatedNormal' | 'uniform';
+/** Spellings accepted on input: Keras's snake_case, and 'normal' (truncated, as tfjs and Keras 2). */
+export type FanModeLike = FanMode | 'fan_in' | 'fan_out' | 'fan_avg';
+export type VarianceDistributionLike = VarianceDistribution | 'normal' | 'truncated_normal' | 'untruncated_normal';
+
+const MODES: Record<string, FanMode> = { fanIn: 'fanIn', fanOut: 'fanOut', fanAvg: 'fanAvg', fan_in: 'fanIn', fan_out: 'fanOut', fan_avg: 'fanAvg' };
+const DISTRIBUTIONS: Record<string, VarianceDistribution> = {
+  truncatedNormal: 'truncatedNormal', truncated_normal: 'truncatedNormal', normal: 'truncatedNormal',
+  untruncatedNormal: 'untruncatedNormal', untruncated_normal: 'untruncatedNormal', uniform: 'uniform',
+};
 
 /**
  * Fans of a weight shape as Keras computes them: a matrix [in, out]; a conv kernel
@@ -172,9 +193,9 @@ export function computeFans(shape: readonly number[]): { fanIn: number; fanOut: 
 
 export interface VarianceScalingArgs {
   scale?: number;
-  mode?: FanMode;
-  distribution?: VarianceDistribution;
-  seed?: number;
+  mode?: FanModeLike;
+  distribution?: VarianceDistributionLike;
+  seed?: number | null;
 }
 
 export class VarianceScaling implements Initializer {
@@ -185,9 +206,13 @@ export class VarianceScaling implements Initializer {
   readonly seed?: number;
   constructor(args: VarianceScalingArgs = {}) {
     this.scale = args.scale ?? 1;
-    this.mode = args.mode ?? 'fanIn';
-    this.distribution = args.distribution ?? 'truncatedNormal';
-    this.seed = args.seed;
+    const mode = MODES[args.mode ?? 'fanIn'];
+    if (!mode) throw new KilnError(`VarianceScaling: mode must be one of fanIn, fanOut, fanAvg (or fan_in, fan_out, fan_avg), got ${JSON.stringify(args.mode)}`);
+    this.mode = mode;
+    const dist = DISTRIBUTIONS[args.distribution ?? 'truncatedNormal'];
+    if (!dist) throw new KilnError(`VarianceScaling: distribution must be one of ${Object.keys(DISTRIBUTIONS).join(', ')}, got ${JSON.stringify(args.distribution)}`);
+    this.distribution = dist;
+    this.seed = args.seed ?? undefined;
     if (!(this.scale > 0)) throw new KilnError(`VarianceScaling: scale must be positive, got ${this.scale}`);
   }
   generate(shape: readonly number[]): Float32Array {
@@ -218,7 +243,7 @@ export class VarianceScaling implements Initializer {
 function preset(className: string, scale: number, mode: FanMode, distribution: VarianceDistribution) {
   return class extends VarianceScaling {
     override readonly className = className;
-    constructor(args: { seed?: number } = {}) {
+    constructor(args: { seed?: number | null } = {}) {
       super({ scale, mode, distribution, seed: args.seed });
     }
     override getConfig(): Record<string, unknown> {
@@ -246,20 +271,70 @@ const byIdentifier: Record<InitializerIdentifier, string> = {
   randomUniform: 'RandomUniform', randomNormal: 'RandomNormal', truncatedNormal: 'TruncatedNormal',
 };
 
-/** Resolve a name (`'glorotUniform'`), a serialized `{className, config}` or an instance. */
-export function getInitializer(id: InitializerLike): Initializer {
-  if (typeof id === 'string') {
-    const cls = byIdentifier[id as InitializerIdentifier];
-    if (!cls) throw new KilnError(`unknown initializer '${id}' (valid: ${Object.keys(byIdentifier).join(', ')})`);
-    return new (classes[cls] as unknown as new () => Initializer)();
-  }
-  if ('generate' in id) return id;
-  const Cls = classes[id.className] as unknown as (new (c: Record<string, unknown>) => Initializer) | undefined;
-  if (!Cls) throw new KilnError(`unknown initializer class '${id.className}' (valid: ${Object.keys(classes).join(', ')})`);
-  return new Cls(id.config ?? {});
+/** Config keys each class takes (a serialized config with another key is refused). */
+const configKeys: Record<string, readonly string[]> = {
+  Zeros: [], Ones: [], Constant: ['value'], RandomUniform: ['minval', 'maxval', 'seed'],
+  RandomNormal: ['mean', 'stddev', 'seed'], TruncatedNormal: ['mean', 'stddev', 'seed'],
+  VarianceScaling: ['scale', 'mode', 'distribution', 'seed'],
+  GlorotUniform: ['seed'], GlorotNormal: ['seed'], HeUniform: ['seed'], HeNormal: ['seed'], LecunUniform: ['seed'], LecunNormal: ['seed'],
+};
+
+/** Keys beside className/config that Keras and tfjs files carry and that mean nothing here. */
+const IGNORED_KEYS = new Set(['module', 'registeredName', 'registered_name', 'sharedObjectId', 'shared_object_id']);
+
+/** 'glorot_uniform' -> 'glorotUniform'; 'GlorotUniform' -> its class. */
+function classForName(name: string): string | undefined {
+  if (name in classes) return name;
+  const camel = name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return byIdentifier[camel as InitializerIdentifier];
 }
 
+/**
+ * Resolve a name (`'glorotUniform'`, `'glorot_uniform'`, `'GlorotUniform'`), a serialized
+ * `{className, config}` or an instance. `who` names the layer and field in errors.
+ */
+export function getInitializer(id: InitializerLike, who = 'initializer'): Initializer {
+  if (id !== null && typeof id === 'object' && 'generate' in id) return id;
+  if (typeof id === 'string') {
+    const cls = classForName(id);
+    if (!cls) throw new KilnError(`${who}: unknown initializer '${id}' ${suggestion(id, [...Object.keys(byIdentifier), ...Object.keys(classes)])}`);
+    return new (classes[cls] as unknown as new () => Initializer)();
+  }
+  if (id === null || typeof id !== 'object' || typeof id.className !== 'string') {
+    throw new KilnError(`${who}: expected an initializer name, instance or {className, config}, got ${JSON.stringify(id)}`);
+  }
+  for (const k of Object.keys(id)) {
+    if (k !== 'className' && k !== 'config' && !IGNORED_KEYS.has(k)) throw new KilnError(`${who}: unknown key '${k}' in serialized initializer ${id.className} (expected {className, config})`);
+  }
+  const name = classForName(id.className);
+  const Cls = name !== undefined ? (classes[name] as unknown as new (c: Record<string, unknown>) => Initializer) : undefined;
+  if (!Cls || name === undefined) throw new KilnError(`${who}: unknown initializer class '${id.className}' ${suggestion(id.className, Object.keys(classes))}`);
+  const config = id.config ?? {};
+  const known = configKeys[name] ?? [];
+  for (const k of Object.keys(config)) {
+    if (!known.includes(k)) throw new KilnError(`${who}: ${name} has no config field '${k}' ${known.length ? suggestion(k, known) : '(it takes none)'}`);
+  }
+  try {
+    return new Cls(config);
+  } catch (e) {
+    if (e instanceof KilnError) throw new KilnError(`${who}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** tfjs-layers' spelling of each VarianceScaling distribution ('normal' is its truncated normal). */
+const TFJS_DISTRIBUTION: Record<VarianceDistribution, string> = { truncatedNormal: 'normal', untruncatedNormal: 'untruncatedNormal', uniform: 'uniform' };
+
+/**
+ * `{className, config}` as tfjs-layers writes it: the VarianceScaling presets (GlorotUniform...)
+ * as VarianceScaling with their scale, mode and distribution; undefined fields left out.
+ */
 export function serializeInitializer(init: Initializer): SerializedInitializer {
+  if (init instanceof VarianceScaling) {
+    const config: Record<string, unknown> = { scale: init.scale, mode: init.mode, distribution: TFJS_DISTRIBUTION[init.distribution] };
+    if (init.seed !== undefined) config.seed = init.seed;
+    return { className: 'VarianceScaling', config };
+  }
   const config = Object.fromEntries(Object.entries(init.getConfig()).filter(([, v]) => v !== undefined));
   return { className: init.className, config };
 }

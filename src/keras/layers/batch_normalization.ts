@@ -103,10 +103,10 @@ export class BatchNormalization extends Layer {
     this.scale = args.scale ?? true;
     if (!Number.isInteger(this.axis)) this.fail(`axis must be an integer, got ${JSON.stringify(args.axis)}`);
     if (!(this.epsilon > 0)) this.fail(`epsilon must be positive, got ${this.epsilon}`);
-    this.betaInitializer = getInitializer(args.betaInitializer ?? 'zeros');
-    this.gammaInitializer = getInitializer(args.gammaInitializer ?? 'ones');
-    this.movingMeanInitializer = getInitializer(args.movingMeanInitializer ?? 'zeros');
-    this.movingVarianceInitializer = getInitializer(args.movingVarianceInitializer ?? 'ones');
+    this.betaInitializer = getInitializer(args.betaInitializer ?? 'zeros', `${this.label}: betaInitializer`);
+    this.gammaInitializer = getInitializer(args.gammaInitializer ?? 'ones', `${this.label}: gammaInitializer`);
+    this.movingMeanInitializer = getInitializer(args.movingMeanInitializer ?? 'zeros', `${this.label}: movingMeanInitializer`);
+    this.movingVarianceInitializer = getInitializer(args.movingVarianceInitializer ?? 'ones', `${this.label}: movingVarianceInitializer`);
     this.betaRegularizer = getRegularizer(args.betaRegularizer, `${this.label}: betaRegularizer`);
     this.gammaRegularizer = getRegularizer(args.gammaRegularizer, `${this.label}: gammaRegularizer`);
     this.betaConstraint = getConstraint(args.betaConstraint, `${this.label}: betaConstraint`);

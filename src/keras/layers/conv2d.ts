@@ -85,8 +85,8 @@ export class Conv2D extends Layer {
     onlyValue(this.label, 'groups', args.groups, [1]);
     this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
-    this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform');
-    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+    this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform', `${this.label}: kernelInitializer`);
+    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros', `${this.label}: biasInitializer`);
     this.kernelRegularizer = getRegularizer(args.kernelRegularizer, `${this.label}: kernelRegularizer`);
     this.biasRegularizer = getRegularizer(args.biasRegularizer, `${this.label}: biasRegularizer`);
     this.activityRegularizer = getRegularizer(args.activityRegularizer, `${this.label}: activityRegularizer`);

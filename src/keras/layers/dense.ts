@@ -69,8 +69,8 @@ export class Dense extends Layer {
     this.units = args.units;
     this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
-    this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform');
-    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+    this.kernelInitializer = getInitializer(args.kernelInitializer ?? 'glorotUniform', `${this.label}: kernelInitializer`);
+    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros', `${this.label}: biasInitializer`);
     this.kernelRegularizer = getRegularizer(args.kernelRegularizer, `${this.label}: kernelRegularizer`);
     this.biasRegularizer = getRegularizer(args.biasRegularizer, `${this.label}: biasRegularizer`);
     this.activityRegularizer = getRegularizer(args.activityRegularizer, `${this.label}: activityRegularizer`);

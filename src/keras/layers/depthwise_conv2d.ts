@@ -85,8 +85,8 @@ export class DepthwiseConv2D extends Layer {
     ({ strides: this.strides, padding: this.padding, dilationRate: this.dilationRate } = parseConvWindow(args, this.label));
     this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
-    this.depthwiseInitializer = getInitializer(args.depthwiseInitializer ?? 'glorotUniform');
-    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros');
+    this.depthwiseInitializer = getInitializer(args.depthwiseInitializer ?? 'glorotUniform', `${this.label}: depthwiseInitializer`);
+    this.biasInitializer = getInitializer(args.biasInitializer ?? 'zeros', `${this.label}: biasInitializer`);
     this.depthwiseRegularizer = getRegularizer(args.depthwiseRegularizer, `${this.label}: depthwiseRegularizer`);
     this.biasRegularizer = getRegularizer(args.biasRegularizer, `${this.label}: biasRegularizer`);
     this.activityRegularizer = getRegularizer(args.activityRegularizer, `${this.label}: activityRegularizer`);

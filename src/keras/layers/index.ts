@@ -15,6 +15,7 @@ export { MaxPooling2D, maxPooling2d } from './max_pooling2d.js';
 export { Pooling2D, type Pooling2DArgs, type Pooling2DConfig } from './pooling2d.js';
 export { ReLU, reLU, type ReLUArgs, type ReLUConfig } from './relu.js';
 export { Reshape, reshape, type ReshapeArgs, type ReshapeConfig } from './reshape.js';
+export { UpSampling2D, upSampling2d, type UpSampling2DArgs, type UpSampling2DConfig } from './up_sampling2d.js';
 export { ZeroPadding2D, zeroPadding2d, type ZeroPadding2DArgs, type ZeroPadding2DConfig } from './zero_padding2d.js';
 
 import { InputLayer, type InputLayerArgs } from '../engine/input.js';
