@@ -21,6 +21,8 @@ import { CUDA_DTYPES } from './codegen/cuda/backend.js';
 import type { Manifest, ManifestInput } from './runtime/manifest.js';
 import { Tensor } from './frontend/tensor.js';
 import { trace } from './frontend/tracing.js';
+import { checkCompileOptions, EXPLAIN_OPTION_NAMES } from './compile_options.js';
+import { describe } from './runtime/args.js';
 
 export interface CompileOptions {
   /** 'wasm' (default): WebAssembly SIMD; 'cuda': PTX for NVIDIA GPUs (sm_80 and newer). */
@@ -111,9 +113,26 @@ function isFunc(x: unknown): x is Func {
   return typeof x === 'object' && x !== null && 'params' in x && 'body' in x && 'results' in x;
 }
 
+function isModelLike(x: unknown): x is Exclude<Compilable, Func | ((...args: Tensor[]) => unknown)> {
+  return typeof x === 'object' && x !== null && typeof (x as { call?: unknown }).call === 'function' && Array.isArray((x as { inputs?: unknown }).inputs);
+}
+
 /** Trace (if needed) to the IR Func the compiler starts from. */
-export function toFunc(target: Compilable, opts: CompileOptions = {}): Func {
-  if (isFunc(target)) return target;
+export function toFunc(target: Compilable, options: CompileOptions = {}): Func {
+  return toFuncChecked(target, checkCompileOptions('toFunc', options), 'toFunc');
+}
+
+function toFuncChecked(target: Compilable, opts: CompileOptions, who: string): Func {
+  if (isFunc(target)) {
+    const shapes = opts.inputShapes;
+    if (shapes !== undefined && (shapes.length !== target.params.length || shapes.some((s, i) => typeToString(tensorType(s, target.params[i]!.type.dtype)) !== typeToString(target.params[i]!.type)))) {
+      throw new KilnError(`${who}: Func '${target.name}' takes (${target.params.map((p) => typeToString(p.type)).join(', ')}), inputShapes gives [${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}] (a Func's shapes are fixed: leave inputShapes out)`);
+    }
+    return target;
+  }
+  if (typeof target !== 'function' && !isModelLike(target)) {
+    throw new KilnError(`${who}: expected a Keras model, a GraphModel, a function of tensors or an IR Func to compile, got ${describe(target)}`);
+  }
   if (typeof target === 'function') {
     const shapes = opts.inputShapes;
     if (!shapes) throw new KilnError(`compile: give inputShapes (and inputDtypes if not f32) for function '${target.name || 'anonymous'}'`);
@@ -121,13 +140,18 @@ export function toFunc(target: Compilable, opts: CompileOptions = {}): Func {
     return trace(target as (...a: Tensor[]) => Tensor, types, { name: opts.name ?? (target.name || 'main') }).func;
   }
   const model = target;
+  for (const [key, given] of [['inputShapes', opts.inputShapes], ['inputDtypes', opts.inputDtypes]] as const) {
+    if (given !== undefined && given.length !== model.inputs.length) {
+      throw new KilnError(`${who}: model '${model.name}' has ${model.inputs.length} input(s), ${key} gives ${given.length}; give one per input`);
+    }
+  }
   const types: TensorType[] = model.inputs.map((inp, i) => {
     const given = opts.inputShapes?.[i];
     const shape = inp.shape.map((d, j) => {
       if (given) {
         const g = given[j];
         if (g === undefined || (d !== null && d !== g)) {
-          throw new KilnError(`compile: model '${model.name}' input ${i} has shape [${inp.shape.map((x) => x ?? 'null')}], inputShapes gives [${given}]`);
+          throw new KilnError(`${who}: model '${model.name}' input ${i} has shape [${inp.shape.map((x) => x ?? 'null')}], inputShapes gives [${given}]`);
         }
         return g;
       }
@@ -143,10 +167,10 @@ export function toFunc(target: Compilable, opts: CompileOptions = {}): Func {
 }
 
 /** Compile a model or function to a one-file WebAssembly artifact. */
-export function compile(target: Compilable, opts: CompileOptions = {}): CompiledArtifact {
+export function compile(target: Compilable, options: CompileOptions = {}): CompiledArtifact {
+  const opts = checkCompileOptions('compile', options);
   const tgt = opts.target ?? 'wasm';
-  if (tgt !== 'wasm' && tgt !== 'cuda') throw new KilnError(`compile: unknown target '${String(tgt)}' (available: 'wasm', 'cuda')`);
-  const traced = stage(opts, 'trace', () => toFunc(target, opts));
+  const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile'));
   const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
   const plan = stage(opts, 'fusion', () => planFusion(fn, opts.fusion));
   if (tgt === 'cuda') {
@@ -212,6 +236,23 @@ export interface StateTensor {
 
 const alignTo = (x: number, a: number) => Math.ceil(x / a) * a;
 
+/** compileEntries' arguments: entries of {name, func}, state of {name, value}; no inputShapes (Funcs fix them). */
+function checkEntriesArgs(entries: unknown, state: unknown, opts: CompileOptions): void {
+  if (!Array.isArray(entries)) throw new KilnError(`compileEntries: entries must be an array of {name, func}, got ${describe(entries)}`);
+  entries.forEach((e: unknown, i) => {
+    const ok = typeof e === 'object' && e !== null && typeof (e as Entry).name === 'string' && (e as Entry).name !== '' && isFunc((e as Entry).func);
+    if (!ok) throw new KilnError(`compileEntries: entries[${i}] must be {name: string, func: Func}, got ${describe(e)}`);
+  });
+  if (!Array.isArray(state)) throw new KilnError(`compileEntries: state must be an array of {name, value} (empty for none), got ${describe(state)}`);
+  state.forEach((s: unknown, i) => {
+    const ok = typeof s === 'object' && s !== null && typeof (s as StateTensor).name === 'string' && typeof (s as StateTensor).value === 'object' && (s as StateTensor).value !== null && ArrayBuffer.isView((s as StateTensor).value.data);
+    if (!ok) throw new KilnError(`compileEntries: state[${i}] must be {name: string, value: Literal}, got ${describe(s)}`);
+  });
+  for (const key of ['inputShapes', 'inputDtypes'] as const) {
+    if (opts[key] !== undefined) throw new KilnError(`compileEntries: option '${key}' does not apply (each entry's Func fixes its input types)`);
+  }
+}
+
 /**
  * Compile several entry points sharing resident state into one WebAssembly artifact: the state
  * tensors live at fixed offsets for the artifact's lifetime (initialized from `state`), each
@@ -219,9 +260,10 @@ const alignTo = (x: number, a: number) => Math.ceil(x / a) * a;
  * run at the same time). This is the compiled training step: the runtime's `step(batch)` runs
  * the default (first) entry without moving state through JavaScript.
  */
-export function compileEntries(entries: readonly Entry[], state: readonly StateTensor[], opts: CompileOptions = {}): CompiledArtifact {
+export function compileEntries(entries: readonly Entry[], state: readonly StateTensor[], options: CompileOptions = {}): CompiledArtifact {
+  const opts = checkCompileOptions('compileEntries', options);
   const tgt = opts.target ?? 'wasm';
-  if (tgt !== 'wasm' && tgt !== 'cuda') throw new KilnError(`compileEntries: unknown target '${String(tgt)}' (available: 'wasm', 'cuda')`);
+  checkEntriesArgs(entries, state, opts);
   if (entries.length === 0) throw new KilnError('compileEntries: give at least one entry');
   const shared = opts.threads ?? true;
   // 1. State region at the bottom of memory.
@@ -325,8 +367,9 @@ export interface ExplainOptions extends CompileOptions {
  * The fusion plan the compiler would build for a model or function: its groups (the kernels),
  * their ops, inputs and outputs, and every fusion decision with its reason. Printed and returned.
  */
-export function explain(target: Compilable, opts: ExplainOptions = {}): string {
-  const fn = optimizeFor(toFunc(target, opts), opts);
+export function explain(target: Compilable, options: ExplainOptions = {}): string {
+  const opts = checkCompileOptions('explain', options, EXPLAIN_OPTION_NAMES);
+  const fn = optimizeFor(toFuncChecked(target, opts, 'explain'), opts);
   const text = explainPlan(planFusion(fn, opts.fusion));
   if (opts.print !== null) (opts.print ?? console.log)(text);
   return text;
