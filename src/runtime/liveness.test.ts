@@ -161,6 +161,13 @@ describe('runs that end', () => {
     expectCorrect(r.get('exit-next'));
   }, 20_000);
 
+  it('refuses every later run, saying why, when new workers cannot be started', async () => {
+    const r = await runCase('restartFails');
+    const why = /^this program cannot run any more: after worker thread 1 of 2 exited with code 1, its worker threads could not be restarted \(could not start 1 worker thread: injected start failure \(test hook\)\); load the artifact again$/;
+    expectFailed(r.get('after'), why, 1000);
+    expectFailed(r.get('sync'), why, 1000);
+  }, 20_000);
+
   it('refuses runSync during a detached run, and dispose ends a detached run', async () => {
     const r = await runCase('overlap');
     expectFailed(r.get('sync-during'), /runSync\(\) was called while a run\(\) with timeoutMs is in progress/, 1000);

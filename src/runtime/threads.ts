@@ -137,8 +137,8 @@ export interface SchedulePlan {
 export interface WorkerFault {
   worker: number;
   afterRuns: number;
-  /** 'throw': an exception escapes the worker's loop; 'exit': the thread exits (process.exit in Node). */
-  kind: 'throw' | 'exit';
+  /** 'throw': an exception escapes the worker's loop; 'exit': the thread exits (process.exit in Node); 'start': the worker fails to start. */
+  kind: 'throw' | 'exit' | 'start';
 }
 
 /** What a worker needs; posted once, at load. */
@@ -169,6 +169,7 @@ export async function workerMain(
 ): Promise<void> {
   let plans: { fns: KernelFn[]; work: number[]; grain: number[] }[];
   try {
+    if (init.fault?.kind === 'start' && init.fault.worker === init.index) throw new Error('injected start failure (test hook)');
     const inst = await WebAssembly.instantiate(init.module, { env: { memory: init.memory } });
     plans = init.entries.map((e) => ({ fns: e.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn), work: e.work, grain: e.grain }));
   } catch (e) {

@@ -106,7 +106,7 @@ function checkLoadArgs(bytes: unknown, options: unknown): LoadOptions {
   const device = checkChoice('load() options: device', o.device, ['wasm', 'cuda'] as const) ?? 'wasm';
   const own: readonly string[] = device === 'cuda' ? CUDA_OPTIONS : WASM_OPTIONS;
   for (const k of Object.keys(o)) {
-    if (!own.includes(k)) {
+    if (!own.includes(k) && o[k as keyof LoadOptions] !== undefined) {
       throw new KilnRuntimeError(`load() options: '${k}' applies to device '${device === 'cuda' ? 'wasm' : 'cuda'}' only, and this load is for device '${device}'`);
     }
   }

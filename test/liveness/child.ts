@@ -72,6 +72,16 @@ const cases: Record<string, () => Promise<void>> = {
       prog.dispose();
     }
   },
+  // New workers cannot be started after a death: every later run is refused, saying why.
+  async restartFails() {
+    const prog = await load(bytes, { threads: 2 });
+    injectWorkerFault({ worker: 1, afterRuns: 1, kind: 'start' });
+    prog.workerHandles[0]!.kill();
+    await sleep(300);
+    await attempt(prog, 'after', () => prog.run({ x, flag: flag(0) }));
+    await attempt(prog, 'sync', () => prog.runSync({ x, flag: flag(0) }));
+    prog.dispose();
+  },
   // Runs queue; a runSync during a detached run is refused; dispose ends a detached run.
   async overlap() {
     const prog = await load(bytes, { threads: 2 });
