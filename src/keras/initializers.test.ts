@@ -79,7 +79,7 @@ describe('initializers', () => {
 
   it('reads Keras and tfjs spellings: snake_case names, null seeds, shared object ids, fan_in/truncated_normal', () => {
     expect(init.getInitializer('glorot_uniform').generate([3, 4])).toHaveLength(12);
-    expect(init.getInitializer('GlorotUniform')).toBeInstanceOf(init.VarianceScaling);
+    expect(init.getInitializer('GlorotUniform' as init.InitializerLike)).toBeInstanceOf(init.VarianceScaling);
     const ru = init.getInitializer({ className: 'RandomUniform', config: { minval: -0.1, maxval: 0.2, seed: null }, sharedObjectId: 1 } as init.SerializedInitializer);
     expect(ru.getConfig()).toEqual({ minval: -0.1, maxval: 0.2, seed: undefined });
     const vs = init.getInitializer({ className: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: 7 } });
