@@ -91,7 +91,7 @@ beforeAll(async () => {
 
 describe('SIGKILL at random points, then resume with BackupAndRestore', () => {
   const rng = new SeededRandom(2024);
-  const plans = CONFIGS.map(() => Array.from({ length: KILLS }, () => ({ after: 1 + Math.floor(rng.next() * 7), delay: Math.floor(rng.next() * 4) })));
+  const plans = CONFIGS.map(() => Array.from({ length: KILLS }, () => ({ after: 2 + Math.floor(rng.next() * 10), delay: Math.floor(rng.next() * 4) })));
 
   it('every resumed run ends bit-identical to the uninterrupted run (4 configurations x 5 kills)', { timeout: 600_000 }, async () => {
     const t0 = performance.now();
