@@ -194,6 +194,7 @@ export class GraphModel {
   private readonly outputRefs: Ref[];
   private readonly compiled: (...xs: Tensor[]) => Tensor[];
   private readonly interpreted: (...xs: Tensor[]) => Tensor[];
+  private readonly extra = new Map<string, (...xs: Tensor[]) => Tensor[]>();
 
   /** @internal Use kiln.loadGraphModel. */
   constructor(private readonly walk: GraphWalk, name: string, inputs: GraphTensorInfo[], outputRefs: Ref[]) {
@@ -251,10 +252,33 @@ export class GraphModel {
     return outs.length === 1 ? outs[0]! : outs;
   }
 
-  /** Like predict, always returning the list of outputs. */
-  execute(inputs: GraphModelInputs): Tensor[] {
-    const out = this.predict(inputs);
-    return Array.isArray(out) ? out : [out];
+  /**
+   * Like predict, always returning a list. `outputs` (node names, ':k' for output k) evaluates
+   * other nodes of the graph instead of the model's outputs, like tfjs's execute(inputs, names).
+   */
+  execute(inputs: GraphModelInputs, outputs?: readonly string[]): Tensor[] {
+    if (outputs === undefined) {
+      const out = this.predict(inputs);
+      return Array.isArray(out) ? out : [out];
+    }
+    const refs = outputs.map((o) => {
+      const r = parseRef(o);
+      if (!r) throw new KilnError(`execute: '${o}' is a control input, not an output name`);
+      this.walk.node(r.node, 'execute outputs');
+      return r;
+    });
+    const order = this.walk.order(refs);
+    this.walk.check(order);
+    const xs = this.feeds(inputs, 'execute');
+    const mode = this.runEagerly ? 'interpreter' : 'compiled';
+    const key = `${mode}:${refs.map(refName).join('|')}`;
+    let f = this.extra.get(key);
+    if (!f) {
+      const run = (...ts: Tensor[]) => this.walk.run(order, new Map(this.inputs.map((info, i) => [info.name, ts[i]!])), refs);
+      f = fn(run, { name: this.name, execution: mode });
+      this.extra.set(key, f);
+    }
+    return f(...xs);
   }
 
   /** The forward pass on any tensors (symbolic under a trace): what kiln.compile traces. */
