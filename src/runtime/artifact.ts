@@ -106,8 +106,7 @@ export function writeArtifact(a: { manifest: ManifestInput; sections: Record<str
   const version = FORMAT_VERSION;
   const header = headerBytes(version);
   const base = { ...a.manifest, format: 'kiln', version };
-  const digest = manifestDigest(base);
-  const entries = Object.entries(a.sections).map(([n, b]): [string, Uint8Array] => [n, isCodeSection(n) ? bindCode(n, b, digest) : b]);
+  const entries = Object.entries(a.sections).map(([n, b]): [string, Uint8Array] => [n, isCodeSection(n) ? bindCode(n, b, manifestDigest(base, n)) : b]);
   const sizes = entries.map(([n, b]): [string, number] => [n, b.length]);
   const encoder = new TextEncoder();
   // Section offsets depend on the manifest length, which depends on the

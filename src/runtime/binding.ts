@@ -14,10 +14,15 @@ const CODE_SECTIONS = new Set(['wasm', 'wasm-relaxed', 'ptx']);
 
 export const isCodeSection = (name: string): boolean => CODE_SECTIONS.has(name);
 
-/** The digest of a manifest's program-describing fields (as a JSON value, in its key order). */
-export function manifestDigest(m: object): number {
+/**
+ * The digest a code section carries: of the section's name (so the plain and relaxed modules
+ * cannot stand in for each other) and the manifest's program-describing fields (as a JSON value,
+ * in its key order).
+ */
+export function manifestDigest(m: object, section: string): number {
   const { sections: _s, name: _n, createdBy: _c, meta: _m, ...rest } = m as Record<string, unknown>;
-  return crc32c(new TextEncoder().encode(JSON.stringify(rest)));
+  const enc = new TextEncoder();
+  return crc32c(enc.encode(JSON.stringify(rest)), crc32c(enc.encode(section)));
 }
 
 const hex8 = (d: number): string => d.toString(16).padStart(8, '0');

@@ -313,7 +313,7 @@ export function checkBinding(m: Manifest, section: string, code: Uint8Array): vo
   if (m.version < 3) return;
   const got = boundDigest(section, code);
   if (typeof got === 'string') throw new KilnRuntimeError(`invalid artifact: the '${section}' section cannot be read: ${got}`);
-  const want = manifestDigest(m);
+  const want = manifestDigest(m, section);
   if (got !== want) {
     throw new KilnRuntimeError(
       `invalid artifact: the manifest does not belong to the '${section}' section (its kiln.bind digest is ${got.toString(16)}, the manifest's is ${want.toString(16)}): the manifest was edited after compilation`,

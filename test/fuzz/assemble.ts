@@ -33,8 +33,7 @@ export function assemble(manifest: unknown, sections: Record<string, Uint8Array>
   const header = version >= 3 ? 20 : 16;
   let entries = Object.entries(sections);
   if (o.rebind && m) {
-    const d = manifestDigest(m);
-    entries = entries.map(([n, b]) => [n, n === 'wasm' || n === 'wasm-relaxed' || n === 'ptx' ? bindCode(n, b, d) : b]);
+    entries = entries.map(([n, b]) => [n, n === 'wasm' || n === 'wasm-relaxed' || n === 'ptx' ? bindCode(n, b, manifestDigest(m, n)) : b]);
   }
   const json = (table: unknown): Uint8Array =>
     new TextEncoder().encode(JSON.stringify(m === null || typeof m !== 'object' || Array.isArray(m) ? m : { ...m, sections: table }));
