@@ -17,6 +17,7 @@ export const spec: CommandSpec = {
   details: 'example:\n  kiln inspect mobilenet.kiln',
 };
 
+const plural = (k: number, one: string, many = `${one}s`): string => `${k} ${k === 1 ? one : many}`;
 const tensor = (t: TensorSpec): string => `${t.dtype}[${t.shape.join(',')}]`;
 
 function table(rows: readonly (readonly string[])[], indent: string): string[] {
@@ -26,10 +27,7 @@ function table(rows: readonly (readonly string[])[], indent: string): string[] {
 }
 
 function signature(inputs: readonly TensorSpec[], outputs: readonly TensorSpec[], indent: string): string[] {
-  return [
-    ...table(inputs.map((t) => ['input', t.name, tensor(t)]), indent),
-    ...table(outputs.map((t) => ['output', t.name, tensor(t)]), indent),
-  ];
+  return table([...inputs.map((t) => ['input', t.name, tensor(t)]), ...outputs.map((t) => ['output', t.name, tensor(t)])], indent);
 }
 
 /** The artifact as text: one block per aspect. */
@@ -37,7 +35,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   const m: Manifest = art.manifest;
   const lines: string[] = [];
   lines.push(`${file}: Kiln artifact, format version ${m.version}, target ${m.target}${m.name ? `, name '${m.name}'` : ''}${m.createdBy ? `, created by ${m.createdBy}` : ''}`);
-  lines.push(`size: ${formatBytes(fileBytes)}`);
+  lines.push(`size: ${formatBytes(fileBytes)}${m.version >= 3 ? '; checksum (CRC-32C) verified' : ''}`);
   const cuda = (m as Manifest & { cuda?: CudaSpec }).cuda;
   if (cuda) lines.push(`cuda: sm_${cuda.sm}, device memory ${formatBytes(cuda.memoryBytes)}`);
 
@@ -45,7 +43,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   lines.push('', `signature (entry '${entryNames[0]}'${entryNames.length > 1 ? ', the default' : ''}):`);
   lines.push(...signature(m.inputs ?? [], m.outputs ?? [], '  '));
   for (const [name, e] of Object.entries(m.entries ?? {})) {
-    lines.push(`entry '${name}' (${e.schedule.length} kernel launches):`);
+    lines.push(`entry '${name}' (${plural(e.schedule.length, 'kernel launch', 'kernel launches')}):`);
     lines.push(...signature(e.inputs, e.outputs, '  '));
   }
 
@@ -64,7 +62,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   const mem = m.memory ?? { pages: 0 };
   lines.push('', 'memory:');
   const memRows: string[][] = [];
-  if (m.target === 'wasm') memRows.push(['linear memory', `${formatBytes(mem.pages * 65536)}, ${mem.pages} pages${mem.shared ? ', shared (compiled for threads)' : ', not shared (single thread)'}`]);
+  if (m.target === 'wasm') memRows.push(['linear memory', `${formatBytes(mem.pages * 65536)}, ${plural(mem.pages, 'page')}${mem.shared ? ', shared (compiled for threads)' : ', not shared (single thread)'}`]);
   if (mem.arenaBytes !== undefined) memRows.push(['arena', `${formatBytes(mem.arenaBytes)}${mem.arenaOffset !== undefined ? ` at offset ${mem.arenaOffset}` : ''}`]);
   if (mem.peakBytes !== undefined) memRows.push(['peak intermediates', formatBytes(mem.peakBytes)]);
   if (mem.sumIntermediateBytes !== undefined) memRows.push(['unplanned intermediates', formatBytes(mem.sumIntermediateBytes)]);
@@ -72,7 +70,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   lines.push(...table(memRows, '  '));
 
   const state = m.state ?? [];
-  lines.push('', state.length ? `state: ${state.length} resident tensors` : 'state: none');
+  lines.push('', state.length ? `state: ${plural(state.length, 'resident tensor')}` : 'state: none');
   lines.push(...table(state.map((s) => [s.name, tensor(s), s.init === undefined ? 'starts at zero' : `initial value at state+${s.init}`]), '  '));
 
   lines.push('', `sections: ${m.sections.length}`);
@@ -84,8 +82,10 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const file = args.positionals[0]!;
   const bytes = await readBytes(ctx, file, 'artifact');
   let art: Artifact;
+  let raw: Manifest;
   try {
     art = readArtifact(bytes);
+    raw = art.manifest;
     // Check the whole manifest, so a malformed one is reported by field, not as a crash here.
     const m = art.manifest;
     if (m.target === 'wasm') art = { ...art, manifest: validateWasm(m, art.sections) };
@@ -95,7 +95,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
     if (e instanceof KilnRuntimeError) throw new CommandError(`'${file}': ${e.message}`);
     throw e;
   }
-  if (flagBool(args, 'json')) ctx.stdout.write(JSON.stringify(art.manifest, null, 2) + '\n');
+  if (flagBool(args, 'json')) ctx.stdout.write(JSON.stringify(raw, null, 2) + '\n');
   else ctx.stdout.write(describeArtifact(art, bytes.length, file));
   return 0;
 }
