@@ -13,6 +13,7 @@ import { formatSummary, type SummaryRow } from '../summary.js';
 import type { History } from '../callbacks/history.js';
 import type { Logs } from '../callbacks/callback.js';
 import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileArgs, type ModelEvaluateArgs, type ModelFitArgs } from './training.js';
+import { checkCompileArgs, checkEvaluateArgs, checkFitArgs, checkPredictArgs, xTensors, yTensor } from './model_args.js';
 
 export interface PredictArgs {
   /** Run the batch in chunks of this many examples (each distinct chunk size traces once). */
@@ -69,17 +70,26 @@ export abstract class Model extends Layer {
 
   /** Configure training (optimizer, loss, metrics); see training.ts. */
   compile(args: ModelCompileArgs): void {
-    compileModel(this, args);
+    compileModel(this, checkCompileArgs(`compile: model '${this.name}'`, args));
   }
 
   /** Train for `epochs` epochs; each step is one compiled program with resident state. */
-  fit(x: Tensor | Tensor[], y: Tensor, args?: ModelFitArgs): Promise<History> {
-    return fitModel(this, x, y, args);
+  async fit(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelFitArgs): Promise<History> {
+    const who = `fit: model '${this.name}'`;
+    const xs = xTensors(who, x);
+    const ys = yTensor(who, y);
+    const a = checkFitArgs(who, args);
+    if (a.validationData) {
+      const [vx, vy] = a.validationData;
+      return fitModel(this, xs, ys, { ...a, validationData: [xTensors(who, vx, 'validationData[0] (x)'), yTensor(who, vy, 'validationData[1] (y)')] });
+    }
+    return fitModel(this, xs, ys, a);
   }
 
   /** Loss and metrics over (x, y), e.g. {loss: 0.31, acc: 0.9}. */
-  evaluate(x: Tensor | Tensor[], y: Tensor, args?: ModelEvaluateArgs): Promise<Logs> {
-    return evaluateModel(this, x, y, args);
+  async evaluate(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelEvaluateArgs): Promise<Logs> {
+    const who = `evaluate: model '${this.name}'`;
+    return evaluateModel(this, xTensors(who, x), yTensor(who, y), checkEvaluateArgs(who, args));
   }
 
   override getWeights(): Tensor[] {
@@ -137,8 +147,9 @@ export abstract class Model extends Layer {
    */
   predict(x: Tensor, args?: PredictArgs): Tensor | Tensor[];
   predict(x: Tensor[], args?: PredictArgs): Tensor | Tensor[];
-  predict(x: Tensor | Tensor[], args: PredictArgs = {}): Tensor | Tensor[] {
-    const xs = Array.isArray(x) ? x : [x];
+  predict(x: Tensor | Tensor[], options?: PredictArgs): Tensor | Tensor[] {
+    const xs = xTensors(`predict: model '${this.name}'`, x);
+    const args = checkPredictArgs(`predict: model '${this.name}'`, options);
     if (xs.some((t) => t.isSymbolic)) {
       throw new KilnError(`predict: model '${this.name}' got a symbolic tensor; inside a traced function use model.apply(x) instead`);
     }
