@@ -117,6 +117,10 @@ export function decodeTensorJson(t: TensorJson, where: string): { dtype: DType; 
   return { dtype, shape, values: out };
 }
 
+const ZERO_ATTRS: Partial<Record<keyof AttrValueJson, AttrValueJson>> = {
+  i: { i: '0' }, f: { f: 0 }, b: { b: false }, s: { s: '' }, list: { list: {} },
+};
+
 /** Typed access to one node's attributes; errors name the node, its op and the attribute. */
 export class NodeAttrs {
   constructor(readonly node: NodeDefJson) {}
@@ -135,7 +139,9 @@ export class NodeAttrs {
       if (dflt === undefined) throw new KilnError(`${this.where(name)} is missing`);
       return undefined;
     }
-    if (a[kind] === undefined && !(kind === 'list')) {
+    // Protobuf JSON may drop a zero value ({} for i: 0 or b: false): that is the zero of the kind.
+    if (Object.keys(a).length === 0 && ZERO_ATTRS[kind]) return ZERO_ATTRS[kind];
+    if (a[kind] === undefined && kind !== 'list') {
       throw new KilnError(`${this.where(name)} should hold '${kind}', got ${JSON.stringify(a)}`);
     }
     return a;
