@@ -23,3 +23,6 @@ export * as callbacks from './callbacks/index.js';
 export {
   type ModelCompileArgs, type ModelFitArgs, type ModelEvaluateArgs, getLearningRate, setLearningRate, trainingProgram,
 } from './engine/training.js';
+export {
+  getTrainingState, setTrainingState, getOptimizerState, setOptimizerState, type TrainingState, type StateTensor,
+} from './engine/training_state.js';
