@@ -28,7 +28,9 @@ describe('runtime bundle', () => {
     expect(output.imports.filter((i) => i.kind !== 'dynamic-import')).toEqual([]);
     expect(result.errors).toEqual([]);
     expect(result.warnings).toEqual([]);
-    // Size budget (minified, before gzip): a few kilobytes is the design goal.
-    expect(result.outputFiles[0]!.contents.length).toBeLessThan(24_000);
+    // Size budget (minified, before gzip): a few kilobytes is the design goal. Raised from 24,000
+    // for issue 12 (artifact checksum and manifest validation, worker liveness/restart/timeouts
+    // and argument checks: about 35,700 bytes, 13,300 gzipped, at that change).
+    expect(result.outputFiles[0]!.contents.length).toBeLessThan(40_000);
   });
 });
