@@ -26,8 +26,9 @@ export interface DropoutArgs extends LayerArgs {
 
 export interface DropoutConfig extends LayerConfig {
   rate: number;
-  seed?: number;
-  noiseShape?: (number | null)[];
+  /** null when unseeded / the input's shape, as Keras writes them. */
+  seed: number | null;
+  noiseShape: (number | null)[] | null;
 }
 
 /** Call args read by training-mode Dropout (the fit code passes them to the whole model). */
@@ -97,10 +98,7 @@ export class Dropout extends Layer {
   }
 
   override getConfig(): DropoutConfig {
-    const c: DropoutConfig = { ...super.getConfig(), rate: this.rate };
-    if (this.seed !== undefined) c.seed = this.seed;
-    if (this.noiseShape) c.noiseShape = [...this.noiseShape];
-    return c;
+    return { ...super.getConfig(), rate: this.rate, seed: this.seed ?? null, noiseShape: this.noiseShape ? [...this.noiseShape] : null };
   }
 
   static fromConfig(config: DropoutConfig): Dropout {
