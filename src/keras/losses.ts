@@ -224,9 +224,9 @@ export function sparseClassesSeen(): number | undefined {
 
 /**
  * Integer labels as i32 of shape yPred.shape[:-1] (a trailing size-1 axis is dropped). Float
- * labels are accepted when they hold integers (tfjs users pass float32 labels); fit and evaluate
- * check in the compiled step that every label is an integer in [0, classes) and throw naming the
- * first offending sample and value. Outside fit nothing checks: an out-of-range label then gives
+ * labels are accepted when they hold integers (tfjs users pass float32 labels; tfjs floors 2.5 to
+ * 2 silently, Kiln refuses it); fit and evaluate check in the compiled step that every label is an
+ * integer in [0, classes) and throw naming the first offending sample and value. Outside fit nothing checks: an out-of-range label then gives
  * an all-zero one-hot row.
  */
 export function sparseLabels(op: string, yTrue: Tensor, yPred: Tensor): Tensor {
