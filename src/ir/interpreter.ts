@@ -11,6 +11,19 @@ import { KilnError, shapesEqual, typeToString, type TensorType } from './types.j
  * It defines Kiln's semantics; every code generator is tested against it.
  */
 
+/**
+ * tfjs-backend-cpu prints a banner ("install our node backend") on its first tensor write in
+ * Node. Kiln uses that backend as its reference on purpose, so the advice is noise in every
+ * process that imports Kiln: mark the backend as already used. (tfjs-core's IS_NODE and PROD
+ * flags would silence it too, but they are global: tfjs-backend-wasm reads IS_NODE to find its
+ * .wasm file in Node, and PROD hides every tfjs warning the user's own code would get.)
+ */
+function quietCpuBackend(): void {
+  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu !== null && typeof cpu.firstUse === 'boolean') cpu.firstUse = false;
+}
+quietCpuBackend();
+
 let cpuChecked = false;
 /** Make sure tfjs-core runs on its cpu backend (the reference), whatever else was registered. */
 export function ensureCpuBackend(): void {
@@ -26,6 +39,7 @@ export function ensureCpuBackend(): void {
     engine.backendName = 'cpu';
     engine.backendInstance = engine.registry['cpu'];
   }
+  quietCpuBackend();
   cpuChecked = true;
 }
 
