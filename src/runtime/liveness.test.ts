@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { assemble } from '../../test/browser/fixture.js';
-import { writeArtifact, type ManifestInput } from './index.js';
+import { addScaleArtifact, addScaleReference, assemble, counterArtifact } from '../../test/browser/fixture.js';
+import { load, writeArtifact, KilnRuntimeError, type ManifestInput } from './index.js';
 
 const N = 64;
 const X = 64, Y = X + 4 * N, FLAG = Y + 4 * N;
@@ -119,7 +119,7 @@ function expectCorrect(a: Attempt | undefined): void {
   expect(a!.y).toEqual(expectedY);
 }
 
-describe('runs that end', () => {
+describe('runs that end (each case in its own process)', () => {
   it('a kernel that never returns is stopped by timeoutMs; the workers are replaced and the next runs work', async () => {
     const r = await runCase('timeout');
     for (const threads of [1, 2]) {
@@ -164,7 +164,7 @@ describe('runs that end', () => {
   it('refuses every later run, saying why, when new workers cannot be started', async () => {
     const r = await runCase('restartFails');
     const why = /^this program cannot run any more: after worker thread 1 of 2 exited with code 1, its worker threads could not be restarted \(could not start 1 worker thread: injected start failure \(test hook\)\); load the artifact again$/;
-    expectFailed(r.get('after'), why, 1000);
+    expectFailed(r.get('after'), why, 5000);
     expectFailed(r.get('sync'), why, 1000);
   }, 20_000);
 
@@ -173,4 +173,60 @@ describe('runs that end', () => {
     expectFailed(r.get('sync-during'), /runSync\(\) was called while a run\(\) with timeoutMs is in progress/, 1000);
     expectFailed(r.get('disposed'), /the program was disposed during the run/, 5000);
   }, 20_000);
+});
+
+describe('detached runs (timeoutMs) in process', () => {
+  const W = Float32Array.from({ length: N }, (_, i) => Math.sin(i));
+  const xs = Float32Array.from({ length: N }, (_, i) => Math.cos(i * 0.3));
+
+  it('give the outputs of a blocking run, report a kernel trap on any thread, and keep working', async () => {
+    for (const threads of [1, 2]) {
+      const prog = await load(addScaleArtifact(W, { shared: true, trapKernel: true }), { threads });
+      try {
+        const ref = addScaleReference(xs, W);
+        const ok = await prog.run({ x: xs, flag: Int32Array.of(0) }, { timeoutMs: 10_000 });
+        expect(Array.from(ok['y']!)).toEqual(Array.from(ref.y));
+        expect(ok['sum']![0]).toBe(ref.sum);
+        const thread = threads === 1 ? 0 : 1;
+        const err = await prog.run({ x: xs, flag: Int32Array.of(1) }, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(KilnRuntimeError);
+        expect((err as Error).message).toMatch(new RegExp(`^kernel 'maybe_trap' \\(schedule step 3\\) failed on thread ${thread}: .*unreachable`));
+        expect((await prog.run({ x: xs, flag: Int32Array.of(0) }, { timeoutMs: 10_000 }))['sum']![0]).toBe(ref.sum);
+        expect(prog.runSync({ x: xs, flag: Int32Array.of(0) })['sum']![0]).toBe(ref.sum);
+        expect(prog.workerRestarts).toBe(0);
+      } finally {
+        prog.dispose();
+      }
+    }
+  });
+
+  it('work for entry points and training steps: state is updated as by a blocking step', async () => {
+    const timed = await load(counterArtifact({ shared: true }), { threads: 2 });
+    const plain = await load(counterArtifact({ shared: true }), { threads: 2 });
+    try {
+      const batch = Float32Array.from({ length: 16 }, (_, i) => i * 0.5 - 3);
+      for (let k = 0; k < 3; k++) {
+        const a = await timed.step({ x: batch }, { timeoutMs: 10_000 });
+        const b = plain.runSync({ x: batch });
+        expect(Array.from(a['loss']!)).toEqual(Array.from(b['loss']!));
+      }
+      const a = await timed.entry('eval_step').run({ x: batch }, { timeoutMs: 10_000 });
+      expect(Array.from(a['score']!)).toEqual(Array.from(plain.runSync({ x: batch }, { entry: 'eval_step' })['score']!));
+      expect(Array.from(timed.getState('step')['step']!)).toEqual([3]);
+    } finally {
+      timed.dispose();
+      plain.dispose();
+    }
+  });
+
+  it('queue: concurrent run() calls execute one at a time and each gets its own outputs', async () => {
+    const prog = await load(addScaleArtifact(W, { shared: true }), { threads: 2 });
+    try {
+      const inputs = [1, 2, 3, 4].map((k) => Float32Array.from({ length: N }, (_, i) => Math.sin(i * k)));
+      const outs = await Promise.all(inputs.map((x, i) => prog.run({ x }, i % 2 ? { timeoutMs: 10_000 } : undefined)));
+      outs.forEach((o, i) => expect(o['sum']![0]).toBe(addScaleReference(inputs[i]!, W).sum));
+    } finally {
+      prog.dispose();
+    }
+  });
 });
