@@ -4,7 +4,7 @@
  * counter-based rng ops, so the same seed gives the same values on every target) and `oneHot`.
  * Inside a trace these are still concrete; ops capture them as constants.
  */
-import { isDType, type DType } from '../ir/dtype.js';
+import { parseDType, type DType, type DTypeLike } from '../ir/dtype.js';
 import { hasOp } from '../ir/registry.js';
 import { literal } from '../ir/literal.js';
 import { KilnError, numel } from '../ir/types.js';
@@ -21,9 +21,9 @@ function checkShape(op: string, shape: readonly number[]): void {
   }
 }
 
-function checkDtype(op: string, dtype: string): DType {
-  if (!isDType(dtype)) throw new KilnError(`${op}: unknown dtype '${dtype}' (expected f32, f16, bf16, i32, i8, u8 or bool)`);
-  return dtype;
+/** Kiln's ('f32') or Keras/tfjs's ('float32') dtype names, normalized; others refused naming `op`. */
+function checkDtype(op: string, dtype: unknown): DType {
+  return parseDType(dtype, op);
 }
 
 /** Flatten nested arrays, inferring the shape; ragged arrays are an error. */
@@ -56,7 +56,8 @@ function flatten(values: TensorValues): { flat: number[]; shape: number[]; sawBo
  * A concrete tensor from JS values. The dtype defaults to f32 (i32 for an Int32Array, bool for
  * booleans); `shape` reshapes flat values and is checked against their count.
  */
-export function tensor(values: TensorValues | Tensor, shape?: readonly number[], dtype?: DType): Tensor {
+export function tensor(values: TensorValues | Tensor, shape?: readonly number[], dtypeLike?: DTypeLike): Tensor {
+  const dtype = dtypeLike === undefined ? undefined : checkDtype('tensor', dtypeLike);
   if (values instanceof Tensor) {
     if (values.isSymbolic) return values;
     values = values.dataSync() as TypedArray;
@@ -74,7 +75,6 @@ export function tensor(values: TensorValues | Tensor, shape?: readonly number[],
     inferred = f.shape;
     if (!dtype && f.sawBool) dt = 'bool';
   }
-  checkDtype('tensor', dt);
   let finalShape = inferred;
   if (shape) {
     checkShape('tensor', shape);
@@ -87,21 +87,20 @@ export function tensor(values: TensorValues | Tensor, shape?: readonly number[],
   return Tensor.concrete(literal(finalShape, dt, flat));
 }
 
-export function scalar(value: number | boolean, dtype?: DType): Tensor {
+export function scalar(value: number | boolean, dtype?: DTypeLike): Tensor {
   return tensor(value, [], dtype);
 }
 
-export function fill(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
+export function fill(shape: readonly number[], value: number, dtype: DTypeLike = 'f32'): Tensor {
   checkShape('fill', shape);
-  checkDtype('fill', dtype);
-  return Tensor.concrete(literal(shape, dtype, value));
+  return Tensor.concrete(literal(shape, checkDtype('fill', dtype), value));
 }
 
-export function zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+export function zeros(shape: readonly number[], dtype: DTypeLike = 'f32'): Tensor {
   return fill(shape, 0, dtype);
 }
 
-export function ones(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+export function ones(shape: readonly number[], dtype: DTypeLike = 'f32'): Tensor {
   return fill(shape, 1, dtype);
 }
 
@@ -114,7 +113,7 @@ export function onesLike(x: Tensor): Tensor {
 }
 
 /** `start, start+step, ...` up to (excluding) `stop`; `range(n)` counts 0..n-1, like tf.range. */
-export function range(start: number, stop?: number, step = 1, dtype: DType = 'f32'): Tensor {
+export function range(start: number, stop?: number, step = 1, dtype: DTypeLike = 'f32'): Tensor {
   if (stop === undefined) [start, stop] = [0, start];
   if (step === 0) throw new KilnError(`range: step must not be 0 (start=${start}, stop=${stop})`);
   const n = Math.max(Math.ceil((stop - start) / step), 0);
@@ -124,7 +123,7 @@ export function range(start: number, stop?: number, step = 1, dtype: DType = 'f3
 }
 
 /** A tensor of `shape` whose elements are their index along `dim` (the IR's iota). */
-export function iota(shape: readonly number[], dim = 0, dtype: DType = 'i32'): Tensor {
+export function iota(shape: readonly number[], dim = 0, dtype: DTypeLike = 'i32'): Tensor {
   checkShape('iota', shape);
   if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) {
     throw new KilnError(`iota: dim ${dim} is out of range for shape [${shape.join(',')}]`);
@@ -148,14 +147,14 @@ export interface RandomUniformOptions {
   minval?: number;
   maxval?: number;
   seed?: Seed;
-  dtype?: DType;
+  dtype?: DTypeLike;
 }
 
 export interface RandomNormalOptions {
   mean?: number;
   stddev?: number;
   seed?: Seed;
-  dtype?: DType;
+  dtype?: DTypeLike;
 }
 
 function seedKey(seed: Seed | undefined): Tensor {
@@ -172,9 +171,9 @@ function seedKey(seed: Seed | undefined): Tensor {
   return Tensor.concrete(literal([2], 'i32', [s | 0, 0]));
 }
 
-function randomBase(op: 'rng_uniform' | 'rng_normal', shape: readonly number[], seed: Seed | undefined, dtype: DType): Tensor {
+function randomBase(op: 'rng_uniform' | 'rng_normal', shape: readonly number[], seed: Seed | undefined, dtypeLike: DTypeLike): Tensor {
   checkShape(op, shape);
-  checkDtype(op, dtype);
+  const dtype = checkDtype(op, dtypeLike);
   if (!hasOp(op)) throw new KilnError(`${op}: the IR op is not registered in this build`);
   return emit(op, [seedKey(seed)], { shape: [...shape], dtype });
 }
@@ -204,7 +203,8 @@ function affine(x: Tensor, scale: number, shift: number): Tensor {
  * index matches, `offValue` elsewhere (out-of-range indices give all `offValue`). Like tf.oneHot
  * the default dtype is i32.
  */
-export function oneHot(indices: Tensor | readonly number[], depth: number, onValue = 1, offValue = 0, dtype: DType = 'i32'): Tensor {
+export function oneHot(indices: Tensor | readonly number[], depth: number, onValue = 1, offValue = 0, dtypeLike: DTypeLike = 'i32'): Tensor {
+  const dtype = checkDtype('oneHot', dtypeLike);
   const idx = indices instanceof Tensor ? indices : tensor(indices as number[], undefined, 'i32');
   if (idx.dtype !== 'i32') throw new KilnError(`oneHot: indices must be i32, got ${idx.describe()}; cast them first`);
   if (!Number.isInteger(depth) || depth < 0) throw new KilnError(`oneHot: depth must be a non-negative integer, got ${depth}`);
@@ -215,7 +215,7 @@ export function oneHot(indices: Tensor | readonly number[], depth: number, onVal
 }
 
 /** The identity matrix [n, m] (m defaults to n). */
-export function eye(n: number, m = n, dtype: DType = 'f32'): Tensor {
+export function eye(n: number, m = n, dtype: DTypeLike = 'f32'): Tensor {
   checkShape('eye', [n, m]);
   const values = new Array<number>(n * m).fill(0);
   for (let i = 0; i < Math.min(n, m); i++) values[i * m + i] = 1;

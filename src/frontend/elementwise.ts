@@ -3,7 +3,7 @@
  * align shapes from the right and insert `broadcast_in_dim` where an operand is smaller. JS
  * numbers adopt the dtype of the tensor they meet; two tensors of different dtypes are an error.
  */
-import type { DType } from '../ir/dtype.js';
+import { parseDType, type DType, type DTypeLike } from '../ir/dtype.js';
 import { isFloat } from '../ir/dtype.js';
 import { literal } from '../ir/literal.js';
 import { KilnError, shapesEqual } from '../ir/types.js';
@@ -144,7 +144,9 @@ export function where(cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tenso
 }
 
 /** Convert to `dtype` (float -> int truncates toward zero, any nonzero -> true). */
-export function cast(x: TensorOrNumber, dtype: DType): Tensor {
+/** Convert to `dtype`, in Kiln's ('i32') or Keras/tfjs's ('int32') spelling. */
+export function cast(x: TensorOrNumber, dtypeLike: DTypeLike): Tensor {
+  const dtype = parseDType(dtypeLike, 'cast');
   const t = asTensor(x, 'f32', 'cast');
   if (t.dtype === dtype) return t;
   return emit('cast', [t], { dtype });
