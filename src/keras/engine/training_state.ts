@@ -13,7 +13,9 @@
  * state after their onTrainBegin. `getOptimizerState`/`setOptimizerState` are the optimizer part
  * alone (what `model.save(..., {includeOptimizer: true})` stores).
  *
- * Values are copies, never views of the program's memory.
+ * Tensors are matched by position, as Keras loads weights and optimizer variables (generated names
+ * such as dense_3/kernel differ between two instances of one model); count, shape and dtype are
+ * checked and every mismatch is a KilnError naming the tensor. Values are copies, never views of the program's memory.
  */
 import { KilnError } from '../../ir/types.js';
 import { literal } from '../../ir/literal.js';
