@@ -1,6 +1,7 @@
 // Kiln quick start: define a small Keras CNN, trace it to IR, optimize and fuse it, compile it to
 // a one-file WebAssembly artifact, load it with the lean runtime, and check it against the
-// reference interpreter. Run with `npm run demo` (builds first).
+// reference interpreter. Run with `npm run demo` (builds first); `npm run demo -- --full` prints the
+// IR's constants whole (by default those over 16 values print as their count, `{<288 values>}`).
 import * as kiln from 'kiln';
 import { load } from 'kiln/runtime';
 
@@ -16,8 +17,9 @@ model.summary();
 
 // 1. Trace: the model's forward pass as Kiln IR (batch 1).
 const func = kiln.toFunc(model, { inputShapes: [[1, 28, 28, 1]] });
-console.log('\n== Traced IR ==');
-console.log(kiln.ir.printFunc(func));
+const full = process.argv.includes('--full');
+console.log(`\n== Traced IR ==${full ? '' : ' (constants over 16 values elided; --full prints them)'}`);
+console.log(kiln.ir.printFunc(func, full ? {} : { elideConstants: 16 }));
 
 // 2. Compile: optimize, fuse, lower to WebAssembly SIMD, plan memory, pack one artifact.
 const t0 = performance.now();

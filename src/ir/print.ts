@@ -2,7 +2,7 @@ import { castScalar, isFloat, type DType } from './dtype.js';
 import type { AttrValue, Attrs, Func, Value } from './function.js';
 import type { Literal } from './literal.js';
 import { hasOp, getOp } from './registry.js';
-import { typeToString } from './types.js';
+import { KilnError, typeToString } from './types.js';
 
 /**
  * The IR's text form (docs/ir.md), written by `printFunc` and read back by `parse.ts`:
@@ -16,8 +16,34 @@ import { typeToString } from './types.js';
  * Body values are renumbered %0, %1, ... in body order; parameters print by name. Attributes
  * print in their OpDef's declaration order and are omitted when equal to the spec's default.
  * Every literal prints exactly (f32 with its shortest round-trip decimal), so parsing the text
- * gives a structurally equal function.
+ * gives a structurally equal function. Output for people (the demo, error messages) can elide big
+ * constants instead (`{elideConstants: n}`: `f32[3,3,1,32]{<288 values>}`); that text does not
+ * parse back.
  */
+
+export interface PrintOptions {
+  /**
+   * Literals with more elements than this print as their count, `f32[3,3,1,32]{<288 values>}`,
+   * which parseFunc cannot read back. Default Infinity: every literal exact (round trips, dumps).
+   */
+  elideConstants?: number;
+}
+
+/** What output meant for people uses: constants over 16 values elided. */
+export const ELIDED: Readonly<PrintOptions> = { elideConstants: 16 };
+
+function checkPrintOptions(who: string, opts: unknown): PrintOptions {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new KilnError(`${who}: options must be an object like {elideConstants: 16}, got ${opts === null ? 'null' : typeof opts}`);
+  for (const k of Object.keys(opts)) {
+    if (k !== 'elideConstants') throw new KilnError(`${who}: unknown option '${k}' (valid: elideConstants)`);
+  }
+  const n = (opts as PrintOptions).elideConstants;
+  if (n !== undefined && (typeof n !== 'number' || !(n >= 0) || (!Number.isInteger(n) && n !== Infinity))) {
+    throw new KilnError(`${who}: elideConstants must be a non-negative integer or Infinity, got ${String(n)}`);
+  }
+  return opts as PrintOptions;
+}
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
@@ -72,9 +98,13 @@ function formatSpecial(x: number): string | undefined {
 /** Literals with more elements than this print as the hex dump of their host array. */
 export const HEX_LITERAL_THRESHOLD = 1024;
 
-/** `f32[2,2]{1, 2.5, -inf, nan}`; big literals print as `f32[64,64]{0x<little-endian host bytes>}`. */
-export function printLiteral(lit: Literal): string {
+/**
+ * `f32[2,2]{1, 2.5, -inf, nan}`; big literals print as `f32[64,64]{0x<little-endian host bytes>}`,
+ * or, past `opts.elideConstants` elements, as `f32[64,64]{<4096 values>}`.
+ */
+export function printLiteral(lit: Literal, opts: PrintOptions = {}): string {
   const t = typeToString(lit.type);
+  if (lit.data.length > (opts.elideConstants ?? Infinity)) return `${t}{<${lit.data.length} values>}`;
   if (lit.data.length > HEX_LITERAL_THRESHOLD) {
     const bytes = new Uint8Array(lit.data.buffer, lit.data.byteOffset, lit.data.byteLength);
     return `${t}{0x${Buffer.from(bytes).toString('hex')}}`;
@@ -85,12 +115,12 @@ export function printLiteral(lit: Literal): string {
   return `${t}{${parts.join(', ')}}`;
 }
 
-export function printAttrValue(v: AttrValue): string {
+export function printAttrValue(v: AttrValue, opts: PrintOptions = {}): string {
   if (typeof v === 'number') return formatF64(v);
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return printName(v);
   if (Array.isArray(v)) return `[${(v as readonly number[]).join(', ')}]`;
-  return printLiteral(v as Literal);
+  return printLiteral(v as Literal, opts);
 }
 
 export function attrValuesEqual(a: AttrValue, b: AttrValue): boolean {
@@ -130,9 +160,9 @@ export function printedAttrs(op: string, attrs: Attrs): [string, AttrValue][] {
   return out;
 }
 
-function printNode(v: Value, nameOf: (v: Value) => string): string {
+function printNode(v: Value, nameOf: (v: Value) => string, opts: PrintOptions = {}): string {
   const attrs = printedAttrs(v.op, v.attrs);
-  const attrText = attrs.length ? ` {${attrs.map(([k, a]) => `${k}=${printAttrValue(a)}`).join(', ')}}` : '';
+  const attrText = attrs.length ? ` {${attrs.map(([k, a]) => `${k}=${printAttrValue(a, opts)}`).join(', ')}}` : '';
   return `${nameOf(v)} = ${v.op}(${v.inputs.map(nameOf).join(', ')})${attrText} : ${typeToString(v.type)}`;
 }
 
@@ -149,13 +179,18 @@ export function valueNamer(fn: Func): (v: Value) => string {
   return (v) => names.get(v) ?? `%<undefined ${v.op}#${v.id}>`;
 }
 
-export function printFunc(fn: Func): string {
+/**
+ * The text form of `fn`. By default exact (parseFunc reads it back to an equal Func); with
+ * `{elideConstants: n}` constants over n values print as their count, for reading.
+ */
+export function printFunc(fn: Func, options?: PrintOptions): string {
+  const opts = checkPrintOptions('printFunc', options);
   const nameOf = valueNamer(fn);
   const pnames = paramNames(fn);
   const params = fn.params.map((p, i) => `%${printName(pnames[i]!)}: ${typeToString(p.type)}`).join(', ');
   const results = fn.results.map((r, i) => `${printName(fn.resultNames[i] ?? `out${i}`)}: ${typeToString(r.type)}`).join(', ');
   const lines = [`func @${printName(fn.name)}(${params}) -> (${results}) {`];
-  for (const v of fn.body) lines.push(`  ${printNode(v, nameOf)}`);
+  for (const v of fn.body) lines.push(`  ${printNode(v, nameOf, opts)}`);
   lines.push(fn.results.length ? `  return ${fn.results.map(nameOf).join(', ')}` : '  return');
   if (fn.aliases.length) {
     const param = (i: number) => (fn.params[i] ? nameOf(fn.params[i]!) : `%<param ${i}>`);
@@ -167,10 +202,11 @@ export function printFunc(fn: Func): string {
 
 /**
  * One value as a line of text for error messages. With `fn`, operands use the function's
- * printed names; without, values are named by their unique id (`%v12`).
+ * printed names; without, values are named by their unique id (`%v12`). Constants over 16
+ * values are elided (a message is for reading).
  */
 export function printValue(v: Value, fn?: Func): string {
   const nameOf = fn ? valueNamer(fn) : (x: Value) => (x.op === 'parameter' && x.name ? `%${printName(x.name)}` : `%v${x.id}`);
   if (v.op === 'parameter') return `${nameOf(v)}: ${typeToString(v.type)} (parameter ${String(v.attrs['index'])})`;
-  return printNode(v, nameOf);
+  return printNode(v, nameOf, ELIDED);
 }
