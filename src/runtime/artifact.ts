@@ -106,7 +106,8 @@ export function writeArtifact(a: { manifest: ManifestInput; sections: Record<str
   const version = FORMAT_VERSION;
   const header = headerBytes(version);
   const base = { ...a.manifest, format: 'kiln', version };
-  const entries = Object.entries(a.sections).map(([n, b]): [string, Uint8Array] => [n, isCodeSection(n) ? bindCode(n, b, manifestDigest(base, n)) : b]);
+  const lengths = Object.entries(a.sections).map(([n, b]): [string, number] => [n, b.length]);
+  const entries = Object.entries(a.sections).map(([n, b]): [string, Uint8Array] => [n, isCodeSection(n) ? bindCode(n, b, manifestDigest(base, n, lengths)) : b]);
   const sizes = entries.map(([n, b]): [string, number] => [n, b.length]);
   const encoder = new TextEncoder();
   // Section offsets depend on the manifest length, which depends on the

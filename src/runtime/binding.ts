@@ -15,14 +15,16 @@ const CODE_SECTIONS = new Set(['wasm', 'wasm-relaxed', 'ptx']);
 export const isCodeSection = (name: string): boolean => CODE_SECTIONS.has(name);
 
 /**
- * The digest a code section carries: of the section's name (so the plain and relaxed modules
- * cannot stand in for each other) and the manifest's program-describing fields (as a JSON value,
- * in its key order).
+ * The digest a code section carries, over: the section's name (so the plain and relaxed modules
+ * cannot stand in for each other); the file's section names, with the byte length of each data
+ * section (so a section renamed, dropped, added or resized is noticed); and the manifest's
+ * program-describing fields (as a JSON value, in its key order).
  */
-export function manifestDigest(m: object, section: string): number {
+export function manifestDigest(m: object, section: string, sections: Iterable<readonly [string, number]>): number {
   const { sections: _s, name: _n, createdBy: _c, meta: _m, ...rest } = m as Record<string, unknown>;
+  const layout = [...sections].map(([n, len]) => (isCodeSection(n) ? n : `${n}:${len}`)).sort();
   const enc = new TextEncoder();
-  return crc32c(enc.encode(JSON.stringify(rest)), crc32c(enc.encode(section)));
+  return crc32c(enc.encode(`${section}\n${layout.join('\n')}\n${JSON.stringify(rest)}`));
 }
 
 const hex8 = (d: number): string => d.toString(16).padStart(8, '0');

@@ -309,11 +309,12 @@ function validateMemoryFields(mem: Obj, memBytes: number, m: Manifest, space: st
 // ---------------------------------------------------------------- code
 
 /** Version 3 binds manifest and code: the digest each code section carries must be the manifest's (`m` as parsed, not normalized). */
-export function checkBinding(m: Manifest, section: string, code: Uint8Array): void {
+export function checkBinding(m: Manifest, section: string, sections: Readonly<Record<string, Uint8Array>>): void {
+  const code = sections[section]!;
   if (m.version < 3) return;
   const got = boundDigest(section, code);
   if (typeof got === 'string') throw new KilnRuntimeError(`invalid artifact: the '${section}' section cannot be read: ${got}`);
-  const want = manifestDigest(m, section);
+  const want = manifestDigest(m, section, Object.entries(sections).map(([n, b]): [string, number] => [n, b.length]));
   if (got !== want) {
     throw new KilnRuntimeError(
       `invalid artifact: the manifest does not belong to the '${section}' section (its kiln.bind digest is ${got.toString(16)}, the manifest's is ${want.toString(16)}): the manifest was edited after compilation`,
@@ -350,7 +351,7 @@ export function validateWasm(m: Manifest, sections: Readonly<Record<string, Uint
         `invalid artifact: the '${name}' section does not validate as WebAssembly (damaged, or the host lacks SIMD128${name === 'wasm' ? '' : ' or relaxed SIMD'})`,
       );
     }
-    checkBinding(m, name, code);
+    checkBinding(m, name, sections);
   }
   return out;
 }

@@ -33,7 +33,8 @@ export function assemble(manifest: unknown, sections: Record<string, Uint8Array>
   const header = version >= 3 ? 20 : 16;
   let entries = Object.entries(sections);
   if (o.rebind && m) {
-    entries = entries.map(([n, b]) => [n, n === 'wasm' || n === 'wasm-relaxed' || n === 'ptx' ? bindCode(n, b, manifestDigest(m, n)) : b]);
+    const lengths = entries.map(([n, b]): [string, number] => [n, b.length]);
+    entries = entries.map(([n, b]) => [n, n === 'wasm' || n === 'wasm-relaxed' || n === 'ptx' ? bindCode(n, b, manifestDigest(m, n, lengths)) : b]);
   }
   const json = (table: unknown): Uint8Array =>
     new TextEncoder().encode(JSON.stringify(m === null || typeof m !== 'object' || Array.isArray(m) ? m : { ...m, sections: table }));

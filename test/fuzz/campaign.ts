@@ -32,6 +32,8 @@ export interface CampaignOptions {
   /** Called every `progressEvery` cases. */
   onProgress?: (done: number, result: CampaignResult) => void;
   progressEvery?: number;
+  /** Called for each bad case as it happens. */
+  onBad?: (b: BadCase) => void;
   /** Only these case indices (replaying). */
   only?: readonly number[];
 }
@@ -223,7 +225,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         const row = result.table.get(key) ?? (Object.fromEntries(OUTCOMES.map((x) => [x, 0])) as Record<Outcome, number>);
         row[outcome]++;
         result.table.set(key, row);
-        if (BAD.has(outcome)) result.bad.push({ index, seed: seed.name, cls: m.cls, kind: m.kind, what: m.what, outcome, detail });
+        if (BAD.has(outcome)) {
+          const b: BadCase = { index, seed: seed.name, cls: m.cls, kind: m.kind, what: m.what, outcome, detail };
+          result.bad.push(b);
+          o.onBad?.(b);
+        }
         result.cases++;
         if (o.onProgress && result.cases % (o.progressEvery ?? 1000) === 0) o.onProgress(result.cases, result);
       }

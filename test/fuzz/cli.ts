@@ -39,9 +39,9 @@ console.log(`kiln fuzz: ${only ? `replaying ${only.length}` : cases} cases, seed
 const result = await runCampaign({
   cases, seed, workers, timeoutMs, ...(only ? { only } : {}),
   progressEvery: 5000,
+  onBad: (b) => console.log(`  BAD #${b.index} [${b.seed}] ${b.cls}/${b.kind}: ${b.what} -> ${b.outcome}: ${b.detail.slice(0, 300)}`),
   onProgress: (done, r) => {
-    const bad = r.bad.length;
-    console.log(`  ${done} cases, ${(r.ms || 0) === 0 ? '' : ''}${bad} bad`);
+    console.log(`  ${done} cases, ${r.bad.length} bad`);
   },
 });
 console.log(`\n${result.cases} cases in ${(result.ms / 1000).toFixed(1)} s (seed ${seed})\n`);

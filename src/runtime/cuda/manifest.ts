@@ -84,6 +84,6 @@ export function checkCudaManifest(m: Manifest, sections: Readonly<Record<string,
   out.kernels.forEach((k, i) => {
     if (!declared.has(k.name)) fail(`manifest.kernels[${i}].name '${k.name}' is not an .entry of the PTX`);
   });
-  checkBinding(m, 'ptx', ptxBytes);
+  checkBinding(m, 'ptx', sections);
   return { ...out, cuda: { sm: spec.sm, memoryBytes: spec.memoryBytes, launches } };
 }
