@@ -93,6 +93,16 @@ describe('GraphModel', () => {
     expect(() => gm.predict([a])).toThrow("predict: model 'two' takes 2 input(s) (a, b), got 1");
   });
 
+  it('inputShapes by signature key; the signature orders the inputs', async () => {
+    const g = twoInputGraph();
+    const dim = (d: number[]) => ({ dim: d.map((x) => ({ size: String(x) })) });
+    const signature = { inputs: { ids: { name: 'b:0', dtype: 'DT_INT32', tensorShape: dim([3]) }, image: { name: 'a:0', dtype: 'DT_FLOAT', tensorShape: dim([-1, 3]) } } };
+    const gm = await kiln.loadGraphModel({ ...g, signature }, { inputShapes: { image: [2, 3] }, outputs: ['out'] });
+    expect(gm.inputs.map((i) => [i.name, i.shape])).toEqual([['b', [3]], ['a', [2, 3]]]);
+    await expect(kiln.loadGraphModel({ ...g, signature }, { inputShapes: { imag: [2, 3] }, outputs: ['out'] })).rejects.toThrow(
+      "loadGraphModel: inputShapes names 'imag', which is not an input of model 'graph_model'");
+  });
+
   it('kiln.compile and kiln.explain take it like any model; the artifact runs on the runtime', async () => {
     const gm = await kiln.loadGraphModel(twoInputGraph(), { inputShapes: [[2, 3], [3]], outputs: ['out'] });
     expect(kiln.explain(gm)).toMatch(/fusion|group|kernel/i);

@@ -360,10 +360,15 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
   if (Array.isArray(given) && given.length !== placeholders.length) {
     throw new KilnError(`loadGraphModel: inputShapes lists ${given.length} shape(s) but model '${name}' has ${placeholders.length} input(s): ${placeholders.map((p) => p.name).join(', ')}`);
   }
+  // inputShapes may name an input by node name (with or without ':0') or by its signature key.
+  const nodeOfKey = (key: string): string => {
+    const sig = signature?.inputs?.[key];
+    return sig ? parseRef(sig.name)!.node : key.replace(/:0$/, '');
+  };
   if (given && !Array.isArray(given)) {
     const names = placeholders.map((p) => p.name);
     for (const key of Object.keys(given)) {
-      if (!names.includes(key.replace(/:0$/, ''))) throw new KilnError(`loadGraphModel: inputShapes names '${key}', which is not an input of model '${name}'${suggest(key, names)}; inputs: ${names.join(', ')}`);
+      if (!names.includes(nodeOfKey(key))) throw new KilnError(`loadGraphModel: inputShapes names '${key}', which is not an input of model '${name}'${suggest(key, names)}; inputs: ${names.join(', ')}`);
     }
   }
   const inputs: GraphTensorInfo[] = placeholders.map((p, i) => {
@@ -372,7 +377,8 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
     const dtype = sig?.dtype ? anyDType(sig.dtype, `input '${p.name}' of ${where}`) : fedDType(attrs);
     const declared = shapeDims(sig?.tensorShape) ?? attrs.shape('shape');
     const byName = given as Readonly<Record<string, readonly number[]>> | undefined;
-    const user: readonly number[] | undefined = Array.isArray(given) ? (given as readonly (readonly number[])[])[i] : byName?.[p.name] ?? byName?.[`${p.name}:0`];
+    const byKey = byName && Object.entries(byName).find(([key]) => nodeOfKey(key) === p.name)?.[1];
+    const user: readonly number[] | undefined = Array.isArray(given) ? (given as readonly (readonly number[])[])[i] : byKey;
     if (user && declared && (user.length !== declared.length || user.some((d, j) => declared[j] !== -1 && declared[j] !== d))) {
       throw new KilnError(`loadGraphModel: inputShapes gives [${user.join(',')}] for input '${p.name}' of model '${name}', whose signature says [${declared.join(',')}] (-1 = any)`);
     }

@@ -1,7 +1,7 @@
 /** Elementwise math, comparisons, logic and select, one TensorFlow op per entry. */
 import * as k from '../../ops.js';
 import type { Tensor } from '../../tensor.js';
-import { input, type OpContext, type OpTable } from './types.js';
+import { fail, input, type OpContext, type OpTable } from './types.js';
 
 type Binary = (a: Tensor, b: Tensor) => Tensor;
 type Unary = (a: Tensor) => Tensor;
@@ -12,7 +12,11 @@ const unary = (f: Unary) => (ctx: OpContext) => f(input(ctx, 0));
 export const arithmeticOps: OpTable = {
   Add: binary(k.add),
   AddV2: binary(k.add),
-  BiasAdd: binary(k.add),
+  BiasAdd: (ctx) => {
+    const f = ctx.attrs.string('data_format', 'NHWC');
+    if (f !== 'NHWC') fail(ctx, `data_format '${f}' is not supported (only NHWC: the bias adds along the last dim)`);
+    return k.add(input(ctx, 0), input(ctx, 1));
+  },
   Sub: binary(k.sub),
   Mul: binary(k.mul),
   RealDiv: binary(k.div),
