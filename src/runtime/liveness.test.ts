@@ -13,45 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { addScaleArtifact, addScaleReference, assemble, counterArtifact } from '../../test/browser/fixture.js';
-import { load, writeArtifact, KilnRuntimeError, type ManifestInput } from './index.js';
+import { addScaleArtifact, addScaleReference, counterArtifact, spinArtifact } from '../../test/browser/fixture.js';
+import { load, KilnRuntimeError } from './index.js';
 
 const N = 64;
-const X = 64, Y = X + 4 * N, FLAG = Y + 4 * N;
-
-/** y = 2x (work N), then a kernel that loops forever on every chunk when the i32 input `flag` is 1. */
-function spinArtifact(): Uint8Array {
-  const wasm = assemble(`(module (import "env" "memory" (memory 1 1 shared))
-  (func (export "double") (param $s i32) (param $e i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $s) (local.get $e)))
-      (f32.store offset=${Y} (i32.shl (local.get $s) (i32.const 2))
-        (f32.mul (f32.load offset=${X} (i32.shl (local.get $s) (i32.const 2))) (f32.const 2)))
-      (local.set $s (i32.add (local.get $s) (i32.const 1)))
-      (br $l))))
-  (func (export "spin") (param $s i32) (param $e i32)
-    (if (i32.eq (i32.load offset=${FLAG} (i32.const 0)) (i32.const 1))
-      (then (loop $forever (br $forever))))))`);
-  const manifest: ManifestInput = {
-    format: 'kiln',
-    version: 1,
-    target: 'wasm',
-    name: 'spin',
-    inputs: [
-      { name: 'x', shape: [N], dtype: 'f32', offset: X },
-      { name: 'flag', shape: [], dtype: 'i32', offset: FLAG },
-    ],
-    outputs: [{ name: 'y', shape: [N], dtype: 'f32', offset: Y }],
-    memory: { pages: 1, shared: true, arenaOffset: FLAG + 16, arenaBytes: 0 },
-    kernels: [
-      { name: 'double', work: N },
-      { name: 'spin', work: 4 },
-    ],
-    schedule: [0, 1],
-    threads: { default: 2, minWorkPerThread: 1 },
-  };
-  return writeArtifact({ manifest, sections: { wasm } });
-}
 
 const expectedY = Array.from({ length: N }, (_, i) => Math.fround(i - 20.5) * 2);
 
@@ -72,7 +37,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kiln-liveness-'));
   child = join(dir, 'child.mjs');
   artifact = join(dir, 'spin.kiln');
-  writeFileSync(artifact, spinArtifact());
+  writeFileSync(artifact, spinArtifact(N));
   await build({
     entryPoints: [fileURLToPath(new URL('../../test/liveness/child.ts', import.meta.url))],
     bundle: true,

@@ -283,6 +283,46 @@ export function counterArtifact(o: CounterOptions = {}): Uint8Array {
   return writeArtifact({ manifest, sections: { wasm: assemble(wat), state: image } });
 }
 
+/**
+ * Runs that never end (runtime liveness tests, Node and browser): y = 2x over n f32 (work n),
+ * then a kernel that loops forever on every chunk when the i32 input `flag` is 1 (work 4, so
+ * up to 4 threads all spin). Shared memory, so it can run detached ({timeoutMs}).
+ */
+export function spinArtifact(n = 64): Uint8Array {
+  const X = 64, Y = X + 4 * n, FLAG = Y + 4 * n;
+  const pages = Math.ceil((FLAG + 16) / 65536);
+  const wasm = assemble(`(module (import "env" "memory" (memory ${pages} ${pages} shared))
+  (func (export "double") (param $s i32) (param $e i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $s) (local.get $e)))
+      (f32.store offset=${Y} (i32.shl (local.get $s) (i32.const 2))
+        (f32.mul (f32.load offset=${X} (i32.shl (local.get $s) (i32.const 2))) (f32.const 2)))
+      (local.set $s (i32.add (local.get $s) (i32.const 1)))
+      (br $l))))
+  (func (export "spin") (param $s i32) (param $e i32)
+    (if (i32.eq (i32.load offset=${FLAG} (i32.const 0)) (i32.const 1))
+      (then (loop $forever (br $forever))))))`);
+  const manifest: ManifestInput = {
+    format: 'kiln',
+    version: 1,
+    target: 'wasm',
+    name: 'spin',
+    inputs: [
+      { name: 'x', shape: [n], dtype: 'f32', offset: X },
+      { name: 'flag', shape: [], dtype: 'i32', offset: FLAG },
+    ],
+    outputs: [{ name: 'y', shape: [n], dtype: 'f32', offset: Y }],
+    memory: { pages, shared: true, arenaOffset: FLAG + 16, arenaBytes: 0 },
+    kernels: [
+      { name: 'double', work: n },
+      { name: 'spin', work: 4 },
+    ],
+    schedule: [0, 1],
+    threads: { default: 2, minWorkPerThread: 1 },
+  };
+  return writeArtifact({ manifest, sections: { wasm } });
+}
+
 /** IEEE half bits of an f16-representable value (the fixture only stores such values). */
 function f32ToF16Bits(v: number): number {
   if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;

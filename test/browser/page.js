@@ -48,6 +48,39 @@ async function runCounter(name, options, batches) {
   }
 }
 
+// Runs that end: a kernel that never returns is stopped by {timeoutMs}; a worker terminated
+// mid-run fails that run; after each, the program replaces its workers and runs correctly.
+async function runLiveness() {
+  const out = { name: 'liveness' };
+  const sx = Float32Array.from({ length: 64 }, (_, i) => i - 20.5);
+  const attempt = async (f) => {
+    const t0 = performance.now();
+    try {
+      const r = await f();
+      return { ok: true, y: Array.from(r.y), ms: performance.now() - t0 };
+    } catch (e) {
+      return { ok: false, kiln: e instanceof KilnRuntimeError, message: String(e && e.message), ms: performance.now() - t0 };
+    }
+  };
+  try {
+    const prog = await load(await fetchBytes('/spin.kiln'), isolated ? { threads: 2 } : {});
+    out.timedOut = await attempt(() => prog.run({ x: sx, flag: Int32Array.of(1) }, { timeoutMs: 300 }));
+    out.after = await attempt(() => prog.run({ x: sx, flag: Int32Array.of(0) }, { timeoutMs: 5000 }));
+    if (isolated) {
+      // workerHandles is an internal test hook; kill() terminates worker 1 as if from outside.
+      setTimeout(() => prog.workerHandles[0].kill(), 200);
+      out.killed = await attempt(() => prog.run({ x: sx, flag: Int32Array.of(1) }, { timeoutMs: 30000 }));
+      out.afterKill = await attempt(() => prog.run({ x: sx, flag: Int32Array.of(0) }));
+      out.sync = await attempt(() => prog.runSync({ x: sx, flag: Int32Array.of(0) }));
+      out.restarts = prog.workerRestarts;
+    }
+    prog.dispose();
+  } catch (e) {
+    out.error = String(e && e.message);
+  }
+  return out;
+}
+
 const x = new Float32Array(await (await fetch('/x.bin')).arrayBuffer());
 const counterBatches = await Promise.all([0, 1, 2].map(async (k) => new Float32Array(await (await fetch(`/batch${k}.bin`)).arrayBuffer())));
 const cases = [];
@@ -60,10 +93,11 @@ cases.push(await runCase('relaxed-off', '/relaxed.kiln', { threads: 2, relaxedSi
 cases.push(await runCase('shared-default', '/shared.kiln', {}, x));
 cases.push(await runCase('relaxed-default', '/relaxed.kiln', {}, x));
 const counters = [await runCounter('counter-default', {}, counterBatches), await runCounter('counter-2', { threads: 2 }, counterBatches)];
+const liveness = await runLiveness();
 
 await fetch('/results', {
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ page: location.pathname, isolated, hardwareConcurrency: navigator.hardwareConcurrency, cases, counters }),
+  body: JSON.stringify({ page: location.pathname, isolated, hardwareConcurrency: navigator.hardwareConcurrency, cases, counters, liveness }),
 });
 if (location.pathname === '/isolated.html') location.href = '/plain.html';

@@ -79,6 +79,7 @@ const files = {
   '/relaxed.kiln': [fx.addScaleArtifact(w, { shared: true, relaxed: true }), 'application/octet-stream'],
   '/x.bin': [new Uint8Array(x.buffer), 'application/octet-stream'],
   '/counter.kiln': [fx.counterArtifact({ n: CN, shared: true, accInit: acc0, stepInit: STEP0 }), 'application/octet-stream'],
+  '/spin.kiln': [fx.spinArtifact(64), 'application/octet-stream'],
   ...Object.fromEntries(batches.map((b, k) => [`/batch${k}.bin`, [new Uint8Array(b.buffer), 'application/octet-stream']])),
 };
 const html = '<!doctype html><meta charset="utf-8"><title>kiln runtime</title><script type="module" src="/page.js"></script>';
@@ -197,6 +198,28 @@ function checkCounter(page, c, threads, sharedMemory) {
   const st = c.stats;
   check(st.runs === 3 && st.bytesIn === 3 * CN * 4 && st.bytesOut === 3 * 8, `${where}: stats ${JSON.stringify(st)}: state crossed into JS or batches were miscounted`);
 }
+// The spin artifact's y = 2x, x = i - 20.5.
+const spinY = Array.from({ length: 64 }, (_, i) => Math.fround(i - 20.5) * 2);
+function checkLiveness(page, l) {
+  if (!l || l.error) return check(false, `${page} liveness: unexpected error: ${l?.error}`);
+  const failed = (a, re, what) => check(a && !a.ok && a.kiln && re.test(a.message), `${page} liveness ${what}: wanted a KilnRuntimeError matching ${re}, got ${JSON.stringify(a)}`);
+  const correct = (a, what) => check(a?.ok && a.y.every((v, i) => v === spinY[i]), `${page} liveness ${what}: wanted y = 2x, got ${JSON.stringify(a)}`);
+  if (page !== 'isolated') {
+    failed(l.timedOut, /timeoutMs needs worker threads on shared memory/, 'timeoutMs without shared memory');
+    failed(l.after, /timeoutMs needs worker threads on shared memory/, 'timeoutMs without shared memory');
+    return;
+  }
+  failed(l.timedOut, /did not finish within timeoutMs 300 \(thread 0 was at schedule step 1, kernel 'spin'\)/, 'spinning kernel');
+  check(l.timedOut?.ms < 5000, `${page} liveness: the time-out took ${l.timedOut?.ms} ms`);
+  correct(l.after, 'run after the time-out');
+  failed(l.killed, /worker thread 1 of 2 was terminated/, 'worker killed mid-run');
+  check(l.killed?.ms < 5000, `${page} liveness: the killed run took ${l.killed?.ms} ms to fail`);
+  correct(l.afterKill, 'run after the kill');
+  correct(l.sync, 'runSync after the kill');
+  check(l.restarts === 2, `${page} liveness: ${l.restarts} worker restarts, wanted 2`);
+  console.log(`  ${page} liveness: spinning kernel stopped after ${l.timedOut?.ms.toFixed(0)} ms, killed worker noticed after ${l.killed?.ms.toFixed(0)} ms, ${l.restarts} restarts`);
+}
+
 const wantsIsolation = (page, c) =>
   check(c?.kilnError && /cross-origin isolated/.test(c.error), `${page} ${c?.name}: wanted a KilnRuntimeError about isolation, got ${JSON.stringify(c)}`);
 
@@ -213,6 +236,7 @@ if (iso) {
   const [cd, c2] = iso.counters;
   checkCounter('isolated', cd, Math.min(2, iso.hardwareConcurrency), true);
   checkCounter('isolated', c2, 2, true);
+  checkLiveness('isolated', iso.liveness);
   for (const c of iso.cases) if (!c.error) console.log(`  isolated ${c.name}: threads ${c.threads}, ${c.variant}, ${c.ms.toFixed(1)} ms (load + 6 runs)`);
 }
 const plain = results.get('/plain.html');
@@ -229,6 +253,7 @@ if (plain) {
   check(byName['relaxed-default']?.variant === 'relaxed-simd', `plain relaxed-default: variant ${byName['relaxed-default']?.variant}, wanted relaxed-simd (the patch must apply to it too)`);
   for (const name of ['shared-2', 'shared-4', 'relaxed-3', 'relaxed-off']) wantsIsolation('plain', byName[name]);
   checkCounter('plain', plain.counters[0], 1, false);
+  checkLiveness('plain', plain.liveness);
   wantsIsolation('plain', plain.counters[1]);
   for (const c of plain.cases) if (!c.error) console.log(`  plain ${c.name}: threads ${c.threads}, ${c.variant}, ${c.ms.toFixed(1)} ms (load + 6 runs)`);
 }
