@@ -23,6 +23,9 @@ export * as passes from './passes/index.js';
 import { useCompiledExecution } from './exec.js';
 // `import * as kiln from 'kiln'` runs traced functions and Keras predict as compiled WebAssembly.
 useCompiledExecution(true);
+export { loadLayersModel, type LoadLayersModelOptions, type SaveOptions } from './keras/index.js';
+export type { IOHandler, ModelArtifacts, SaveResult, ModelJson, WeightSpec, WeightGroup } from './frontend/io/formats.js';
+export type { ModelSource, ModelDestination } from './frontend/io/source.js';
 export { callbacks, type ModelCompileArgs, type ModelFitArgs, type ModelEvaluateArgs } from './keras/index.js';
 export {
   loadGraphModel, GraphModel,

@@ -26,3 +26,5 @@ export {
 export {
   getTrainingState, setTrainingState, getOptimizerState, setOptimizerState, type TrainingState, type StateTensor,
 } from './engine/training_state.js';
+export { loadLayersModel, type LoadLayersModelOptions } from './saving/load.js';
+export { type SaveOptions } from './saving/save.js';

@@ -3,7 +3,7 @@
  * with no inputs whose output KerasTensor has the declared shape (batch dimension `null` unless
  * a batch size is fixed).
  */
-import { isDType, type DType } from '../../ir/dtype.js';
+import { parseDType, type DType } from '../../ir/dtype.js';
 import { KilnError } from '../../ir/types.js';
 import type { Tensor } from '../backend.js';
 import { KerasTensor, Node, shapeToString, type KerasShape } from './keras_tensor.js';
@@ -15,10 +15,15 @@ export interface InputLayerArgs {
   batchSize?: number;
   /** Full shape including the batch dimension. */
   batchInputShape?: KerasShape;
-  dtype?: DType;
+  /** Kiln ('f32') or Keras ('float32') dtype names. */
+  dtype?: DType | string;
   name?: string;
   sparse?: boolean;
+  /** Keras writes `ragged: false`; ragged inputs are refused. */
+  ragged?: boolean;
 }
+
+const INPUT_LAYER_KEYS = ['inputShape', 'batchSize', 'batchInputShape', 'dtype', 'name', 'sparse', 'ragged', 'trainable'];
 
 export interface InputLayerConfig extends LayerConfig {
   batchInputShape: (number | null)[];
@@ -36,11 +41,14 @@ export class InputLayer extends Layer {
     if (args.inputShape && args.batchInputShape) {
       throw new KilnError(`InputLayer${args.name ? ` '${args.name}'` : ''}: give inputShape or batchInputShape, not both`);
     }
-    if (args.dtype !== undefined && !isDType(args.dtype)) {
-      throw new KilnError(`InputLayer${args.name ? ` '${args.name}'` : ''}: unknown dtype '${String(args.dtype)}'`);
+    const who = `InputLayer${args.name ? ` '${args.name}'` : ''}`;
+    for (const k of Object.keys(args)) {
+      if (!INPUT_LAYER_KEYS.includes(k)) throw new KilnError(`${who}: unknown argument '${k}' (valid: ${INPUT_LAYER_KEYS.join(', ')})`);
     }
-    if (args.sparse) throw new KilnError(`InputLayer${args.name ? ` '${args.name}'` : ''}: sparse inputs are not supported`);
-    super({ name: args.name, dtype: args.dtype, inputShape: args.inputShape, batchInputShape: args.batchInputShape, batchSize: args.batchSize, trainable: false });
+    const dtype = args.dtype === undefined ? undefined : parseDType(args.dtype, `${who}: dtype`);
+    if (args.sparse) throw new KilnError(`${who}: sparse inputs are not supported`);
+    if (args.ragged) throw new KilnError(`${who}: ragged inputs are not supported`);
+    super({ name: args.name, dtype, inputShape: args.inputShape, batchInputShape: args.batchInputShape, batchSize: args.batchSize, trainable: false });
     const shape = this.batchInputShape!;
     if (!shape.every((d) => d === null || (Number.isInteger(d) && d >= 0))) {
       this.fail(`shape dimensions must be non-negative integers or null, got ${JSON.stringify(shape)}`);

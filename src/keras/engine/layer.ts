@@ -307,18 +307,59 @@ export interface LayerClass {
 
 const layerClasses = new Map<string, LayerClass>();
 
-export function registerLayer(cls: LayerClass): void {
-  layerClasses.set(cls.className, cls);
+/** A Layer subclass whose constructor takes its config (tfjs custom layers are written this way). */
+export type LayerConstructor = abstract new (config: never) => Layer;
+/** A function that builds a layer from its (camelCase) config. */
+export type LayerFactory = (config: Record<string, unknown> & { name?: string }) => Layer;
+
+/**
+ * Register a layer class for deserialization (loading models, fromConfig), the counterpart of
+ * tfjs's `serialization.registerClass`:
+ * - `registerLayer(cls)`: a class with a static `className` and `fromConfig`;
+ * - `registerLayer('MyLayer', cls)`: a Layer subclass, built with its static `fromConfig` when it
+ *   defines one, else with `new cls(config)`;
+ * - `registerLayer('MyLayer', (config) => layer)`: a factory.
+ */
+export function registerLayer(cls: LayerClass): void;
+export function registerLayer(className: string, classOrFactory: LayerClass | LayerConstructor | LayerFactory): void;
+export function registerLayer(a: LayerClass | string, b?: LayerClass | LayerConstructor | LayerFactory): void {
+  if (typeof a !== 'string') {
+    if (!a || typeof a.className !== 'string' || typeof a.fromConfig !== 'function') {
+      throw new KilnError(`registerLayer: expects a layer class with a static className and fromConfig, or (className, classOrFactory); got ${String(a)}`);
+    }
+    layerClasses.set(a.className, a);
+    return;
+  }
+  if (a === '') throw new KilnError('registerLayer: the class name must be a non-empty string');
+  if (typeof b !== 'function') throw new KilnError(`registerLayer('${a}', ...): expects a Layer subclass or a factory (config) => Layer, got ${b === null ? 'null' : typeof b}`);
+  const isClass = b.prototype instanceof Layer;
+  const own = (b as unknown as { fromConfig?: unknown }).fromConfig;
+  const build = (config: object): Layer => {
+    const layer = isClass
+      ? typeof own === 'function' && own !== (Layer as unknown as { fromConfig?: unknown }).fromConfig
+        ? (own as (c: object) => Layer).call(b, config)
+        : new (b as unknown as new (c: object) => Layer)(config)
+      : (b as LayerFactory)(config as Record<string, unknown>);
+    if (!(layer instanceof Layer)) throw new KilnError(`registerLayer('${a}'): the factory returned ${String(layer)}, not a kiln Layer`);
+    return layer;
+  };
+  layerClasses.set(a, { className: a, fromConfig: build as (config: never) => Layer });
 }
 
-export function getLayerClass(className: string): LayerClass {
+export function getLayerClass(className: string, where?: string): LayerClass {
   const cls = layerClasses.get(className);
-  if (!cls) throw new KilnError(`unknown layer class '${className}' (known: ${[...layerClasses.keys()].sort().join(', ')})`);
+  if (!cls) {
+    throw new KilnError(
+      `unknown layer class '${className}'${where ? ` in ${where}` : ''}: register it with kiln.registerLayer('${className}', ClassOrFactory) before loading ` +
+        `(known: ${[...layerClasses.keys()].sort().join(', ')})`,
+    );
+  }
   return cls;
 }
 
 /** Build a layer (or model) from `{className, config}` as produced by `layer.serialize()`. */
 export function deserializeLayer(s: { className: string; config: object }): Layer {
-  const cls = getLayerClass(s.className) as unknown as { fromConfig(config: object): Layer };
+  const name = (s.config as { name?: unknown } | undefined)?.name;
+  const cls = getLayerClass(s.className, typeof name === 'string' ? `layer '${name}'` : undefined) as unknown as { fromConfig(config: object): Layer };
   return cls.fromConfig(s.config);
 }

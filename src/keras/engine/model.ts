@@ -12,6 +12,9 @@ import { assignWeights, Layer, type CallArgs } from './layer.js';
 import { formatSummary, type SummaryRow } from '../summary.js';
 import type { History } from '../callbacks/history.js';
 import type { Logs } from '../callbacks/callback.js';
+import { saveModel, type SaveOptions } from '../saving/save.js';
+import type { ModelDestination } from '../../frontend/io/source.js';
+import type { SaveResult } from '../../frontend/io/formats.js';
 import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileArgs, type ModelEvaluateArgs, type ModelFitArgs } from './training.js';
 import { checkCompileArgs, checkEvaluateArgs, checkFitArgs, checkPredictArgs, xTensors, yTensor } from './model_args.js';
 
@@ -90,6 +93,15 @@ export abstract class Model extends Layer {
   async evaluate(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelEvaluateArgs): Promise<Logs> {
     const who = `evaluate: model '${this.name}'`;
     return evaluateModel(this, xTensors(who, x), yTensor(who, y), checkEvaluateArgs(who, args));
+  }
+
+  /**
+   * Save in the TensorFlow.js LayersModel format (model.json + `group1-shardNofM.bin`, float32)
+   * to a directory (path or file:// URL) or a tfjs IOHandler; tfjs-layers' loadLayersModel and
+   * kiln.loadLayersModel read it. `includeOptimizer` adds the training config and optimizer state.
+   */
+  save(destination: ModelDestination, options?: SaveOptions): Promise<SaveResult> {
+    return saveModel(this, destination, options);
   }
 
   override getWeights(): Tensor[] {
