@@ -4,7 +4,8 @@ import * as tfconv from '@tensorflow/tfjs-converter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readArtifact } from '../runtime/index.js';
 import { readNpy, writeNpy } from './npy.js';
-import { cnnPair, kiln, maxAbs, randomData, tempDir, writeIr, writeTinyGraphModel } from './test_util.js';
+import { kiln, maxAbs, randomData, tempDir, writeTinyGraphModel } from './test_util.js';
+import { cnnPair, writeIr } from './test_models.js';
 
 const t = tempDir();
 afterAll(t.remove);

@@ -4,7 +4,8 @@ import { compileEntries } from '../compile.js';
 import { parseFunc } from '../ir/parse.js';
 import { literal } from '../ir/literal.js';
 import { writeArtifact, type ManifestInput } from '../runtime/index.js';
-import { cnnPair, kiln, tempDir, writeIr } from './test_util.js';
+import { kiln, tempDir } from './test_util.js';
+import { cnnPair, writeIr } from './test_models.js';
 
 const t = tempDir();
 afterAll(t.remove);

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpy, writeNpy } from './npy.js';
-import { cnnPair, kiln, maxAbs, randomData, tempDir, writeIr } from './test_util.js';
+import { kiln, maxAbs, randomData, tempDir } from './test_util.js';
+import { cnnPair, writeIr } from './test_models.js';
 
 const t = tempDir();
 afterAll(t.remove);

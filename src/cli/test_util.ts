@@ -1,20 +1,11 @@
 /**
- * Test helpers for src/cli: run `kiln` in-process with captured output, and temp directories.
- * Tests only.
+ * Test helpers for src/cli: run `kiln` in-process with captured output, temp directories,
+ * seeded data, a hand-written GraphModel. Tests only (models built with Keras: test_models.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from './main.js';
-import { randomData, randomizeWeights, toTf, useCpuBackend } from '../keras/test_util.js';
-import { sequential, type Sequential } from '../keras/engine/sequential.js';
-import { conv2d } from '../keras/layers/conv2d.js';
-import { maxPooling2d } from '../keras/layers/max_pooling2d.js';
-import { flatten } from '../keras/layers/flatten.js';
-import { dense } from '../keras/layers/dense.js';
-import { toFunc, type Compilable } from '../compile.js';
-import { printFunc } from '../ir/print.js';
 
 export interface CliResult {
   code: number;
@@ -41,36 +32,18 @@ export function tempDir(prefix = 'kiln-cli-'): { dir: string; path: (name: strin
   return { dir, path: (name) => join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/**
- * A small CNN built with Kiln's Keras API and its tfjs-layers twin holding the same (seeded,
- * randomized) weights: conv 3x3 relu -> max pool -> flatten -> dense softmax, input [8, 8, 3].
- */
-export async function cnnPair(seed = 3): Promise<{ model: Sequential; twin: tfl.Sequential }> {
-  await useCpuBackend();
-  const model = sequential({ layers: [
-    conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [8, 8, 3] }),
-    maxPooling2d({ poolSize: 2 }),
-    flatten(),
-    dense({ units: 5, activation: 'softmax' }),
-  ] });
-  randomizeWeights(model, seed, -0.5, 0.5);
-  const twin = tfl.sequential({ layers: [
-    tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [8, 8, 3] }),
-    tfl.layers.maxPooling2d({ poolSize: 2 }),
-    tfl.layers.flatten(),
-    tfl.layers.dense({ units: 5, activation: 'softmax' }),
-  ] });
-  twin.setWeights(model.getWeights().map(toTf));
-  return { model, twin };
+/** Seeded uniform values in [lo, hi) (mulberry32). */
+export function randomData(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(s ^ (s >>> 15), s | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    out[i] = lo + (hi - lo) * (((x ^ (x >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
 }
-
-/** Writes a model's traced IR (weights included as literals) as the IR text file `path`. */
-export function writeIr(model: Compilable, inputShapes: readonly (readonly number[])[], path: string): void {
-  writeFileSync(path, printFunc(toFunc(model, { inputShapes })));
-}
-
-/** Seeded uniform values in [lo, hi). */
-export { randomData };
 
 export function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
