@@ -3,7 +3,7 @@
  * the long mutation campaign (campaign.ts); prints progress, the table by outcome and every bad case.
  * Exit status 1 when any case was bad.
  */
-import { formatTable, runCampaign, saveResult } from './campaign.js';
+import { formatTable, runCampaign, saveResult, type CampaignResult } from './campaign.js';
 
 const FLAGS = ['--cases', '--seed', '--workers', '--timeout', '--json', '--replay'];
 
@@ -36,14 +36,27 @@ const workers = Math.max(1, count(args['workers'], 'workers', 2));
 const timeoutMs = count(args['timeout'], 'timeout', 15_000);
 const only = args['replay']?.split(',').map((x) => count(x, 'replay', 0));
 console.log(`kiln fuzz: ${only ? `replaying ${only.length}` : cases} cases, seed ${seed}, ${workers} workers, ${timeoutMs} ms per case`);
+const t0 = performance.now();
+let partial: CampaignResult | undefined;
+// Stopped early: print what was done (the table as of the last progress line) and end.
+const stop = (): void => {
+  if (partial) console.log(`\nstopped after ${partial.cases} cases\n\n${formatTable(partial)}`);
+  process.exit(partial && partial.bad.length > 0 ? 1 : 2);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
 const result = await runCampaign({
   cases, seed, workers, timeoutMs, ...(only ? { only } : {}),
-  progressEvery: 5000,
+  progressEvery: Math.min(5000, Math.max(100, Math.round(cases / 20))),
   onBad: (b) => console.log(`  BAD #${b.index} [${b.seed}] ${b.cls}/${b.kind}: ${b.what} -> ${b.outcome}: ${b.detail.slice(0, 300)}`),
   onProgress: (done, r) => {
-    console.log(`  ${done} cases, ${r.bad.length} bad`);
+    console.log(`  ${done} cases, ${r.bad.length} bad, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    partial = r;
+    if (args['json']) saveResult(args['json'], r, { seed, workers, timeoutMs, partial: true });
   },
 });
+process.off('SIGTERM', stop);
+process.off('SIGINT', stop);
 console.log(`\n${result.cases} cases in ${(result.ms / 1000).toFixed(1)} s (seed ${seed})\n`);
 console.log(formatTable(result));
 if (result.bad.length > 0) {

@@ -46,3 +46,5 @@ process.on('message', (job: Job) => {
   void handle(job).then((reply) => process.send!(reply));
 });
 process.send!({ ready: true });
+// The campaign is gone (ended or killed): so is this runner.
+process.on('disconnect', () => process.exit(0));
