@@ -5,10 +5,11 @@
  * activations); and every layer's getConfig holds every key tfjs-layers' getConfig writes for
  * the same layer, so a Kiln-saved config carries what tfjs-layers reads.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../../ir/types.js';
-import type { Layer } from '../engine/layer.js';
+import { deserializeLayer, type Layer } from '../engine/layer.js';
 import { l2 } from '../regularizers.js';
 import { randomTensor } from '../test_util.js';
 import * as L from './index.js';
@@ -107,5 +108,31 @@ describe('getConfig keys cover tfjs-layers getConfig', () => {
   it('Concatenate and Add', () => {
     expect(Object.keys(L.concatenate({ axis: -1 }).getConfig())).toEqual(expect.arrayContaining(Object.keys(tfl.layers.concatenate({ axis: -1 }).getConfig())));
     expect(Object.keys(L.add().getConfig())).toEqual(expect.arrayContaining(Object.keys(tfl.layers.add({}).getConfig())));
+  });
+});
+
+/** Keras snake_case keys to camelCase, recursively (values untouched), as the importer does. */
+function camelKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(camelKeys);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), camelKeys(x)]));
+}
+
+describe('configs of real Keras models', () => {
+  it('every built-in layer of the esrgan fixtures builds from its converter-written config', () => {
+    const files = ['test/fixtures/models/esrgan-slim/x4/model.json', 'test/fixtures/models/esrgan-legacy/psnr-small/model.json', 'test/fixtures/models/esrgan-legacy/gans/model.json'];
+    const custom = new Set(['InputLayer', 'MultiplyBeta', 'PixelShuffle4x']);
+    let built = 0;
+    for (const f of files) {
+      if (!existsSync(f)) throw new Error(`fixture ${f} is missing: run \`npm run fixtures\``);
+      const topo = JSON.parse(readFileSync(f, 'utf8')).modelTopology;
+      for (const l of (topo.model_config ?? topo).config.layers as { class_name: string; config: object }[]) {
+        if (custom.has(l.class_name)) continue;
+        const layer = deserializeLayer({ className: l.class_name, config: camelKeys(l.config) as object });
+        expect(layer.dtype).toBe('f32'); // 'float32' in the file
+        built++;
+      }
+    }
+    expect(built).toBeGreaterThan(500);
   });
 });
