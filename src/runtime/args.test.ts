@@ -225,7 +225,8 @@ describe('CUDA loader arguments (fake driver, and the real addon loader)', () =>
       await withEnv(join(dir, 'partial.js'), /^CUDA addon '.*partial\.js' \(from KILN_CUDA_ADDON\) is not the kiln_cuda addon: it lacks the functions device, contextCreate, contextRelease, moduleLoad, moduleUnload, getFunction, memAlloc, memFree, memcpyHtoD, memcpyDtoH, synchronize$/);
       delete process.env.KILN_CUDA_ADDON;
       await refused(() => loadCuda(cudaBytes, { addonPath: join(dir, 'absent.node') }), /^CUDA addon '.*absent\.node' \(from addonPath\) does not exist; build it with `node native\/cuda\/build\.mjs`$/);
-      await refused(() => load(cudaBytes, { device: 'cuda', addonPath: join(dir, 'folder.node') }), /\(from addonPath\) is a directory/);
+      // Through load(): options of the other device left undefined are ignored.
+      await refused(() => load(cudaBytes, { device: 'cuda', threads: undefined, addonPath: join(dir, 'folder.node') }), /\(from addonPath\) is a directory/);
     });
   });
 });

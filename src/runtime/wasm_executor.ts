@@ -125,7 +125,8 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
     // browser bundles of this runtime.
     const spec = './cuda/index.js';
     const cuda = (await import(/* @vite-ignore */ spec)) as { loadCuda(b: Uint8Array | ArrayBuffer, o?: object): Promise<unknown> };
-    return (await cuda.loadCuda(bytes, options)) as Program;
+    const { ordinal, addonPath } = options;
+    return (await cuda.loadCuda(bytes, { device: 'cuda', ordinal, addonPath })) as Program;
   }
   const art = readArtifact(bytes);
   const m = validateWasm(art.manifest, art.sections);
