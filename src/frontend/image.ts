@@ -83,10 +83,8 @@ function batched(op: string, x: Tensor): { x4: Tensor; unbatch: (y: Tensor) => T
   throw new KilnError(`${op}: x must be NHWC (rank 4) or HWC (rank 3), got ${x.describe()}`);
 }
 
-/** Linear interpolation of `x` along `axis` (1 = height, 2 = width) to `outSize`, as TF does. */
-function lerpAxis(x: Tensor, axis: 1 | 2, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): Tensor {
-  const inSize = x.shape[axis]!;
-  if (inSize === outSize && !halfPixelCenters && !alignCorners) return x;
+/** Source rows (or columns) and blend weights of TF's linear interpolation along one axis. */
+function lerpTable(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): { lo: number[]; hi: number[]; frac: number[] } {
   const scale = resizeScale(inSize, outSize, alignCorners);
   const lo: number[] = [], hi: number[] = [], frac: number[] = [];
   for (let o = 0; o < outSize; o++) {
@@ -96,22 +94,38 @@ function lerpAxis(x: Tensor, axis: 1 | 2, outSize: number, alignCorners: boolean
     hi.push(Math.min(inSize - 1, Math.ceil(src)));
     frac.push(src - floor);
   }
-  const a = gather(x, lo, axis);
-  if (lo.every((v, i) => v === hi[i])) return a;
-  const b = gather(x, hi, axis);
-  const shape = axis === 1 ? [1, outSize, 1, 1] : [1, 1, outSize, 1];
-  return add(a, mul(sub(b, a), tensor(frac, shape, x.dtype)));
+  return { lo, hi, frac };
 }
 
-/** Bilinear resize of NHWC (or HWC) `x` to `size` = [newHeight, newWidth], as tf.image.resizeBilinear. */
+/**
+ * Bilinear resize of NHWC (or HWC) `x` to `size` = [newHeight, newWidth], as
+ * tf.image.resizeBilinear. The four corners of every output pixel are gathered straight from x
+ * flattened over (H, W), one gather each with static indices, and blended as TF does (left/right,
+ * then top/bottom). Gathering from x itself keeps each gather a plain copy kernel with the blend
+ * fused after it (a gather of an already blended axis would recompute that blend per element).
+ */
 export function resizeBilinear(x: Tensor, size: readonly [number, number] | readonly number[], alignCorners = false, halfPixelCenters = false): Tensor {
   const { x4, unbatch } = batched('resizeBilinear', x);
   const [oh, ow] = checkSize('resizeBilinear', x, size);
   checkFlags('resizeBilinear', alignCorners, halfPixelCenters);
   if (x.dtype !== 'f32') throw new KilnError(`resizeBilinear: x must be f32, got ${x.describe()}; cast it first`);
-  // Width first, then height: the order in which TF blends (left/right, then top/bottom).
-  const cols = lerpAxis(x4, 2, ow, alignCorners, halfPixelCenters);
-  return unbatch(lerpAxis(cols, 1, oh, alignCorners, halfPixelCenters));
+  const [n, h, w, c] = x4.shape as [number, number, number, number];
+  const ys = lerpTable(h, oh, alignCorners, halfPixelCenters), xs = lerpTable(w, ow, alignCorners, halfPixelCenters);
+  const flat = reshape(x4, [n, h * w, c]);
+  const corner = (rows: number[], cols: number[]): Tensor => {
+    const idx: number[] = [];
+    for (const r of rows) for (const q of cols) idx.push(r * w + q);
+    if (idx.length === h * w && idx.every((v, i) => v === i)) return x4;
+    return reshape(gather(flat, idx, 1), [n, oh, ow, c]);
+  };
+  const sameX = xs.lo.every((v, i) => v === xs.hi[i]), sameY = ys.lo.every((v, i) => v === ys.hi[i]);
+  const row = (rows: number[]): Tensor => {
+    const left = corner(rows, xs.lo);
+    return sameX ? left : add(left, mul(sub(corner(rows, xs.hi), left), tensor(xs.frac, [1, 1, ow, 1])));
+  };
+  const top = row(ys.lo);
+  if (sameY) return unbatch(top);
+  return unbatch(add(top, mul(sub(row(ys.hi), top), tensor(ys.frac, [1, oh, 1, 1]))));
 }
 
 function nearestIndices(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): number[] {
