@@ -11,7 +11,7 @@ import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig }
 import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
 import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
-import { checkLayerArgs } from './args.js';
+import { checkLayerArgs, onlyValue } from './args.js';
 import { checkNhwcInput, convOutputLength, normalizePair, parseConvWindow, type DataFormat, type PaddingLike, type PaddingMode } from './conv_utils.js';
 
 export interface DepthwiseConv2DArgs extends LayerArgs {
@@ -30,12 +30,14 @@ export interface DepthwiseConv2DArgs extends LayerArgs {
   activityRegularizer?: RegularizerLike | null;
   depthwiseConstraint?: ConstraintLike | null;
   biasConstraint?: ConstraintLike | null;
+  /** Written as 1 by some Keras 2 versions (inherited from Conv2D); 1 only. */
+  groups?: number;
 }
 
 const DEPTHWISE_ARGS = [
   'kernelSize', 'depthMultiplier', 'strides', 'padding', 'dataFormat', 'dilationRate', 'activation', 'useBias',
   'depthwiseInitializer', 'biasInitializer', 'depthwiseRegularizer', 'biasRegularizer', 'activityRegularizer',
-  'depthwiseConstraint', 'biasConstraint',
+  'depthwiseConstraint', 'biasConstraint', 'groups',
 ] as const satisfies readonly (keyof DepthwiseConv2DArgs)[];
 
 export interface DepthwiseConv2DConfig extends LayerConfig {
@@ -77,6 +79,7 @@ export class DepthwiseConv2D extends Layer {
   constructor(args: DepthwiseConv2DArgs) {
     super(args);
     checkLayerArgs(this.label, args, { known: DEPTHWISE_ARGS, required: ['kernelSize'] });
+    onlyValue(this.label, 'groups', args.groups, [1]);
     this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
     this.depthMultiplier = args.depthMultiplier ?? 1;
     if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier <= 0) {

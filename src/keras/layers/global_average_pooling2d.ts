@@ -8,6 +8,8 @@ import { checkLayerArgs } from './args.js';
 
 export interface GlobalAveragePooling2DArgs extends LayerArgs {
   keepDims?: boolean;
+  /** Keras 3's spelling of keepDims (its config writes `keepdims`). */
+  keepdims?: boolean;
   dataFormat?: DataFormat | null;
 }
 
@@ -22,9 +24,9 @@ export class GlobalAveragePooling2D extends Layer {
 
   constructor(args: GlobalAveragePooling2DArgs = {}) {
     super(args);
-    checkLayerArgs(this.label, args, { known: ['keepDims', 'dataFormat'] });
+    checkLayerArgs(this.label, args, { known: ['keepDims', 'keepdims', 'dataFormat'] });
     args ??= {};
-    this.keepDims = args.keepDims ?? false;
+    this.keepDims = args.keepDims ?? args.keepdims ?? false;
     checkDataFormat(args.dataFormat, this.label);
   }
 
