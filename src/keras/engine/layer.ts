@@ -341,6 +341,9 @@ export function registerLayer(a: LayerClass | string, b?: LayerClass | LayerCons
         : new (b as unknown as new (c: object) => Layer)(config)
       : (b as LayerFactory)(config as Record<string, unknown>);
     if (!(layer instanceof Layer)) throw new KilnError(`registerLayer('${a}'): the factory returned ${String(layer)}, not a kiln Layer`);
+    // A model's first layer carries the input shape in its config; custom constructors often drop it.
+    const shape = (config as { batchInputShape?: KerasShape }).batchInputShape;
+    if (layer.batchInputShape === undefined && Array.isArray(shape)) layer.batchInputShape = [...shape];
     return layer;
   };
   layerClasses.set(a, { className: a, fromConfig: build as (config: never) => Layer });

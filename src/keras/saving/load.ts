@@ -145,6 +145,14 @@ function applyTrainingConfig(model: Model, tc: TrainingConfigJson, optimizerWeig
   }
 }
 
+function hasInputs(model: Model): boolean {
+  try {
+    return model.inputs.length > 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Load a TensorFlow.js LayersModel: `source` is a model.json path or directory, a `file://` or
  * `http(s)://` URL, a tfjs IOHandler (anything with `load()`), or ModelArtifacts in memory.
@@ -159,7 +167,7 @@ export async function loadLayersModel(source: ModelSource, options?: LoadLayersM
   if (!(model instanceof Model)) {
     throw new KilnError(`${WHO}: ${where}: the topology's class '${className}' is a layer, not a model (expected Sequential, Functional or Model)`);
   }
-  if (model.inputs.length === 0) {
+  if (!hasInputs(model)) {
     throw new KilnError(`${WHO}: ${where}: Sequential model '${model.name}' has no input shape (its first layer has no batch_input_shape), so its weights cannot be created`);
   }
   const decoded = decodeWeights(specs, bytes, `${WHO}: ${where}`);
