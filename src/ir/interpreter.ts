@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+// A named import (not `import '...'`): it registers the cpu backend all the same, and TypeScript
+// leaves it out of interpreter.d.ts, so tfjs's types stay out of Kiln's published declarations.
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { castScalar, type DType } from './dtype.js';
 import type { Func, Value } from './function.js';
 import { literal, type Literal } from './literal.js';
@@ -19,8 +21,8 @@ import { KilnError, shapesEqual, typeToString, type TensorType } from './types.j
  * .wasm file in Node, and PROD hides every tfjs warning the user's own code would get.)
  */
 function quietCpuBackend(): void {
-  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
-  if (cpu !== null && typeof cpu.firstUse === 'boolean') cpu.firstUse = false;
+  const cpu = tf.findBackend('cpu');
+  if (cpu instanceof MathBackendCPU) (cpu as unknown as { firstUse: boolean }).firstUse = false;
 }
 quietCpuBackend();
 
@@ -49,6 +51,7 @@ export function tfDtype(d: DType): 'float32' | 'int32' | 'bool' {
   return 'int32';
 }
 
+/** @internal A literal as a tfjs-core tensor (tfjs-core's types stay out of Kiln's published .d.ts). */
 export function literalToTensor(l: Literal): tf.Tensor {
   const dt = tfDtype(l.type.dtype);
   const data = dt === 'float32' ? (l.data instanceof Float32Array ? l.data : Float32Array.from(l.data))
@@ -57,7 +60,7 @@ export function literalToTensor(l: Literal): tf.Tensor {
   return tf.tensor(data, [...l.type.shape], dt);
 }
 
-/** Read a tensor back as a literal of `type`, rounding/wrapping to the IR dtype. */
+/** @internal Read a tensor back as a literal of `type`, rounding/wrapping to the IR dtype. */
 export function tensorToLiteral(t: tf.Tensor, type: TensorType): Literal {
   if (!shapesEqual(t.shape, type.shape)) {
     throw new Error(`interpreter: kernel produced shape [${t.shape}] but the IR says ${typeToString(type)}`);
@@ -70,7 +73,7 @@ export function tensorToLiteral(t: tf.Tensor, type: TensorType): Literal {
   return out;
 }
 
-/** Evaluate one node given its input tensors; rounds the result to the node's dtype. */
+/** @internal Evaluate one node given its input tensors; rounds the result to the node's dtype. */
 export function evalNode(v: Value, inputs: readonly tf.Tensor[]): tf.Tensor {
   const def = getOp(v.op);
   let out = def.interpret(inputs, v.attrs, v.type, v.inputs.map((i) => i.type));

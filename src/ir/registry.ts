@@ -41,6 +41,7 @@ export interface OpDef {
   /** Output type from input types and attributes; throws KilnError via opError on bad input. */
   infer(inputs: readonly TensorType[], attrs: Attrs): TensorType;
   /**
+   * @internal (tfjs-core's types stay out of Kiln's published .d.ts.)
    * Reference kernel on tfjs-core (cpu). Inputs carry the host dtype mapping of the interpreter
    * (floats as float32, integers as int32, bool as bool); the interpreter rounds the result to
    * `out`'s dtype afterwards.

@@ -159,6 +159,7 @@ export abstract class Model extends Layer {
    */
   predict(x: Tensor, args?: PredictArgs): Tensor | Tensor[];
   predict(x: Tensor[], args?: PredictArgs): Tensor | Tensor[];
+  predict(x: Tensor | Tensor[], args?: PredictArgs): Tensor | Tensor[];
   predict(x: Tensor | Tensor[], options?: PredictArgs): Tensor | Tensor[] {
     const xs = xTensors(`predict: model '${this.name}'`, x);
     const args = checkPredictArgs(`predict: model '${this.name}'`, options);
