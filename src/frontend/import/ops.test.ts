@@ -183,6 +183,41 @@ describe('elementwise and reductions', () => {
     for (const n of un) g.op(n, n, [n === 'Square' || n === 'Exp' || n === 'Neg' ? 'x' : 'shift']);
     await check(g, [...bin, ...un]);
   });
+  it('more unary and binary math, AddN, ClipByValue, comparisons and logic', async () => {
+    const g = new G([2, 3]);
+    const y = g.w('y', [2, 3], 20), pos = g.c('pos', [0.5, 1.5, 3], [3]), z = g.c('z', [0, 1, -2], [3]);
+    const un = ['Sin', 'Cos', 'Erf', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'LogSoftmax', 'ZerosLike', 'OnesLike'];
+    for (const n of un) g.op(n, n, ['x']);
+    g.op('absx', 'Abs', ['x']);
+    g.op('Log1p', 'Log1p', ['absx']);
+    g.op('Pow', 'Pow', ['absx', pos]);
+    g.op('FloorMod', 'FloorMod', ['x', pos]);
+    g.op('DivNoNan', 'DivNoNan', ['x', z]);
+    g.op('AddN', 'AddN', ['x', 'y', 'x'], { N: A.i(3) });
+    g.op('ClipByValue', 'ClipByValue', ['x', g.c('lo', [-0.5], []), g.c('hi', [0.75], [])]);
+    const cmp = ['Equal', 'NotEqual', 'Less', 'LessEqual', 'GreaterEqual'];
+    for (const n of cmp) g.op(n, n, ['Round', n === 'Equal' || n === 'NotEqual' ? g.c(`c${n}`, [0, 1, -1], [3]) : 'y']);
+    g.op('LogicalAnd', 'LogicalAnd', ['Less', 'NotEqual']);
+    g.op('LogicalOr', 'LogicalOr', ['Less', 'Equal']);
+    g.op('LogicalNot', 'LogicalNot', ['Less']);
+    const red = g.c('raxis', [1], [], 'int32');
+    g.op('All', 'All', ['LogicalOr', red], { keep_dims: A.b(false) });
+    g.op('Any', 'Any', ['LogicalAnd', red], { keep_dims: A.b(true) });
+    g.op('ArgMin', 'ArgMin', ['x', red], { output_type: A.type('int32') });
+    const names = [...un, 'Log1p', 'Pow', 'FloorMod', 'DivNoNan', 'AddN', 'ClipByValue', ...cmp, 'LogicalAnd', 'LogicalOr', 'LogicalNot', 'All', 'Any', 'ArgMin'];
+    await check(g, names, 1e-5);
+  });
+  it('BatchMatMulV2, Concat, BroadcastTo, Size, Rank, ShapeN, GatherV2 with negative axis', async () => {
+    const g = new G([2, 3, 4]);
+    g.op('bmm', 'BatchMatMulV2', ['x', g.w('m', [2, 5, 4], 21)], { adj_x: A.b(false), adj_y: A.b(true) });
+    g.op('cat', 'Concat', [g.c('cax', [-1], [], 'int32'), 'x', 'x'], { N: A.i(2) });
+    g.op('bt', 'BroadcastTo', [g.w('v', [1, 4], 22), g.c('bs', [3, 2, 3, 4], [4], 'int32')]);
+    g.op('size', 'Size', ['x'], { out_type: A.type('int32') });
+    g.op('rank', 'Rank', ['x']);
+    g.op('shapes', 'ShapeN', ['x', 'bt'], { out_type: A.type('int32'), N: A.i(2) });
+    g.op('gv', 'GatherV2', ['x', g.c('gi', [3, 0], [2], 'int32'), g.c('gax', [-1], [], 'int32')], { batch_dims: A.i(0) });
+    await check(g, ['bmm', 'cat', 'bt', 'size', 'rank', 'shapes:0', 'shapes:1', 'gv']);
+  });
   it('int FloorDiv, comparisons and Select', async () => {
     const g = new G([2, 3], 'int32');
     const d = g.c('d', [3, -2, 4], [3], 'int32');
