@@ -75,7 +75,7 @@ function inputsFor(c: Case, seed: number): Float32Array[] {
 function kilnPredict(m: Model, xs: Float32Array[], shapes: number[][]): Float32Array[] {
   const ins = xs.map((x, i) => kiln.tensor(x, shapes[i]!));
   m.runEagerly = true;
-  const y = m.predict(ins.length === 1 ? ins[0]! : ins);
+  const y = ins.length === 1 ? m.predict(ins[0]!) : m.predict(ins);
   return (Array.isArray(y) ? y : [y]).map((t: Tensor) => Float32Array.from(t.dataSync()));
 }
 
@@ -109,7 +109,7 @@ describe('every layer, both directions', () => {
     it(`${c.name}: tfjs-layers save -> kiln load`, async () => {
       const tm = c.build(TFL) as tfl.LayersModel;
       const ws = tm.weights;
-      tm.setWeights(randomWeights(ws.map((w) => w.shape as number[]), ws.map((w) => w.name), 11).map((d, i) => tf.tensor(d, ws[i]!.shape)));
+      tm.setWeights(randomWeights(ws.map((w) => w.shape as number[]), ws.map((w) => w.name), 11).map((d, i) => tf.tensor(d, ws[i]!.shape as number[])));
       const artifacts = await capture((h) => tm.save(h));
       const km = await kiln.loadLayersModel(artifacts as never);
       const xs = inputsFor(c, 5);
