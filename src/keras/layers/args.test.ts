@@ -67,6 +67,8 @@ describe('argument checking', () => {
     expect(L.dropout({ rate: 0.5, seed: null, noiseShape: null }).seed).toBeUndefined();
     expect(L.flatten({ dataFormat: 'channels_last' }).getConfig()).toMatchObject({ dataFormat: 'channelsLast' });
     expect(L.averagePooling2d({ padding: 'VALID', dataFormat: 'channels_last' }).padding).toBe('valid');
+    expect(L.conv2d({ filters: 1, kernelSize: [3], strides: [2] }).getConfig()).toMatchObject({ kernelSize: [3, 3], strides: [2, 2] });
+    expect(() => L.conv2d({ name: 'ks', filters: 1, kernelSize: [3, 3, 3] })).toThrow("Conv2D 'ks': kernelSize must be a positive integer or a pair of them, got [3,3,3]");
   });
 
   it('closestName prefers the nearest, case-insensitive, and gives up when nothing is close', () => {

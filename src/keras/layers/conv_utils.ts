@@ -10,9 +10,9 @@ export type PaddingLike = PaddingMode | 'SAME' | 'VALID';
 /** Kiln is channels-last; tfjs's and Keras's spellings of it are both accepted. */
 export type DataFormat = 'channelsLast' | 'channels_last';
 
-/** `3` -> `[3, 3]`; `[3, 5]` stays; anything else is an error naming the layer and argument. */
+/** `3` and `[3]` -> `[3, 3]` (as tfjs-layers); `[3, 5]` stays; anything else is an error naming the layer and argument. */
 export function normalizePair(v: number | readonly number[], who: string, arg: string): [number, number] {
-  const pair = typeof v === 'number' ? [v, v] : [...v];
+  const pair = typeof v === 'number' ? [v, v] : Array.isArray(v) && v.length === 1 ? [v[0], v[0]] : Array.isArray(v) ? [...v] : [v];
   if (pair.length !== 2 || !pair.every((x) => Number.isInteger(x) && x > 0)) {
     throw new KilnError(`${who}: ${arg} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
   }
