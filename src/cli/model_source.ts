@@ -106,8 +106,27 @@ async function loadIr(text: string, file: string): Promise<LoadedModel> {
 }
 
 async function loadLayers(path: string, file: string): Promise<LoadedModel> {
-  void path;
-  throw new CommandError(`'${file}' is a TensorFlow.js LayersModel; loading it needs kiln.loadLayersModel, which this build of Kiln does not have yet`);
+  // The Keras index registers every built-in layer class (and Functional/Sequential) for loading.
+  const { loadLayersModel } = await import('../keras/index.js');
+  let model;
+  try {
+    // Inference only: the training config (optimizer, loss) is not needed to compile predict.
+    model = await loadLayersModel(path, { loadTrainingConfig: false });
+  } catch (e) {
+    if (e instanceof KilnError) {
+      const hint = /registerLayer/.test(e.message)
+        ? ' (the command line cannot register custom layers: load the model in a script after kiln.registerLayer and call kiln.compile there)' : '';
+      throw new CommandError(`cannot load LayersModel '${file}': ${e.message}${hint}`);
+    }
+    throw e;
+  }
+  return {
+    kind: 'layers-model',
+    name: model.name,
+    target: model,
+    inputs: model.inputs.map((i) => ({ name: i.name, shape: [...i.shape], dtype: i.dtype })),
+    shapes: 'fill',
+  };
 }
 
 /** The number of inputs a GraphModel's signature declares, when it has one. */

@@ -3,6 +3,8 @@
  * apart from test_util.ts so tests that need no model do not load tfjs-layers). Tests only.
  */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { randomizeWeights, toTf, useCpuBackend } from '../keras/test_util.js';
 import { sequential, type Sequential } from '../keras/engine/sequential.js';
@@ -41,3 +43,20 @@ export function writeIr(model: Compilable, inputShapes: readonly (readonly numbe
   writeFileSync(path, printFunc(toFunc(model, { inputShapes })));
 }
 
+
+/**
+ * Saves a tfjs-layers model into `dir` through tfjs's own save path (tf.io.withSaveHandler),
+ * written the way tfjs's file handlers lay it out: model.json (topology, weightsManifest with
+ * one shard) and the shard beside it.
+ */
+export async function saveWithTfjs(model: tfl.LayersModel, dir: string, file = 'model.json'): Promise<void> {
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    const shard = `${file.replace(/\.json$/, '')}.weights.bin`;
+    writeFileSync(join(dir, shard), new Uint8Array(a.weightData as ArrayBuffer));
+    writeFileSync(join(dir, file), JSON.stringify({
+      modelTopology: a.modelTopology, format: a.format ?? 'layers-model', generatedBy: a.generatedBy, convertedBy: a.convertedBy ?? null,
+      weightsManifest: [{ paths: [shard], weights: a.weightSpecs }],
+    }));
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+}
