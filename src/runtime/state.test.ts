@@ -266,7 +266,7 @@ describe('state and entries in the manifest', () => {
     await expectRejects(load(rewrite(() => {}, noImage)), /manifest\.state\[0\]\.init: the initial value of 'acc' \[0, 64\) lies outside the 0-byte 'state' section/);
     await expectRejects(load(rewrite((m) => (m.state![3]!.name = 'acc'))), /manifest\.state\[3\]\.name must be unique \(manifest\.state\[0\] has it too\), got "acc"/);
     await expectRejects(load(rewrite((m) => ((m.state![1] as { dtype: string }).dtype = 'i64'))), /manifest\.state\[1\]\.dtype must be one of .*, got "i64"/);
-    await expectRejects(load(rewrite((m) => (m.entries!['eval_step']!.schedule = [2, 3]))), /manifest\.entries\['eval_step'\]\.schedule\[1\] must be an integer in \[0, 3\), got 3/);
+    await expectRejects(load(rewrite((m) => (m.entries!['eval_step']!.schedule = [2, 3]))), /manifest\.entries\['eval_step'\]\.schedule\[1\] must be an integer in \[0, 2\], got 3/);
     await expectRejects(
       load(rewrite((m) => (m.entries!['eval_step']!.outputs[0]!.offset = 65536 - 4))),
       /manifest\.entries\['eval_step'\]\.outputs\[0\] \('score'\) \[65532, \d+\) does not fit the 65536-byte memory/,

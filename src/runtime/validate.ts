@@ -65,7 +65,7 @@ function str(x: unknown, path: string): string {
 
 function int(x: unknown, path: string, min = 0, max = LIMIT - 1): number {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) {
-    bad(path, `an integer in [${min}, ${max === LIMIT - 1 ? '2^31' : max + 1})`, x);
+    bad(path, `an integer in [${min}, ${max === LIMIT - 1 ? '2^31)' : `${max}]`}`, x);
   }
   return x;
 }
@@ -175,7 +175,10 @@ function tensors(x: unknown, path: string, memBytes: number, space: string): Ten
 }
 
 function schedule(x: unknown, path: string, kernels: number): number[] {
-  return arr(x, path).map((k, i) => int(k, `${path}[${i}]`, 0, kernels - 1 < 0 ? -1 : kernels - 1));
+  return arr(x, path).map((k, i) => {
+    if (kernels === 0) bad(`${path}[${i}]`, 'a kernel index, but manifest.kernels is empty', k);
+    return int(k, `${path}[${i}]`, 0, kernels - 1);
+  });
 }
 
 /**

@@ -214,7 +214,7 @@ describe('wasm executor: load errors', () => {
 
   it('names the manifest field that is wrong', async () => {
     await expectRejects(load(rewrite((m) => (m.target = 'cuda'))), /targets 'cuda'; this executor runs 'wasm'/);
-    await expectRejects(load(rewrite((m) => (m.schedule = [0, 5]))), /manifest\.schedule\[1\] must be an integer in \[0, 3\), got 5/);
+    await expectRejects(load(rewrite((m) => (m.schedule = [0, 5]))), /manifest\.schedule\[1\] must be an integer in \[0, 2\], got 5/);
     await expectRejects(
       load(rewrite((m) => (m.outputs[0]!.offset = 65536 - 8))),
       /manifest\.outputs\[0\] \('y'\) \[65528, \d+\) does not fit the 65536-byte memory/,
