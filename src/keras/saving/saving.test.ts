@@ -286,7 +286,7 @@ describe('files and the optimizer', () => {
     await a.fit(x, y, fitArgs);
     const saved = await capture((h) => a.save(h as never, { includeOptimizer: true }));
     const plain = await capture((h) => a.save(h as never));
-    expect(saved.trainingConfig?.optimizer_config.class_name).toBe('Adam');
+    expect((saved.trainingConfig?.optimizer_config as { class_name?: string } | undefined)?.class_name).toBe('Adam');
     expect((saved.weightSpecs ?? []).filter((s) => s.group === 'optimizer').map((s) => s.name)[0]).toBe('iter');
     const ha = await a.fit(x, y, fitArgs);
     const b = await kiln.loadLayersModel(saved as never);
