@@ -7,7 +7,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfconv from '@tensorflow/tfjs-converter';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -67,6 +69,25 @@ describe('loadGraphModel sources', () => {
       const gm = await kiln.loadGraphModel(source, opts);
       gm.runEagerly = true;
       expectClose(gm.predict([a, b]) as Tensor, want!, 1e-6, String(typeof source));
+    }
+    // http(s): model.json and the shards through fetch, relative to the model's URL.
+    const server = createServer((req, res) => {
+      try {
+        res.end(readFileSync(join(dir, decodeURIComponent(req.url!.split('/').pop()!))));
+      } catch {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/model.json`;
+      const gm = await kiln.loadGraphModel(url, opts);
+      gm.runEagerly = true;
+      expectClose(gm.predict([a, b]) as Tensor, want!, 1e-6, 'http');
+      await expect(kiln.loadGraphModel(url.replace('model.json', 'nope.json'))).rejects.toThrow(/loadGraphModel: fetching http:.*nope\.json failed: HTTP 404/);
+    } finally {
+      server.close();
     }
     await expect(kiln.loadGraphModel(join(dir, 'missing.json'))).rejects.toThrow(/loadGraphModel: cannot read .*missing\.json/);
     await expect(kiln.loadGraphModel({ ...g, format: 'layers-model' })).rejects.toThrow(
