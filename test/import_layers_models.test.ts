@@ -1,0 +1,146 @@
+/**
+ * Real pretrained tfjs LayersModels from npm (@upscalerjs/esrgan-slim x4: Conv2D, Concatenate,
+ * Add, UpSampling2D, float32, unknown spatial size; @upscalerjs/esrgan-legacy psnr-small:
+ * uint8 weights, keras_version "2.3.0-tf"; gans: 154 Conv2D plus the custom layers MultiplyBeta
+ * and PixelShuffle4x, uint8 weights) imported by kiln.loadLayersModel and checked against
+ * tfjs-layers' own loadLayersModel on tfjs-backend-cpu with the same input: the interpreter path
+ * and the compiled artifact on the runtime with 1 and 2 threads, within 1e-4 relative.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { load } from '../src/runtime/index.js';
+import type { Tensor } from '../src/frontend/tensor.js';
+import { randomData, useCpuBackend } from '../src/keras/test_util.js';
+
+beforeAll(useCpuBackend);
+
+const DIR = join(__dirname, 'fixtures/models');
+
+function fixture(rel: string): string {
+  const path = join(DIR, rel);
+  if (!existsSync(path)) throw new Error(`fixture ${path} is missing: run \`npm run fixtures\` to fetch the pretrained test models`);
+  return path;
+}
+
+/** tfjs-layers on the same files, through an in-memory IOHandler (tfjs-node's file:// cannot install here). */
+async function tfjsModel(path: string): Promise<tfl.LayersModel> {
+  const json = JSON.parse(readFileSync(path, 'utf8'));
+  const buffers = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths.map((p) => new Uint8Array(readFileSync(join(dirname(path), p)))));
+  const all = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  buffers.reduce((at, b) => (all.set(b, at), at + b.byteLength), 0);
+  return tfl.loadLayersModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g: { weights: tf.io.WeightsManifestEntry[] }) => g.weights), weightData: all.buffer,
+  }));
+}
+
+// ---- the esrgan-legacy custom layers, as @upscalerjs/esrgan-legacy registers them for tfjs, and in Kiln ----
+
+class TflMultiplyBeta extends tfl.layers.Layer {
+  static className = 'MultiplyBeta';
+  beta = 0.2;
+  constructor() { super({}); }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, this.beta);
+  }
+}
+class TflPixelShuffle4x extends tfl.layers.Layer {
+  static className = 'PixelShuffle4x';
+  constructor() { super({}); }
+  override computeOutputShape(s: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const x = s as tfl.Shape;
+    return [x[0]!, x[1] === null ? null : x[1]! * 4, x[2] === null ? null : x[2]! * 4, 3];
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.depthToSpace((Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor4D, 4, 'NHWC');
+  }
+}
+tf.serialization.registerClass(TflMultiplyBeta);
+tf.serialization.registerClass(TflPixelShuffle4x);
+
+class MultiplyBeta extends kiln.Layer {
+  static override className = 'MultiplyBeta';
+  override call(x: Tensor | Tensor[]): Tensor {
+    return kiln.mul(Array.isArray(x) ? x[0]! : x, 0.2);
+  }
+}
+class PixelShuffle4x extends kiln.Layer {
+  static override className = 'PixelShuffle4x';
+  override computeOutputShape(s: kiln.KerasShape | kiln.KerasShape[]): kiln.KerasShape {
+    const x = s as kiln.KerasShape;
+    return [x[0]!, x[1] === null ? null : x[1]! * 4, x[2] === null ? null : x[2]! * 4, 3];
+  }
+  override call(x: Tensor | Tensor[]): Tensor {
+    return kiln.depthToSpace(Array.isArray(x) ? x[0]! : x, 4);
+  }
+}
+
+/** max |a - b| / max |b|. */
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+interface Case {
+  name: string;
+  file: string;
+  input: number[];
+  range: number;
+  custom?: boolean;
+}
+
+const CASES: Case[] = [
+  { name: 'esrgan-slim x4', file: 'esrgan-slim/x4/model.json', input: [1, 12, 10, 3], range: 255 },
+  { name: 'esrgan-legacy psnr-small', file: 'esrgan-legacy/psnr-small/model.json', input: [1, 10, 12, 3], range: 255 },
+  { name: 'esrgan-legacy gans (custom layers)', file: 'esrgan-legacy/gans/model.json', input: [1, 8, 8, 3], range: 1, custom: true },
+];
+
+describe('pretrained LayersModels from npm match tfjs-layers', () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const path = fixture(c.file);
+      if (c.custom) {
+        await expect(kiln.loadLayersModel(path)).rejects.toThrow(/unknown layer class '(MultiplyBeta|PixelShuffle4x)' in layer .*kiln\.registerLayer/);
+        kiln.registerLayer('MultiplyBeta', MultiplyBeta);
+        kiln.registerLayer('PixelShuffle4x', PixelShuffle4x);
+      }
+      const t0 = performance.now();
+      const model = await kiln.loadLayersModel(path);
+      const loadMs = performance.now() - t0;
+      const x = randomData(c.input.reduce((a, b) => a * b, 1), 17, 0, c.range);
+      const tm = await tfjsModel(path);
+      const want = (tm.predict(tf.tensor(x, c.input)) as tf.Tensor).dataSync() as Float32Array;
+
+      model.runEagerly = true;
+      const interp = (model.predict(kiln.tensor(x, c.input)) as Tensor).dataSync();
+      const eInterp = relError(interp, want);
+      expect(eInterp).toBeLessThanOrEqual(1e-4);
+
+      const t1 = performance.now();
+      const artifact = kiln.compile(model, { inputShapes: [c.input] });
+      const compileMs = performance.now() - t1;
+      const errs: number[] = [];
+      for (const threads of [1, 2]) {
+        const prog = await load(artifact.bytes, { threads });
+        try {
+          const out = prog.runSync({ [prog.inputs[0]!.name]: x });
+          errs.push(relError(out[prog.outputs[0]!.name] as Float32Array, want));
+        } finally {
+          prog.dispose();
+        }
+      }
+      for (const e of errs) expect(e).toBeLessThanOrEqual(1e-4);
+      console.log(`${c.name}: load ${loadMs.toFixed(0)} ms, compile ${compileMs.toFixed(0)} ms, artifact ${(artifact.bytes.length / 1e6).toFixed(2)} MB, ` +
+        `rel. error interpreter ${eInterp.toExponential(1)}, compiled 1t ${errs[0]!.toExponential(1)} 2t ${errs[1]!.toExponential(1)}`);
+    });
+  }
+});
