@@ -62,7 +62,7 @@ export interface CampaignResult {
 const runnerSource = (): string => process.env['KILN_FUZZ_RUNNER'] ?? fileURLToPath(new URL('./runner.ts', import.meta.url));
 
 /** Bundles runner.ts (kiln/runtime and nothing else) into a temporary .mjs. */
-async function bundleRunner(): Promise<string> {
+export async function bundleRunner(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-fuzz-'));
   const out = join(dir, 'runner.mjs');
   await build({ entryPoints: [runnerSource()], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: out, logLevel: 'error' });
@@ -76,7 +76,7 @@ interface Slot {
   current?: { job: Job; done: (r: Reply | { crash: string } | { hang: true }) => void; timer: NodeJS.Timeout };
 }
 
-class Pool {
+export class Pool {
   private slots: Slot[] = [];
   private idle: Slot[] = [];
   private waiting: ((s: Slot) => void)[] = [];
@@ -155,6 +155,11 @@ class Pool {
       slot.stderr = '';
       slot.child.send(job);
     });
+  }
+
+  /** The runners' process ids (tests kill one to check it is replaced). */
+  pids(): number[] {
+    return this.slots.map((s) => s.child.pid!);
   }
 
   close(): void {
