@@ -109,7 +109,13 @@ describe('GraphModel', () => {
     gm.runEagerly = true;
     (gm.predict([a, b]) as Tensor[]).forEach((t, i) => expectClose(t, want[i]!, 1e-6));
     expectClose(gm.execute([a, b], ['aw'])[0]!, (await tfjsRef(['aw']))[0]!, 1e-6, 'execute aw');
-    expect(() => gm.predict([a, kiln.tensor(B, [3])])).toThrow("predict: input 'b' of model 'two' must be i32[3], got f32[3]");
+    expect(() => gm.predict([a, kiln.tensor(B, [3])])).toThrow("predict: input 'b' of model 'two' must be i32[3] (-1 = any), got f32[3]");
+    // 'a' is declared [-1, 3]: another batch size traces anew.
+    const a4 = kiln.tensor(randValues(12, 9), [4, 3]);
+    const m = await tfconv.loadGraphModel(tf.io.fromMemory(twoInputGraph() as tf.io.ModelArtifacts));
+    const want4 = m.execute({ a: tf.tensor(a4.dataSync(), [4, 3]), b: tf.tensor(B, [3], 'int32') }, ['out', 'out2']) as tf.Tensor[];
+    (gm.predict([a4, b]) as Tensor[]).forEach((t, i) => expectClose(t, want4[i]!, 1e-6, 'batch 4'));
+    expect(() => gm.predict([kiln.tensor(randValues(8, 9), [2, 4]), b])).toThrow("predict: input 'a' of model 'two' must be f32[-1,3] (-1 = any), got f32[2,4]");
     expect(() => gm.predict({ a, c: b })).toThrow("predict: model 'two' has no input 'c'");
     expect(() => gm.predict([a])).toThrow("predict: model 'two' takes 2 input(s) (a, b), got 1");
   });

@@ -197,7 +197,10 @@ export class GraphModel {
   private readonly extra = new Map<string, (...xs: Tensor[]) => Tensor[]>();
 
   /** @internal Use kiln.loadGraphModel. */
-  constructor(private readonly walk: GraphWalk, name: string, inputs: GraphTensorInfo[], outputRefs: Ref[]) {
+  constructor(
+    private readonly walk: GraphWalk, name: string, inputs: GraphTensorInfo[], outputRefs: Ref[],
+    private readonly declared: readonly (readonly number[] | undefined)[] = [],
+  ) {
     this.name = name;
     this.inputs = inputs;
     this.outputRefs = outputRefs;
@@ -238,8 +241,10 @@ export class GraphModel {
     list.forEach((t, i) => {
       const info = this.inputs[i]!;
       if (!(t instanceof Tensor)) throw new KilnError(`${who}: input '${info.name}' must be a Tensor`);
-      const ok = t.dtype === info.dtype && t.rank === info.shape.length && t.shape.every((d, j) => d === info.shape[j]);
-      if (!ok) throw new KilnError(`${who}: input '${info.name}' of model '${this.name}' must be ${info.dtype}[${info.shape.join(',')}], got ${t.describe()}`);
+      // Dims the model declares unknown (-1) may differ from the load-time shape: a new shape traces anew.
+      const declared = this.declared[i] ?? info.shape;
+      const ok = t.dtype === info.dtype && t.rank === declared.length && t.shape.every((d, j) => declared[j] === -1 || d === declared[j]);
+      if (!ok) throw new KilnError(`${who}: input '${info.name}' of model '${this.name}' must be ${info.dtype}[${declared.join(',')}] (-1 = any), got ${t.describe()}`);
     });
     return list;
   }
@@ -371,6 +376,7 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
       if (!names.includes(nodeOfKey(key))) throw new KilnError(`loadGraphModel: inputShapes names '${key}', which is not an input of model '${name}'${suggest(key, names)}; inputs: ${names.join(', ')}`);
     }
   }
+  const declaredShapes: (number[] | undefined)[] = [];
   const inputs: GraphTensorInfo[] = placeholders.map((p, i) => {
     const attrs = new NodeAttrs(p);
     const sig = sigInputs.find((s) => parseRef(s.name)!.node === p.name);
@@ -390,7 +396,8 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
       throw new KilnError(`loadGraphModel: dimension ${unknown} of input '${p.name}' of model '${name}' is unknown ([${shape.join(',')}]); ` +
         `Kiln compiles static shapes: give it in inputShapes, e.g. { inputShapes: { '${p.name}': [${example}] } }`);
     }
+    declaredShapes.push(declared);
     return { name: p.name, shape, dtype };
   });
-  return new GraphModel(walk, name, inputs, outputRefs);
+  return new GraphModel(walk, name, inputs, outputRefs, declaredShapes);
 }
