@@ -29,7 +29,13 @@ function count(v: string | undefined, name: string, dflt: number): number {
   return n;
 }
 
-const args = parse(process.argv.slice(2));
+let args: Record<string, string>;
+try {
+  args = parse(process.argv.slice(2));
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(2);
+}
 const cases = count(args['cases'], 'cases', 10_000);
 const seed = count(args['seed'], 'seed', 1);
 const workers = Math.max(1, count(args['workers'], 'workers', 2));
