@@ -7,13 +7,16 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { KilnError } from '../../ir/types.js';
 import { deserializeLayer, type Layer } from '../engine/layer.js';
 import { l2 } from '../regularizers.js';
-import { randomTensor } from '../test_util.js';
+import * as tfc from '@tensorflow/tfjs-core';
+import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import * as L from './index.js';
 import { closestName } from './args.js';
+
+beforeAll(useCpuBackend);
 
 describe('argument checking', () => {
   it('refuses unknown arguments with the closest valid name', () => {
@@ -105,6 +108,14 @@ describe('getConfig keys cover tfjs-layers getConfig', () => {
     // The config rebuilds an equal layer (every key it writes is one the constructor accepts).
     const again = (k.constructor as unknown as { fromConfig(c: object): Layer }).fromConfig({ ...cfg, name: `${k.name}_again` });
     expect({ ...again.getConfig(), name: k.name }).toEqual(cfg);
+    // tfjs-layers builds the same layer from Kiln's config (dtype in its spelling, as the saver
+    // writes it): same outputs with the same weights.
+    const entry = tfc.serialization.SerializationMap.getMap().classNameMap[k.className]!;
+    const tl = entry[1](entry[0], { ...cfg, dtype: 'float32', name: `${k.name}_tfjs` }) as unknown as tfl.layers.Layer;
+    const x = randomTensor(shape, 2);
+    tl.apply(toTf(x));
+    tl.setWeights(k.getWeights().map(toTf));
+    expect(maxAbsDiff(k.apply(x) as never, tl.apply(toTf(x)) as tfc.Tensor)).toBeLessThan(1e-5);
   });
 
   it('Concatenate and Add', () => {
