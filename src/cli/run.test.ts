@@ -26,7 +26,7 @@ beforeAll(async () => {
   expected = (twin.predict(tf.tensor(X, [2, 8, 8, 3])) as tf.Tensor).dataSync() as Float32Array;
   writeIr(model, [[2, 8, 8, 3]], t.path('cnn.txt'));
   writeFileSync(t.path('multi.txt'), MULTI);
-  for (const [src, out, extra] of [['cnn.txt', 'cnn.kiln', []], ['cnn.txt', 'cnn1.kiln', ['--no-threads']], ['multi.txt', 'multi.kiln', []]] as const) {
+  for (const [src, out, extra] of [['cnn.txt', 'cnn.kiln', []], ['cnn.txt', 'cnn1.kiln', ['--no-threads']], ['multi.txt', 'multi.kiln', []], ['cnn.txt', 'cnn_cuda.kiln', ['--target', 'cuda']]] as const) {
     const r = await kiln(['compile', src, '-o', out, ...extra], t.dir);
     if (r.code !== 0) throw new Error(`compiling ${src} failed: ${r.stderr}`);
   }
@@ -90,6 +90,20 @@ describe('kiln run', () => {
     const d = npy('d.npy');
     expect([d.dtype, d.shape, Array.from(d.data)]).toEqual(['i32', [2, 3], k.map((v) => 2 * v)]);
     expect(r.stdout).toBe('s  f32[2]  [0, 3]  min 0  max 3  mean 1.5\nd  i32[2,3]  [4, -2, 0, 6, 8, 2]  min -2  max 8  mean 3\n');
+  });
+
+  it('runs a CUDA artifact where a GPU and the kiln_cuda addon exist, and says why not elsewhere (exit 1)', async () => {
+    const r = await kiln(['run', 'cnn_cuda.kiln', '--input', 'x.npy', '--output', 'yc.npy'], t.dir);
+    if (r.code === 0) {
+      expect(maxAbs(npy('yc.npy').data, expected)).toBeLessThan(1e-4);
+      expect(r.stderr).toMatch(/\(cuda, cuda \(.*\)\)/);
+    } else {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^kiln run: error: cannot load 'cnn_cuda.kiln': .*(CUDA|cuda)/);
+    }
+    const threads = await kiln(['run', 'cnn_cuda.kiln', '--input', 'x.npy', '--threads', '2'], t.dir);
+    expect(threads.code).toBe(2);
+    expect(threads.stderr).toMatch(/--threads applies to WebAssembly artifacts; 'cnn_cuda.kiln' targets cuda/);
   });
 
   const usage: [string, string[], RegExp][] = [
