@@ -49,16 +49,15 @@ export function assignByName(flag: string, values: readonly string[], tensors: r
   const out = new Map<string, string>();
   const names = tensors.map((t) => t.name);
   for (const v of values) {
-    let { name, path } = splitNamed(v);
-    if (name !== undefined && !names.includes(name)) {
-      throw new UsageError(`--${flag} '${v}': '${file}' has no ${kind} '${name}'${suggest(name, names)}; its ${kind}s: ${list(tensors)}`, 'run');
+    const given = splitNamed(v);
+    const path = given.path;
+    if (given.name !== undefined && !names.includes(given.name)) {
+      throw new UsageError(`--${flag} '${v}': '${file}' has no ${kind} '${given.name}'${suggest(given.name, names)}; its ${kind}s: ${list(tensors)}`, 'run');
     }
-    if (name === undefined) {
-      if (tensors.length !== 1 || values.length !== 1) {
-        throw new UsageError(`--${flag} '${v}' gives no ${kind} name, but '${file}' has ${tensors.length} ${kind}s (${list(tensors)}); write --${flag} <name>=${path}`, 'run');
-      }
-      name = tensors[0]!.name;
+    if (given.name === undefined && tensors.length !== 1) {
+      throw new UsageError(`--${flag} '${v}' gives no ${kind} name, but '${file}' has ${tensors.length} ${kind}s (${list(tensors)}); write --${flag} <name>=${path}`, 'run');
     }
+    const name = given.name ?? tensors[0]!.name;
     if (path === '') throw new UsageError(`--${flag} '${v}' gives no file after '='`, 'run');
     if (out.has(name)) throw new UsageError(`${kind} '${name}' is given twice (--${flag} '${out.get(name)}' and '${path}')`, 'run');
     out.set(name, path);
