@@ -29,5 +29,5 @@ export type { ModelSource, ModelDestination } from './frontend/io/source.js';
 export { callbacks, type ModelCompileArgs, type ModelFitArgs, type ModelEvaluateArgs } from './keras/index.js';
 export {
   loadGraphModel, GraphModel,
-  type LoadGraphModelOptions, type GraphTensorInfo, type GraphModelInputs, type GraphModelSource, type GraphModelArtifacts, type GraphModelIOHandler,
+  type LoadGraphModelOptions, type GraphTensorInfo, type GraphModelInputs, type GraphModelSource,
 } from './frontend/import/graph_model.js';

@@ -89,9 +89,9 @@ describe('loadGraphModel sources', () => {
     } finally {
       server.close();
     }
-    await expect(kiln.loadGraphModel(join(dir, 'missing.json'))).rejects.toThrow(/loadGraphModel: cannot read .*missing\.json/);
+    await expect(kiln.loadGraphModel(join(dir, 'missing.json'))).rejects.toThrow(/loadGraphModel: .*missing\.json does not exist/);
     await expect(kiln.loadGraphModel({ ...g, format: 'layers-model' })).rejects.toThrow(
-      "loadGraphModel: the given IOHandler / ModelArtifacts has format 'layers-model', expected 'graph-model'; use kiln.loadLayersModel for it");
+      "loadGraphModel: the given ModelArtifacts has format 'layers-model', expected 'graph-model'; use kiln.loadLayersModel for it");
   });
 });
 

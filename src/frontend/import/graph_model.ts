@@ -14,11 +14,13 @@ import { KilnError, tensorType, typeToString } from '../../ir/types.js';
 import { suggest } from '../../runtime/args.js';
 import { Tensor } from '../tensor.js';
 import { fn, trace } from '../tracing.js';
-import { readGraphModel, type DecodedWeight, type GraphModelSource } from './artifacts.js';
+import { readModelArtifacts, type ModelSource } from '../io/source.js';
+import { decodeWeights, type DecodedWeight } from '../io/weights.js';
 import { NodeAttrs, anyDType, shapeDims, type GraphDefJson, type NodeDefJson, type SignatureJson } from './graph_def.js';
 import { OP_TABLE, REFUSED_OPS } from './ops/index.js';
 
-export type { GraphModelSource, GraphModelArtifacts, GraphModelIOHandler } from './artifacts.js';
+/** Where a GraphModel comes from: a path or file:// URL, an http(s) URL, a tfjs IOHandler or ModelArtifacts. */
+export type GraphModelSource = ModelSource;
 
 export interface LoadGraphModelOptions {
   /** Static shapes for the inputs, by input name (with or without ':0') or in input order. */
@@ -326,7 +328,16 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.includes(key)) throw new KilnError(`loadGraphModel: unknown option '${key}'${closestKey(key)}; valid options are: ${OPTION_NAMES.join(', ')}`);
   }
-  const { graph, signature, weights, where } = await readGraphModel(source);
+  const { json, specs, bytes, where } = await readModelArtifacts(source, 'loadGraphModel');
+  if (json.format !== undefined && json.format !== 'graph-model') {
+    throw new KilnError(`loadGraphModel: ${where} has format '${json.format}', expected 'graph-model'${json.format === 'layers-model' ? '; use kiln.loadLayersModel for it' : ''}`);
+  }
+  const graph = json.modelTopology as GraphDefJson;
+  if (typeof graph !== 'object' || graph === null || !Array.isArray(graph.node)) {
+    throw new KilnError(`loadGraphModel: ${where} has no modelTopology.node list: it is not a tfjs GraphModel (a frozen GraphDef as JSON)`);
+  }
+  const signature = json.signature as SignatureJson | undefined;
+  const weights = decodeWeights(specs, bytes, `loadGraphModel: ${where}`);
   const fileName = typeof source === 'string' || source instanceof URL ? String(source).split('/').pop()!.replace(/\.json$/, '') : 'graph_model';
   const name = options.name ?? fileName;
   const walk = new GraphWalk(graph, weights, name);

@@ -15,7 +15,8 @@ import type { Tensor } from '../tensor.js';
 import { trace } from '../tracing.js';
 import { expectClose, randValues } from '../test_util.js';
 import type { AttrValueJson, NodeDefJson } from './graph_def.js';
-import { loadGraphModel, type GraphModelArtifacts } from './graph_model.js';
+import type { ModelArtifacts } from '../io/formats.js';
+import { loadGraphModel } from './graph_model.js';
 
 const TF_TYPES: Record<string, string> = { float32: 'DT_FLOAT', int32: 'DT_INT32', bool: 'DT_BOOL' };
 const b64 = (s: string) => btoa(s);
@@ -51,7 +52,7 @@ class G {
     this.nodes.push({ name, op, input, attr: { T: A.type('float32'), ...attr } });
     return name;
   }
-  artifacts(): GraphModelArtifacts & tf.io.ModelArtifacts {
+  artifacts(): ModelArtifacts & tf.io.ModelArtifacts {
     const parts = this.consts.map((c) => (c.dtype === 'int32' ? new Uint8Array(Int32Array.from(c.values).buffer) : new Uint8Array(Float32Array.from(c.values).buffer)));
     const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
     parts.reduce((at, p) => (all.set(p, at), at + p.byteLength), 0);
