@@ -79,6 +79,7 @@ function tokenize(text: string): Token[] {
     else if ((m = match(NUMBER)) !== undefined) toks.push({ kind: 'number', text: m, ...at });
     else if ((m = match(IDENT)) !== undefined) toks.push({ kind: 'ident', text: m, ...at });
     else if ((m = match(STRING)) !== undefined) toks.push({ kind: 'string', text: decodeString(m), ...at });
+    else if ((m = match(/<\d+ values>/y)) !== undefined) fail(`the constant ${m} was elided by printFunc's elideConstants and cannot be read back; print with printFunc(f) (exact) for text that parses`);
     else fail(`unexpected character '${c}'`);
     pos += m!.length;
   }
