@@ -3,7 +3,7 @@
  * trace (frontend) -> optimize (passes) -> fusion plan -> lower to kernel IR and plan memory
  * (codegen/program) -> emit WebAssembly (codegen/wasm) -> pack a one-file artifact (runtime format).
  */
-import { writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from './frontend/io/atomic.js';
 import type { Func } from './ir/function.js';
 import { KilnError, tensorType, typeToString, type TensorType } from './ir/types.js';
 import type { DType } from './ir/dtype.js';
@@ -99,7 +99,8 @@ export class CompiledArtifact {
     return explainPlan(this.plan);
   }
   async save(path: string): Promise<void> {
-    await writeFile(path, this.bytes);
+    // Crash-safe: a temporary name, fsync, rename; a reader never sees half an artifact.
+    await writeFileAtomic(path, this.bytes);
   }
 }
 
