@@ -105,6 +105,7 @@ describe('kiln compile', () => {
     ['a fixed dimension changed', ['cnn.txt', '-o', 'x.kiln', '--input-shape', '[4,8,8,3]'], /dimension 0 is 4 but the model fixes it at 2 \(an IR function's shapes are fixed\)/],
     ['GraphModel shape count', ['tiny.json', '-o', 'x.kiln', '--input-shape', '1,4', '--input-shape', '1,4'], /2 --input-shape given, but the GraphModel 'tiny.json' has 1 input in its signature/],
     ['--outputs on IR', ['cnn.txt', '-o', 'x.kiln', '--outputs', 'y'], /--outputs cuts GraphModels; 'cnn.txt' is IR text/],
+    ['--layers on a GraphModel', ['tiny.json', '-o', 'x.kiln', '--layers', 'l.mjs'], /--layers registers custom layers for LayersModels; 'tiny.json' is a GraphModel/],
   ];
   it.each(usage)('bad usage (%s) exits 2 naming the flag or value', async (_, argv, msg) => {
     const r = await kiln(['compile', ...argv], t.dir);

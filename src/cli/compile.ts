@@ -8,7 +8,9 @@
  * other commands start without it.
  */
 import { choiceFlag, flagBool, flagList, flagValue, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { CommandError, formatBytes, formatMs, readBytes, writeBytes, type CliContext } from './io.js';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { CommandError, formatBytes, formatMs, readBytes, resolvePath, writeBytes, type CliContext } from './io.js';
 import { kindName, loadModelSource, type LoadedModel } from './model_source.js';
 import { KilnError } from '../ir/types.js';
 
@@ -24,6 +26,7 @@ export const spec: CommandSpec = {
     { name: 'threads', kind: 'boolean', negatable: true, help: 'WebAssembly: compile for threads (shared memory; default) or not' },
     { name: 'outputs', kind: 'list', arg: '<node,...>', help: 'GraphModels: import up to these nodes, cutting the graph (e.g. before NonMaxSuppression)' },
     { name: 'inputs', kind: 'list', arg: '<node,...>', help: 'GraphModels: feed these nodes instead of computing them (each needs its --input-shape)' },
+    { name: 'layers', kind: 'list', arg: '<module.mjs>', help: "LayersModels: a JS module registering custom layers (its default export is called with the kiln API)" },
     { name: 'explain', kind: 'boolean', help: 'also print the fusion plan: each kernel and why ops fused or not' },
   ],
   details: [
@@ -32,6 +35,7 @@ export const spec: CommandSpec = {
     '  kiln compile detector/model.json -o detector.kiln --target cuda --sm 90',
     '  kiln compile two_inputs/model.json -o m.kiln --input-shape 1,64 --input-shape 1,8',
     '  kiln compile handtrack.json -o boxes.kiln --outputs Identity_6,Identity_7  (a GraphModel cut before NMS)',
+    '  kiln compile gans/model.json -o gans.kiln --layers ./custom_layers.mjs --input-shape 1,32,32,3',
   ].join('\n'),
 };
 
@@ -75,6 +79,32 @@ export function resolveShapes(model: LoadedModel, given: readonly number[][] | u
   return given;
 }
 
+/**
+ * Imports a module that registers custom layer classes: one whose default export is a function
+ * gets the kiln API (`export default (kiln) => kiln.registerLayer('MyLayer', MyLayer)`), so it
+ * registers into this very Kiln whatever copy of the package the module itself would resolve.
+ */
+async function registerLayersFrom(ctx: CliContext, mod: string): Promise<void> {
+  const path = resolvePath(ctx, mod);
+  if (!existsSync(path)) throw new CommandError(`cannot read --layers module '${mod}': no such file or directory`);
+  let ns: { default?: unknown };
+  try {
+    ns = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (e) {
+    throw new CommandError(`--layers module '${mod}' failed to load: ${(e as Error).message}`);
+  }
+  if (typeof ns.default === 'function') {
+    const kilnApi = await import('../index.js');
+    try {
+      await (ns.default as (k: typeof kilnApi) => unknown)(kilnApi);
+    } catch (e) {
+      throw new CommandError(`--layers module '${mod}': its default export threw: ${(e as Error).message}`);
+    }
+  } else if (ns.default !== undefined) {
+    throw new CommandError(`--layers module '${mod}': the default export must be a function (kiln) => void that registers layers, got ${typeof ns.default}`);
+  }
+}
+
 export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const file = args.positionals[0]!;
   const out = flagValue(args, 'output');
@@ -95,8 +125,10 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const nodes = (flag: string) => flagList(args, flag).flatMap((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
   const outputs = nodes('outputs');
   const inputs = nodes('inputs');
+  const layerModules = flagList(args, 'layers');
   const model = await loadModelSource(ctx, file, text, {
     ...(shapes ? { inputShapes: shapes } : {}), ...(outputs.length ? { outputs } : {}), ...(inputs.length ? { inputs } : {}),
+    ...(layerModules.length ? { registerLayers: async () => { for (const m of layerModules) await registerLayersFrom(ctx, m); } } : {}),
   });
   // GraphModels took the shapes at load; their inputs are static now.
   const inputShapes = model.shapes === 'at-load' ? undefined : resolveShapes(model, shapes, file);

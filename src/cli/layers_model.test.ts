@@ -34,6 +34,26 @@ beforeAll(async () => {
   await saveWithTfjs(two, t.dir, 'two.json');
 });
 
+/** A custom layer as a tfjs user registers it: y = 0.2 x. */
+class TflScale extends tfl.layers.Layer {
+  static className = 'ScaleBy02';
+  constructor(config?: object) { super(config ?? {}); }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, 0.2);
+  }
+}
+tf.serialization.registerClass(TflScale);
+
+/** The same layer for Kiln, in the module `kiln compile --layers` takes. */
+const KILN_LAYERS = `export default function register(kiln) {
+  class ScaleBy02 extends kiln.Layer {
+    static className = 'ScaleBy02';
+    call(x) { return kiln.mul(Array.isArray(x) ? x[0] : x, 0.2); }
+  }
+  kiln.registerLayer('ScaleBy02', ScaleBy02);
+}
+`;
+
 const manifestOf = (file: string) => readArtifact(new Uint8Array(readFileSync(t.path(file)))).manifest;
 const npy = (file: string) => readNpy(new Uint8Array(readFileSync(t.path(file))));
 
@@ -76,6 +96,30 @@ describe('kiln compile on LayersModels saved by tfjs-layers', () => {
     expect(run.code).toBe(0);
     const want = (two.predict([tf.tensor(a, [2, 4]), tf.tensor(b, [2, 2])]) as tf.Tensor).dataSync() as Float32Array;
     expect(maxAbs(npy('y2.npy').data, want)).toBeLessThan(1e-5);
+  });
+
+  it('--layers registers custom layers from a module; without it the unknown class is named with the flag to use', async () => {
+    const m = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [5], biasInitializer: 'ones' }), new TflScale()] });
+    await saveWithTfjs(m, t.dir, 'custom.json');
+    writeFileSync(t.path('layers.mjs'), KILN_LAYERS);
+    const bare = await kiln(['compile', 'custom.json', '-o', 'custom.kiln'], t.dir);
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(/unknown layer class 'ScaleBy02'.*\(on the command line: --layers <module.mjs> whose default export/);
+    const r = await kiln(['compile', 'custom.json', '-o', 'custom.kiln', '--layers', 'layers.mjs', '--input-shape', '2,5'], t.dir);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const x = randomData(10, 51);
+    writeFileSync(t.path('cx.npy'), writeNpy(x, [2, 5]));
+    const run = await kiln(['run', 'custom.kiln', '--input', 'cx.npy', '--output', 'cy.npy'], t.dir);
+    expect(run.code).toBe(0);
+    const want = (m.predict(tf.tensor(x, [2, 5])) as tf.Tensor).dataSync() as Float32Array;
+    expect(maxAbs(npy('cy.npy').data, want)).toBeLessThan(1e-6);
+    writeFileSync(t.path('notfn.mjs'), 'export default 42;\n');
+    const bad = await kiln(['compile', 'custom.json', '-o', 'x.kiln', '--layers', 'notfn.mjs'], t.dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--layers module 'notfn.mjs': the default export must be a function \(kiln\) => void/);
+    const missing = await kiln(['compile', 'custom.json', '-o', 'x.kiln', '--layers', 'nope.mjs'], t.dir);
+    expect(missing.stderr).toMatch(/cannot read --layers module 'nope.mjs': no such file or directory/);
   });
 
   it('refuses --input-shape that does not fit the model (exit 2), naming the input', async () => {

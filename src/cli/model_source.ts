@@ -65,6 +65,8 @@ export interface SourceOptions {
   /** GraphModels: node names to cut the graph at (outputs) and to feed instead of computing (inputs). */
   readonly outputs?: readonly string[];
   readonly inputs?: readonly string[];
+  /** Imports the --layers modules (custom layer classes); called for LayersModels only. */
+  readonly registerLayers?: () => Promise<void>;
 }
 
 /** Loads the model file `file` (model.json or IR text) for compiling. */
@@ -77,10 +79,14 @@ export async function loadModelSource(ctx: CliContext, file: string, text: strin
       throw new CommandError(`'${file}' starts like JSON but does not parse: ${(e as Error).message}`);
     }
     const kind = detectModelJson(json, file);
+    if (opts.registerLayers && kind !== 'layers-model') throw new UsageError(`--layers registers custom layers for LayersModels; '${file}' is a ${kindName(kind)}`, 'compile');
     if ((opts.outputs || opts.inputs) && kind !== 'graph-model') throw new UsageError(`--${opts.outputs ? 'outputs' : 'inputs'} cuts GraphModels; '${file}' is a ${kindName(kind)}`, 'compile');
     const path = resolvePath(ctx, file);
-    return kind === 'layers-model' ? loadLayers(path, file) : loadGraph(path, file, json as Record<string, unknown>, opts);
+    if (kind === 'graph-model') return loadGraph(path, file, json as Record<string, unknown>, opts);
+    await opts.registerLayers?.();
+    return loadLayers(path, file);
   }
+  if (opts.registerLayers) throw new UsageError(`--layers registers custom layers for LayersModels; '${file}' is IR text`, 'compile');
   if (opts.outputs || opts.inputs) throw new UsageError(`--${opts.outputs ? 'outputs' : 'inputs'} cuts GraphModels; '${file}' is IR text`, 'compile');
   return loadIr(text, file);
 }
@@ -115,7 +121,7 @@ async function loadLayers(path: string, file: string): Promise<LoadedModel> {
   } catch (e) {
     if (e instanceof KilnError) {
       const hint = /registerLayer/.test(e.message)
-        ? ' (the command line cannot register custom layers: load the model in a script after kiln.registerLayer and call kiln.compile there)' : '';
+        ? " (on the command line: --layers <module.mjs> whose default export (kiln) => { kiln.registerLayer('Name', Class) } registers it)" : '';
       throw new CommandError(`cannot load LayersModel '${file}': ${e.message}${hint}`);
     }
     throw e;
