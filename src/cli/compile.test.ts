@@ -120,12 +120,15 @@ describe('kiln compile', () => {
   it('failures exit 1 with what to do: a missing file, JSON that is no model, unparsable text, an unwritable output, an unknown dimension', async () => {
     writeFileSync(t.path('notmodel.json'), JSON.stringify({ hello: 1 }));
     writeFileSync(t.path('garbage.txt'), 'this is not IR');
+    writeFileSync(t.path('half.txt'), 'func @h(%x: f16[4]) -> (y: f16[4]) {\n  %0 = add(%x, %x) : f16[4]\n  return %0\n}\n');
     const cases: [string[], RegExp][] = [
       [['nope.json', '-o', 'x.kiln'], /cannot read model 'nope.json': no such file or directory/],
       [['notmodel.json', '-o', 'x.kiln'], /'notmodel.json' has no modelTopology, so it is not a TensorFlow.js model.json \(keys: hello\)/],
       [['garbage.txt', '-o', 'x.kiln'], /'garbage.txt' is neither a model.json nor IR text Kiln can parse/],
       [['cnn.txt', '-o', 'no/such/dir/x.kiln'], /cannot write artifact 'no\/such\/dir\/x.kiln': no such file or directory/],
       [['tiny.json', '-o', 'x.kiln'], /dimension 0 of input 'x' .* is unknown .* \(on the command line: --input-shape d0,d1,... once per input, in order\)/],
+      // Loads and traces, then the WebAssembly target refuses f16 buffers: the compile itself fails.
+      [['half.txt', '-o', 'half.kiln'], /cannot compile 'half.txt': .*f16\[4\] cannot be stored by this target/],
     ];
     for (const [argv, msg] of cases) {
       const r = await kiln(['compile', ...argv], t.dir);

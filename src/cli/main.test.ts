@@ -27,7 +27,7 @@ describe('kiln (the tool)', () => {
 
   it('each command has --help generated from its flags (exit 0, nothing run)', async () => {
     const flags: Record<string, string[]> = {
-      compile: ['--output', '--input-shape', '--target', '--sm', '--threads, --no-threads', '--explain', '--outputs', '--inputs'],
+      compile: ['--output', '--input-shape', '--target', '--sm', '--threads, --no-threads', '--explain', '--outputs', '--inputs', '--layers'],
       inspect: ['--json'],
       run: ['--input', '--output', '--threads', '--preview'],
       bench: ['--threads', '--warmup', '--runs', '--seed'],
