@@ -179,6 +179,7 @@ function reasonOf(message: string): string {
   if (message.startsWith('invalid Kiln artifact') || message.startsWith('truncated')) return 'container structure';
   if (message.startsWith('invalid artifact: the')) return 'code section check';
   if (message.startsWith('not a Kiln artifact') || message.includes('format version')) return 'header (magic/version)';
+  if (message.startsWith('artifact targets')) return 'target check';
   return message.split(/[:(]/)[0]!.slice(0, 60);
 }
 
