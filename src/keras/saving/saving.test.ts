@@ -303,3 +303,55 @@ describe('files and the optimizer', () => {
     expect(hc.history['loss']).not.toEqual(ha.history['loss']);
   });
 });
+
+describe('optimizer state between tfjs-layers and Kiln', () => {
+  // Both libraries train the same model from the same point; the state moved through the file
+  // must make them continue alike. A file whose slots were dropped or misordered continues with
+  // different moments: `plain` (loaded without the optimizer) measures how far that lands.
+  const x = randomData(40, 4);
+  const y = randomData(8, 5);
+  const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 } as const;
+  const kilnFit = (m: Model) => m.fit(kiln.tensor(x, [8, 5]), kiln.tensor(y, [8, 1]), fitArgs);
+  const tfFit = (m: tfl.LayersModel) => m.fit(tf.tensor(x, [8, 5]), tf.tensor(y, [8, 1]), fitArgs);
+  const diff = (a: { dataSync(): ArrayLike<number> }[], b: { dataSync(): ArrayLike<number> }[]) =>
+    maxDiff(a.map((t) => Float32Array.from(t.dataSync())), b.map((t) => Float32Array.from(t.dataSync())));
+  const tfModel = () => {
+    const m = tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [5] }), tfl.layers.dense({ units: 1 })] });
+    m.setWeights(randomWeights(m.weights.map((w) => w.shape as number[]), m.weights.map((w) => w.name), 31).map((d, i) => tf.tensor(d, m.weights[i]!.shape as number[])));
+    m.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+    return m;
+  };
+
+  it('tfjs-layers save with includeOptimizer -> Kiln continues as tfjs-layers does', async () => {
+    const tm = tfModel();
+    await tfFit(tm);
+    const saved = await capture((h) => tm.save(h, { includeOptimizer: true }));
+    const km = await kiln.loadLayersModel(saved as never);
+    const plain = await kiln.loadLayersModel({ ...saved, trainingConfig: undefined, weightSpecs: saved.weightSpecs!.filter((s) => s.group !== 'optimizer'), weightData: (saved.weightData as ArrayBuffer).slice(0, 4 * (40 + 8 + 8 + 1)) } as never);
+    plain.compile({ optimizer: kiln.optimizers.adam({ learningRate: 0.01 }), loss: 'meanSquaredError' });
+    await tfFit(tm);
+    await kilnFit(km);
+    await kilnFit(plain);
+    const near = diff(km.getWeights(), tm.getWeights());
+    expect(near).toBeLessThanOrEqual(1e-4);
+    expect(diff(plain.getWeights(), tm.getWeights())).toBeGreaterThan(20 * near);
+  });
+
+  it('Kiln save with includeOptimizer -> tfjs-layers continues as Kiln does', async () => {
+    const tm = tfModel();
+    const km = kiln.sequential({ layers: [kiln.layers.dense({ units: 8, activation: 'relu', inputShape: [5] }), kiln.layers.dense({ units: 1 })] });
+    km.setWeights(tm.getWeights().map((t) => kiln.tensor(Float32Array.from(t.dataSync()), t.shape as number[])));
+    km.compile({ optimizer: kiln.optimizers.adam({ learningRate: 0.01 }), loss: 'meanSquaredError' });
+    await kilnFit(km);
+    const saved = await capture((h) => km.save(h as never, { includeOptimizer: true }));
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(saved));
+    const plain = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, trainingConfig: undefined }), { strict: false });
+    plain.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+    await kilnFit(km);
+    await tfFit(back);
+    await tfFit(plain);
+    const near = diff(back.getWeights(), km.getWeights());
+    expect(near).toBeLessThanOrEqual(1e-4);
+    expect(diff(plain.getWeights(), km.getWeights())).toBeGreaterThan(20 * near);
+  });
+});
