@@ -18,6 +18,7 @@ import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { tf, usePeer } from './peers.js';
+import { FIXTURES, tfjsArtifacts } from '../test/fixtures/util.js';
 import { errorMessage, fmtMs, markdownTable, measure, parseArgs, writeResult, type Timing } from './common.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -25,7 +26,6 @@ const kiln = await import('kiln');
 const { load } = await import('kiln/runtime');
 type KerasShape = import('kiln').KerasShape;
 
-const FIXTURES = path.resolve('test/fixtures/models');
 const TOLERANCE = 1e-4;
 const TARGET = 2.5;
 
@@ -99,17 +99,7 @@ kiln.registerLayer('PixelShuffle4x', (config: { name?: string }) => new KilnPixe
 
 /** model.json and its weight files as one tfjs IOHandler (tfjs-node, with file://, cannot install here). */
 function tfjsHandler(file: string): tf.io.IOHandler {
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const groups = json.weightsManifest as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  const buffers = groups.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(path.dirname(file), p))));
-  const weightData = Buffer.concat(buffers as Uint8Array[]);
-  return tf.io.fromMemory({
-    modelTopology: json.modelTopology,
-    weightSpecs: groups.flatMap((g) => g.weights),
-    weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
-    format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy,
-    signature: json.signature, userDefinedMetadata: json.userDefinedMetadata,
-  });
+  return tf.io.fromMemory(tfjsArtifacts(file));
 }
 
 interface TfjsModel {

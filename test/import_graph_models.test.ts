@@ -8,38 +8,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfconv from '@tensorflow/tfjs-converter';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { load } from '../src/runtime/index.js';
+import { fixture, relError, tfjsArtifacts } from './fixtures/util.js';
 
-const DIR = join(__dirname, 'fixtures/models/human');
+const humanModel = (name: string): string => fixture(`human/${name}.json`);
 
-function fixture(name: string): string {
-  const path = join(DIR, `${name}.json`);
-  if (!existsSync(path)) throw new Error(`fixture ${path} is missing: run \`npm run fixtures\` to fetch the pretrained test models`);
-  return path;
-}
-
-interface ModelJson {
-  modelTopology: object;
-  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  signature?: object;
-  format?: string;
-}
-
-/** tfjs-converter's GraphModel on the same files, through an in-memory IOHandler. */
+/** tfjs-converter's GraphModel on the same files. */
 async function tfjsModel(path: string): Promise<tfconv.GraphModel> {
-  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
-  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => new Uint8Array(readFileSync(join(DIR, p)))));
-  const all = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
-  buffers.reduce((at, b) => (all.set(b, at), at + b.byteLength), 0);
-  const weightData = all.buffer;
-  return tfconv.loadGraphModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData, format: json.format,
-    signature: json.signature,
-  } as tf.io.ModelArtifacts));
+  return tfconv.loadGraphModel(tf.io.fromMemory(tfjsArtifacts(path)));
 }
 
 /** Deterministic data (mulberry32): floats in [0, 1) or integers in [0, 255]. */
@@ -54,17 +33,6 @@ function randomData(n: number, seed: number, int: boolean): Float32Array | Int32
     out[i] = int ? Math.floor(u * 256) : u;
   }
   return out;
-}
-
-/** max |a - b| / max |b| over one output. */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-30);
 }
 
 interface Case {
@@ -99,7 +67,7 @@ for (const c of cases) {
     };
 
     beforeAll(async () => {
-      const path = fixture(c.name);
+      const path = humanModel(c.name);
       const t = performance.now();
       gm = await kiln.loadGraphModel(path, { inputShapes: [c.inputShape], ...c.options });
       const loadMs = performance.now() - t;
@@ -136,14 +104,14 @@ describe('handtrack (loops, tensor lists, NMS)', () => {
   const TENSOR_LIST_STACK = 'StatefulPartitionedCall/map/TensorArrayV2Stack/TensorListStack';
 
   it('is refused naming the op and node, suggesting outputs', async () => {
-    await expect(kiln.loadGraphModel(fixture('handtrack'))).rejects.toThrow(
+    await expect(kiln.loadGraphModel(humanModel('handtrack'))).rejects.toThrow(
       /GraphModel 'handtrack': cannot import node '.*TopKV2', a TopKV2: its output shape depends on the data.*Pass outputs: \[\.\.\.\] to loadGraphModel to cut the graph before it/);
-    await expect(kiln.loadGraphModel(fixture('handtrack'), { outputs: ['Identity_6'] })).rejects.toThrow(
+    await expect(kiln.loadGraphModel(humanModel('handtrack'), { outputs: ['Identity_6'] })).rejects.toThrow(
       `cannot import node '${TENSOR_LIST_STACK}', a TensorListStack: tensor arrays/lists are dynamic containers used by loops`);
   });
 
   it('imports between the preprocessing loop and NMS, matching tfjs executeAsync on those nodes', async () => {
-    const path = fixture('handtrack');
+    const path = humanModel('handtrack');
     const outputs = ['Identity_6', 'Identity_7']; // raw boxes [1,12804,4] and class scores [1,12804,8]
     const gm = await kiln.loadGraphModel(path, { inputs: [TENSOR_LIST_STACK], inputShapes: [[1, 320, 320, 3]], outputs });
     expect(gm.outputs.map((o) => [o.name, o.shape])).toEqual([['Identity_6', [1, 12804, 4]], ['Identity_7', [1, 12804, 8]]]);

@@ -8,33 +8,18 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { load } from '../src/runtime/index.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { randomData, useCpuBackend } from '../src/keras/test_util.js';
+import { fixture, relError, tfjsArtifacts } from './fixtures/util.js';
 
 beforeAll(useCpuBackend);
 
-const DIR = join(__dirname, 'fixtures/models');
-
-function fixture(rel: string): string {
-  const path = join(DIR, rel);
-  if (!existsSync(path)) throw new Error(`fixture ${path} is missing: run \`npm run fixtures\` to fetch the pretrained test models`);
-  return path;
-}
-
-/** tfjs-layers on the same files, through an in-memory IOHandler (tfjs-node's file:// cannot install here). */
+/** tfjs-layers on the same files. */
 async function tfjsModel(path: string): Promise<tfl.LayersModel> {
-  const json = JSON.parse(readFileSync(path, 'utf8'));
-  const buffers = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths.map((p) => new Uint8Array(readFileSync(join(dirname(path), p)))));
-  const all = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
-  buffers.reduce((at, b) => (all.set(b, at), at + b.byteLength), 0);
-  return tfl.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g: { weights: tf.io.WeightsManifestEntry[] }) => g.weights), weightData: all.buffer,
-  }));
+  return tfl.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(path)));
 }
 
 // ---- the esrgan-legacy custom layers, as @upscalerjs/esrgan-legacy registers them for tfjs, and in Kiln ----
@@ -76,18 +61,6 @@ class PixelShuffle4x extends kiln.Layer {
   override call(x: Tensor | Tensor[]): Tensor {
     return kiln.depthToSpace(Array.isArray(x) ? x[0]! : x, 4);
   }
-}
-
-/** max |a - b| / max |b|. */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-30);
 }
 
 interface Case {
