@@ -2,7 +2,7 @@
 // Bundles the fuzzer (test/fuzz/cli.ts, TypeScript) with esbuild into node_modules/.cache,
 // packages left external, and runs it. See test/fuzz/campaign.ts.
 import { build } from 'esbuild';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -13,4 +13,8 @@ mkdirSync(cache, { recursive: true });
 const out = join(cache, `cli-${process.pid}.mjs`);
 await build({ entryPoints: [join(fuzzDir, 'cli.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: out, logLevel: 'error' });
 process.env.KILN_FUZZ_RUNNER = join(fuzzDir, 'runner.ts');
-await import(pathToFileURL(out).href);
+try {
+  await import(pathToFileURL(out).href);
+} finally {
+  rmSync(out, { force: true });
+}

@@ -9,9 +9,9 @@
  *   BAD:  accepted with different outputs, a non-Kiln error, a crash, a hang.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { caseSeed, mutate, parseSeed, rng, type Mutation, type MutationClass, type ParsedSeed } from './mutate.js';
@@ -188,7 +188,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const campaignSeed = o.seed ?? 1;
   const seeds: Seed[] = buildSeeds();
   const parsed: ParsedSeed[] = seeds.map((s) => parseSeed(s.bytes));
-  const pool = new Pool(await bundleRunner(), o.workers ?? 2, o.timeoutMs ?? 10_000);
+  const runner = await bundleRunner();
+  const pool = new Pool(runner, o.workers ?? 2, o.timeoutMs ?? 10_000);
   const result: CampaignResult = { cases: 0, table: new Map(), reasons: new Map(), bad: [], ms: 0 };
   try {
     // Baselines: each seed unmutated, through the same runner.
@@ -243,6 +244,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await Promise.all(Array.from({ length: o.workers ?? 2 }, worker));
   } finally {
     pool.close();
+    rmSync(dirname(runner), { recursive: true, force: true });
   }
   result.ms = performance.now() - t0;
   return result;

@@ -6,6 +6,8 @@
  * validator and the manifest-to-code binding (resealed). The long campaign: `npm run fuzz`.
  */
 import { describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { BAD, bundleRunner, formatTable, Pool, runCampaign } from './campaign.js';
 import { writeArtifact, type ManifestInput } from '../../src/runtime/index.js';
 
@@ -44,7 +46,8 @@ describe('mutation fuzzer (slice)', () => {
       memory: { pages: 1 }, kernels: [{ name: 'k', work: 1 }], schedule: [0],
     };
     const spin = writeArtifact({ manifest, sections: { wasm } });
-    const pool = new Pool(await bundleRunner(), 1, 3000);
+    const runner = await bundleRunner();
+    const pool = new Pool(runner, 1, 3000);
     try {
       const [before] = pool.pids();
       expect(await pool.run({ id: 1, bytes: spin, threads: 1, runs: [{ feed: {} }] })).toEqual({ hang: true });
@@ -60,6 +63,7 @@ describe('mutation fuzzer (slice)', () => {
       expect(await pool.run({ id: 4, bytes: spin.slice(0, 10), threads: 1, runs: [] })).toMatchObject({ id: 4, ok: false, kiln: true });
     } finally {
       pool.close();
+      rmSync(dirname(runner), { recursive: true, force: true });
     }
   }, 60_000);
 });
