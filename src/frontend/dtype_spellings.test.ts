@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KilnError } from '../ir/types.js';
 import * as ops from './ops.js';
+import type { Tensor } from './tensor.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -15,7 +16,7 @@ beforeAll(async () => {
 
 describe('Keras/tfjs dtype spellings', () => {
   it('creation ops take float32/int32/bool like tfjs-core', () => {
-    const cases: [ops.Tensor, tf.Tensor][] = [
+    const cases: [Tensor, tf.Tensor][] = [
       [ops.tensor([1.7, -2.2, 3], [3], 'int32'), tf.tensor([1.7, -2.2, 3], [3], 'int32')],
       [ops.zeros([2, 2], 'int32'), tf.zeros([2, 2], 'int32')],
       [ops.ones([3], 'bool'), tf.ones([3], 'bool')],
