@@ -18,6 +18,7 @@ import { decodeWeights, type DecodedWeight } from '../../frontend/io/weights.js'
 import type { KerasObjectJson, LayersModelTopologyJson, TrainingConfigJson, WeightSpec } from '../../frontend/io/formats.js';
 import { normalizeKeras3, pythonicToTs, toCamelCase } from './keras_json.js';
 import { fromTfjsOptimizerOrder } from './optimizer_weights.js';
+import { suggestion } from '../layers/args.js';
 
 export interface LoadLayersModelOptions {
   /** Every weight in the file must match a model weight and vice versa (default true, as tfjs). */
@@ -33,7 +34,7 @@ function checkOptions(options: unknown): Required<LoadLayersModelOptions> {
   if (options === undefined) return { strict: true, loadTrainingConfig: true };
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new KilnError(`${WHO}: options must be an object ({strict?, loadTrainingConfig?}), got ${JSON.stringify(options)}`);
   for (const k of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(k)) throw new KilnError(`${WHO}: unknown option '${k}' (valid: ${OPTION_KEYS.join(', ')})`);
+    if (!OPTION_KEYS.includes(k)) throw new KilnError(`${WHO}: unknown option '${k}' ${suggestion(k, OPTION_KEYS)}`);
   }
   const o = options as LoadLayersModelOptions;
   for (const k of OPTION_KEYS) {

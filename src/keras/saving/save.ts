@@ -16,6 +16,7 @@ import { writeModelArtifacts, type ModelDestination } from '../../frontend/io/so
 import type { ModelArtifacts, SaveResult, TrainingConfigJson } from '../../frontend/io/formats.js';
 import { toSnakeCase, tsToPythonic } from './keras_json.js';
 import { toTfjsOptimizerOrder } from './optimizer_weights.js';
+import { suggestion } from '../layers/args.js';
 
 export interface SaveOptions {
   /** Also save the training config and the optimizer's state (default false, as tfjs). */
@@ -28,7 +29,7 @@ export const KILN_VERSION = '0.1.0';
 function checkOptions(options: unknown, who: string): SaveOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new KilnError(`${who}: options must be an object ({includeOptimizer?}), got ${JSON.stringify(options)}`);
-  for (const k of Object.keys(options)) if (k !== 'includeOptimizer') throw new KilnError(`${who}: unknown option '${k}' (valid: includeOptimizer)`);
+  for (const k of Object.keys(options)) if (k !== 'includeOptimizer') throw new KilnError(`${who}: unknown option '${k}' ${suggestion(k, ['includeOptimizer'])}`);
   const inc = (options as SaveOptions).includeOptimizer;
   if (inc !== undefined && typeof inc !== 'boolean') throw new KilnError(`${who}: includeOptimizer must be a boolean, got ${JSON.stringify(inc)}`);
   return options as SaveOptions;
