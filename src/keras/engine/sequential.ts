@@ -44,8 +44,11 @@ export class Sequential extends Model {
       return;
     }
     if (this.stack.includes(layer)) throw new KilnError(`Sequential '${this.name}'.add: layer '${layer.name}' is already in the model`);
-    if (this.stack.length === 0 && !this.inputLayer && layer.batchInputShape) {
-      this.inputLayer = new InputLayer({ batchInputShape: layer.batchInputShape, dtype: layer.dtype, name: `${layer.name}_input` });
+    // A nested model as the first layer brings its own input shape (as in tfjs-layers).
+    const nested = layer instanceof Model && layer.built && layer.inputs.length === 1 ? layer.inputs[0] : undefined;
+    const firstShape = layer.batchInputShape ?? nested?.shape;
+    if (this.stack.length === 0 && !this.inputLayer && firstShape) {
+      this.inputLayer = new InputLayer({ batchInputShape: [...firstShape], dtype: nested?.dtype ?? layer.dtype, name: `${layer.name}_input` });
     }
     if (this.inputLayer) {
       const prev = this.symbolicOutputs[this.symbolicOutputs.length - 1] ?? this.inputLayer.output;

@@ -99,6 +99,8 @@ function keras3Node(node: Record<string, unknown>, where: string): unknown[] {
 export function normalizeKeras3(v: unknown, where = 'model'): unknown {
   if (Array.isArray(v)) return v.map((x) => normalizeKeras3(x, where));
   if (!isObj(v)) return v;
+  // Keras 2 names a functional model 'Model', also when it is nested as a layer; Kiln says 'Functional'.
+  if (v['class_name'] === 'Model' && isObj(v['config']) && Array.isArray(v['config']['layers'])) return normalizeKeras3({ ...v, class_name: 'Functional' }, where);
   if (v['class_name'] === 'DTypePolicy' || v['class_name'] === 'Policy') {
     const cfg = v['config'];
     return isObj(cfg) && typeof cfg['name'] === 'string' ? cfg['name'] : v;
@@ -124,4 +126,51 @@ export function normalizeKeras3(v: unknown, where = 'model'): unknown {
     }
   }
   return out;
+}
+
+// ---- node indices of nested models -------------------------------------------------------------
+
+interface LayerEntryTs {
+  className?: unknown;
+  name?: unknown;
+  config?: unknown;
+  inboundNodes?: unknown;
+}
+
+/** A nested model whose construction made it a node of its own: Functional, or a Sequential with an input shape. */
+function hasConstructionNode(entry: LayerEntryTs, keras3: boolean): boolean {
+  if (entry.className === 'Functional') return true;
+  if (entry.className !== 'Sequential' || keras3) return false;
+  const first = (entry.config as { layers?: LayerEntryTs[] } | undefined)?.layers?.[0];
+  if (!first) return false;
+  return first.className === 'InputLayer' || (isObj(first.config) && Array.isArray(first.config['batchInputShape'])) || hasConstructionNode(first, keras3);
+}
+
+/**
+ * Keras and tfjs-layers count a nested model's own construction as its node 0, so a file refers
+ * to its first call as node 1 (Keras 3 does so for Functional models only); Kiln's configs count
+ * calls from 0. `shift` -1 translates a camelCase model config from the file's numbering to Kiln's,
+ * +1 back, in every nested model config too.
+ */
+export function shiftNestedNodeIndices(config: unknown, shift: 1 | -1, keras3: boolean, where: string): unknown {
+  if (!isObj(config) || !Array.isArray(config['layers'])) return config;
+  const layers = config['layers'] as LayerEntryTs[];
+  const nested = new Set(layers.filter((l) => hasConstructionNode(l, keras3)).map((l) => l.name));
+  const fix = (ref: unknown): unknown => {
+    if (!Array.isArray(ref) || !nested.has(ref[0]) || typeof ref[1] !== 'number') return ref;
+    const node = ref[1] + shift;
+    if (node < 0) throw new KilnError(`loadLayersModel: ${where}: a tensor reference ${JSON.stringify(ref)} points at node 0 of the nested model '${ref[0]}', which is its construction, not a call`);
+    return [ref[0], node, ...ref.slice(2)];
+  };
+  const refs = (v: unknown): unknown => (Array.isArray(v) ? v.map(fix) : v);
+  return {
+    ...config,
+    layers: layers.map((l) => ({
+      ...l,
+      config: shiftNestedNodeIndices(l.config, shift, keras3, typeof l.name === 'string' ? `model '${l.name}'` : where),
+      ...(Array.isArray(l.inboundNodes) ? { inboundNodes: l.inboundNodes.map(refs) } : {}),
+    })),
+    ...('inputLayers' in config ? { inputLayers: refs(config['inputLayers']) } : {}),
+    ...('outputLayers' in config ? { outputLayers: refs(config['outputLayers']) } : {}),
+  };
 }

@@ -16,7 +16,7 @@ import { setOptimizerState, type StateTensor } from '../engine/training_state.js
 import { readModelArtifacts, type ModelSource } from '../../frontend/io/source.js';
 import { decodeWeights, type DecodedWeight } from '../../frontend/io/weights.js';
 import type { KerasObjectJson, LayersModelTopologyJson, TrainingConfigJson, WeightSpec } from '../../frontend/io/formats.js';
-import { normalizeKeras3, pythonicToTs, toCamelCase } from './keras_json.js';
+import { normalizeKeras3, pythonicToTs, shiftNestedNodeIndices, toCamelCase } from './keras_json.js';
 import { fromTfjsOptimizerOrder } from './optimizer_weights.js';
 import { suggestion } from '../layers/args.js';
 
@@ -57,19 +57,24 @@ function modelObject(topology: unknown, where: string): KerasObjectJson {
 }
 
 /** Keras 2 writes 'Model', Keras 3 and tfjs 'Functional'; very old Keras a bare layer list for Sequential. */
-function kilnModelConfig(obj: KerasObjectJson): { className: string; config: object } {
+function kilnModelConfig(obj: KerasObjectJson, where: string): { className: string; config: object } {
+  const keras3 = JSON.stringify(obj).includes('"__keras_tensor__"');
   const ts = pythonicToTs(normalizeKeras3(obj)) as { className: string; config: unknown };
   const className = ts.className === 'Model' ? 'Functional' : ts.className;
   let config = ts.config;
   if (className === 'Sequential' && Array.isArray(config)) config = { layers: config };
-  if (className === 'Functional') config = stripNodeKwargs(config as { layers?: unknown[] });
+  config = shiftNestedNodeIndices(config, -1, keras3, where);
+  config = stripNodeKwargs(config as { layers?: unknown[] });
   return { className, config: config as object };
 }
 
 /** `[name, node, tensor, kwargs]` -> `[name, node, tensor]`: Kiln's layers take no call kwargs. */
 function stripNodeKwargs(config: { layers?: unknown[] }): object {
-  const layers = (config.layers ?? []).map((l) => {
-    const entry = l as { name?: string; inboundNodes?: unknown[][][] };
+  if (!Array.isArray(config.layers)) return config;
+  const layers = config.layers.map((l) => {
+    const entry = l as { name?: string; inboundNodes?: unknown[][][]; config?: { layers?: unknown[] } };
+    const inner = entry.config && typeof entry.config === 'object' ? { config: stripNodeKwargs(entry.config) } : {};
+    if (!Array.isArray(entry.inboundNodes)) return { ...entry, ...inner };
     const nodes = (entry.inboundNodes ?? []).map((refs) =>
       refs.map((r) => {
         const kwargs = r[3] as Record<string, unknown> | undefined;
@@ -80,7 +85,7 @@ function stripNodeKwargs(config: { layers?: unknown[] }): object {
         return r.slice(0, 3);
       }),
     );
-    return { ...entry, inboundNodes: nodes };
+    return { ...entry, ...inner, inboundNodes: nodes };
   });
   return { ...config, layers };
 }
@@ -163,7 +168,7 @@ export async function loadLayersModel(source: ModelSource, options?: LoadLayersM
   const { json, specs, bytes, where } = await readModelArtifacts(source, WHO);
   if (json.format === 'graph-model') throw new KilnError(`${WHO}: ${where} is a GraphModel (format 'graph-model'); load it with kiln.loadGraphModel`);
   const obj = modelObject(json.modelTopology, where);
-  const { className, config } = kilnModelConfig(obj);
+  const { className, config } = kilnModelConfig(obj, where);
   const model: Layer = deserializeLayer({ className, config });
   if (!(model instanceof Model)) {
     throw new KilnError(`${WHO}: ${where}: the topology's class '${className}' is a layer, not a model (expected Sequential, Functional or Model)`);

@@ -14,7 +14,7 @@ import { toTfjsOptimizerConfig } from '../optimizers/index.js';
 import { encodeWeights, type NamedWeight } from '../../frontend/io/weights.js';
 import { writeModelArtifacts, type ModelDestination } from '../../frontend/io/source.js';
 import type { ModelArtifacts, SaveResult, TrainingConfigJson } from '../../frontend/io/formats.js';
-import { toSnakeCase, tsToPythonic } from './keras_json.js';
+import { shiftNestedNodeIndices, toSnakeCase, tsToPythonic } from './keras_json.js';
 import { toTfjsOptimizerOrder } from './optimizer_weights.js';
 import { suggestion } from '../layers/args.js';
 
@@ -37,7 +37,7 @@ function checkOptions(options: unknown, who: string): SaveOptions {
 
 /** The model's topology as tfjs-layers' `model.toJSON()` writes it. */
 export function modelTopology(model: Model): Record<string, unknown> {
-  const config = model.getConfig() as unknown as Record<string, unknown>;
+  const config = shiftNestedNodeIndices(model.getConfig(), 1, false, `model '${model.name}'`);
   const className = model.className;
   return tsToPythonic({ className, config, kerasVersion: `tfjs-layers ${KILN_VERSION}`, backend: 'tensor_flow.js' }) as Record<string, unknown>;
 }

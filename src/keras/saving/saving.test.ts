@@ -414,3 +414,31 @@ describe('coverage and training semantics', () => {
     expect(maxDiff(before, want)).toBeGreaterThan(1e-2);
   });
 });
+
+describe('nested models', () => {
+  // Keras and tfjs-layers number a nested model's calls from 1 (its construction is node 0).
+  const build = (): tfl.LayersModel => {
+    const inner = tfl.sequential({ layers: [tfl.layers.dense({ units: 4, activation: 'relu', inputShape: [3] }), tfl.layers.dense({ units: 3 })], name: 'inner_seq' });
+    const i = tfl.input({ shape: [3], name: 'base_in' });
+    const base = tfl.model({ inputs: i, outputs: tfl.layers.dense({ units: 3, activation: 'tanh', name: 'base_dense' }).apply(i) as tfl.SymbolicTensor, name: 'base' });
+    const x = tfl.input({ shape: [3], name: 'x' });
+    const once = base.apply(x) as tfl.SymbolicTensor;
+    const twice = base.apply(inner.apply(once) as tfl.SymbolicTensor) as tfl.SymbolicTensor; // shared: base's second call
+    const outer = tfl.sequential({ layers: [tfl.sequential({ layers: [tfl.layers.dense({ units: 2, inputShape: [3] })], name: 'head' })], name: 'outer' });
+    return tfl.model({ inputs: x, outputs: [twice, outer.apply(once) as tfl.SymbolicTensor], name: 'nest' });
+  };
+
+  it('tfjs-layers nested Sequential/Functional (shared, called twice) -> Kiln -> tfjs-layers: same predictions', async () => {
+    const tm = build();
+    tm.setWeights(randomWeights(tm.weights.map((w) => w.shape as number[]), tm.weights.map((w) => w.name), 51).map((d, i) => tf.tensor(d, tm.weights[i]!.shape as number[])));
+    const saved = await capture((h) => tm.save(h));
+    expect(JSON.stringify(saved.modelTopology)).toContain('["base",2,0]');
+    const km = await kiln.loadLayersModel(saved as never);
+    const xs = [randomData(6, 8)];
+    expect(maxDiff(kilnPredict(km, xs, [[2, 3]]), tfPredict(tm, xs, [[2, 3]]))).toBeLessThanOrEqual(1e-6);
+    const again = await capture((h) => km.save(h as never));
+    expect(JSON.stringify(again.modelTopology)).toContain('["base",2,0]');
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(again));
+    expect(maxDiff(tfPredict(back, xs, [[2, 3]]), tfPredict(tm, xs, [[2, 3]]))).toBeLessThanOrEqual(1e-6);
+  });
+});
