@@ -148,7 +148,8 @@ function hasConstructionNode(entry: LayerEntryTs, keras3: boolean): boolean {
 
 /**
  * Keras and tfjs-layers count a nested model's own construction as its node 0, so a file refers
- * to its first call as node 1 (Keras 3 does so for Functional models only); Kiln's configs count
+ * to its first call as node 1 (Keras 3 does so for Functional models only, by its deserializer's
+ * `node_index -= 1`; no Keras 3 file with a nested model was at hand to confirm); Kiln's configs count
  * calls from 0. `shift` -1 translates a camelCase model config from the file's numbering to Kiln's,
  * +1 back, in every nested model config too.
  */
