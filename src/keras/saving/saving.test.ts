@@ -442,3 +442,27 @@ describe('nested models', () => {
     expect(maxDiff(tfPredict(back, xs, [[2, 3]]), tfPredict(tm, xs, [[2, 3]]))).toBeLessThanOrEqual(1e-6);
   });
 });
+
+describe('shards', () => {
+  it('a model over 4 MB saves as group1-shard1of2.bin (4 MiB) + group1-shard2of2.bin; Kiln and tfjs-layers read it back', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-shards-'));
+    try {
+      const m = kiln.sequential({ layers: [kiln.layers.dense({ units: 1100, inputShape: [1000], name: 'wide' }), kiln.layers.dense({ units: 2, name: 'out' })] });
+      await m.save(dir);
+      const files = fs.readdirSync(dir).sort();
+      expect(files).toEqual(['group1-shard1of2.bin', 'group1-shard2of2.bin', 'model.json']);
+      const total = (1000 * 1100 + 1100 + 1100 * 2 + 2) * 4;
+      expect(fs.statSync(path.join(dir, files[0]!)).size).toBe(4 * 1024 * 1024);
+      expect(fs.statSync(path.join(dir, files[1]!)).size).toBe(total - 4 * 1024 * 1024);
+      const xs = [randomData(2000, 4)];
+      const back = await kiln.loadLayersModel(dir);
+      expect(maxDiff(kilnPredict(back, xs, [[2, 1000]]), kilnPredict(m, xs, [[2, 1000]]))).toBe(0);
+      const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+      const bytes = Buffer.concat(json.weightsManifest[0].paths.map((p: string) => fs.readFileSync(path.join(dir, p))));
+      const tm = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }));
+      expect(maxDiff(tfPredict(tm, xs, [[2, 1000]]), kilnPredict(m, xs, [[2, 1000]]))).toBeLessThanOrEqual(1e-4);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
