@@ -6,61 +6,10 @@
  */
 import { parseDType, type DType } from '../../ir/dtype.js';
 import { KilnError } from '../../ir/types.js';
+import type { TensorShapeJson, TensorJson, AttrValueJson, NodeDefJson, GraphDefJson, SignatureTensorJson, SignatureJson } from '../io/formats.js';
 
-export interface TensorShapeJson {
-  dim?: { size?: string | number; name?: string }[];
-  unknownRank?: boolean;
-}
-
-export interface TensorJson {
-  dtype?: string;
-  tensorShape?: TensorShapeJson;
-  tensorContent?: string;
-  floatVal?: (number | string)[];
-  doubleVal?: (number | string)[];
-  intVal?: (number | string)[];
-  int64Val?: (number | string)[];
-  boolVal?: boolean[];
-  halfVal?: (number | string)[];
-  stringVal?: string[];
-}
-
-export interface AttrValueJson {
-  s?: string;
-  i?: string | number;
-  f?: number | string;
-  b?: boolean;
-  type?: string;
-  shape?: TensorShapeJson;
-  tensor?: TensorJson;
-  list?: { s?: string[]; i?: (string | number)[]; f?: (number | string)[]; b?: boolean[]; type?: string[]; shape?: TensorShapeJson[] };
-  func?: unknown;
-}
-
-export interface NodeDefJson {
-  name: string;
-  op: string;
-  input?: string[];
-  device?: string;
-  attr?: Record<string, AttrValueJson>;
-}
-
-export interface GraphDefJson {
-  node?: NodeDefJson[];
-  library?: unknown;
-  versions?: unknown;
-}
-
-export interface SignatureTensorJson {
-  name: string;
-  dtype?: string;
-  tensorShape?: TensorShapeJson;
-}
-
-export interface SignatureJson {
-  inputs?: Record<string, SignatureTensorJson>;
-  outputs?: Record<string, SignatureTensorJson>;
-}
+// The GraphDef JSON types are typed with the other serialized formats in io/formats.ts.
+export type { TensorShapeJson, TensorJson, AttrValueJson, NodeDefJson, GraphDefJson, SignatureTensorJson, SignatureJson } from '../io/formats.js';
 
 /** TensorFlow's DT_* enum names that Kiln can hold, as Kiln dtypes (int64 arrives as int32 from tfjs). */
 const TF_DTYPES: Readonly<Record<string, DType>> = {

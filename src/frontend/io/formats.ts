@@ -2,9 +2,9 @@
  * The serialized formats Kiln reads and writes for models, typed in one place: TensorFlow.js's
  * model.json (LayersModel and GraphModel), its weights manifest, the `ModelArtifacts` /
  * `IOHandler` shapes of tfjs-core's io API (so tfjs's own handlers, such as browser files or
- * IndexedDB, plug in unchanged), and the Keras topology JSON (snake_case keys on disk, Keras 2
- * and Keras 3 dialects). The GraphDef node format lives beside its decoder in
- * src/frontend/import/graph_def.ts.
+ * IndexedDB, plug in unchanged), the Keras topology JSON (snake_case keys on disk, Keras 2
+ * and Keras 3 dialects), and a GraphModel's GraphDef as tfjs-converter writes it (protobuf JSON:
+ * int64 values as decimal strings, bytes as base64; decoded in src/frontend/import/graph_def.ts).
  */
 
 /** A tensor's stored dtype in a weights manifest (tfjs names). */
@@ -124,4 +124,61 @@ export interface LayersModelTopologyJson extends Partial<KerasObjectJson> {
   backend?: string;
   model_config?: KerasObjectJson;
   training_config?: unknown;
+}
+
+// ---- GraphModel topology (a frozen TensorFlow GraphDef in protobuf JSON) ------------------------
+
+export interface TensorShapeJson {
+  dim?: { size?: string | number; name?: string }[];
+  unknownRank?: boolean;
+}
+
+export interface TensorJson {
+  dtype?: string;
+  tensorShape?: TensorShapeJson;
+  tensorContent?: string;
+  floatVal?: (number | string)[];
+  doubleVal?: (number | string)[];
+  intVal?: (number | string)[];
+  int64Val?: (number | string)[];
+  boolVal?: boolean[];
+  halfVal?: (number | string)[];
+  stringVal?: string[];
+}
+
+export interface AttrValueJson {
+  s?: string;
+  i?: string | number;
+  f?: number | string;
+  b?: boolean;
+  type?: string;
+  shape?: TensorShapeJson;
+  tensor?: TensorJson;
+  list?: { s?: string[]; i?: (string | number)[]; f?: (number | string)[]; b?: boolean[]; type?: string[]; shape?: TensorShapeJson[] };
+  func?: unknown;
+}
+
+export interface NodeDefJson {
+  name: string;
+  op: string;
+  input?: string[];
+  device?: string;
+  attr?: Record<string, AttrValueJson>;
+}
+
+export interface GraphDefJson {
+  node?: NodeDefJson[];
+  library?: unknown;
+  versions?: unknown;
+}
+
+export interface SignatureTensorJson {
+  name: string;
+  dtype?: string;
+  tensorShape?: TensorShapeJson;
+}
+
+export interface SignatureJson {
+  inputs?: Record<string, SignatureTensorJson>;
+  outputs?: Record<string, SignatureTensorJson>;
 }
