@@ -147,7 +147,7 @@ function applyTrainingConfig(model: Model, tc: TrainingConfigJson, optimizerWeig
       if (value.dtype !== 'f32' && value.dtype !== 'i32') throw new KilnError(`${WHO}: ${where}: optimizer weight '${spec.name}' is ${value.dtype}; expected float32 or int32`);
       return { name: spec.name, shape: value.shape, dtype: value.dtype, data: value.data as Float32Array | Int32Array };
     });
-    setOptimizerState(model, fromTfjsOptimizerOrder(model, tensors, `${WHO}: ${where}`));
+    setOptimizerState(model, fromTfjsOptimizerOrder(model, tensors, opt.class_name, `${WHO}: ${where}`));
   }
 }
 

@@ -67,7 +67,7 @@ export async function saveModel(model: Model, destination: ModelDestination, opt
   };
   if (opts.includeOptimizer) {
     artifacts.trainingConfig = trainingConfig(model, who);
-    for (const t of toTfjsOptimizerOrder(model)) weights.push({ name: t.name, shape: t.shape, dtype: t.dtype, data: t.data, group: 'optimizer' });
+    for (const t of toTfjsOptimizerOrder(model, artifacts.trainingConfig.optimizer_config.class_name, who)) weights.push({ name: t.name, shape: t.shape, dtype: t.dtype, data: t.data, group: 'optimizer' });
   }
   const { specs, data } = encodeWeights(weights, who);
   artifacts.weightSpecs = specs;

@@ -466,3 +466,43 @@ describe('shards', () => {
     }
   });
 });
+
+describe('optimizer slots of every optimizer tfjs-layers can hold', () => {
+  const x = randomData(40, 6);
+  const y = randomData(8, 7);
+  const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 } as const;
+  const OPTS: { name: string; kiln: () => unknown; tfjs: () => tf.Optimizer }[] = [
+    { name: 'SGD', kiln: () => kiln.optimizers.sgd({ learningRate: 0.1 }), tfjs: () => tf.train.sgd(0.1) },
+    { name: 'Momentum', kiln: () => kiln.optimizers.sgd({ learningRate: 0.1, momentum: 0.9 }), tfjs: () => tf.train.momentum(0.1, 0.9) },
+    { name: 'RMSProp', kiln: () => kiln.optimizers.rmsprop({ learningRate: 0.01, rho: 0.9, momentum: 0.5, epsilon: 1e-7 }), tfjs: () => tf.train.rmsprop(0.01, 0.9, 0.5, 1e-7) },
+    { name: 'Adagrad', kiln: () => kiln.optimizers.adagrad({ learningRate: 0.1, epsilon: 1e-7 }), tfjs: () => tf.train.adagrad(0.1) },
+    { name: 'Adam', kiln: () => kiln.optimizers.adam({ learningRate: 0.01 }), tfjs: () => tf.train.adam(0.01) },
+  ];
+  for (const o of OPTS) {
+    it(`${o.name}: Kiln writes tfjs-layers' slot names and order, and tfjs-layers continues from them`, async () => {
+      const tm = tfl.sequential({ layers: [tfl.layers.dense({ units: 4, activation: 'tanh', inputShape: [5], name: 'd1' }), tfl.layers.dense({ units: 1, name: 'd2' })] });
+      const km = kiln.sequential({ layers: [kiln.layers.dense({ units: 4, activation: 'tanh', inputShape: [5], name: 'd1' }), kiln.layers.dense({ units: 1, name: 'd2' })] });
+      km.setWeights(tm.getWeights().map((t) => kiln.tensor(Float32Array.from(t.dataSync()), t.shape as number[])));
+      tm.compile({ optimizer: o.tfjs(), loss: 'meanSquaredError' });
+      km.compile({ optimizer: o.kiln() as never, loss: 'meanSquaredError' });
+      await tm.fit(tf.tensor(x.subarray(0, 40), [8, 5]), tf.tensor(y, [8, 1]), fitArgs);
+      await km.fit(kiln.tensor(x.subarray(0, 40), [8, 5]), kiln.tensor(y, [8, 1]), fitArgs);
+      const theirs = await capture((h) => tm.save(h, { includeOptimizer: true }));
+      const ours = await capture((h) => km.save(h as never, { includeOptimizer: true }));
+      // tfjs uniquifies variable names process-wide ('d1/kernel_2'); the slot's own name is what must match.
+      const slots = (a: tf.io.ModelArtifacts) => (a.weightSpecs ?? []).filter((s) => s.group === 'optimizer').map((s) => `${s.name.replace(/_\d+(?=\/[^/]+$)/, '')}:${s.dtype}[${s.shape}]`);
+      expect(slots(ours)).toEqual(slots(theirs));
+      const optClass = (a: tf.io.ModelArtifacts) => (a.trainingConfig?.optimizer_config as { class_name?: string } | undefined)?.class_name;
+      expect(optClass(ours)).toBe(optClass(theirs));
+      const back = await tfl.loadLayersModel(tf.io.fromMemory(ours));
+      await back.fit(tf.tensor(x.subarray(0, 40), [8, 5]), tf.tensor(y, [8, 1]), fitArgs);
+      await km.fit(kiln.tensor(x.subarray(0, 40), [8, 5]), kiln.tensor(y, [8, 1]), fitArgs);
+      expect(maxDiff(back.getWeights().map((t) => Float32Array.from(t.dataSync())), km.getWeights().map((t) => Float32Array.from(t.dataSync())))).toBeLessThanOrEqual(1e-4);
+      // And the other way: tfjs-layers' own file continues in Kiln as in tfjs-layers.
+      const loaded = await kiln.loadLayersModel(theirs as never);
+      await loaded.fit(kiln.tensor(x.subarray(0, 40), [8, 5]), kiln.tensor(y, [8, 1]), fitArgs);
+      await tm.fit(tf.tensor(x.subarray(0, 40), [8, 5]), tf.tensor(y, [8, 1]), fitArgs);
+      expect(maxDiff(loaded.getWeights().map((t) => Float32Array.from(t.dataSync())), tm.getWeights().map((t) => Float32Array.from(t.dataSync())))).toBeLessThanOrEqual(1e-4);
+    });
+  }
+});
