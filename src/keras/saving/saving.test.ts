@@ -506,3 +506,29 @@ describe('optimizer slots of every optimizer tfjs-layers can hold', () => {
     });
   }
 });
+
+describe('optimizers tfjs-layers cannot represent', () => {
+  // Written in Keras's own optimizer config (tfjs-layers has no AdamW, amsgrad, clipping or
+  // centered RMSProp); Kiln reads it back and continues bit-identically.
+  const OPTS: [string, () => unknown][] = [
+    ['AdamW', () => kiln.optimizers.adamw({ learningRate: 0.01 })],
+    ['Adam amsgrad', () => kiln.optimizers.adam({ learningRate: 0.01, amsgrad: true })],
+    ['Adam clipnorm', () => kiln.optimizers.adam({ learningRate: 0.01, clipnorm: 1 })],
+    ['RMSprop centered', () => kiln.optimizers.rmsprop({ learningRate: 0.01, centered: true })],
+  ];
+  for (const [name, make] of OPTS) {
+    it(`${name}: Kiln -> Kiln continues with identical losses`, async () => {
+      const km = kiln.sequential({ layers: [kiln.layers.dense({ units: 4, inputShape: [5] }), kiln.layers.dense({ units: 1 })] });
+      km.compile({ optimizer: make() as never, loss: 'meanSquaredError' });
+      const x = kiln.tensor(randomData(40, 1), [8, 5]);
+      const y = kiln.tensor(randomData(8, 2), [8, 1]);
+      const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 } as const;
+      await km.fit(x, y, fitArgs);
+      const saved = await capture((h) => km.save(h as never, { includeOptimizer: true }));
+      const back = await kiln.loadLayersModel(saved as never);
+      const h1 = await km.fit(x, y, fitArgs);
+      const h2 = await back.fit(x, y, fitArgs);
+      expect(h2.history['loss']).toEqual(h1.history['loss']);
+    });
+  }
+});
