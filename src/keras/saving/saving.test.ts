@@ -197,6 +197,23 @@ describe('dialects and weight formats', () => {
     expect(maxDiff(kilnPredict(m, [x], [[2, 4]]), [reference()])).toBeLessThanOrEqual(1e-6);
   });
 
+  it('Keras 3 Sequential config (InputLayer with batch_shape, DTypePolicy, build_input_shape; model-scoped weight names)', async () => {
+    const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+    const topology = {
+      module: 'keras', class_name: 'Sequential', registered_name: null,
+      config: {
+        name: 'sequential', trainable: true, dtype: policy, build_input_shape: [null, 4],
+        layers: [
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', sparse: false, ragged: false, name: 'input_layer' }, registered_name: null },
+          { module: 'keras.layers', ...dense('dense', 3, { dtype: policy, lora_rank: null }), registered_name: null, build_config: { input_shape: [null, 4] } },
+        ],
+      },
+      build_config: { input_shape: [null, 4] }, compile_config: null,
+    };
+    const m = await kiln.loadLayersModel({ modelTopology: topology, weightSpecs: [w('sequential/dense/kernel', [4, 3]), w('sequential/dense/bias', [3])], weightData: bytesOf(k, b) });
+    expect(maxDiff(kilnPredict(m, [x], [[2, 4]]), [reference()])).toBeLessThanOrEqual(1e-6);
+  });
+
   it('quantized weights (uint8, uint16, float16) load to the values tfjs dequantizes', async () => {
     const topo = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, activation: 'relu', inputShape: [4], name: 'd' })] }).toJSON(null, false);
     for (const q of [{ dtype: 'uint8', min: -1, scale: 2 / 255 }, { dtype: 'uint16', min: -1, scale: 2 / 65535 }, { dtype: 'float16' }] as const) {
