@@ -67,7 +67,8 @@ describe.skipIf(missing.length > 0)('Fashion-MNIST', () => {
 
     const B = 64;
     const perStepIn = B * 28 * 28 * 4 + B * 4; // x as f32, y as i32
-    const perStepOut = 4 * 4; // batch loss, batch acc, running loss, running acc
+    // Batch loss, batch acc, running loss, running acc; and the sparse-label check (bad count, first index, its value).
+    const perStepOut = 4 * 4 + 3 * 4;
     let prev: Stats | undefined;
     let checked = 0;
     const epochTimes: number[] = [];
