@@ -285,6 +285,9 @@ describe('files and the optimizer', () => {
       const bin = fs.readFileSync(path.join(dir, 'group1-shard1of1.bin'));
       const tm = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) }));
       expect(maxDiff(tfPredict(tm, xs, CASES[1]!.inputs), kilnPredict(m, xs, CASES[1]!.inputs))).toBeLessThanOrEqual(1e-5);
+      const viaUrl = path.join(dir, 'url');
+      await m.save(`file://${viaUrl}`);
+      expect(maxDiff(kilnPredict(await kiln.loadLayersModel(viaUrl), xs, CASES[1]!.inputs), kilnPredict(m, xs, CASES[1]!.inputs))).toBe(0);
       await expect(m.save(dir, { includeOptimiser: true } as never)).rejects.toThrow(/unknown option 'includeOptimiser' \(did you mean 'includeOptimizer'\?\)/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
