@@ -138,7 +138,8 @@ function applyTrainingConfig(model: Model, tc: TrainingConfigJson, optimizerWeig
   if (!opt || typeof opt.class_name !== 'string') throw new KilnError(`${WHO}: ${where}: trainingConfig.optimizer_config must be {class_name, config}`);
   const metrics = Array.isArray(tc.metrics) ? tc.metrics.map((m) => toCamelCase(m)) : tc.metrics ? Object.values(tc.metrics).map((m) => toCamelCase(m)) : [];
   model.compile({
-    optimizer: { className: opt.class_name, config: pythonicToTs(opt.config ?? {}) as Record<string, never> },
+    // As written: the optimizer deserializer reads Keras's snake_case, tfjs's camelCase and nested schedules.
+    optimizer: { class_name: opt.class_name, config: (opt.config ?? {}) as Record<string, never> },
     loss: lossId(tc.loss, where),
     metrics,
   });

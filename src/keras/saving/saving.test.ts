@@ -535,6 +535,7 @@ describe('optimizers tfjs-layers cannot represent', () => {
     ['Adam amsgrad', () => kiln.optimizers.adam({ learningRate: 0.01, amsgrad: true })],
     ['Adam clipnorm', () => kiln.optimizers.adam({ learningRate: 0.01, clipnorm: 1 })],
     ['RMSprop centered', () => kiln.optimizers.rmsprop({ learningRate: 0.01, centered: true })],
+    ['SGD momentum, exponential decay schedule', () => kiln.optimizers.sgd({ learningRate: kiln.optimizers.schedules.exponentialDecay({ initialLearningRate: 0.05, decaySteps: 2, decayRate: 0.5 }), momentum: 0.9 })],
   ];
   for (const [name, make] of OPTS) {
     it(`${name}: Kiln -> Kiln continues with identical losses`, async () => {
