@@ -36,7 +36,8 @@ export interface WeightGroup {
 
 /** `trainingConfig` as tfjs-layers writes it with includeOptimizer. */
 export interface TrainingConfigJson {
-  loss: string | string[] | Record<string, string>;
+  /** A name (tfjs), per-output names, or Keras's `{class_name, config}` for a configured loss. */
+  loss: string | string[] | Record<string, unknown>;
   metrics?: string[] | Record<string, string> | null;
   optimizer_config: { class_name: string; config: Record<string, unknown> };
   weighted_metrics?: unknown;

@@ -19,6 +19,7 @@ import type { KerasObjectJson, LayersModelTopologyJson, TrainingConfigJson, Weig
 import { normalizeKeras3, pythonicToTs, shiftNestedNodeIndices, toCamelCase } from './keras_json.js';
 import { fromTfjsOptimizerOrder } from './optimizer_weights.js';
 import { suggestion } from '../layers/args.js';
+import type { SerializedLoss } from '../losses.js';
 
 export interface LoadLayersModelOptions {
   /** Every weight in the file must match a model weight and vice versa (default true, as tfjs). */
@@ -124,8 +125,11 @@ function matchWeights(model: Model, weights: Map<string, DecodedWeight>, strict:
   for (const [v, w] of assigned) v.assign(Tensor.concrete(literal(w.shape, v.dtype, w.data instanceof Uint8Array ? Float32Array.from(w.data) : w.data)));
 }
 
-function lossId(loss: TrainingConfigJson['loss'], where: string): string {
+function lossId(loss: TrainingConfigJson['loss'], where: string): string | SerializedLoss {
   if (typeof loss === 'string') return toCamelCase(loss);
+  if (loss !== null && typeof loss === 'object' && !Array.isArray(loss) && typeof loss['class_name'] === 'string') {
+    return { class_name: loss['class_name'], config: (loss['config'] ?? {}) as SerializedLoss['config'] };
+  }
   if (Array.isArray(loss) && loss.length === 1 && typeof loss[0] === 'string') return toCamelCase(loss[0]);
   throw new KilnError(`${WHO}: ${where}: trainingConfig.loss ${JSON.stringify(loss)} is not supported (one loss name per model)`);
 }

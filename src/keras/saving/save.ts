@@ -11,6 +11,7 @@ import { KilnError } from '../../ir/types.js';
 import type { Model } from '../engine/model.js';
 import { trainerOf } from '../engine/training.js';
 import { toTfjsOptimizerConfig } from '../optimizers/index.js';
+import { getLoss, serializeLoss, type Loss } from '../losses.js';
 import { encodeWeights, type NamedWeight } from '../../frontend/io/weights.js';
 import { writeModelArtifacts, type ModelDestination } from '../../frontend/io/source.js';
 import type { ModelArtifacts, SaveResult, TrainingConfigJson } from '../../frontend/io/formats.js';
@@ -42,11 +43,29 @@ export function modelTopology(model: Model): Record<string, unknown> {
   return tsToPythonic({ className, config, kerasVersion: `tfjs-layers ${KILN_VERSION}`, backend: 'tensor_flow.js' }) as Record<string, unknown>;
 }
 
+/**
+ * A loss with its default settings is written by name, as tfjs-layers writes it; one with
+ * settings tfjs has no name for (fromLogits, labelSmoothing, a Huber delta) as Keras's
+ * `{class_name, config}`, which Kiln reads back and tfjs-layers refuses rather than training a
+ * different loss.
+ */
+function lossJson(loss: Loss): TrainingConfigJson['loss'] {
+  const name = toSnakeCase(loss.className);
+  let plain: string | undefined;
+  try {
+    plain = JSON.stringify(getLoss(name).getConfig());
+  } catch {
+    return name; // a custom loss: its name, which a later load must be able to resolve
+  }
+  const { class_name, config } = serializeLoss(loss);
+  return JSON.stringify(config) === plain ? name : { class_name, config: { ...config } };
+}
+
 function trainingConfig(model: Model, who: string): TrainingConfigJson {
   const trainer = trainerOf(who, model);
   const opt = toTfjsOptimizerConfig(trainer.optimizer) ?? trainer.optimizer.serialize();
   return {
-    loss: toSnakeCase(trainer.loss.className),
+    loss: lossJson(trainer.loss),
     metrics: trainer.metrics.map((m) => m.name),
     optimizer_config: { class_name: opt.class_name, config: opt.config as Record<string, unknown> },
   };

@@ -553,3 +553,28 @@ describe('optimizers tfjs-layers cannot represent', () => {
     });
   }
 });
+
+describe('configured losses', () => {
+  it('a fromLogits loss survives includeOptimizer (Keras {class_name, config}; a plain loss stays a tfjs name)', async () => {
+    const build = () => {
+      const m = kiln.sequential({ layers: [kiln.layers.dense({ units: 3, inputShape: [4] })] });
+      m.setWeights([kiln.tensor(randomData(12, 61), [4, 3]), kiln.tensor(randomData(3, 62), [3])]);
+      return m;
+    };
+    const x = kiln.tensor(randomData(32, 63), [8, 4]);
+    const y = kiln.tensor(Float32Array.from({ length: 8 }, (_, i) => i % 3), [8]);
+    const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 } as const;
+    const a = build();
+    a.compile({ optimizer: kiln.optimizers.sgd({ learningRate: 0.5 }), loss: kiln.losses.sparseCategoricalCrossentropy({ fromLogits: true }) });
+    await a.fit(x, y, fitArgs);
+    const saved = await capture((h) => a.save(h as never, { includeOptimizer: true }));
+    expect(saved.trainingConfig?.loss).toMatchObject({ class_name: 'SparseCategoricalCrossentropy', config: { from_logits: true } });
+    const b = await kiln.loadLayersModel(saved as never);
+    const ha = await a.fit(x, y, fitArgs);
+    const hb = await b.fit(x, y, fitArgs);
+    expect(hb.history['loss']).toEqual(ha.history['loss']);
+    const plain = build();
+    plain.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' });
+    expect((await capture((h) => plain.save(h as never, { includeOptimizer: true }))).trainingConfig?.loss).toBe('sparse_categorical_crossentropy');
+  });
+});
