@@ -565,7 +565,7 @@ describe('configured losses', () => {
     const y = kiln.tensor(Float32Array.from({ length: 8 }, (_, i) => i % 3), [8]);
     const fitArgs = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 } as const;
     const a = build();
-    a.compile({ optimizer: kiln.optimizers.sgd({ learningRate: 0.5 }), loss: kiln.losses.sparseCategoricalCrossentropy({ fromLogits: true }) });
+    a.compile({ optimizer: kiln.optimizers.sgd({ learningRate: 0.5 }), loss: kiln.losses.sparseCategoricalCrossentropy({ fromLogits: true }), metrics: ['acc'] });
     await a.fit(x, y, fitArgs);
     const saved = await capture((h) => a.save(h as never, { includeOptimizer: true }));
     expect(saved.trainingConfig?.loss).toMatchObject({ class_name: 'SparseCategoricalCrossentropy', config: { from_logits: true } });
@@ -573,6 +573,8 @@ describe('configured losses', () => {
     const ha = await a.fit(x, y, fitArgs);
     const hb = await b.fit(x, y, fitArgs);
     expect(hb.history['loss']).toEqual(ha.history['loss']);
+    expect(Object.keys(hb.history).sort()).toEqual(Object.keys(ha.history).sort());
+    expect(hb.history['acc']).toEqual(ha.history['acc']);
     const plain = build();
     plain.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' });
     expect((await capture((h) => plain.save(h as never, { includeOptimizer: true }))).trainingConfig?.loss).toBe('sparse_categorical_crossentropy');
