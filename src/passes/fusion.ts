@@ -64,6 +64,9 @@ export function anchorKind(v: Value): GroupKind | null {
   return ANCHOR_KINDS[opKind(v)] ?? null;
 }
 
+/** Movement ops whose output reads its input at a shifted or bounds-checked index. */
+const SHIFTED_INDEX_OPS = new Set(['pad', 'concat', 'slice']);
+
 const TRANSCENDENTAL = new Set(['exp', 'log', 'log1p', 'tanh', 'logistic', 'sin', 'cos', 'erf', 'pow']);
 const MEDIUM = new Set(['div', 'sqrt', 'rsqrt']);
 /** Cost at or above which recomputing an op for every element of a broadcast is refused. */
@@ -311,6 +314,12 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
   const dup = ctx.groups > 1 ? ` (duplicated into ${ctx.groups} groups, extra cost ${(ctx.groups - 1) * opCost(p)})` : '';
   if (anchor === 'reduction' && anchorInGroup) return yes(`chained reduction over the same rows ${keyString(reduceKey(p))} (row-wise multi-pass)`);
   if (anchor !== null) {
+    if (anchor === 'dot' || anchor === 'conv') {
+      const shifted = [...ctx.group].find((m) => SHIFTED_INDEX_OPS.has(m.op) && !merged.ancestors.includes(m));
+      // A channel-padded residual (BlazeFace's pad-then-add) would push the whole conv onto the
+      // generic scalar path: GEMM and blocked-conv epilogues read operands at the output index.
+      if (shifted) return no(`its epilogue reads ${label(shifted)} at a shifted or bounds-checked index, which GEMM and blocked-conv kernels cannot apply per vector`);
+    }
     const epi = merged.dependents.filter((d) => !isFree(d)).map((d) => d.op);
     return yes(`${p.op} absorbs its ${anchor === 'reduction' ? 'row-wise ' : ''}epilogue (${epi.join(', ')})`);
   }
@@ -322,6 +331,9 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
       return yes(`${isDequantizeLike(p) ? 'dequantize ' : ''}prologue of ${label(anchorInGroup)}${dup}`);
     }
     if (ctx.group.size > 0 && merged.dependents.length > 0 && !merged.dependents.includes(p)) {
+      if ((ak === 'dot' || ak === 'conv') && SHIFTED_INDEX_OPS.has(p.op)) {
+        return no(`${p.op} would make the epilogue of ${label(anchorInGroup)} read an operand at a shifted or bounds-checked index, which GEMM and blocked-conv kernels cannot apply per vector; it runs as its own kernel`);
+      }
       return yes(`${p.op} feeds the epilogue of ${label(anchorInGroup)}${dup}`);
     }
   }
