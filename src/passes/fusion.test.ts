@@ -193,6 +193,19 @@ describe('planFusion', () => {
     expect(p.groups[0]!.inputs).toEqual([x, w, mu, scale, shift]);
   });
 
+  it('keeps a channel-padded residual (pad then add) out of a conv epilogue, so the conv stays on the blocked path', () => {
+    const g = new G();
+    const x = g.param([1, 8, 8, 4], 'x'), w = g.param([1, 1, 4, 6], 'w'), skip = g.param([1, 8, 8, 4], 'skip');
+    const c = g.conv(x, w, 0);
+    const padded = g.op('pad', [skip], { low: [0, 0, 0, 0], high: [0, 0, 0, 2], interior: [0, 0, 0, 0], value: 0 }, [1, 8, 8, 6]);
+    const sum = g.ew('add', c, padded);
+    const p = plan(g.func([g.ew('max', sum, g.splat(0, [1, 8, 8, 6]))]));
+    expect(p.groupOf.get(c)).not.toBe(p.groupOf.get(sum));
+    expect(p.groupOf.get(padded)).toBe(p.groupOf.get(sum));
+    expect(p.groupOf.get(c)!.values.map((v) => v.op)).toEqual(['conv']);
+    expect(p.decisions.find((d) => d.producer === c)!.why).toMatch(/^not fused: its epilogue reads pad .* at a shifted or bounds-checked index/);
+  });
+
   it('folds a zero H/W pad into the conv as a prologue, but not a pad of ones', () => {
     const build = (value: number) => {
       const g = new G();
