@@ -15,6 +15,8 @@ export interface DecodedWeight {
   data: Float32Array | Int32Array | Uint8Array;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 const STORED_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
 
 /** Bytes one spec takes in the weight data. */
@@ -64,7 +66,11 @@ export function decodeWeights(specs: readonly WeightSpec[], bytes: Uint8Array, w
     if (w.dtype === 'float32') {
       dtype = 'f32';
       const f = new Float32Array(n);
-      if (stored === 'float32') for (let i = 0; i < n; i++) f[i] = view.getFloat32(at + i * 4, true);
+      if (stored === 'float32') {
+        // Weight files are little-endian, as is every host WebAssembly runs on: copy the bytes.
+        if (LITTLE_ENDIAN) new Uint8Array(f.buffer).set(bytes.subarray(at, at + n * 4));
+        else for (let i = 0; i < n; i++) f[i] = view.getFloat32(at + i * 4, true);
+      }
       else if (stored === 'float16') for (let i = 0; i < n; i++) f[i] = halfToFloat(view.getUint16(at + i * 2, true));
       else {
         // As tfjs: q * scale + min in double precision, rounded once to float32 on store.

@@ -98,6 +98,31 @@ export function toSnakeCase(className: string): string {
     .toLowerCase();
 }
 
+/** While set, addWeight allocates zeros and records its initializer (a model being loaded). */
+let deferredInits: { variable: Variable; init: ReturnType<typeof getInitializer>; shape: number[] }[] | undefined;
+
+/**
+ * Build layers without running their initializers (weights start as zeros): loading a model
+ * overwrites them, and generating random values for tens of millions of weights is most of a
+ * load's time. `initialize(skip)` then runs the initializers of every weight not in `skip`.
+ */
+export function withDeferredInitializers<T>(build: () => T): { result: T; initialize(skip: ReadonlySet<Variable>): void } {
+  const prev = deferredInits;
+  const list: NonNullable<typeof deferredInits> = [];
+  deferredInits = list;
+  try {
+    const result = build();
+    return {
+      result,
+      initialize: (skip) => {
+        for (const d of list) if (!skip.has(d.variable)) d.variable.assign(tensorFromData(d.init.generate(d.shape), d.shape));
+      },
+    };
+  } finally {
+    deferredInits = prev;
+  }
+}
+
 let nextLayerId = 0;
 
 export abstract class Layer {
@@ -183,8 +208,9 @@ export abstract class Layer {
     extras: { regularizer?: Regularizer; constraint?: Constraint } = {},
   ): Variable {
     const init = getInitializer(initializer);
-    const data = init.generate(shape);
+    const data = deferredInits ? new Float32Array(shape.reduce((a, b) => a * b, 1)) : init.generate(shape);
     const v = variable(tensorFromData(data, shape), { name: `${this.name}/${name}`, trainable: trainable && this.trainable });
+    deferredInits?.push({ variable: v, init, shape: [...shape] });
     (trainable ? this.ownTrainable : this.ownNonTrainable).push(v);
     if (extras.regularizer) this.weightPenalties.push({ variable: v, regularizer: extras.regularizer });
     if (extras.constraint) this.weightConstraints.push({ variable: v, constraint: extras.constraint });

@@ -10,7 +10,7 @@
 import { KilnError } from '../../ir/types.js';
 import { literal } from '../../ir/literal.js';
 import { Tensor, type Variable } from '../backend.js';
-import { deserializeLayer, type Layer } from '../engine/layer.js';
+import { deserializeLayer, withDeferredInitializers, type Layer } from '../engine/layer.js';
 import { Model } from '../engine/model.js';
 import { setOptimizerState, type StateTensor } from '../engine/training_state.js';
 import { readModelArtifacts, type ModelSource } from '../../frontend/io/source.js';
@@ -92,7 +92,7 @@ function stripNodeKwargs(config: { layers?: unknown[] }): object {
 }
 
 /** Model weights by the file's names: exact, without `:0`, or a name scope shortened as tfjs-layers does. */
-function matchWeights(model: Model, weights: Map<string, DecodedWeight>, strict: boolean, where: string): void {
+function matchWeights(model: Model, weights: Map<string, DecodedWeight>, strict: boolean, where: string): Set<Variable> {
   const vars = model.weights;
   const byName = new Map<string, Variable>(vars.map((v) => [v.name, v]));
   const assigned = new Map<Variable, DecodedWeight>();
@@ -123,6 +123,7 @@ function matchWeights(model: Model, weights: Map<string, DecodedWeight>, strict:
     throw new KilnError(`${WHO}: ${where}: ${unset.length} of ${vars.length} model weights are not in the file: ${unset.slice(0, 8).map((v) => v.name).join(', ')}${unset.length > 8 ? ', ...' : ''}`);
   }
   for (const [v, w] of assigned) v.assign(Tensor.concrete(literal(w.shape, v.dtype, w.data instanceof Uint8Array ? Float32Array.from(w.data) : w.data)));
+  return new Set(assigned.keys());
 }
 
 function lossId(loss: TrainingConfigJson['loss'], where: string): string | SerializedLoss {
@@ -174,7 +175,9 @@ export async function loadLayersModel(source: ModelSource, options?: LoadLayersM
   if (json.format === 'graph-model') throw new KilnError(`${WHO}: ${where} is a GraphModel (format 'graph-model'); load it with kiln.loadGraphModel`);
   const obj = modelObject(json.modelTopology, where);
   const { className, config } = kilnModelConfig(obj, where);
-  const model: Layer = deserializeLayer({ className, config });
+  // Initializers run only for weights the file does not hold (strict: false), after matching.
+  const built = withDeferredInitializers(() => deserializeLayer({ className, config }));
+  const model: Layer = built.result;
   if (!(model instanceof Model)) {
     throw new KilnError(`${WHO}: ${where}: the topology's class '${className}' is a layer, not a model (expected Sequential, Functional or Model)`);
   }
@@ -188,7 +191,7 @@ export async function loadLayersModel(source: ModelSource, options?: LoadLayersM
     if (spec.group === 'optimizer') optimizerWeights.push({ spec, value: decoded.get(spec.name)! });
     else modelWeights.set(spec.name, decoded.get(spec.name)!);
   }
-  matchWeights(model, modelWeights, opts.strict, where);
+  built.initialize(matchWeights(model, modelWeights, opts.strict, where));
   if (opts.loadTrainingConfig && json.trainingConfig) applyTrainingConfig(model, json.trainingConfig, optimizerWeights, where);
   return model;
 }

@@ -580,3 +580,14 @@ describe('configured losses', () => {
     expect((await capture((h) => plain.save(h as never, { includeOptimizer: true }))).trainingConfig?.loss).toBe('sparse_categorical_crossentropy');
   });
 });
+
+describe('strict: false', () => {
+  it('weights missing from the file keep their initializers; extra ones are ignored', async () => {
+    const topology = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'd', units: 3, batch_input_shape: [null, 4], kernel_initializer: { class_name: 'Ones', config: {} }, bias_initializer: { class_name: 'Constant', config: { value: 0.5 } } } }] } };
+    const bias = Float32Array.of(1, 2, 3);
+    const m = await kiln.loadLayersModel({ modelTopology: topology, weightSpecs: [{ name: 'd/bias', shape: [3], dtype: 'float32' }, { name: 'other', shape: [1], dtype: 'float32' }], weightData: new Float32Array([...bias, 9]).buffer }, { strict: false });
+    const [k, b] = m.getWeights().map((t) => Array.from(t.dataSync()));
+    expect(k).toEqual(new Array(12).fill(1));
+    expect(b).toEqual([1, 2, 3]);
+  });
+});
