@@ -19,12 +19,12 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { tf, usePeer } from './peers.js';
 import { FIXTURES, tfjsArtifacts } from '../test/fixtures/util.js';
+import { kilnEsrganLayers, registerTfjsEsrganLayers } from '../test/fixtures/esrgan_layers.js';
 import { errorMessage, fmtMs, markdownTable, measure, parseArgs, writeResult, type Timing } from './common.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const kiln = await import('kiln');
 const { load } = await import('kiln/runtime');
-type KerasShape = import('kiln').KerasShape;
 
 const TOLERANCE = 1e-4;
 const TARGET = 2.5;
@@ -52,48 +52,12 @@ const FIXTURE_LIST: Fixture[] = [
   { name: 'movenet-lightning', kind: 'graph', file: 'human/movenet-lightning.json', inputShapes: [[1, 192, 192, 3]], inputDtypes: ['int32'], range: 255 },
 ];
 
-// ---- the esrgan-legacy custom layers, for both libraries (as @upscalerjs/esrgan-legacy defines them) ----
+// ---- the esrgan-legacy custom layers, for both libraries ----
 
-class TflMultiplyBeta extends tfl.layers.Layer {
-  static className = 'MultiplyBeta';
-  beta = 0.2;
-  constructor() { super({}); }
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, this.beta);
-  }
-}
-class TflPixelShuffle4x extends tfl.layers.Layer {
-  static className = 'PixelShuffle4x';
-  constructor() { super({}); }
-  override computeOutputShape(s: tfl.Shape): tfl.Shape {
-    return [s[0]!, s[1] === null ? null : s[1]! * 4, s[2] === null ? null : s[2]! * 4, 3];
-  }
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.depthToSpace((Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor4D, 4, 'NHWC');
-  }
-}
-tf.serialization.registerClass(TflMultiplyBeta);
-tf.serialization.registerClass(TflPixelShuffle4x);
-
-type KilnTensor = ReturnType<typeof kiln.tensor>;
-class KilnMultiplyBeta extends kiln.Layer {
-  static override className = 'MultiplyBeta';
-  override call(x: KilnTensor | KilnTensor[]): KilnTensor {
-    return kiln.mul(Array.isArray(x) ? x[0]! : x, 0.2);
-  }
-}
-class KilnPixelShuffle4x extends kiln.Layer {
-  static override className = 'PixelShuffle4x';
-  override computeOutputShape(s: KerasShape | KerasShape[]): KerasShape {
-    const x = s as KerasShape;
-    return [x[0]!, x[1] === null ? null : x[1]! * 4, x[2] === null ? null : x[2]! * 4, 3];
-  }
-  override call(x: KilnTensor | KilnTensor[]): KilnTensor {
-    return kiln.depthToSpace(Array.isArray(x) ? x[0]! : x, 4);
-  }
-}
-kiln.registerLayer('MultiplyBeta', (config: { name?: string }) => new KilnMultiplyBeta({ name: config.name }));
-kiln.registerLayer('PixelShuffle4x', (config: { name?: string }) => new KilnPixelShuffle4x({ name: config.name }));
+registerTfjsEsrganLayers();
+const { MultiplyBeta, PixelShuffle4x } = kilnEsrganLayers(kiln);
+kiln.registerLayer('MultiplyBeta', MultiplyBeta);
+kiln.registerLayer('PixelShuffle4x', PixelShuffle4x);
 
 // ---- TensorFlow.js side ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import { load } from '../src/runtime/index.js';
 import type { Tensor } from '../src/frontend/tensor.js';
 import { randomData, useCpuBackend } from '../src/keras/test_util.js';
 import { fixture, relError, tfjsArtifacts } from './fixtures/util.js';
+import { kilnEsrganLayers, registerTfjsEsrganLayers } from './fixtures/esrgan_layers.js';
 
 beforeAll(useCpuBackend);
 
@@ -22,46 +23,8 @@ async function tfjsModel(path: string): Promise<tfl.LayersModel> {
   return tfl.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(path)));
 }
 
-// ---- the esrgan-legacy custom layers, as @upscalerjs/esrgan-legacy registers them for tfjs, and in Kiln ----
-
-class TflMultiplyBeta extends tfl.layers.Layer {
-  static className = 'MultiplyBeta';
-  beta = 0.2;
-  constructor() { super({}); }
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, this.beta);
-  }
-}
-class TflPixelShuffle4x extends tfl.layers.Layer {
-  static className = 'PixelShuffle4x';
-  constructor() { super({}); }
-  override computeOutputShape(s: tfl.Shape | tfl.Shape[]): tfl.Shape {
-    const x = s as tfl.Shape;
-    return [x[0]!, x[1] === null ? null : x[1]! * 4, x[2] === null ? null : x[2]! * 4, 3];
-  }
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.depthToSpace((Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor4D, 4, 'NHWC');
-  }
-}
-tf.serialization.registerClass(TflMultiplyBeta);
-tf.serialization.registerClass(TflPixelShuffle4x);
-
-class MultiplyBeta extends kiln.Layer {
-  static override className = 'MultiplyBeta';
-  override call(x: Tensor | Tensor[]): Tensor {
-    return kiln.mul(Array.isArray(x) ? x[0]! : x, 0.2);
-  }
-}
-class PixelShuffle4x extends kiln.Layer {
-  static override className = 'PixelShuffle4x';
-  override computeOutputShape(s: kiln.KerasShape | kiln.KerasShape[]): kiln.KerasShape {
-    const x = s as kiln.KerasShape;
-    return [x[0]!, x[1] === null ? null : x[1]! * 4, x[2] === null ? null : x[2]! * 4, 3];
-  }
-  override call(x: Tensor | Tensor[]): Tensor {
-    return kiln.depthToSpace(Array.isArray(x) ? x[0]! : x, 4);
-  }
-}
+registerTfjsEsrganLayers();
+const { MultiplyBeta, PixelShuffle4x } = kilnEsrganLayers(kiln);
 
 interface Case {
   name: string;
