@@ -10,6 +10,7 @@
  * 1.0 (2.0 when the header would not fit a u16).
  */
 import { KilnError } from '../ir/types.js';
+import { f16BitsToF32 } from '../runtime/dtypes.js';
 
 /** The element types an .npy array arrives in, as Kiln dtypes. */
 export type NpyDType = 'f32' | 'i32' | 'u8' | 'i8' | 'bool';
@@ -66,7 +67,7 @@ const DESCRS: Readonly<Record<string, Descr>> = {
     decode: (b, n) => {
       const v = view(b);
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(v.getUint16(2 * i, true));
+      for (let i = 0; i < n; i++) out[i] = f16BitsToF32(v.getUint16(2 * i, true));
       return out;
     },
   },
@@ -87,14 +88,6 @@ const DESCRS: Readonly<Record<string, Descr>> = {
   },
 };
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
 
 const SUPPORTED = "'<f4', '<i4', '|u1', '|i1', '|b1' (and '<f8', '<f2', '<i8', converted)";
 

@@ -8,6 +8,7 @@
 import type { DType } from '../../ir/dtype.js';
 import { KilnError } from '../../ir/types.js';
 import type { WeightGroup, WeightSpec } from './formats.js';
+import { f16BitsToF32 } from '../../runtime/dtypes.js';
 
 export interface DecodedWeight {
   dtype: DType;
@@ -30,14 +31,6 @@ export function storedBytes(w: WeightSpec, who: string): number {
   return w.shape.reduce((p, d) => p * d, 1) * size;
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 /**
  * Weight values by name, in manifest order over `bytes` (all shards concatenated). `who` prefixes
@@ -71,7 +64,7 @@ export function decodeWeights(specs: readonly WeightSpec[], bytes: Uint8Array, w
         if (LITTLE_ENDIAN) new Uint8Array(f.buffer).set(bytes.subarray(at, at + n * 4));
         else for (let i = 0; i < n; i++) f[i] = view.getFloat32(at + i * 4, true);
       }
-      else if (stored === 'float16') for (let i = 0; i < n; i++) f[i] = halfToFloat(view.getUint16(at + i * 2, true));
+      else if (stored === 'float16') for (let i = 0; i < n; i++) f[i] = f16BitsToF32(view.getUint16(at + i * 2, true));
       else {
         // As tfjs: q * scale + min in double precision, rounded once to float32 on store.
         const { scale, min } = q as { scale: number; min: number };
