@@ -68,3 +68,30 @@ export function checkNhwcInput(s: readonly (number | null)[], t: string, who: st
   if (s.length !== 4) throw new KilnError(`${who}: expected a 4-D NHWC input [batch, height, width, channels], got ${t}`);
   if (s[3] === null) throw new KilnError(`${who}: the channel dimension of the input must be known, got ${t}`);
 }
+
+/** `3` and `[3]` -> `3` (1-D layers; tfjs-layers writes `[3]` in configs). */
+export function normalizeSingle(v: number | readonly number[], who: string, arg: string): number {
+  const x = typeof v === 'number' ? v : Array.isArray(v) && v.length === 1 ? v[0] : undefined;
+  if (x === undefined || !Number.isInteger(x) || x <= 0) {
+    throw new KilnError(`${who}: ${arg} must be a positive integer (or a list of one), got ${JSON.stringify(v)}`);
+  }
+  return x;
+}
+
+/** Conv1D also takes 'causal': output t sees inputs up to t only (left padding by (k - 1) * dilation). */
+export type Padding1D = PaddingMode | 'causal';
+
+export function checkPadding1D(p: unknown, who: string): Padding1D {
+  const mode = typeof p === 'string' ? p.toLowerCase() : p ?? 'valid';
+  if (mode !== 'same' && mode !== 'valid' && mode !== 'causal') {
+    throw new KilnError(`${who}: padding must be 'same', 'valid' or 'causal', got ${JSON.stringify(p)}`);
+  }
+  return mode;
+}
+
+/** Output length of a transposed convolution without output padding, as Keras's deconv_output_length. */
+export function deconvOutputLength(n: number | null, kernel: number, padding: PaddingMode, stride: number, dilation = 1): number | null {
+  if (n === null) return null;
+  const k = (kernel - 1) * dilation + 1;
+  return padding === 'same' ? n * stride : n * stride + Math.max(k - stride, 0);
+}
