@@ -87,3 +87,19 @@ describe('pooling agrees with tf', () => {
     expect(Array.from(k.maxPool(neg, 3, 1, 'same').dataSync())).toEqual([-5, -5, -5, -5]);
   });
 });
+
+describe('conv2dTranspose agrees with tf.conv2dTranspose', () => {
+  const x = rand([2, 3, 4, 3], 5);
+  const w = rand([3, 2, 4, 3], 6);
+  for (const [pad, stride, out] of [['same', 2, [6, 8]], ['valid', 2, [7, 8]], ['valid', 1, [5, 5]], ['same', [3, 1], [9, 4]]] as const) {
+    it(`${pad}, strides ${JSON.stringify(stride)}`, () => {
+      const shape: [number, number, number, number] = [2, out[0], out[1], 4];
+      checkBoth((a, b) => k.conv2dTranspose(a!, b!, shape, stride, pad), [x, w],
+        tf.conv2dTranspose(toTf(x) as tf.Tensor4D, toTf(w) as tf.Tensor4D, shape, stride as number, pad), 1e-5, `convT ${pad} ${stride}`);
+    });
+  }
+  it('refuses an outputShape the forward conv does not map to x, naming both', () => {
+    expect(() => k.conv2dTranspose(x, w, [2, 9, 8, 4], 2, 'same')).toThrow(/conv2dTranspose: a conv2d from outputShape \[2,9,8,4\] .* gives 5 along height, not x's 3/);
+    expect(() => k.conv2dTranspose(x, w, [2, 6, 8, 3], 2, 'same')).toThrow(/conv2dTranspose: outputShape must be \[2, height, width, 4\]/);
+  });
+});

@@ -9,7 +9,7 @@ import { KilnError } from '../ir/types.js';
 import { ones } from './creation.js';
 import { emit } from './emit.js';
 import { div } from './elementwise.js';
-import { reshape } from './manipulation.js';
+import { gather, reshape, transpose } from './manipulation.js';
 import { Tensor } from './tensor.js';
 
 export type Padding = 'same' | 'valid' | readonly (readonly number[])[];
@@ -101,6 +101,52 @@ export function depthwiseConv2d(x: Tensor, filter: Tensor, strides: Pair = 1, pa
   const [kh, kw, , mult] = filter.shape as [number, number, number, number];
   const grouped = reshape(filter, [kh, kw, 1, c * mult]);
   return convCore('depthwiseConv2d', x, grouped, strides, padding, dilations, c, 'filter');
+}
+
+/**
+ * Transposed convolution (the input gradient of conv2d), as tf.conv2dTranspose: x NHWC, filter
+ * [kh, kw, outChannels, inChannels], `outputShape` NHWC (or HWC) of the result. It is one `conv`
+ * with the input dilated by the strides (lhs_dilation) and the spatially reversed kernel with its
+ * channel roles swapped, so it lowers to the conv kernels and differentiates by the conv VJP.
+ * `padding` is that of the forward conv2d from outputShape to x.
+ */
+export function conv2dTranspose(
+  x: Tensor, filter: Tensor, outputShape: readonly number[], strides: Pair = 1, padding: Padding = 'valid', dilations: Pair = 1,
+): Tensor {
+  const op = 'conv2dTranspose';
+  checkImage(op, x);
+  const what = () => `x ${x.describe()}, filter ${filter.describe()} and outputShape ${JSON.stringify(outputShape)}`;
+  if (!(filter instanceof Tensor) || filter.rank !== 4) throw new KilnError(`${op}: filter must be [kh, kw, outChannels, inChannels] (rank 4): ${what()}`);
+  const { x4, unbatch } = asBatched(op, x);
+  const [n, h, w, c] = x4.shape as [number, number, number, number];
+  const [kh, kw, oc, ic] = filter.shape as [number, number, number, number];
+  if (c !== ic) throw new KilnError(`${op}: input channels (${c}) differ from the filter's in-channels (dim 3 = ${ic}): ${what()}`);
+  if (x.dtype !== filter.dtype) throw new KilnError(`${op}: dtypes differ: ${what()}`);
+  const out = outputShape.length === x.rank ? [...outputShape] : [];
+  const [on, oh, ow, occ] = (out.length === 3 ? [1, ...out] : out) as number[];
+  if (out.length === 0 || on !== n || occ !== oc || !Number.isInteger(oh) || !Number.isInteger(ow) || oh! < 1 || ow! < 1) {
+    throw new KilnError(`${op}: outputShape must be [${x.rank === 4 ? `${n}, ` : ''}height, width, ${oc}] (batch and channels of x and filter), got ${JSON.stringify(outputShape)}: ${what()}`);
+  }
+  const s = pair(op, 'strides', strides), d = pair(op, 'dilations', dilations);
+  const kD: [number, number] = [(kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1];
+  const outHW: [number, number] = [oh!, ow!];
+  const { lo, hi } = spatialPadding(op, padding, outHW, kD, s);
+  const before: number[] = [], after: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const fwd = Math.floor((outHW[i]! + lo[i]! + hi[i]! - kD[i]!) / s[i]!) + 1;
+    const inSize = i === 0 ? h : w;
+    if (outHW[i]! + lo[i]! + hi[i]! < kD[i]! || fwd !== inSize) {
+      throw new KilnError(`${op}: a conv2d from outputShape ${JSON.stringify(outputShape)} (strides ${JSON.stringify(s)}, padding ${JSON.stringify(padding)}, dilations ${JSON.stringify(d)}) gives ${fwd} along ${i === 0 ? 'height' : 'width'}, not x's ${inSize}: ${what()}`);
+    }
+    // As the conv VJP for the input: full correlation of the strided-dilated x with the reversed kernel.
+    before.push(kD[i]! - lo[i]! - 1);
+    after.push(outHW[i]! + kD[i]! - 1 - ((inSize - 1) * s[i]! + 1) - before[i]!);
+  }
+  const rev = (t: Tensor, axis: number, len: number) => (len === 1 ? t : gather(t, Array.from({ length: len }, (_, i) => len - 1 - i), axis));
+  const wt = rev(rev(transpose(filter, [0, 1, 3, 2]), 0, kh), 1, kw);
+  return unbatch(emit('conv', [x4, wt], {
+    strides: [1, 1], pad_lo: before, pad_hi: after, lhs_dilation: s, rhs_dilation: d, groups: 1,
+  }));
 }
 
 function pool(op: string, kind: 'max' | 'sum', x: Tensor, poolSize: Pair, strides: Pair | undefined, padding: Padding): { y: Tensor; x4: Tensor; lo: number[]; hi: number[]; win: [number, number]; s: [number, number]; unbatch: (y: Tensor) => Tensor } {

@@ -10,19 +10,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { conv1d, type Conv1DArgs } from './conv1d.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, dilateKernel, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
 const twin = (args: Conv1DArgs): LayerCase['tfjs'] => () => tfl.layers.conv1d(args as never);
-
-/** [K, ...] -> [(K - 1) * d + 1, ...] with d - 1 zero rows between taps, differentiably (tfjs cannot differentiate dilated convs). */
-function dilateKernel(k: tf.Tensor, d: number): tf.Tensor {
-  if (d === 1) return k;
-  const K = k.shape[0]!;
-  const spread = tf.reshape(tf.stack([k, ...Array.from({ length: d - 1 }, () => tf.zerosLike(k))], 1), [K * d, ...k.shape.slice(1)]);
-  return tf.slice(spread, 0, (K - 1) * d + 1);
-}
 
 /**
  * The reference: tf.conv1d with the zero-dilated kernel, on the input padded by (k - 1) * dilation
@@ -32,7 +24,7 @@ const reference = (args: Conv1DArgs) => (x: tf.Tensor, [k, b]: tf.Tensor[]) => {
   const d = (args.dilationRate as number | undefined) ?? 1;
   const left = args.padding === 'causal' ? ((k!.shape[0] as number) - 1) * d : 0;
   const pad = args.padding === 'same' ? 'same' : 'valid';
-  const y = tf.conv1d(tf.pad(x, [[0, 0], [left, 0], [0, 0]]) as tf.Tensor3D, dilateKernel(k!, d) as tf.Tensor3D, (args.strides as number | undefined) ?? 1, pad, 'NWC', 1);
+  const y = tf.conv1d(tf.pad(x, [[0, 0], [left, 0], [0, 0]]) as tf.Tensor3D, dilateKernel(k!, d, 0) as tf.Tensor3D, (args.strides as number | undefined) ?? 1, pad, 'NWC', 1);
   return b ? tf.add(y, b) : y;
 };
 

@@ -38,6 +38,18 @@ export interface LayerCase {
   range?: number;
 }
 
+/**
+ * A kernel dilated by `d` along `axis` (d - 1 zeros between taps), in differentiable tfjs-core ops:
+ * the reference for dilated convolutions, which tfjs-core cannot differentiate.
+ */
+export function dilateKernel(k: tf.Tensor, d: number, axis: number): tf.Tensor {
+  if (d === 1) return k;
+  const K = k.shape[axis]!;
+  const spread = tf.stack([k, ...Array.from({ length: d - 1 }, () => tf.zerosLike(k))], axis + 1);
+  const merged = tf.reshape(spread, [...k.shape.slice(0, axis), K * d, ...k.shape.slice(axis + 1)]);
+  return tf.slice(merged, k.shape.map((_, i) => 0), k.shape.map((n, i) => (i === axis ? (K - 1) * d + 1 : n)));
+}
+
 const seedOf = (c: LayerCase) => c.input.reduce((a, b) => a * 31 + b, 7) % 997;
 
 /** A built Kiln layer with seeded random weights, and the input it was built on. */
