@@ -18,3 +18,4 @@ export * from './variable.js';
 export * from './tracing.js';
 export * as ops from './ops.js';
 export * from './grad.js';
+export { GradientTape, variableGrads, type GradientTapeOptions, type GradientSources, type RecordedStructure } from './tape.js';

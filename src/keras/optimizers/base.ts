@@ -12,7 +12,9 @@
  * `iterations += 1`.
  */
 import { KilnError, shapesEqual } from '../../ir/types.js';
-import { ops, Tensor } from '../backend.js';
+import { activeTrace } from '../../frontend/context.js';
+import { variablesOfGrads, variableGradsList } from '../../frontend/tape.js';
+import { ops, Tensor, variable, Variable } from '../backend.js';
 import { clipGradients, validateClipOptions } from './clipping.js';
 import { deserializeSchedule, LearningRateSchedule, type SerializedSchedule } from './schedules.js';
 
@@ -55,6 +57,17 @@ export interface StepContext {
   /** The 1-based step being applied, as an f32 scalar (Keras `local_step`). */
   localStep: Tensor;
 }
+
+/**
+ * What `applyGradients` takes: Keras's `[[grad, variable], ...]`, `{grads, vars}` as parallel
+ * lists, or tfjs's forms: a map from variable name to gradient (as `kiln.variableGrads` returns
+ * it) or a list of `{name, tensor}`.
+ */
+export type GradsAndVars =
+  | ReadonlyArray<readonly [Tensor, Variable]>
+  | { readonly grads: readonly Tensor[]; readonly vars: readonly Variable[] }
+  | Readonly<Record<string, Tensor>>
+  | ReadonlyArray<{ readonly name: string; readonly tensor: Tensor }>;
 
 export type ConfigValue = number | boolean | string | null | SerializedSchedule;
 export type OptimizerConfig = Record<string, ConfigValue>;
@@ -175,6 +188,104 @@ export abstract class Optimizer {
     return { iterations: tensors[0]!, slots };
   }
 
+  // ---- state kept in the optimizer: applyGradients / minimize -------------------------------------
+
+  /** The step counter and the slots of each variable updated so far (Keras's optimizer.variables). */
+  private iterationsVariable?: Variable;
+  private readonly slotVariables = new Map<Variable, Variable[]>();
+
+  /** Updates applied by applyGradients/minimize so far (tfjs's `optimizer.iterations`). */
+  get iterations(): number {
+    return this.iterationsVariable ? this.iterationsVariable.value.item() : 0;
+  }
+
+  /** The state applyGradients keeps: the i32 step counter, then each variable's slots in first-use order. */
+  get variables(): Variable[] {
+    return this.iterationsVariable ? [this.iterationsVariable, ...[...this.slotVariables.values()].flat()] : [];
+  }
+
+  /** The slot variables of `v` in slotNames() order (created by build or the first update of v). */
+  slotsOf(v: Variable): Variable[] | undefined {
+    return this.slotVariables.get(v);
+  }
+
+  /**
+   * Create the state for `vars` now (Keras's `optimizer.build(var_list)`): the step counter and
+   * each variable's slots, named `<variable>/<slot>`. applyGradients does it on first use; a
+   * training step traced by `fn` needs it done before tracing, to list `optimizer.variables`
+   * among the fn's variables.
+   */
+  build(vars: readonly Variable[]): void {
+    const who = `optimizer '${this.name}'.build`;
+    if (!Array.isArray(vars)) throw new KilnError(`${who}: expects a list of Variables, got ${typeof vars}`);
+    vars.forEach((v, i) => { if (!(v instanceof Variable)) throw new KilnError(`${who}: vars[${i}] must be a kiln Variable, got ${describeArg(v)}`); });
+    this.iterationsVariable ??= variable(ops.scalar(0, 'i32'), { name: `${this.name}/iterations`, trainable: false });
+    for (const v of vars) {
+      if (this.slotVariables.has(v)) continue;
+      // Initial slot values come from the variable's concrete value: concrete even under a trace.
+      const init = this.init([v.value]).slots[0]!;
+      this.slotVariables.set(v, this.slotNames().map((n) => variable(concreteOr(init[n]!, v, n), { name: `${v.name}/${n}`, trainable: false })));
+    }
+  }
+
+  /**
+   * Apply one update (Keras's `apply_gradients`, tfjs's `applyGradients`): reads each variable,
+   * its slots and the step counter, runs `apply` and assigns the results. Eagerly it updates the
+   * variables; under a trace (a step in `fn`) it records the updates, which needs the variables
+   * and `optimizer.variables` bound by that trace (see `build`). One call counts one iteration.
+   */
+  applyGradients(gradsAndVars: GradsAndVars): void {
+    const who = `optimizer '${this.name}'.applyGradients`;
+    const { grads, vars } = normalizeGradsAndVars(who, gradsAndVars, this.slotVariables);
+    const seen = new Set<Variable>();
+    vars.forEach((v, i) => {
+      const g = grads[i]!;
+      if (seen.has(v)) throw new KilnError(`${who}: variable '${v.name}' is listed twice`);
+      seen.add(v);
+      if (!(g instanceof Tensor)) throw new KilnError(`${who}: the gradient of variable '${v.name}' must be a Tensor, got ${describeArg(g)}`);
+      if (g.dtype !== v.dtype || !shapesEqual(g.shape, v.shape)) {
+        throw new KilnError(`${who}: variable '${v.name}' is ${v.value.describe()} but its gradient is ${g.describe()}`);
+      }
+    });
+    if (vars.length === 0) throw new KilnError(`${who}: got no gradients`);
+    this.build(vars);
+    const state = [this.iterationsVariable!, ...vars.flatMap((v) => this.slotVariables.get(v)!)];
+    const trace = activeTrace();
+    if (trace) {
+      const unbound = [...vars, ...state].filter((v) => !trace.bindings.has(v));
+      if (unbound.length > 0) {
+        throw new KilnError(
+          `${who} while tracing '${trace.name}': ${unbound.map((v) => `'${v.name}'`).join(', ')} ${unbound.length === 1 ? 'is' : 'are'} not bound by the trace, so the update cannot be recorded; ` +
+            `call optimizer.build(vars) before tracing and pass the variables and optimizer.variables to kiln.fn(step, {variables: [...vars, ...optimizer.variables]})`,
+        );
+      }
+    }
+    const names = this.slotNames();
+    const slots = vars.map((v) => Object.fromEntries(this.slotVariables.get(v)!.map((s, k) => [names[k]!, s.read()])));
+    const r = this.apply(vars.map((v) => v.read()), grads, { iterations: this.iterationsVariable!.read(), slots });
+    vars.forEach((v, i) => {
+      v.assign(r.params[i]!);
+      const sv = this.slotVariables.get(v)!;
+      names.forEach((n, k) => sv[k]!.assign(r.state.slots[i]![n]!));
+    });
+    this.iterationsVariable!.assign(r.state.iterations);
+  }
+
+  /**
+   * Differentiate `loss` (a function of no arguments returning a scalar) with respect to `vars`
+   * (default: every trainable variable it reads) and apply the update; returns the loss. The
+   * tfjs form `minimize(f, returnCost, varList)` is accepted too (null when returnCost is false).
+   */
+  minimize(loss: () => Tensor, vars?: readonly Variable[]): Tensor;
+  minimize(loss: () => Tensor, returnCost: boolean, varList?: readonly Variable[]): Tensor | null;
+  minimize(loss: () => Tensor, a?: readonly Variable[] | boolean, b?: readonly Variable[]): Tensor | null {
+    const tfjsForm = typeof a === 'boolean';
+    const vars = tfjsForm ? b : a;
+    const r = variableGradsList(loss, vars, `optimizer '${this.name}'.minimize`);
+    this.applyGradients({ grads: r.grads, vars: r.variables });
+    return tfjsForm && !a ? null : r.value;
+  }
+
   /** Keras-style config (snake_case keys; a schedule as {class_name, config}). */
   getConfig(): OptimizerConfig {
     const config: OptimizerConfig = {
@@ -218,6 +329,78 @@ export abstract class Optimizer {
       }
     });
   }
+}
+
+function describeArg(x: unknown): string {
+  if (x instanceof Tensor) return x.describe();
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return `an array of ${x.length}`;
+  return typeof x === 'object' ? `an object (${(x as object).constructor?.name ?? 'no prototype'})` : `${typeof x} ${String(x)}`;
+}
+
+/** A slot's initial value as a concrete tensor (an initSlot that was traced falls back to zeros). */
+function concreteOr(t: Tensor, v: Variable, slot: string): Tensor {
+  if (!t.isSymbolic) return t;
+  throw new KilnError(`optimizer: the initial value of slot '${slot}' of variable '${v.name}' came out symbolic; call optimizer.build(vars) outside traced functions`);
+}
+
+/** The four accepted forms of applyGradients' argument as parallel lists. */
+function normalizeGradsAndVars(who: string, x: GradsAndVars, known: ReadonlyMap<Variable, unknown>): { grads: Tensor[]; vars: Variable[] } {
+  const form = 'expects [[grad, variable], ...], {grads, vars}, a map {variableName: grad} (from kiln.variableGrads) or [{name, tensor}, ...]';
+  if (x === null || typeof x !== 'object') throw new KilnError(`${who}: ${form}; got ${describeArg(x)}`);
+  if (Array.isArray(x)) {
+    const grads: Tensor[] = [];
+    const vars: Variable[] = [];
+    const named: Record<string, Tensor> = {};
+    x.forEach((e: unknown, i) => {
+      if (Array.isArray(e) && e.length === 2) {
+        const [g, v] = e as [unknown, unknown];
+        if (g instanceof Variable && v instanceof Tensor) throw new KilnError(`${who}: entry ${i} is [variable, grad]; Keras's order is [grad, variable]`);
+        if (!(v instanceof Variable)) throw new KilnError(`${who}: entry ${i} must be [grad, variable] with a kiln Variable second, got ${describeArg(v)}`);
+        grads.push(g as Tensor);
+        vars.push(v);
+      } else if (e !== null && typeof e === 'object' && typeof (e as { name?: unknown }).name === 'string' && 'tensor' in (e as object)) {
+        named[(e as { name: string }).name] = (e as { tensor: Tensor }).tensor;
+      } else {
+        throw new KilnError(`${who}: entry ${i}: ${form}; got ${describeArg(e)}`);
+      }
+    });
+    if (Object.keys(named).length > 0) {
+      if (vars.length > 0) throw new KilnError(`${who}: mixes [grad, variable] pairs and {name, tensor} entries; use one form`);
+      return resolveNamed(who, named, undefined, known);
+    }
+    return { grads, vars };
+  }
+  if ('grads' in x && 'vars' in x && Array.isArray((x as { grads: unknown }).grads)) {
+    const { grads, vars } = x as { grads: readonly Tensor[]; vars: readonly Variable[] };
+    if (!Array.isArray(vars) || vars.length !== grads.length) {
+      throw new KilnError(`${who}: {grads, vars} must be two lists of the same length, got ${grads.length} grads and ${Array.isArray(vars) ? vars.length : describeArg(vars)} vars`);
+    }
+    vars.forEach((v, i) => { if (!(v instanceof Variable)) throw new KilnError(`${who}: vars[${i}] must be a kiln Variable, got ${describeArg(v)}`); });
+    return { grads: [...grads], vars: [...vars] };
+  }
+  return resolveNamed(who, x as Readonly<Record<string, Tensor>>, variablesOfGrads(x), known);
+}
+
+/** A tfjs name-keyed gradient map: names resolve through variableGrads' record or the variables this optimizer updated before. */
+function resolveNamed(who: string, named: Readonly<Record<string, Tensor>>, fromGrads: ReadonlyMap<string, Variable> | undefined, known: ReadonlyMap<Variable, unknown>): { grads: Tensor[]; vars: Variable[] } {
+  const byName = new Map<string, Variable>();
+  for (const v of known.keys()) byName.set(v.name, v);
+  for (const [n, v] of fromGrads ?? []) byName.set(n, v);
+  const grads: Tensor[] = [];
+  const vars: Variable[] = [];
+  for (const [name, g] of Object.entries(named)) {
+    const v = byName.get(name);
+    if (!v) {
+      throw new KilnError(
+        `${who}: no variable named '${name}' is known (Kiln has no global variable registry): pass the grads map kiln.variableGrads returned, ` +
+          `or [[grad, variable], ...] / {grads, vars}`,
+      );
+    }
+    grads.push(g);
+    vars.push(v);
+  }
+  return { grads, vars };
 }
 
 /** The learning rate in the parameter's dtype (a tensor lr is f32; params may be f16). */
