@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, usePeer, type PeerName } from './peers.js';
+import { flattenSchedule } from '../src/runtime/schedule.js';
 import {
   BestOf, CNN, MLP, OUT_DIR, buildKilnModel, errorMessage, fmtMs, markdownTable, maxAbsDiff, measure, parseArgs, uniformInput, writeResult, type ModelSpec, type Timing,
 } from './common.js';
@@ -177,7 +178,7 @@ async function profileKilnKernels(art: Artifact, relaxed: boolean, input: Float3
   if (m.weights) new Uint8Array(memory.buffer, m.weights.offset, m.weights.length).set(sections['weights']!);
   new Float32Array(memory.buffer, m.inputs[0]!.offset, input.length).set(input);
   const instance = await WebAssembly.instantiate(mod, { env: { memory } });
-  const steps = m.schedule.map((k) => {
+  const steps = flattenSchedule(m.schedule).steps.map((k) => {
     const spec = m.kernels[k]!;
     return { name: spec.note ?? spec.name, work: spec.work, fn: instance.exports[spec.name] as (a: number, b: number) => void };
   });

@@ -27,6 +27,7 @@ import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, usePeer, type PeerName } from './peers.js';
 import { CNN, MLP, OUT_DIR, errorMessage, fmtMs, markdownTable, median, parseArgs, uniformInput, writeResult, type ModelSpec } from './common.js';
+import { flattenSchedule } from '../src/runtime/schedule.js';
 
 // Before Kiln (and binaryen) compile any WebAssembly module, hence the dynamic imports below.
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -174,7 +175,7 @@ async function profileKernels(art: Artifact, batch: { x: Float32Array; y: Float3
   }
   for (const spec of m.inputs) new Float32Array(memory.buffer, spec.offset, spec.shape.reduce((a, b) => a * b, 1)).set(spec.name === 'x' ? batch.x : batch.y);
   const instance = await WebAssembly.instantiate(mod, { env: { memory } });
-  const steps = m.schedule.map((k) => {
+  const steps = flattenSchedule(m.schedule).steps.map((k) => {
     const spec = m.kernels[k]!;
     return { name: spec.note ?? spec.name, work: spec.work, fn: instance.exports[spec.name] as (a: number, b: number) => void };
   });

@@ -11,6 +11,7 @@ import { setCompiledExecutor, type Executor } from './frontend/executor.js';
 import { interpret } from './ir/interpreter.js';
 import { compile } from './compile.js';
 import { readArtifact } from './runtime/artifact.js';
+import { flagValue, flattenSchedule, walkSchedule } from './runtime/schedule.js';
 
 interface Runner {
   run(inputs: readonly Literal[]): Literal[];
@@ -31,7 +32,8 @@ function makeRunner(fn: Func): Runner {
   const memory = new WebAssembly.Memory({ initial: manifest.memory.pages, maximum: manifest.memory.pages });
   if (manifest.weights && sections['weights']) new Uint8Array(memory.buffer, manifest.weights.offset, manifest.weights.length).set(sections['weights']);
   const inst = new WebAssembly.Instance(new WebAssembly.Module(sections['wasm']! as Uint8Array<ArrayBuffer>), { env: { memory } });
-  const kernels = manifest.schedule.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
+  const flat = flattenSchedule(manifest.schedule);
+  const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
   const mem = new Uint8Array(memory.buffer);
   return {
     run(inputs) {
@@ -39,7 +41,9 @@ function makeRunner(fn: Func): Runner {
         const d = inputs[i]!.data;
         mem.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), spec.offset);
       });
-      for (const k of kernels) if (k.work > 0) k.fn(0, k.work);
+      // Loops and branches: flags are read from this memory (runtime/schedule.ts).
+      const view = new DataView(memory.buffer);
+      walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
       return fn.results.map((r, i) => {
         const spec = manifest.outputs[i]!;
         const out = literal(r.shape, r.dtype);

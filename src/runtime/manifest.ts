@@ -1,5 +1,5 @@
 /**
- * The artifact manifest (format versions 1 to 3): its TypeScript shape. The
+ * The artifact manifest (format versions 1 to 4): its TypeScript shape. The
  * checks that turn a malformed one into a KilnRuntimeError naming the field
  * live in validate.ts. docs/artifact-format.md is the
  * normative description; keep the two in step.
@@ -7,12 +7,17 @@
 import type { DType } from './dtypes.js';
 
 /**
- * The newest format this runtime reads, and the one writeArtifact writes.
- * Version 2 added resident state and named entry points; version 3 adds the
- * header checksum and the manifest-to-code binding. Versions 1 and 2 are
- * still read, verified structurally only (they carry no checksum).
+ * The newest format this runtime reads. Version 2 added resident state and
+ * named entry points; version 3 the header checksum and the manifest-to-code
+ * binding; version 4 loop and branch schedule entries (ScheduleEntry).
+ * writeArtifact writes version 4 only when a schedule holds a loop or a
+ * branch, so artifacts without control flow stay version 3 and still load in
+ * older runtimes, which refuse a version-4 file as "newer than this runtime".
+ * Versions 1 and 2 are still read, verified structurally only (no checksum).
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
+/** The version written for artifacts whose schedules are kernel indices only. */
+export const PLAIN_FORMAT_VERSION = 3;
 export const WASM_PAGE_BYTES = 65536;
 
 /** A program input or output living at a fixed byte offset in linear memory. */
@@ -34,11 +39,48 @@ export interface StateSpec extends TensorSpec {
   init?: number;
 }
 
+/**
+ * A scalar in memory that decides a branch or ends a loop: zero is false,
+ * anything else (NaN included) true. Written by a kernel earlier in the
+ * schedule; read by the runtime (the CUDA executor copies it to the host).
+ */
+export interface FlagSpec {
+  /** Byte offset in memory; a multiple of the element size. */
+  offset: number;
+  dtype: 'bool' | 'u8' | 'i8' | 'i32' | 'f32';
+}
+
+/**
+ * Version 4: repeat { run `head`; stop if `flag` is zero; run `body` } at
+ * most `count` times (a static trip count), or until the flag stops it (a
+ * data-dependent one), or both (a while loop with a maximum). A loop has a
+ * count, a flag or both; `body` holds at least one kernel.
+ */
+export interface LoopSpec {
+  count?: number;
+  head?: ScheduleEntry[];
+  flag?: FlagSpec;
+  body: ScheduleEntry[];
+  /** Informational: what the compiler made this loop from (e.g. "while %12"). */
+  note?: string;
+}
+
+/** Version 4: run `then` if the flag is nonzero, else `else`. */
+export interface BranchSpec {
+  flag: FlagSpec;
+  then: ScheduleEntry[];
+  else: ScheduleEntry[];
+  note?: string;
+}
+
+/** A kernel index, or (version 4) a loop or a branch over nested schedules. */
+export type ScheduleEntry = number | { loop: LoopSpec } | { branch: BranchSpec };
+
 /** A named schedule over the shared kernels, memory and state (e.g. "eval_step"). */
 export interface EntrySpec {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  schedule: number[];
+  schedule: ScheduleEntry[];
 }
 
 export interface SectionEntry {
@@ -81,8 +123,8 @@ export interface Manifest {
   /** Where the "weights" section is copied in linear memory at load. */
   weights?: { offset: number; length: number };
   kernels: KernelSpec[];
-  /** Kernel indices in execution order; a kernel may appear more than once. */
-  schedule: number[];
+  /** Kernel indices in execution order (a kernel may appear more than once), with loops and branches from version 4. */
+  schedule: ScheduleEntry[];
   threads?: { default?: number; minWorkPerThread?: number };
   /** Version 2: tensors resident between runs; initial values in the "state" section. */
   state?: StateSpec[];

@@ -78,7 +78,10 @@ export interface EntryPlan {
   name: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /** Kernel index of each schedule step (loops and branches flattened, schedule.ts). */
   schedule: number[];
+  /** The jump code of loops and branches, absent for a plain schedule. */
+  code: Int32Array | undefined;
   fns: KernelFn[];
   work: Int32Array;
   grain: Int32Array;
@@ -314,7 +317,7 @@ export class Program implements EntryPoint {
       Atomics.add(ctrl, CTRL.GEN, 1);
       Atomics.notify(ctrl, CTRL.GEN);
     }
-    if (!executeSchedule(plan.fns, plan.work, plan.grain, ctrl, 0, n, this.parts.callerCanWait, Infinity)) {
+    if (!executeSchedule(plan.fns, plan.work, plan.grain, ctrl, 0, n, this.parts.callerCanWait, Infinity, plan.code, this.parts.memory.buffer)) {
       throw this.abandon(plan, this.deathReason(ctrl) ?? 'the run was abandoned');
     }
     return this.finish(plan, ctrl);

@@ -37,6 +37,7 @@ export const CTRL = {
   DETACHED: 11, // 1: thread 0's share is run by the stand-in worker, not by the caller
   AT_STEP: 12, // the schedule step thread 0 is at (to name a kernel that never returns)
   DEAD_MSG_LEN: 13,
+  ERROR_AT: 14, // 0, or 1 + the ordinal (kernels run so far in this run) of the first failing kernel
   MSG: 16, // up to MSG_MAX UTF-16 code units of a kernel's error message
   MSG_MAX: 240,
   DEAD_MSG: 256, // up to MSG_MAX code units of the DEAD worker's error message
@@ -72,8 +73,36 @@ export function executeSchedule(
   n: number,
   canWait: boolean,
   deadline: number,
+  code?: ArrayLike<number>,
+  mem?: ArrayBufferLike,
 ): boolean {
-  for (let s = 0; s < fns.length; s++) {
+  // Loops and branches (schedule.ts describes the code); without code, steps run in order.
+  const len = code ? code.length / 4 : fns.length;
+  const view = code && mem ? new DataView(mem) : undefined;
+  const cnt: number[] = [];
+  // Kernels this thread has run (barrier included): a flag read after a failure takes the
+  // false path, so a data-dependent loop ends; the failure counts only once every thread
+  // is past its kernel (ordinal below `ran`), so all threads still take the same path.
+  let ran = 0;
+  for (let pc = 0; pc < len;) {
+    let s = pc++;
+    if (code) {
+      const i = s * 4, op = code[i]!, a = code[i + 1]!, b = code[i + 2]!, c = code[i + 3]!;
+      if (op === 1) {
+        const v = b === 1 ? view!.getUint8(a) : b === 4 ? view!.getInt32(a, true) : view!.getFloat32(a, true);
+        const e = Atomics.load(ctrl, 14);
+        if (v === 0 || (e !== 0 && e <= ran)) pc = c;
+        continue;
+      }
+      if (op === 2) pc = a;
+      else if (op === 3) cnt[a] = b;
+      else if (op === 4) {
+        if (cnt[a] === 0) pc = b;
+        else cnt[a]!--;
+      }
+      if (op !== 0) continue;
+      s = a;
+    }
     if (me === 0) ctrl[12] = s;
     if (Atomics.load(ctrl, 9) !== 0) return false;
     if (Atomics.load(ctrl, 4) === 0) {
@@ -86,6 +115,7 @@ export function executeSchedule(
           try {
             fns[s]!(start, end);
           } catch (e) {
+            Atomics.compareExchange(ctrl, 14, 0, ran + 1);
             if (Atomics.compareExchange(ctrl, 4, 0, me + 1) === 0) {
               const msg = String(e instanceof Error ? e.message : e).slice(0, 240);
               ctrl[5] = s;
@@ -122,6 +152,7 @@ export function executeSchedule(
         }
       }
     }
+    ran++;
   }
   return true;
 }
@@ -131,6 +162,8 @@ export interface SchedulePlan {
   schedule: number[];
   work: number[];
   grain: number[];
+  /** Loops and branches (schedule.ts), absent for a plain schedule. */
+  code?: number[] | undefined;
 }
 
 /** Test hook: make a worker fail outside any kernel at the start of its `afterRuns`-th run. */
@@ -167,11 +200,11 @@ export async function workerMain(
   post: (r: WorkerReply) => void,
   exec: typeof executeSchedule,
 ): Promise<void> {
-  let plans: { fns: KernelFn[]; work: number[]; grain: number[] }[];
+  let plans: { fns: KernelFn[]; work: number[]; grain: number[]; code?: number[] | undefined }[];
   try {
     if (init.fault?.kind === 'start' && init.fault.worker === init.index) throw new Error('injected start failure (test hook)');
     const inst = await WebAssembly.instantiate(init.module, { env: { memory: init.memory } });
-    plans = init.entries.map((e) => ({ fns: e.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn), work: e.work, grain: e.grain }));
+    plans = init.entries.map((e) => ({ fns: e.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn), work: e.work, grain: e.grain, code: e.code }));
   } catch (e) {
     post({ ok: false, message: String(e instanceof Error ? e.message : e) });
     return;
@@ -212,7 +245,7 @@ export async function workerMain(
       }
       const p = plans[Atomics.load(ctrl, 7)];
       if (!p) throw new Error(`no entry point at index ${Atomics.load(ctrl, 7)}`);
-      exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true, Infinity);
+      exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true, Infinity, p.code, init.memory.buffer);
     } catch (e) {
       dead(`threw outside a kernel: ${String(e instanceof Error ? e.message : e)}`);
       throw e;
@@ -362,6 +395,7 @@ export function takeFailure(ctrl: Int32Array): { thread: number; step: number; m
   const message = readMessage(ctrl, CTRL.MSG_LEN, CTRL.MSG);
   const step = ctrl[CTRL.ERROR_STEP]!;
   Atomics.store(ctrl, CTRL.ERROR, 0);
+  Atomics.store(ctrl, CTRL.ERROR_AT, 0);
   return { thread: who - 1, step, message };
 }
 

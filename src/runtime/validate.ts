@@ -18,7 +18,7 @@ import { boundDigest, manifestDigest } from './binding.js';
 import { dtypeBytes, isDType, type DType } from './dtypes.js';
 import { KilnRuntimeError } from './errors.js';
 import { relaxedSimdAvailable } from './host.js';
-import { elementCount, type EntrySpec, type KernelSpec, type Manifest, type SectionEntry, type StateSpec, type TensorSpec } from './manifest.js';
+import { elementCount, type EntrySpec, type FlagSpec, type KernelSpec, type Manifest, type ScheduleEntry, type SectionEntry, type StateSpec, type TensorSpec } from './manifest.js';
 
 /** Every count, offset and size is an integer in [0, LIMIT). */
 export const LIMIT = 2 ** 31;
@@ -174,10 +174,65 @@ function tensors(x: unknown, path: string, memBytes: number, space: string): Ten
   });
 }
 
-function schedule(x: unknown, path: string, kernels: number): number[] {
-  return arr(x, path).map((k, i) => {
-    if (kernels === 0) bad(`${path}[${i}]`, 'a kernel index, but manifest.kernels is empty', k);
-    return int(k, `${path}[${i}]`, 0, kernels - 1);
+const FLAG_DTYPES = ['bool', 'u8', 'i8', 'i32', 'f32'];
+
+/** Refuses keys outside `known`, naming the closest (by shared prefix). */
+function keys(o: Obj, path: string, known: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (known.includes(k)) continue;
+    const near = known.reduce((b, c) => { let i = 0; while (i < k.length && k[i] === c[i]) i++; return i > b[1] ? [c, i] as [string, number] : b; }, ['', 0] as [string, number])[0];
+    fail(`${path}.${k} is not a field of a ${path.endsWith(']') ? 'schedule entry' : 'loop/branch'} (fields: ${known.join(', ')}${near ? `; did you mean '${near}'?` : ''})`);
+  }
+}
+
+/**
+ * A schedule: kernel indices, and from version 4 `{loop}` / `{branch}`
+ * entries over nested schedules (manifest.ts, schedule.ts). Flags are
+ * scalars inside memory; a loop has a count or a flag, and a flag-ended
+ * loop's body runs at least one kernel of its own (its barrier separates
+ * one iteration's flag read from the next iteration's write).
+ */
+function schedule(x: unknown, path: string, kernels: number, version: number, memBytes: number, space: string, depth = 0): ScheduleEntry[] {
+  if (depth > 32) fail(`${path}: loops and branches nest more than 32 deep`);
+  const flag = (f: unknown, at: string): FlagSpec => {
+    const o = obj(f, at);
+    keys(o, at, ['offset', 'dtype']);
+    if (!FLAG_DTYPES.includes(o.dtype as string)) bad(`${at}.dtype`, `one of ${FLAG_DTYPES.map((d) => `'${d}'`).join(', ')}`, o.dtype);
+    const size = dtypeBytes(o.dtype as DType);
+    const offset = int(o.offset, `${at}.offset`);
+    if (offset % size !== 0) bad(`${at}.offset`, `a multiple of the ${String(o.dtype)} size ${size}`, offset);
+    if (offset + size > memBytes) fail(`${at} [${offset}, ${offset + size}) does not fit the ${memBytes}-byte ${space}`);
+    return { offset, dtype: o.dtype as FlagSpec['dtype'] };
+  };
+  const nested = (v: unknown, at: string) => schedule(v, at, kernels, version, memBytes, space, depth + 1);
+  const note = (o: Obj, at: string) => opt(o.note, (v) => (typeof v === 'string' ? v : bad(`${at}.note`, 'a string', v)));
+  return arr(x, path).map((k, i): ScheduleEntry => {
+    const at = `${path}[${i}]`;
+    if (typeof k !== 'object' || k === null || Array.isArray(k)) {
+      if (kernels === 0) bad(at, 'a kernel index, but manifest.kernels is empty', k);
+      return int(k, at, 0, kernels - 1);
+    }
+    if (version < 4) bad(at, `a kernel index (loop and branch entries need format version 4, this artifact is version ${version})`, k);
+    const e = k as Obj;
+    keys(e, at, ['loop', 'branch']);
+    if (e.loop !== undefined) {
+      const lp = `${at}.loop`;
+      const l = obj(e.loop, lp);
+      keys(l, lp, ['count', 'head', 'flag', 'body', 'note']);
+      const count = opt(l.count, (v) => int(v, `${lp}.count`));
+      const f = opt(l.flag, (v) => flag(v, `${lp}.flag`));
+      if (count === undefined && !f) bad(lp, 'a loop with a count, a flag or both (else it never ends)', l);
+      const head = opt(l.head, (v) => nested(v, `${lp}.head`));
+      const body = nested(l.body, `${lp}.body`);
+      if (f && !body.some((b) => typeof b === 'number')) bad(`${lp}.body`, 'a schedule that runs a kernel of its own (a loop ended by a flag)', l.body);
+      note(l, lp);
+      return { loop: { ...(count !== undefined ? { count } : {}), ...(head ? { head } : {}), ...(f ? { flag: f } : {}), body } };
+    }
+    const bp = `${at}.branch`;
+    const b = obj(e.branch, bp);
+    keys(b, bp, ['flag', 'then', 'else', 'note']);
+    note(b, bp);
+    return { branch: { flag: flag(b.flag, `${bp}.flag`), then: nested(b.then, `${bp}.then`), else: nested(b.else, `${bp}.else`) } };
   });
 }
 
@@ -232,8 +287,8 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
   }
 
   const defaultEntry = raw.defaultEntry === undefined ? 'main' : str(raw.defaultEntry, 'manifest.defaultEntry');
-  const all: { path: string; inputs: TensorSpec[]; outputs: TensorSpec[]; schedule: number[] }[] = [
-    { path: 'manifest', inputs, outputs, schedule: schedule(raw.schedule, 'manifest.schedule', kernels.length) },
+  const all: { path: string; inputs: TensorSpec[]; outputs: TensorSpec[]; schedule: ScheduleEntry[] }[] = [
+    { path: 'manifest', inputs, outputs, schedule: schedule(raw.schedule, 'manifest.schedule', kernels.length, version, memBytes, space) },
   ];
   let entries: Record<string, EntrySpec> | undefined;
   if (raw.entries !== undefined) {
@@ -245,7 +300,7 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
       const spec: EntrySpec = {
         inputs: tensors(e.inputs, `${path}.inputs`, memBytes, space),
         outputs: tensors(e.outputs, `${path}.outputs`, memBytes, space),
-        schedule: schedule(e.schedule, `${path}.schedule`, kernels.length),
+        schedule: schedule(e.schedule, `${path}.schedule`, kernels.length, version, memBytes, space),
       };
       entries[name] = spec;
       all.push({ path, ...spec });

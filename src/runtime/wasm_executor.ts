@@ -11,10 +11,11 @@ import { checkBytes, checkChoice, checkInteger, checkOptions, describe } from '.
 import { readArtifact } from './artifact.js';
 import { KilnRuntimeError } from './errors.js';
 import { canBlock, hardwareThreads, isNode, relaxedSimdAvailable, threadsAvailable } from './host.js';
-import type { Manifest } from './manifest.js';
+import type { EntrySpec, Manifest } from './manifest.js';
 import { Program, type EntryPlan, type SpawnWorkers } from './program.js';
 import { MAX_THREADS, startWorkers, type KernelFn } from './threads.js';
 import { validateWasm } from './validate.js';
+import { flattenSchedule } from './schedule.js';
 import { unshareMemoryImport } from './wasm_patch.js';
 
 export interface LoadOptions {
@@ -157,23 +158,27 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
     );
   }
   const kernelNames = m.kernels.map((k) => k.name);
-  const entries: [string, { inputs: EntryPlan['inputs']; outputs: EntryPlan['outputs']; schedule: number[] }][] = [
+  const entries: [string, EntrySpec][] = [
     [m.defaultEntry ?? 'main', m],
     ...Object.entries(m.entries ?? {}),
   ];
-  const plans: EntryPlan[] = entries.map(([name, e], index) => ({
-    index,
-    name,
-    inputs: e.inputs,
-    outputs: e.outputs,
-    schedule: e.schedule,
-    fns: e.schedule.map((k) => instance.exports[kernelNames[k]!] as KernelFn),
-    work: Int32Array.from(e.schedule, (k) => m.kernels[k]!.work),
-    grain: Int32Array.from(e.schedule, (k) => Math.max(1, m.kernels[k]!.minWorkPerThread ?? m.threads?.minWorkPerThread ?? 1)),
-  }));
+  const plans: EntryPlan[] = entries.map(([name, e], index) => {
+    const { steps, code } = flattenSchedule(e.schedule);
+    return {
+      index,
+      name,
+      inputs: e.inputs,
+      outputs: e.outputs,
+      schedule: steps,
+      code,
+      fns: steps.map((k) => instance.exports[kernelNames[k]!] as KernelFn),
+      work: Int32Array.from(steps, (k) => m.kernels[k]!.work),
+      grain: Int32Array.from(steps, (k) => Math.max(1, m.kernels[k]!.minWorkPerThread ?? m.threads?.minWorkPerThread ?? 1)),
+    };
+  });
   let spawn: SpawnWorkers | undefined;
   if (shared && threadsAvailable()) {
-    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: Array.from(p.work), grain: Array.from(p.grain) }));
+    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: Array.from(p.work), grain: Array.from(p.grain), code: p.code && Array.from(p.code) }));
     spawn = (control, indices, onDeath) => startWorkers({ module: mod, memory, control, kernelNames, entries: entryPlans, threads }, indices, isNode, onDeath);
   }
   const prog = new Program({

@@ -15,6 +15,7 @@ import { bytesOf, checkBytes, checkEntryName, checkInputs, checkInteger, checkOp
 import { readTensor, writeTensor, type DType, type TensorData } from '../dtypes.js';
 import { KilnRuntimeError } from '../errors.js';
 import { elementCount, type StateSpec, type TensorSpec } from '../manifest.js';
+import { flattenSchedule, flagValue, walkSchedule, type FlatSchedule } from '../schedule.js';
 import { loadAddon, type CudaDriver } from './addon.js';
 import { checkCudaManifest, type CudaManifest } from './manifest.js';
 
@@ -68,7 +69,8 @@ interface EntryPlan {
   readonly name: string;
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
-  readonly schedule: readonly number[];
+  /** Steps and the jump code of loops and branches (../schedule.ts). */
+  readonly flat: FlatSchedule;
 }
 
 const info = (t: TensorSpec): CudaTensorInfo => Object.freeze({ name: t.name, shape: Object.freeze([...t.shape]), dtype: t.dtype });
@@ -109,8 +111,8 @@ export class CudaProgram implements CudaEntryPoint {
     private readonly mem: bigint,
     private readonly stateImage: Uint8Array | undefined = undefined,
   ) {
-    const main: EntryPlan = { name: manifest.defaultEntry ?? 'main', inputs: manifest.inputs, outputs: manifest.outputs, schedule: manifest.schedule };
-    this.plans = [main, ...Object.entries(manifest.entries ?? {}).map(([name, e]) => ({ name, ...e }))];
+    const main: EntryPlan = { name: manifest.defaultEntry ?? 'main', inputs: manifest.inputs, outputs: manifest.outputs, flat: flattenSchedule(manifest.schedule) };
+    this.plans = [main, ...Object.entries(manifest.entries ?? {}).map(([name, e]) => ({ name, inputs: e.inputs, outputs: e.outputs, flat: flattenSchedule(e.schedule) }))];
     this.name = main.name;
     this.inputs = Object.freeze(main.inputs.map(info));
     this.outputs = Object.freeze(main.outputs.map(info));
@@ -144,7 +146,7 @@ export class CudaProgram implements CudaEntryPoint {
     const whose = plan === this.plans[0] ? "the program's inputs are" : `entry '${plan.name}' takes`;
     for (const [t, data] of checkInputs(plan.inputs, inputs, whose)) this.write(t, data);
     this.counters.runs++;
-    this.launch(plan.schedule);
+    this.launch(plan.flat);
     const out: Record<string, TensorData> = {};
     for (const t of plan.outputs) out[t.name] = this.read(t);
     return out;
@@ -167,7 +169,7 @@ export class CudaProgram implements CudaEntryPoint {
   /** Launches an entry's schedule (default entry) on the current device memory and waits (benchmarks time this). */
   launchAll(entry?: string): void {
     this.checkLive();
-    this.launch(this.plan(entry).schedule);
+    this.launch(this.plan(entry).flat);
   }
 
   /** Copies state tensors out of device memory: all, one (by name) or the ones named. */
@@ -194,14 +196,24 @@ export class CudaProgram implements CudaEntryPoint {
     }
   }
 
-  private launch(schedule: readonly number[]): void {
+  /**
+   * Launches a schedule's kernels in order; loops and branches are walked on the host, each flag
+   * read back with a small device-to-host copy (which waits for the kernels before it).
+   */
+  private launch(flat: FlatSchedule): void {
     const { kernels, cuda } = this.manifest;
-    for (const k of schedule) {
+    const flag = new Uint8Array(4);
+    walkSchedule(flat, (step) => {
+      const k = flat.steps[step]!;
       const l = cuda.launches[k]!;
       const work = kernels[k]!.work;
-      if (work === 0 && l.threadsPerItem !== 0) continue;
+      if (work === 0 && l.threadsPerItem !== 0) return;
       this.driver.launch(this.fns[k]!, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2], 0, this.mem, 0, work);
-    }
+    }, (offset, dt) => {
+      const bytes = flag.subarray(0, dt === 1 ? 1 : 4);
+      this.driver.memcpyDtoH(bytes, this.mem, offset);
+      return flagValue(new DataView(flag.buffer), 0, dt);
+    });
     this.driver.synchronize();
   }
 
