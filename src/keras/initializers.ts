@@ -26,7 +26,7 @@ export interface Initializer {
 
 export type InitializerIdentifier =
   | 'zeros' | 'ones' | 'glorotUniform' | 'glorotNormal' | 'heUniform' | 'heNormal'
-  | 'lecunUniform' | 'lecunNormal' | 'randomUniform' | 'randomNormal' | 'truncatedNormal';
+  | 'lecunUniform' | 'lecunNormal' | 'randomUniform' | 'randomNormal' | 'truncatedNormal' | 'orthogonal';
 
 /** Keras's snake_case names of the same initializers. */
 export type KerasInitializerName =
@@ -167,6 +167,49 @@ export class TruncatedNormal extends RandomNormal {
   }
 }
 
+/**
+ * A (semi-)orthogonal matrix times `gain` (Keras's Orthogonal, the recurrent kernels' default):
+ * the Q factor of a normal matrix `[prod(shape[:-1]), shape[-1]]` (Gram-Schmidt in f64, with
+ * the sign of R's diagonal folded in, as Keras does), transposed when it has fewer rows.
+ */
+export class Orthogonal implements Initializer {
+  readonly className = 'Orthogonal';
+  readonly gain: number;
+  readonly seed?: number;
+  constructor(args: { gain?: number; seed?: number | null } = {}) {
+    this.gain = args.gain ?? 1;
+    this.seed = args.seed ?? undefined;
+  }
+  generate(shape: readonly number[]): Float32Array {
+    if (shape.length < 2) throw new KilnError(`Orthogonal: needs a shape of rank >= 2, got [${shape.join(',')}]`);
+    const cols = shape[shape.length - 1]!;
+    const rows = numel(shape) / cols;
+    // Orthonormal columns of a [n, k] normal matrix, n >= k.
+    const [n, k] = rows >= cols ? [rows, cols] : [cols, rows];
+    const rng = rngFor(this.seed);
+    const q = Array.from({ length: k }, () => Float64Array.from({ length: n }, () => rng.normal()));
+    for (let j = 0; j < k; j++) {
+      const v = q[j]!;
+      for (let i = 0; i < j; i++) {
+        const u = q[i]!;
+        let d = 0;
+        for (let t = 0; t < n; t++) d += u[t]! * v[t]!;
+        for (let t = 0; t < n; t++) v[t]! -= d * u[t]!;
+      }
+      const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+      for (let t = 0; t < n; t++) v[t]! /= norm;
+    }
+    const out = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) out[r * cols + c] = this.gain * (rows >= cols ? q[c]![r]! : q[r]![c]!);
+    }
+    return out;
+  }
+  getConfig(): Record<string, unknown> {
+    return { gain: this.gain, seed: this.seed };
+  }
+}
+
 export type FanMode = 'fanIn' | 'fanOut' | 'fanAvg';
 export type VarianceDistribution = 'truncatedNormal' | 'untruncatedNormal' | 'uniform';
 /** Spellings accepted on input: Keras's snake_case, and 'normal' (truncated, as tfjs and Keras 2). */
@@ -262,13 +305,13 @@ export const LecunNormal = preset('LecunNormal', 1, 'fanIn', 'truncatedNormal');
 type InitCtor = new (config: never) => Initializer;
 const classes: Record<string, InitCtor> = {
   Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
-  GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal,
+  GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal,
 };
 
 const byIdentifier: Record<InitializerIdentifier, string> = {
   zeros: 'Zeros', ones: 'Ones', glorotUniform: 'GlorotUniform', glorotNormal: 'GlorotNormal',
   heUniform: 'HeUniform', heNormal: 'HeNormal', lecunUniform: 'LecunUniform', lecunNormal: 'LecunNormal',
-  randomUniform: 'RandomUniform', randomNormal: 'RandomNormal', truncatedNormal: 'TruncatedNormal',
+  randomUniform: 'RandomUniform', randomNormal: 'RandomNormal', truncatedNormal: 'TruncatedNormal', orthogonal: 'Orthogonal',
 };
 
 /** Config keys each class takes (a serialized config with another key is refused). */
@@ -276,7 +319,7 @@ const configKeys: Record<string, readonly string[]> = {
   Zeros: [], Ones: [], Constant: ['value'], RandomUniform: ['minval', 'maxval', 'seed'],
   RandomNormal: ['mean', 'stddev', 'seed'], TruncatedNormal: ['mean', 'stddev', 'seed'],
   VarianceScaling: ['scale', 'mode', 'distribution', 'seed'],
-  GlorotUniform: ['seed'], GlorotNormal: ['seed'], HeUniform: ['seed'], HeNormal: ['seed'], LecunUniform: ['seed'], LecunNormal: ['seed'],
+  Orthogonal: ['gain', 'seed'], GlorotUniform: ['seed'], GlorotNormal: ['seed'], HeUniform: ['seed'], HeNormal: ['seed'], LecunUniform: ['seed'], LecunNormal: ['seed'],
 };
 
 /** Keys beside className/config that Keras and tfjs files carry and that mean nothing here. */
@@ -353,3 +396,4 @@ export const heUniform = (args?: { seed?: number }): Initializer => new HeUnifor
 export const heNormal = (args?: { seed?: number }): Initializer => new HeNormal(args);
 export const lecunUniform = (args?: { seed?: number }): Initializer => new LecunUniform(args);
 export const lecunNormal = (args?: { seed?: number }): Initializer => new LecunNormal(args);
+export const orthogonal = (args?: { gain?: number; seed?: number }): Initializer => new Orthogonal(args);

@@ -41,6 +41,31 @@ export interface CallArgs {
   training?: boolean;
   /** The training step counter (i32 scalar), which keys training-mode randomness (Dropout masks). */
   step?: Tensor;
+  /**
+   * Keras's mask: which time steps of the input are real (`[batch, time]`, bool), one per input
+   * for list inputs. `apply` fills it from the masks its inputs carry (see `getMask`).
+   */
+  mask?: LayerMask;
+}
+
+/** A mask per input (null where an input has none), or one mask for a single input. */
+export type LayerMask = Tensor | null | (Tensor | null)[];
+
+/**
+ * Masks travel with the tensors they describe, as Keras's `_keras_mask`: `apply` attaches each
+ * output's mask (from `computeMask`) and reads its inputs' masks, so Sequential and Functional
+ * models and plain layer calls propagate them alike.
+ */
+const tensorMasks = new WeakMap<Tensor, Tensor>();
+
+/** The mask a layer attached to `t` (`[batch, time]` bool), if any. */
+export function getMask(t: Tensor): Tensor | undefined {
+  return tensorMasks.get(t);
+}
+
+/** Attach a mask to `t` (what `apply` does with `computeMask`'s result). */
+export function setMask(t: Tensor, mask: Tensor | null | undefined): void {
+  if (mask) tensorMasks.set(t, mask);
 }
 
 export interface SerializedLayer {
@@ -146,6 +171,8 @@ export abstract class Layer {
   readonly weightConstraints: WeightConstraint[] = [];
   /** Penalty on the layer's output, added to the training loss (Keras 3: not divided by batch). */
   activityRegularizer?: Regularizer;
+  /** Whether an input mask passes through this layer unchanged (Keras's supports_masking). */
+  supportsMasking = false;
 
   constructor(args: LayerArgs = {}) {
     args ??= {};
@@ -172,6 +199,15 @@ export abstract class Layer {
 
   /** The layer's computation on frontend Tensors (concrete or traced). */
   abstract call(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[];
+
+  /**
+   * The mask of the outputs for these inputs and input mask (Keras's compute_mask). The default
+   * passes the mask through when `supportsMasking`, and drops it otherwise.
+   */
+  computeMask(_inputs: Tensor | Tensor[], mask: LayerMask): LayerMask {
+    if (!this.supportsMasking) return null;
+    return Array.isArray(mask) ? (mask[0] ?? null) : mask;
+  }
 
   /** Output shape for an input shape; also validates the input (throws naming the layer). */
   computeOutputShape(inputShape: KerasShape | KerasShape[]): KerasShape | KerasShape[] {
@@ -270,7 +306,18 @@ export abstract class Layer {
     if (!this.built) this.build(shapeArg);
     this.built = true;
     if (symbolic) return this.applySymbolic(list as KerasTensor[], shapeArg, Array.isArray(inputs));
-    const out = this.call(inputs as Tensor | Tensor[], args);
+    const tensors = list as readonly Tensor[];
+    let mask: LayerMask = args.mask !== undefined ? args.mask : null;
+    if (args.mask === undefined) {
+      const masks = tensors.map((t) => tensorMasks.get(t) ?? null);
+      if (masks.some((m) => m)) mask = Array.isArray(inputs) ? masks : masks[0]!;
+    }
+    const out = this.call(inputs as Tensor | Tensor[], { ...args, mask });
+    const outMask = this.computeMask(inputs as Tensor | Tensor[], mask);
+    if (outMask) {
+      const outs = Array.isArray(out) ? out : [out];
+      outs.forEach((o, i) => setMask(o, Array.isArray(outMask) ? outMask[i] : outMask));
+    }
     if (this.activityRegularizer && activityPenalties) {
       for (const o of Array.isArray(out) ? out : [out]) activityPenalties.push(this.activityRegularizer.apply(o));
     }

@@ -47,7 +47,9 @@ export abstract class Model extends Layer {
   protected abstract summaryRows(): SummaryRow[];
 
   override call(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[] {
-    const outs = this.run(Array.isArray(inputs) ? inputs : [inputs], args);
+    // Masks reach the inner layers on the input tensors themselves, not as a model-wide argument.
+    const { mask: _mask, ...rest } = args;
+    const outs = this.run(Array.isArray(inputs) ? inputs : [inputs], rest);
     return outs.length === 1 ? outs[0]! : outs;
   }
 
