@@ -10,6 +10,7 @@ import type { DType } from './ir/dtype.js';
 import type { Literal } from './ir/literal.js';
 import { optimize } from './passes/pipeline.js';
 import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion_plan.js';
+import { rejectControlFlow } from './ir/ops/control.js';
 import { explainPlan } from './passes/explain.js';
 import { buildProgram, type Program } from './codegen/program.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
@@ -173,6 +174,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
   const tgt = opts.target ?? 'wasm';
   const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile'));
   const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
+  rejectControlFlow(fn, 'compile'); // until the loop/branch schedule lands in codegen
   const plan = stage(opts, 'fusion', () => planFusion(fn, opts.fusion));
   if (tgt === 'cuda') {
     return stage(opts, 'codegen', () => {
@@ -288,6 +290,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
       }
       pinned.set(i, stateOffsets.get(s.name)!);
     });
+    rejectControlFlow(fn, 'compileEntries'); // until the loop/branch schedule lands in codegen
     const plan = planFusion(fn, opts.fusion);
     const program = tgt === 'cuda'
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })

@@ -8,16 +8,22 @@ import type { DType } from './dtype.js';
  * Create a checked value for `op`: arity, attributes (defaults filled) and the inferred output
  * type. The value is not placed in any function; Builder and passes do that.
  */
-export function makeValue(op: string, inputs: readonly Value[], attrs: Attrs = {}): Value {
+export function makeValue(op: string, inputs: readonly Value[], attrs: Attrs = {}, regions: readonly Func[] = []): Value {
   const def = getOp(op);
   const types = inputs.map((v) => v.type);
   if (def.arity === 'variadic' ? inputs.length < 1 : inputs.length !== def.arity) {
     const want = def.arity === 'variadic' ? 'at least 1' : String(def.arity);
     throw new KilnError(`${op}(${types.map(typeToString).join(', ')}): expects ${want} operand(s), got ${inputs.length}`);
   }
+  checkRegionCount(op, def.regions ?? 0, regions.length, types);
   const full = checkAttrs(def, attrs, types);
-  const type = def.infer(types, full);
-  return new Value(op, [...inputs], full, type);
+  const type = def.infer(types, full, regions);
+  return new Value(op, [...inputs], full, type, undefined, [...regions]);
+}
+
+/** Regions are part of an op's signature: a cond has exactly two, a plain op none. */
+export function checkRegionCount(op: string, want: number, got: number, types: readonly TensorType[]): void {
+  if (want !== got) throw new KilnError(`${op}(${types.map(typeToString).join(', ')}): expects ${want} region(s), got ${got}`);
 }
 
 /** Builds a Func node by node, in topological order by construction. */
@@ -33,8 +39,8 @@ export class Builder {
     return v;
   }
 
-  op(op: string, inputs: readonly Value[], attrs: Attrs = {}): Value {
-    const v = makeValue(op, inputs, attrs);
+  op(op: string, inputs: readonly Value[], attrs: Attrs = {}, regions: readonly Func[] = []): Value {
+    const v = makeValue(op, inputs, attrs, regions);
     this.body.push(v);
     return v;
   }

@@ -56,6 +56,11 @@ export function funcDiff(a: Func, b: Func, opts: EqualOptions = {}): string | nu
     }
     const diff = attrsDiff(v.op, v.attrs, w.attrs);
     if (diff) return `${at} (${v.op}): ${diff}`;
+    if (v.regions.length !== w.regions.length) return `${at} (${v.op}): region counts differ: ${v.regions.length} vs ${w.regions.length}`;
+    for (let j = 0; j < v.regions.length; j++) {
+      const d = funcDiff(v.regions[j]!, w.regions[j]!, opts);
+      if (d) return `${at} (${v.op}): region ${j}: ${d}`;
+    }
   }
   if (a.results.length !== b.results.length) return `result counts differ: ${a.results.length} vs ${b.results.length}`;
   for (let i = 0; i < a.results.length; i++) {

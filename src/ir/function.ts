@@ -21,6 +21,12 @@ export class Value {
     readonly type: TensorType,
     /** Optional readable name, used by the printer for parameters and for debugging. */
     public name?: string,
+    /**
+     * Nested functions of a control-flow node (cond's branches, while's cond and body, scan's
+     * body). Regions are closed: they read only their own parameters (outer values a branch needs
+     * are passed as operands), so passes treat each region as a function of its own.
+     */
+    public regions: Func[] = [],
   ) {}
   get shape(): readonly number[] {
     return this.type.shape;
@@ -101,7 +107,7 @@ export class Func {
       return q;
     });
     const body = this.body.map((v) => {
-      const q = new Value(v.op, v.inputs.map(get), v.attrs, v.type, v.name);
+      const q = new Value(v.op, v.inputs.map(get), v.attrs, v.type, v.name, v.regions.map((r) => r.clone()));
       map.set(v, q);
       return q;
     });

@@ -117,18 +117,44 @@ export function interpret(fn: Func, inputs: Inputs): Literal[] {
   const args = bindInputs(fn, inputs);
   tf.engine().startScope();
   try {
-    const env = new Map<Value, tf.Tensor>();
-    fn.params.forEach((p, i) => env.set(p, literalToTensor(args[i]!)));
-    for (const v of fn.body) {
-      const ins = v.inputs.map((i) => {
-        const t = env.get(i);
-        if (!t) throw new Error(`interpreter: %${i.id} (${i.op}) used by ${v.op} before it is defined`);
-        return t;
-      });
-      env.set(v, evalNode(v, ins));
-    }
-    return fn.results.map((r) => tensorToLiteral(env.get(r)!, r.type));
+    const out = evalFunc(fn, args.map(literalToTensor));
+    return fn.results.map((r, i) => tensorToLiteral(out[i]!, r.type));
   } finally {
     tf.engine().endScope();
   }
+}
+
+/**
+ * @internal Evaluate `fn` on tfjs tensors (in the caller's engine scope): the interpreter's loop,
+ * also used by control-flow kernels to run their regions. A node with regions returns one tensor
+ * per tuple element (OpDef.interpretRegions); `get_result` picks one of them.
+ */
+export function evalFunc(fn: Func, args: readonly tf.Tensor[]): tf.Tensor[] {
+  const env = new Map<Value, tf.Tensor | tf.Tensor[]>();
+  fn.params.forEach((p, i) => env.set(p, args[i]!));
+  const get = (v: Value, user: Value): tf.Tensor | tf.Tensor[] => {
+    const t = env.get(v);
+    if (!t) throw new Error(`interpreter: %${v.id} (${v.op}) used by ${user.op} before it is defined`);
+    return t;
+  };
+  for (const v of fn.body) {
+    if (v.op === 'get_result') {
+      const tuple = get(v.inputs[0]!, v);
+      if (!Array.isArray(tuple)) throw new Error(`interpreter: get_result of ${v.inputs[0]!.op}, which has no tuple result`);
+      env.set(v, tuple[v.attrs['index'] as number]!);
+      continue;
+    }
+    const ins = v.inputs.map((i) => {
+      const t = get(i, v);
+      if (Array.isArray(t)) throw new Error(`interpreter: ${v.op} reads the tuple result of ${i.op} directly; use get_result`);
+      return t;
+    });
+    const def = getOp(v.op);
+    env.set(v, def.interpretRegions ? def.interpretRegions(ins, v.attrs, v.type, v.regions) : evalNode(v, ins));
+  }
+  return fn.results.map((r) => {
+    const t = env.get(r)!;
+    if (Array.isArray(t)) throw new Error(`interpreter: @${fn.name} returns the tuple result of ${r.op}; use get_result`);
+    return t;
+  });
 }

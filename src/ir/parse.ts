@@ -4,7 +4,7 @@ import { makeValue } from './builder.js';
 import type { Literal } from './literal.js';
 import { ALL_OPS } from './ops/index.js';
 import { getOp, hasOp, type AttrSpec } from './registry.js';
-import { KilnError, numel, tensorType, typeToString, typesEqual, type TensorType } from './types.js';
+import { KilnError, numel, tensorType, tupleType, typeToString, typesEqual, type TensorType } from './types.js';
 
 /**
  * Reads the text form written by `printFunc` (docs/ir.md) back into a Func. Values are built
@@ -160,8 +160,9 @@ class Parser {
     return t.text;
   }
 
-  /** `f32[2,3]` */
+  /** `f32[2,3]`, or a control-flow node's tuple `(f32[2], i32[])` */
   type(): TensorType {
+    if (this.eat('(')) return tupleType(this.list(')', () => this.type()));
     const d = this.dtype();
     this.expect('[');
     const shape = this.list(']', () => {
@@ -259,6 +260,13 @@ class Parser {
   }
 
   func(): Func {
+    const f = this.funcNoEnd();
+    this.end();
+    return f;
+  }
+
+  /** One `func @name(...) -> (...) { ... }`, top level or a region of a control-flow node. */
+  private funcNoEnd(): Func {
     if (!this.keyword('func')) this.fail(this.peek(), `expected 'func', got ${this.describe(this.peek())}`);
     const name = this.expectKind('global', "a function name like '@main'").text;
     const scope = new Map<string, Value>();
@@ -317,7 +325,6 @@ class Parser {
       }));
     }
     this.expect('}', "'}' closing the function");
-    this.end();
     if (declared.length !== results.length) {
       this.fail(returnTok, `@${name} declares ${declared.length} results but returns ${results.length}`);
     }
@@ -327,6 +334,11 @@ class Parser {
       }
     });
     return new Func(name, params, body, results, declared.map((d) => d.name), aliases);
+  }
+
+  private regionsAhead(): boolean {
+    const t = this.toks[this.i + 1];
+    return this.isPunct('{') && t?.kind === 'ident' && t.text === 'func';
   }
 
   end(): void {
@@ -341,7 +353,8 @@ class Parser {
     this.expect('(');
     const inputs = this.list(')', ref);
     const attrs: Record<string, AttrValue> = {};
-    if (this.eat('{')) {
+    if (this.isPunct('{') && !this.regionsAhead()) {
+      this.next();
       this.list('}', () => {
         const k = this.expectKind('ident', 'an attribute name');
         if (k.text in attrs) this.fail(k, `attribute '${k.text}' given twice`);
@@ -349,9 +362,15 @@ class Parser {
         attrs[k.text] = this.attrValue(this.rawAttr(), spec?.[k.text], k.text, k);
       });
     }
+    // Regions: `{ func @then(...) -> (...) { ... } func @else(...) ... }`, after the attributes.
+    const regions: Func[] = [];
+    if (this.regionsAhead()) {
+      this.next();
+      while (!this.eat('}')) regions.push(this.funcNoEnd());
+    }
     let v: Value;
     try {
-      v = makeValue(opTok.text, inputs, attrs);
+      v = makeValue(opTok.text, inputs, attrs, regions);
     } catch (e) {
       if (e instanceof KilnError) this.fail(opTok, e.message);
       throw e;

@@ -160,10 +160,14 @@ export function printedAttrs(op: string, attrs: Attrs): [string, AttrValue][] {
   return out;
 }
 
-function printNode(v: Value, nameOf: (v: Value) => string, opts: PrintOptions = {}): string {
+function printNode(v: Value, nameOf: (v: Value) => string, opts: PrintOptions = {}, indent: string | null = '  '): string {
   const attrs = printedAttrs(v.op, v.attrs);
   const attrText = attrs.length ? ` {${attrs.map(([k, a]) => `${k}=${printAttrValue(a, opts)}`).join(', ')}}` : '';
-  return `${nameOf(v)} = ${v.op}(${v.inputs.map(nameOf).join(', ')})${attrText} : ${typeToString(v.type)}`;
+  // Regions print nested, one function after another, between the attributes and the type.
+  const regionText = !v.regions.length ? ''
+    : indent === null ? ` {${v.regions.map((r) => `@${printName(r.name)}`).join(', ')}}`
+      : ` {\n${v.regions.map((r) => printFuncLines(r, opts, `${indent}  `).join('\n')).join('\n')}\n${indent}}`;
+  return `${nameOf(v)} = ${v.op}(${v.inputs.map(nameOf).join(', ')})${attrText}${regionText} : ${typeToString(v.type)}`;
 }
 
 /** Names of every value of `fn` as printed: `%param` and `%<body index>`. Foreign values print by id. */
@@ -185,19 +189,25 @@ export function valueNamer(fn: Func): (v: Value) => string {
  */
 export function printFunc(fn: Func, options?: PrintOptions): string {
   const opts = checkPrintOptions('printFunc', options);
+  return printFuncLines(fn, opts, '').join('\n') + '\n';
+}
+
+/** The lines of `fn`, each prefixed by `outer` (regions print indented inside their node). */
+function printFuncLines(fn: Func, opts: PrintOptions, outer: string): string[] {
   const nameOf = valueNamer(fn);
   const pnames = paramNames(fn);
   const params = fn.params.map((p, i) => `%${printName(pnames[i]!)}: ${typeToString(p.type)}`).join(', ');
   const results = fn.results.map((r, i) => `${printName(fn.resultNames[i] ?? `out${i}`)}: ${typeToString(r.type)}`).join(', ');
-  const lines = [`func @${printName(fn.name)}(${params}) -> (${results}) {`];
-  for (const v of fn.body) lines.push(`  ${printNode(v, nameOf, opts)}`);
-  lines.push(fn.results.length ? `  return ${fn.results.map(nameOf).join(', ')}` : '  return');
+  const lines = [`${outer}func @${printName(fn.name)}(${params}) -> (${results}) {`];
+  const inner = `${outer}  `;
+  for (const v of fn.body) lines.push(`${inner}${printNode(v, nameOf, opts, inner)}`);
+  lines.push(fn.results.length ? `${inner}return ${fn.results.map(nameOf).join(', ')}` : `${inner}return`);
   if (fn.aliases.length) {
     const param = (i: number) => (fn.params[i] ? nameOf(fn.params[i]!) : `%<param ${i}>`);
-    lines.push(`  aliases {${fn.aliases.map((a) => `${a.result}: ${param(a.param)}`).join(', ')}}`);
+    lines.push(`${inner}aliases {${fn.aliases.map((a) => `${a.result}: ${param(a.param)}`).join(', ')}}`);
   }
-  lines.push('}');
-  return lines.join('\n') + '\n';
+  lines.push(`${outer}}`);
+  return lines;
 }
 
 /**
@@ -208,5 +218,5 @@ export function printFunc(fn: Func, options?: PrintOptions): string {
 export function printValue(v: Value, fn?: Func): string {
   const nameOf = fn ? valueNamer(fn) : (x: Value) => (x.op === 'parameter' && x.name ? `%${printName(x.name)}` : `%v${x.id}`);
   if (v.op === 'parameter') return `${nameOf(v)}: ${typeToString(v.type)} (parameter ${String(v.attrs['index'])})`;
-  return printNode(v, nameOf, ELIDED);
+  return printNode(v, nameOf, ELIDED, null);
 }

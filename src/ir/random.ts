@@ -397,7 +397,63 @@ const GENERATORS: Record<string, OpGenerator> = {
   },
   rng_uniform: rngGen('rng_uniform'),
   rng_normal: rngGen('rng_normal'),
+  ...controlGenerators(),
 };
+
+/**
+ * Control flow is drawn only when `opts.ops` names it: until the code generators schedule loops
+ * and branches, the default random functions (which every target compiles) leave it out.
+ */
+export const CONTROL_FLOW_OPS: readonly string[] = ['cond', 'while', 'scan', 'get_result'];
+
+/** A type-preserving op of `x` in a region body (regions use any op, whatever `opts.ops` allows). */
+function keepType(g: Gen, b: Builder, x: Value): Value {
+  const ops = isFloat(x.dtype) ? ['neg', 'abs', 'tanh', 'sin', 'floor'] : x.dtype === 'bool' ? ['not'] : x.dtype === 'u8' ? ['abs'] : ['neg', 'abs'];
+  return b.op(g.rng.choice(ops), [x]);
+}
+
+function regionOf(name: string, types: readonly TensorType[], body: (b: Builder, ps: Value[]) => Value[]): Func {
+  const b = new Builder(name);
+  const ps = types.map((t, i) => b.param(t, `r${i}`));
+  return b.build(body(b, ps));
+}
+
+function controlGenerators(): Record<string, OpGenerator> {
+  const cond: OpGenerator = (g) => {
+    const x = anyValue(g);
+    const pred = g.param(tensorType([], 'bool'), false, 'pred');
+    const branch = (name: string) => regionOf(name, [x.type], (b, [a]) => {
+      let y = a!;
+      for (let k = g.rng.int(0, 2); k > 0; k--) y = keepType(g, b, y);
+      return [y];
+    });
+    const c = g.b.op('cond', [pred, x], {}, [branch('then'), branch('else')]);
+    return g.op('get_result', [c], { index: 0 });
+  };
+  const loop: OpGenerator = (g) => {
+    const x = anyValue(g);
+    const trips = g.rng.int(0, 3);
+    const zero = g.b.op('constant', [], { value: literal([], 'i32', [0]) });
+    const types = [tensorType([], 'i32'), x.type];
+    const c = regionOf('cond', types, (b, [i]) => [b.op('compare', [i!, b.scalar(trips, 'i32')], { dir: 'lt' })]);
+    const body = regionOf('body', types, (b, [i, a]) => [b.op('add', [i!, b.scalar(1, 'i32')]), keepType(g, b, a!)]);
+    const w = g.b.op('while', [zero, x], { max_iterations: g.rng.chance(0.5) ? -1 : g.rng.int(0, 4) }, [c, body]);
+    return g.op('get_result', [w], { index: 1 });
+  };
+  const scan: OpGenerator = (g) => {
+    const c0 = g.operand(isNumeric, () => tensorType(g.shape(0, 2), g.floatDtype()));
+    const length = g.rng.int(1, 4), axis = g.rng.int(0, c0.shape.length);
+    const xs = g.param(tensorType([...c0.shape.slice(0, axis), length, ...c0.shape.slice(axis)], c0.dtype));
+    const body = regionOf('step', [c0.type, c0.type], (b, [c, x]) => {
+      const nc = b.op('add', [c!, x!]);
+      return [nc, keepType(g, b, nc)];
+    });
+    const v = g.b.op('scan', [c0, xs], { carries: 1, length, reverse: g.rng.chance(0.5), axis }, [body]);
+    g.op('get_result', [v], { index: 1 });
+    return g.op('get_result', [v], { index: 0 });
+  };
+  return { cond, while: loop, scan, get_result: (g) => g.rng.choice([cond, loop, scan])(g) };
+}
 
 /** The same contraction with the operands swapped: batch dims stay first, free groups swap. */
 function swapDot(a: Record<string, number[] | string>): Record<string, number[] | string> {
@@ -436,9 +492,9 @@ export function missingGenerators(): string[] {
   return allOps().map((d) => d.name).filter((n) => !(n in GENERATORS));
 }
 
-/** Names of the ops `randomFunc` can generate now (registered and with a generator). */
+/** Names of the ops `randomFunc` draws by default (registered, with a generator, not control flow). */
 export function generatableOps(): string[] {
-  return allOps().map((d) => d.name).filter((n) => n in GENERATORS);
+  return allOps().map((d) => d.name).filter((n) => n in GENERATORS && !CONTROL_FLOW_OPS.includes(n));
 }
 
 export interface RandomFuncOptions {

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { Attrs, AttrValue, Value } from './function.js';
+import type { Attrs, AttrValue, Func, Value } from './function.js';
 import type { Literal } from './literal.js';
 import { KilnError, typeToString, type TensorType } from './types.js';
 import type { Builder } from './builder.js';
@@ -12,8 +12,9 @@ import type { Builder } from './builder.js';
  * - dot, conv, window: the expensive structured ops
  * - gather, scatter: data-dependent indexing
  * - source: parameter, constant, rng
+ * - control: cond, while, scan (nodes with regions and a tuple result) and get_result
  */
-export type OpKind = 'elementwise' | 'movement' | 'reduction' | 'dot' | 'conv' | 'window' | 'gather' | 'scatter' | 'source';
+export type OpKind = 'elementwise' | 'movement' | 'reduction' | 'dot' | 'conv' | 'window' | 'gather' | 'scatter' | 'source' | 'control';
 
 export type AttrKind = 'int' | 'ints' | 'float' | 'bool' | 'string' | 'dtype' | 'literal';
 
@@ -32,14 +33,25 @@ export interface AttrSpec {
  */
 export type VjpRule = (b: Builder, node: Value, cotangent: Value) => (Value | null)[];
 
+/**
+ * Reverse-mode rule of an op with a tuple result (cond, while, scan): one cotangent per tuple
+ * element (null where none reaches it), one cotangent (or null) per operand back.
+ */
+export type TupleVjpRule = (b: Builder, node: Value, cotangents: readonly (Value | null)[]) => (Value | null)[];
+
 export interface OpDef {
   readonly name: string;
   readonly kind: OpKind;
   /** Number of inputs, or 'variadic' (one or more). */
   readonly arity: number | 'variadic';
   readonly attrs: Readonly<Record<string, AttrSpec>>;
-  /** Output type from input types and attributes; throws KilnError via opError on bad input. */
-  infer(inputs: readonly TensorType[], attrs: Attrs): TensorType;
+  /** How many regions (nested functions, Value.regions) a node of this op carries (default 0). */
+  readonly regions?: number;
+  /**
+   * Output type from input types, attributes (and regions, for control flow); throws KilnError
+   * via opError on bad input. Control-flow ops return a tuple type (types.ts tupleType).
+   */
+  infer(inputs: readonly TensorType[], attrs: Attrs, regions?: readonly Func[]): TensorType;
   /**
    * @internal (tfjs-core's types stay out of Kiln's published .d.ts.)
    * Reference kernel on tfjs-core (cpu). Inputs carry the host dtype mapping of the interpreter
@@ -48,6 +60,13 @@ export interface OpDef {
    */
   interpret(inputs: readonly tf.Tensor[], attrs: Attrs, out: TensorType, inTypes: readonly TensorType[]): tf.Tensor;
   vjp?: VjpRule;
+  /**
+   * @internal Reference kernel of an op with a tuple result and regions: one tensor per tuple
+   * element. The interpreter calls it instead of `interpret` (which such ops leave throwing).
+   */
+  interpretRegions?(inputs: readonly tf.Tensor[], attrs: Attrs, out: TensorType, regions: readonly Func[]): tf.Tensor[];
+  /** VJP rule of an op with a tuple result (instead of `vjp`). */
+  vjpTuple?: TupleVjpRule;
 }
 
 const registry = new Map<string, OpDef>();
