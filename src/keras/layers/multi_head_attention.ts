@@ -17,7 +17,7 @@
 import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
 import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
-import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig, type LayerMask } from '../engine/layer.js';
 import { isShapeList } from '../engine/layer.js';
 import { isKerasTensor, shapeToString, type KerasShape, type KerasTensor } from '../engine/keras_tensor.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
@@ -277,6 +277,11 @@ export class MultiHeadAttention extends Layer {
     const { output, scores } = this.attend(q, k, v, mask, args);
     const y = this.project(output, this.attentionOutput!, 2);
     return args.returnAttentionScores ? [y, scores] : y;
+  }
+
+  /** Keras sets the query's mask on the output. */
+  override computeMask(_inputs: Tensor | Tensor[], mask: LayerMask): LayerMask {
+    return Array.isArray(mask) ? (mask[0] ?? null) : mask;
   }
 
   /**
