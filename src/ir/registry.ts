@@ -35,9 +35,18 @@ export type VjpRule = (b: Builder, node: Value, cotangent: Value) => (Value | nu
 
 /**
  * Reverse-mode rule of an op with a tuple result (cond, while, scan): one cotangent per tuple
- * element (null where none reaches it), one cotangent (or null) per operand back.
+ * element (null where none reaches it), one cotangent (or null) per operand back. Regions are
+ * differentiated through `ad`, which the autodiff transform provides.
  */
-export type TupleVjpRule = (b: Builder, node: Value, cotangents: readonly (Value | null)[]) => (Value | null)[];
+export type TupleVjpRule = (b: Builder, node: Value, cotangents: readonly (Value | null)[], ad: RegionAutodiff) => (Value | null)[];
+
+export interface RegionAutodiff {
+  /**
+   * The VJP of a region: parameters fn's, then one cotangent per result; results fn's, then the
+   * cotangent of each `wrt` parameter (src/passes/autodiff.ts vjpFunc).
+   */
+  vjp(fn: Func, wrt: readonly number[]): Func;
+}
 
 export interface OpDef {
   readonly name: string;

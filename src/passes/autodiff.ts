@@ -12,7 +12,7 @@
 import { Builder } from '../ir/builder.js';
 import { isFloat } from '../ir/dtype.js';
 import { Func, Value } from '../ir/function.js';
-import { getOp } from '../ir/registry.js';
+import { getOp, type RegionAutodiff } from '../ir/registry.js';
 import { KilnError, typeToString, typesEqual } from '../ir/types.js';
 
 export interface VjpOptions {
@@ -87,7 +87,7 @@ function differentiate(fn: Func, wrt: readonly number[], name: string, seed: (b:
     return m;
   };
   for (const v of fn.body) {
-    const nv = new Value(v.op, v.inputs.map(copy), v.attrs, v.type, v.name);
+    const nv = new Value(v.op, v.inputs.map(copy), v.attrs, v.type, v.name, v.regions.map((r) => r.clone()));
     b.body.push(nv);
     map.set(v, nv);
   }
@@ -95,9 +95,14 @@ function differentiate(fn: Func, wrt: readonly number[], name: string, seed: (b:
   const results = fn.results.map(copy);
   const seeds = seed(b, results);
 
-  // Values that depend (through float values) on a differentiated parameter.
+  // Values that depend (through float values) on a differentiated parameter. A control-flow
+  // node's tuple counts as float when any element is; get_result as its element.
   const active = new Set<Value>(wrt.map((i) => b.params[i]!));
-  for (const v of primal) if (isFloat(v.dtype) && v.inputs.some((x) => active.has(x))) active.add(v);
+  const differentiable = (v: Value) => (v.type.tuple ? v.type.tuple.some((t) => isFloat(t.dtype)) : isFloat(v.dtype));
+  for (const v of primal) if (differentiable(v) && v.inputs.some((x) => active.has(x))) active.add(v);
+  // Cotangents of tuple elements, per control-flow node (get_result routes them here).
+  const tupleCts = new Map<Value, (Value | null)[]>();
+  const ad: RegionAutodiff = { vjp: (region, regionWrt) => vjpFunc(region, { wrt: regionWrt }) };
 
   const ct = new Map<Value, Value>();
   const accumulate = (v: Value, g: Value, from: string): void => {
@@ -114,8 +119,29 @@ function differentiate(fn: Func, wrt: readonly number[], name: string, seed: (b:
   });
   for (let k = primal.length - 1; k >= 0; k--) {
     const v = primal[k]!;
+    if (v.type.tuple) {
+      const cts = tupleCts.get(v);
+      if (!cts) continue;
+      const tupleRule = getOp(v.op).vjpTuple;
+      if (!tupleRule) throw new KilnError(`grad of @${fn.name}: op '${v.op}' has no VJP rule`);
+      const gs = tupleRule(b, v, cts, ad);
+      if (gs.length !== v.inputs.length) throw new Error(`autodiff: the VJP rule of ${v.op} returned ${gs.length} cotangents for ${v.inputs.length} operands`);
+      gs.forEach((gi, j) => {
+        if (gi) accumulate(v.inputs[j]!, gi, `${v.op} (operand ${j})`);
+      });
+      continue;
+    }
     const g = ct.get(v);
     if (!g) continue;
+    if (v.op === 'get_result') {
+      const tuple = v.inputs[0]!;
+      if (!active.has(tuple)) continue;
+      let cts = tupleCts.get(tuple);
+      if (!cts) tupleCts.set(tuple, (cts = tuple.type.tuple!.map(() => null)));
+      const i = v.attrs['index'] as number;
+      cts[i] = cts[i] ? b.op('add', [cts[i]!, g]) : g;
+      continue;
+    }
     const rule = getOp(v.op).vjp;
     if (!rule) throw new KilnError(`grad of @${fn.name}: op '${v.op}' has no VJP rule (declare it with noGradient if it has no derivative)`);
     const gs = rule(b, v, g);

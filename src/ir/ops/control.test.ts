@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-layers brings tfjs-core's gradient registrations, which tf.grads (the oracle) needs.
+import '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
 import { Builder, makeValue } from '../builder.js';
 import { funcDiff } from '../equal.js';
@@ -10,6 +12,8 @@ import { printFunc } from '../print.js';
 import { KilnError, tensorType, type TensorType } from '../types.js';
 import { verify } from '../verify.js';
 import { maxAbsDiff, randomLiteral } from './testkit.js';
+import { inlineFunc } from './vjp_control.js';
+import { gradFunc } from '../../passes/autodiff.js';
 
 /**
  * Control-flow ops: inference and region checks, verify errors, the text form of regions, and
@@ -240,5 +244,78 @@ describe('interpreter against a host loop on tfjs-core', () => {
     const [no] = interpret(condFunc(), [literal([], 'bool', [0]), x]);
     expect(maxAbsDiff(yes!.data, tf.exp(tf.tensor(x.data)).dataSync())).toBeLessThan(1e-6);
     expect(maxAbsDiff(no!.data, tf.neg(tf.tensor(x.data)).dataSync())).toBeLessThan(1e-6);
+  });
+});
+
+/** `f` with one more result: sum(r0 * w0) + sum(r1 * w1) + ..., weights as extra parameters. */
+function withLoss(f: Func): Func {
+  const b = new Builder(`${f.name}_loss`);
+  const ps = f.params.map((p) => b.param(p.type, p.name));
+  const outs = inlineFunc(b, f, ps);
+  let loss: Value | undefined;
+  outs.forEach((o, i) => {
+    if (o.dtype !== 'f32') return;
+    const w = b.param(o.type, `w${i}`);
+    const s = b.op('reduce', [b.op('mul', [o, w])], { op: 'sum', axes: o.shape.map((_, k) => k) });
+    loss = loss ? b.op('add', [loss, s]) : s;
+  });
+  return b.build([loss!], ['loss']);
+}
+
+describe('VJP rules against tf.grads of the host loop', () => {
+  test('scan (both directions, axis 0 and 1): gradients of the initial carry and the sequence', () => {
+    for (const reverse of [false, true]) {
+      for (const axis of [0, 1]) {
+        const f = withLoss(scanFunc(reverse, axis));
+        const g = gradFunc(f, { wrt: [0, 1] });
+        verify(g);
+        const c0 = randomLiteral([2], 'f32', 11), x = randomLiteral(axis === 0 ? [4, 2] : [2, 4], 'f32', 12, -1, 1);
+        const w0 = randomLiteral([2], 'f32', 13), w1 = randomLiteral(axis === 0 ? [4, 2] : [2, 4], 'f32', 14);
+        const [, gc, gx] = interpret(g, [c0, x, w0, w1]);
+        const host = (c: tf.Tensor, xs: tf.Tensor): tf.Scalar => {
+          const steps = tf.unstack(xs, axis);
+          const out: tf.Tensor[] = [];
+          for (let k = 0; k < 4; k++) {
+            const t = reverse ? 3 - k : k;
+            c = tf.add(tf.mul(c, steps[t]!), 1);
+            out[t] = tf.add(c, steps[t]!);
+          }
+          return tf.add(tf.sum(tf.mul(c, tf.tensor(w0.data, [2]))), tf.sum(tf.mul(tf.stack(out, axis), tf.tensor(w1.data, [...w1.type.shape]))));
+        };
+        const [ec, ex] = tf.grads(host)([tf.tensor(c0.data, [2]), tf.tensor(x.data, [...x.type.shape])]);
+        expect(maxAbsDiff(gc!.data, ec!.dataSync())).toBeLessThan(1e-4);
+        expect(maxAbsDiff(gx!.data, ex!.dataSync())).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  test('cond: the gradient of the branch taken', () => {
+    const f = withLoss(condFunc());
+    const g = gradFunc(f, { wrt: [1] });
+    verify(g);
+    const x = randomLiteral([2], 'f32', 21), w = randomLiteral([2], 'f32', 22);
+    const [, yes] = interpret(g, [literal([], 'bool', [1]), x, w]);
+    const [, no] = interpret(g, [literal([], 'bool', [0]), x, w]);
+    const wt = tf.tensor(w.data, [2]);
+    const [ey] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.exp(a), wt)))([tf.tensor(x.data, [2])]);
+    const [en] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.neg(a), wt)))([tf.tensor(x.data, [2])]);
+    expect(maxAbsDiff(yes!.data, ey!.dataSync())).toBeLessThan(1e-5);
+    expect(maxAbsDiff(no!.data, en!.dataSync())).toBeLessThan(1e-5);
+  });
+
+  test('while with max_iterations: differentiated like a bounded scan; without it, a KilnError asks for the bound', () => {
+    for (const [n, max] of [[3, 5], [7, 4], [0, 2]] as const) {
+      const f = withLoss(whileFunc(max));
+      const g = gradFunc(f, { wrt: [0] });
+      verify(g);
+      const x = randomLiteral([3], 'f32', 31), w = randomLiteral([3], 'f32', 32);
+      const [, gx] = interpret(g, [x, literal([], 'i32', [n]), w]);
+      const [ex] = tf.grads((a: tf.Tensor) => {
+        for (let i = 0; i < Math.min(n, max); i++) a = tf.add(tf.mul(a, 0.5), 1);
+        return tf.sum(tf.mul(a, tf.tensor(w.data, [3])));
+      })([tf.tensor(x.data, [3])]);
+      expect(maxAbsDiff(gx!.data, ex!.dataSync())).toBeLessThan(1e-5);
+    }
+    expect(() => gradFunc(withLoss(whileFunc()), { wrt: [0] })).toThrow(/differentiating a while loop needs a static bound on its trip count; give it maximumIterations/);
   });
 });
