@@ -5,17 +5,13 @@
  * and returned scores as in Attention.
  */
 import { ops, type Tensor } from '../backend.js';
-import { registerLayer, type LayerConfig } from '../engine/layer.js';
+import { registerLayer } from '../engine/layer.js';
 import type { KerasShape } from '../engine/keras_tensor.js';
-import { Attention, type AttentionArgs } from './attention.js';
+import { Attention, type AttentionArgs, type AttentionConfig } from './attention.js';
 
 export type AdditiveAttentionArgs = Omit<AttentionArgs, 'scoreMode'>;
 
-export interface AdditiveAttentionConfig extends LayerConfig {
-  useScale: boolean;
-  dropout: number;
-  seed: number | null;
-}
+export type AdditiveAttentionConfig = Omit<AttentionConfig, 'scoreMode'>;
 
 export class AdditiveAttention extends Attention {
   static override className = 'AdditiveAttention';

@@ -18,7 +18,7 @@ import { adam } from '../optimizers/adam.js';
 import { loadLayersModel } from '../saving/load.js';
 import { maxAbsDiff, randomTensor, randomizeWeights, toTf, useCpuBackend } from '../test_util.js';
 import { AdditiveAttention, additiveAttention } from './additive_attention.js';
-import { Attention, attention, type AttentionCallArgs } from './attention.js';
+import { Attention, attention, type AttentionArgs, type AttentionCallArgs } from './attention.js';
 import { dense } from './dense.js';
 import { Dropout } from './dropout.js';
 import { flatten } from './flatten.js';
@@ -72,7 +72,7 @@ describe('Attention', () => {
     ['dot, useScale', { useScale: true }],
     ['concat', { scoreMode: 'concat' as const }],
     ['concat, useScale', { scoreMode: 'concat' as const, useScale: true }],
-  ])('%s matches the Keras formula, with and without a key', (_, args) => {
+  ] as [string, AttentionArgs][])('%s matches the Keras formula, with and without a key', (_, args) => {
     const l = attention(args);
     l.apply([q, v, k]);
     randomizeWeights(l, 7, 0.3, 1.5);

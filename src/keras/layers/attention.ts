@@ -32,7 +32,8 @@ export interface AttentionArgs extends LayerArgs {
 
 export interface AttentionConfig extends LayerConfig {
   useScale: boolean;
-  scoreMode: AttentionScoreMode;
+  /** Absent from AdditiveAttention's config (as in Keras). */
+  scoreMode?: AttentionScoreMode;
   dropout: number;
   seed: number | null;
 }
