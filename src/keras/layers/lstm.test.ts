@@ -42,7 +42,7 @@ describe('LSTM', () => {
 
   it('symbolic shapes, weights and config round trip', () => {
     const y = lstm({ units: 7, returnSequences: true, returnState: true }).apply(input({ shape: [10, 3] }));
-    expect((y as { shape: unknown }[]).map((t) => t.shape)).toEqual([[null, 10, 7], [null, 7], [null, 7]]);
+    expect((y as unknown as { shape: unknown }[]).map((t) => t.shape)).toEqual([[null, 10, 7], [null, 7], [null, 7]]);
     const l = lstm({ units: 4, name: 'lstm_x', recurrentActivation: 'sigmoid', goBackwards: true, implementation: 2 });
     l.apply(randomTensor([2, 3, 5], 1));
     expect(l.weights.map((w) => [w.name, w.value.shape])).toEqual([['lstm_x/kernel', [5, 16]], ['lstm_x/recurrent_kernel', [4, 16]], ['lstm_x/bias', [16]]]);
