@@ -7,6 +7,8 @@
 import type { Func } from '../ir/function.js';
 import type { Literal } from '../ir/literal.js';
 import { KilnError, typeToString, type TensorType } from '../ir/types.js';
+import { suggest } from '../runtime/args.js';
+import { checkMaximumIterations, checkScope, convert } from './autograph/index.js';
 import { activeTrace, Trace, withTrace } from './context.js';
 import { runFunc, type ExecutionMode } from './executor.js';
 import { symbolicReadError, Tensor } from './tensor.js';
@@ -131,6 +133,35 @@ export interface FnOptions {
   variables?: readonly Variable[];
   /** 'interpreter' runs the reference interpreter instead of compiled code (like Keras runEagerly). */
   execution?: ExecutionMode;
+  /**
+   * AutoGraph (default true, docs/autograph.md): at trace time, `if`/`?:`/`while`/`for` whose
+   * condition is a symbolic tensor become kiln.cond / kiln.whileLoop. false traces f as written.
+   */
+  autograph?: boolean;
+  /**
+   * Names AutoGraph's converted source may read besides globals: the closure variables and module
+   * imports f uses (`{kiln, W, b}`), since JavaScript does not expose a closure's scope.
+   */
+  scope?: Readonly<Record<string, unknown>>;
+  /** kiln.whileLoop's maximumIterations for every loop AutoGraph converts (needed to differentiate it). */
+  maximumIterations?: number;
+}
+
+const FN_OPTIONS = ['name', 'variables', 'execution', 'autograph', 'scope', 'maximumIterations'];
+
+function checkFnOptions(opts: unknown): FnOptions {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new KilnError(`fn: options must be an object with keys among ${FN_OPTIONS.join(', ')}, got ${opts === null ? 'null' : typeof opts}`);
+  }
+  for (const k of Object.keys(opts)) {
+    if (!FN_OPTIONS.includes(k)) throw new KilnError(`fn: unknown option '${k}'${suggest(k, FN_OPTIONS)}; valid options are: ${FN_OPTIONS.join(', ')}`);
+  }
+  const o = opts as FnOptions;
+  if (o.autograph !== undefined && typeof o.autograph !== 'boolean') throw new KilnError(`fn: autograph must be true or false, got ${String(o.autograph)}`);
+  checkScope('fn', o.scope);
+  checkMaximumIterations('fn', o.maximumIterations);
+  return o;
 }
 
 export interface CompiledFn<A extends unknown[], R extends TensorStructure> {
@@ -195,11 +226,17 @@ function replaceLeaves(args: readonly unknown[], leaves: readonly Tensor[]): unk
   return args.map(walk);
 }
 
-export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: A) => R, opts: FnOptions = {}): CompiledFn<A, R> {
+export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: A) => R, options?: FnOptions): CompiledFn<A, R> {
+  const opts = checkFnOptions(options);
   const name = opts.name ?? (f.name || 'fn');
   const variables = opts.variables ?? [];
   const cache = new Map<string, CacheEntry>();
   let traceCount = 0;
+  // AutoGraph converts f on its first trace (the transform itself is cached per function).
+  let converted: ((...args: A) => R) | undefined;
+  const traced = (): ((...args: A) => R) => (converted ??= opts.autograph === false ? f : convert(f, {
+    name, scope: opts.scope, strict: true, maximumIterations: opts.maximumIterations, scopeHint: `kiln.fn(f, {scope: {...}})`,
+  }));
 
   const lookup = (args: A): { entry: CacheEntry; leaves: Tensor[] } => {
     const { leaves, key } = flattenArgs(args);
@@ -208,7 +245,7 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
     if (!entry) {
       traceCount++;
       const result = traceCore(name, leaves.map((t) => t.type), leaves.map((_, i) => `arg${i}`), variables,
-        (params) => f(...(replaceLeaves(args, params) as A)));
+        (params) => traced()(...(replaceLeaves(args, params) as A)));
       entry = { result, captured: result.capturedVariables.map((v) => [v, v.version]) };
       cache.set(key, entry);
     }
@@ -217,7 +254,7 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
 
   const call = (...args: A): R => {
     // Inside another trace, an fn is part of that program: inline it.
-    if (activeTrace()) return f(...args);
+    if (activeTrace()) return traced()(...args);
     const { entry, leaves } = lookup(args);
     const inputs: Literal[] = leaves.map((t) => {
       if (!t.literal) throw symbolicReadError(t, `an argument of fn '${name}'`);
