@@ -9,6 +9,7 @@ import { Tensor } from '../frontend/tensor.js';
 export { Tensor } from '../frontend/tensor.js';
 export * as ops from '../frontend/ops.js';
 export { fn, variable, Variable } from '../frontend/index.js';
+export { autographMethod, type AutographSetting } from '../frontend/autograph/index.js';
 
 /** A concrete f32 tensor over `data` (row-major). */
 export function tensorFromData(data: Float32Array, shape: readonly number[]): Tensor {

@@ -9,7 +9,7 @@
  */
 import { parseDType, type DType, type DTypeLike } from '../../ir/dtype.js';
 import { KilnError } from '../../ir/types.js';
-import { tensorFromData, tensorToFloat32, variable, type Tensor, type Variable } from '../backend.js';
+import { autographMethod, tensorFromData, tensorToFloat32, variable, type AutographSetting, type Tensor, type Variable } from '../backend.js';
 import type { Constraint } from '../constraints.js';
 import { getInitializer, type InitializerLike } from '../initializers.js';
 import type { Regularizer } from '../regularizers.js';
@@ -153,6 +153,12 @@ let nextLayerId = 0;
 export abstract class Layer {
   /** The Keras class name, used in configs and messages. Every subclass sets it. */
   static className = 'Layer';
+  /**
+   * AutoGraph for `call` when it runs under a trace (docs/autograph.md): `true`, or
+   * `{scope: {kiln, ...}}` naming the module imports and other free variables `call` reads
+   * (JavaScript does not expose them to the rewritten source). Off unless a class sets it.
+   */
+  static autograph?: AutographSetting;
 
   readonly id = nextLayerId++;
   readonly name: string;
@@ -199,6 +205,12 @@ export abstract class Layer {
 
   /** The layer's computation on frontend Tensors (concrete or traced). */
   abstract call(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[];
+
+  /** `call`, converted by AutoGraph when the class sets `static autograph` and a trace is open. */
+  callConverted(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[] {
+    const setting = (this.constructor as { autograph?: AutographSetting }).autograph;
+    return autographMethod(this.call, setting, this.label).call(this, inputs, args);
+  }
 
   /**
    * The mask of the outputs for these inputs and input mask (Keras's compute_mask). The default
@@ -312,7 +324,7 @@ export abstract class Layer {
       const masks = tensors.map((t) => tensorMasks.get(t) ?? null);
       if (masks.some((m) => m)) mask = Array.isArray(inputs) ? masks : masks[0]!;
     }
-    const out = this.call(inputs as Tensor | Tensor[], { ...args, mask });
+    const out = this.callConverted(inputs as Tensor | Tensor[], { ...args, mask });
     const outMask = this.computeMask(inputs as Tensor | Tensor[], mask);
     if (outMask) {
       const outs = Array.isArray(out) ? out : [out];

@@ -2,6 +2,8 @@
 export { InputLayer, type InputLayerArgs, type InputLayerConfig } from '../engine/input.js';
 export { Activation, activation, type ActivationArgs, type ActivationConfig } from './activation.js';
 export { Add, add } from './add.js';
+export { AdditiveAttention, additiveAttention, type AdditiveAttentionArgs, type AdditiveAttentionConfig } from './additive_attention.js';
+export { Attention, attention, type AttentionArgs, type AttentionCallArgs, type AttentionConfig, type AttentionScoreMode } from './attention.js';
 export { Average, average } from './average.js';
 export { AveragePooling1D, averagePooling1d } from './average_pooling1d.js';
 export { AveragePooling2D, averagePooling2d } from './average_pooling2d.js';
@@ -28,6 +30,7 @@ export { Maximum, maximum } from './maximum.js';
 export { MaxPooling1D, maxPooling1d } from './max_pooling1d.js';
 export { MaxPooling2D, maxPooling2d } from './max_pooling2d.js';
 export { Minimum, minimum } from './minimum.js';
+export { MultiHeadAttention, multiHeadAttention, type MultiHeadAttentionArgs, type MultiHeadAttentionCallArgs, type MultiHeadAttentionConfig } from './multi_head_attention.js';
 export { Multiply, multiply } from './multiply.js';
 export { type Pooling1DArgs, type Pooling1DConfig } from './pooling1d.js';
 export { Pooling2D, type Pooling2DArgs, type Pooling2DConfig } from './pooling2d.js';

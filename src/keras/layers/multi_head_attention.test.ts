@@ -234,6 +234,48 @@ describe('MultiHeadAttention', () => {
     expect(() => multiHeadAttention({ name: 'e6', numHeads: 2, keyDim: 2, attentionAxes: [3] }).apply([x, x])).toThrow("MultiHeadAttention 'e6': attentionAxes [3] include axis 3, but a rank-3 query has attention axes 1..1 only");
   });
 
+  it('loads from a Keras 3 model config (snake_case, DTypePolicy, __keras_tensor__ args) and predicts as the formula', async () => {
+    const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+    const kt = (name: string) => ({ class_name: '__keras_tensor__', config: { shape: [null, 4, 6], dtype: 'float32', keras_history: [name, 0, 0] } });
+    const glorot = { module: 'keras.initializers', class_name: 'GlorotUniform', config: { seed: null }, registered_name: null };
+    const zeros = { module: 'keras.initializers', class_name: 'Zeros', config: {}, registered_name: null };
+    const topology = {
+      module: 'keras.src.models.functional', class_name: 'Functional', registered_name: 'Functional',
+      config: {
+        name: 'functional', trainable: true,
+        layers: [
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4, 6], dtype: 'float32', sparse: false, name: 'q' }, registered_name: null, name: 'q', inbound_nodes: [] },
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4, 6], dtype: 'float32', sparse: false, name: 'v' }, registered_name: null, name: 'v', inbound_nodes: [] },
+          {
+            module: 'keras.layers', class_name: 'MultiHeadAttention', registered_name: null, name: 'mha',
+            config: {
+              name: 'mha', trainable: true, dtype: policy, num_heads: 2, key_dim: 3, value_dim: 3, dropout: 0.0, use_bias: true, output_shape: null, attention_axes: [1],
+              kernel_initializer: glorot, bias_initializer: zeros, kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null, seed: null,
+            },
+            build_config: { shapes_dict: { query_shape: [null, 4, 6], value_shape: [null, 4, 6] } },
+            inbound_nodes: [{ args: [kt('q'), kt('v')], kwargs: {} }],
+          },
+        ],
+        input_layers: [['q', 0, 0], ['v', 0, 0]], output_layers: [['mha', 0, 0]],
+      },
+    };
+    const shapes = [[6, 2, 3], [2, 3], [6, 2, 3], [2, 3], [6, 2, 3], [2, 3], [2, 3, 6], [6]];
+    const names = ['query/kernel', 'query/bias', 'key/kernel', 'key/bias', 'value/kernel', 'value/bias', 'attention_output/kernel', 'attention_output/bias'];
+    const values = shapes.map((sh, i) => randomTensor(sh, 200 + i, -0.7, 0.7));
+    const data = new Float32Array(values.reduce((n, t) => n + t.size, 0));
+    let at = 0;
+    for (const t of values) { data.set(t.dataSync() as Float32Array, at); at += t.size; }
+    const m = await loadLayersModel({ modelTopology: topology, weightSpecs: names.map((n, i) => ({ name: `mha/${n}`, shape: shapes[i]!, dtype: 'float32' as const })), weightData: data.buffer } as never);
+    const q = randomTensor([2, 4, 6], 210), v = randomTensor([2, 4, 6], 211);
+    m.runEagerly = true;
+    const ref = refMha(values.map(toTf), toTf(q), toTf(v), toTf(v), { ...RANK3, numHeads: 2, keyDim: 3, useBias: true });
+    expect(maxAbsDiff(m.predict([q, v]) as Tensor, ref.y)).toBeLessThan(1e-5);
+    // A call keyword (use_causal_mask) in the saved graph is refused by name, not ignored.
+    const withKw = JSON.parse(JSON.stringify(topology));
+    withKw.config.layers[2].inbound_nodes[0].kwargs = { use_causal_mask: true };
+    await expect(loadLayersModel({ modelTopology: withKw, weightSpecs: [], weightData: new ArrayBuffer(0) } as never)).rejects.toThrow(/layer 'mha' is called with keyword arguments \{"use_causal_mask":true\}/);
+  });
+
   it('in a functional model: saves and loads through kiln, compiles equal to the interpreter, trains with fit', async () => {
     const inp = input({ shape: [6, 8] });
     const mha = multiHeadAttention({ numHeads: 2, keyDim: 4, name: 'self_att' });

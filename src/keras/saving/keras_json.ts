@@ -87,7 +87,13 @@ function keras3Node(node: Record<string, unknown>, where: string): unknown[] {
   const kwargs = isObj(node['kwargs']) ? node['kwargs'] : {};
   const tensorKw = Object.entries(kwargs).filter(([, v]) => isObj(v) && v['class_name'] === '__keras_tensor__');
   if (tensorKw.length > 0) throw new KilnError(`loadLayersModel: ${where}: tensors passed as keyword arguments (${tensorKw.map(([k]) => k).join(', ')}) are not supported`);
-  return flat.map((a) => tensorRef(a, where));
+  // Other keyword arguments (use_causal_mask, training...) ride on the first reference, as in
+  // Keras 2, so the loader can refuse the ones Kiln cannot honour instead of dropping them.
+  return flat.map((a, i) => {
+    const ref = tensorRef(a, where);
+    if (i === 0 && Object.keys(kwargs).length > 0) ref[3] = { ...kwargs };
+    return ref;
+  });
 }
 
 /**
