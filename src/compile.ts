@@ -10,9 +10,8 @@ import type { DType } from './ir/dtype.js';
 import type { Literal } from './ir/literal.js';
 import { optimize } from './passes/pipeline.js';
 import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion_plan.js';
-import { rejectControlFlow } from './ir/ops/control.js';
 import { explainPlan } from './passes/explain.js';
-import { buildProgram, type Program } from './codegen/program.js';
+import { buildProgram, manifestSchedule, type Program } from './codegen/program.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
 import { buildCudaArtifact, buildCudaEntriesArtifact } from './codegen/cuda/artifact.js';
@@ -174,7 +173,6 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
   const tgt = opts.target ?? 'wasm';
   const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile'));
   const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
-  rejectControlFlow(fn, 'compile'); // until the loop/branch schedule lands in codegen
   const plan = stage(opts, 'fusion', () => planFusion(fn, opts.fusion));
   if (tgt === 'cuda') {
     return stage(opts, 'codegen', () => {
@@ -212,7 +210,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
     },
     ...(program.weights.length > 0 ? { weights: { offset: program.weightsOffset, length: program.weights.length } } : {}),
     kernels: program.kernels.map((k) => ({ name: k.name, work: k.work, note: k.note })),
-    schedule: program.kernels.map((_, i) => i),
+    schedule: manifestSchedule(program),
     meta: { splits: program.splits, signature: fn.params.map((p) => typeToString(p.type)) },
   };
   const bytes = stage(opts, 'pack', () => writeArtifact({ manifest, sections }));
@@ -290,7 +288,6 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
       }
       pinned.set(i, stateOffsets.get(s.name)!);
     });
-    rejectControlFlow(fn, 'compileEntries'); // until the loop/branch schedule lands in codegen
     const plan = planFusion(fn, opts.fusion);
     const program = tgt === 'cuda'
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
@@ -343,7 +340,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
     const aliased = new Set(fn.aliases.filter((a) => b.pinned.has(a.param)).map((a) => a.result));
     const inputs = program.inputs.filter((_, i) => !b.pinned.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
     const outputs = program.outputs.filter((_, i) => !aliased.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
-    const schedule = program.kernels.map((_, i) => first + i);
+    const schedule = manifestSchedule(program, first);
     first += program.kernels.length;
     return { name: b.entry.name, inputs, outputs, schedule };
   });

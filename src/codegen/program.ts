@@ -15,6 +15,8 @@ import { planMemory, type PlanBuffer, type InPlaceHint } from '../passes/memory_
 import type { Kernel, Stmt, Expr } from './kernel_ir.js';
 import { lowerGroup, LoweringError, type LowerGroup } from './lower.js';
 import { sadd, smul, ssub, svar } from './symbolic.js';
+import { lowerControl, type ControlHost, type ProgramStep } from './control.js';
+import type { FlagSpec, ScheduleEntry } from '../runtime/manifest.js';
 
 export type BufferKind = 'input' | 'const' | 'temp' | 'state';
 
@@ -40,7 +42,10 @@ export interface ProgramIO {
 
 export interface Program {
   readonly name: string;
+  /** In schedule order: a loop's or a branch's kernels are contiguous. */
   readonly kernels: Kernel[];
+  /** Kernel indices in execution order, with loops and branches over flag buffers (manifestSchedule gives the manifest form). */
+  readonly steps: ProgramStep[];
   readonly buffers: ProgramBuffer[];
   readonly inputs: ProgramIO[];
   readonly outputs: ProgramIO[];
@@ -117,14 +122,15 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     buffers.push(b);
     return b.id;
   };
+  const bufferOf = (v: Value): ProgramBuffer => {
+    const b = bufOf.get(v) ?? (v.op === 'constant' ? addBuffer(v, 'const') : undefined);
+    if (!b) throw new Error(`program: ${v.op} ${typeToString(v.type)} (%${v.id}) is used before any kernel computes it`);
+    return b;
+  };
   const ctx = {
     constBuffer: (data: Float32Array, note: string) => synth('const', 'f32', [data.length], note, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
     tempBuffer: (dtype: DType, shape: readonly number[], note: string) => synth('temp', dtype, shape, note),
-    bufOf: (v: Value): number => {
-      const b = bufOf.get(v) ?? (v.op === 'constant' ? addBuffer(v, 'const') : undefined);
-      if (!b) throw new Error(`program: ${v.op} ${typeToString(v.type)} (%${v.id}, group ${plan.groupOf.get(v)?.id}) is used before any kernel computes it`);
-      return b.id;
-    },
+    bufOf: (v: Value): number => bufferOf(v).id,
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
     windowKernels: opts.windowKernels ?? true,
     gemmColumnSplit: opts.gemmColumnSplit ?? true,
@@ -134,28 +140,50 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     for (const o of g.outputs) if (!bufOf.has(o)) addBuffer(o, 'temp');
     return lowerGroup(g, ctx);
   };
-  // A group's outputs are the members that other groups read or the function returns (derived
-  // here from the plan's inputs so a member read elsewhere is always stored).
-  const readElsewhere = new Map<Value, Set<FusionGroup>>();
-  for (const g of plan.groups) for (const v of g.inputs) readElsewhere.set(v, (readElsewhere.get(v) ?? new Set()).add(g));
-  const resultSet = new Set(fn.results);
-  for (const g of plan.groups) {
-    if (g.values.every((v) => v.op === 'parameter' || v.op === 'constant')) continue;
-    const outputs = g.values.filter((v) => v.op !== 'constant' && v.op !== 'parameter' && plan.groupOf.get(v) === g &&
-      (resultSet.has(v) || [...(readElsewhere.get(v) ?? [])].some((h) => h !== g)));
-    for (const o of g.outputs) if (!outputs.includes(o)) outputs.push(o);
-    const lg: LowerGroup = { name: groupName(g), kind: g.kind, root: g.root, values: g.values, outputs };
-    let ks: Kernel[];
-    try {
-      ks = lowerOne(lg);
-    } catch (e) {
-      if (!(e instanceof LoweringError)) throw e;
-      splits.push(`${lg.name}: ${e.message}`);
-      // Members become their own kernels; every member is then materialized.
-      ks = splitGroup(g).flatMap((s) => lowerOne(s));
+  const push = (ks: readonly Kernel[]): number[] => ks.map((k) => kernels.push(k) - 1);
+  let regionCount = 0;
+  const host: ControlHost = {
+    bufOf: bufferOf,
+    bind: (v, b) => { bufOf.set(v, buffers[b.id]!); },
+    temp: (dtype, shape, note) => buffers[synth('temp', dtype, shape, note)]!,
+    kernel: (k) => push([k])[0]!,
+    region: (r, p) => emitFunc(r, p, `${fn.name}_r${regionCount++}`),
+  };
+  // Kernels of one function (the top level or a region) in plan order; control groups become loop
+  // and branch steps over their regions' kernels (codegen/control.ts).
+  function emitFunc(f: Func, fplan: FusionPlan, prefix: string): ProgramStep[] {
+    const steps: ProgramStep[] = [];
+    // A group's outputs are the members that other groups read or the function returns (derived
+    // here from the plan's inputs so a member read elsewhere is always stored).
+    const readElsewhere = new Map<Value, Set<FusionGroup>>();
+    for (const g of fplan.groups) for (const v of g.inputs) readElsewhere.set(v, (readElsewhere.get(v) ?? new Set()).add(g));
+    const resultSet = new Set(f.results);
+    const name = (g: FusionGroup) => (prefix === fn.name ? groupName(g) : `${prefix}_${groupName(g)}`);
+    for (const g of fplan.groups) {
+      if (g.values.every((v) => v.op === 'parameter' || v.op === 'constant')) continue;
+      if (g.kind === 'control') {
+        const node = g.values.find((v) => v.regions.length > 0)!;
+        steps.push(...lowerControl(node, g.values.filter((v) => v.op === 'get_result'), fplan.regions.get(node)!, name(g), host));
+        continue;
+      }
+      const outputs = g.values.filter((v) => v.op !== 'constant' && v.op !== 'parameter' && fplan.groupOf.get(v) === g &&
+        (resultSet.has(v) || [...(readElsewhere.get(v) ?? [])].some((h) => h !== g)));
+      for (const o of g.outputs) if (!outputs.includes(o)) outputs.push(o);
+      const lg: LowerGroup = { name: name(g), kind: g.kind, root: g.root, values: g.values, outputs };
+      let ks: Kernel[];
+      try {
+        ks = lowerOne(lg);
+      } catch (e) {
+        if (!(e instanceof LoweringError)) throw e;
+        splits.push(`${lg.name}: ${e.message}`);
+        // Members become their own kernels; every member is then materialized.
+        ks = splitGroup(g).map((x) => ({ ...x, name: name(g) + x.name.slice(groupName(g).length) })).flatMap((x) => lowerOne(x));
+      }
+      steps.push(...push(ks));
     }
-    kernels.push(...ks);
+    return steps;
   }
+  const schedule = emitFunc(fn, plan, fn.name);
   // State updates: a result aliased to a state parameter is copied into it after everything else
   // has read the old value (the copy is the last kernel, so liveness keeps the result alive).
   for (const a of fn.aliases) {
@@ -167,7 +195,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     const src = bufOf.get(r);
     if (!src) throw new Error(`program: state update ${a.result} was not computed by any kernel`);
     if (src === dst) continue;
-    kernels.push(copyKernel(`${fn.name}_update_${kernels.length}`, src, dst));
+    schedule.push(...push([copyKernel(`${fn.name}_update_${kernels.length}`, src, dst)]));
   }
   // Results defined directly by constants need a buffer too.
   for (const r of fn.results) {
@@ -196,15 +224,18 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     weights.set(bytes.subarray(0, b.bytes), b.offset - weightsOffset);
   }
 
-  // Liveness over the schedule: step = kernel index. Inputs are live from the start; results forever.
+  // Liveness over the schedule: step = kernel index (kernels are numbered in schedule order, a loop's
+  // and a branch's kernels contiguous). Inputs are live from the start; results forever.
   const results = new Set(fn.results.map((r) => bufOf.get(r)!.id));
   const firstDef = new Map<number, number>();
   const lastUse = new Map<number, number>();
   const written = kernels.map((k) => writtenBuffers(k));
-  kernels.forEach((k, step) => {
+  const read = kernels.map((k) => readBuffers(k));
+  kernels.forEach((_, step) => {
     for (const id of written[step]!) if (!firstDef.has(id)) firstDef.set(id, step);
-    for (const id of readBuffers(k)) lastUse.set(id, Math.max(lastUse.get(id) ?? -1, step));
+    for (const id of read[step]!) lastUse.set(id, Math.max(lastUse.get(id) ?? -1, step));
   });
+  const loops = controlRanges(schedule);
   const planned = buffers.filter((b) => b.kind !== 'const' && b.kind !== 'state');
   const planBufs: PlanBuffer[] = planned.map((b) => ({
     id: b.id,
@@ -214,6 +245,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
   }));
   // Inputs are written by the host before step 0: make them live across step 0 from "before" it.
   for (const pb of planBufs) if (buffers[pb.id]!.kind === 'input') (pb as { def: number }).def = -1;
+  extendOverLoops(planBufs, loops, kernels.length, written, read);
   const inPlace = inPlaceHints(kernels, written, buffers, lastUse, results);
   const mem = planMemory(planBufs, { alignment: opts.alignment ?? ALIGN, inPlace });
   const arenaOffset = alignUp(weightsOffset + weights.length, ALIGN);
@@ -224,6 +256,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
   return {
     name: fn.name,
     kernels,
+    steps: schedule,
     buffers,
     inputs: fn.params.map((p, i) => ({ name: nameOf(p, i), buffer: bufOf.get(p)! })),
     outputs: fn.results.map((r, i) => ({ name: fn.resultNames[i] ?? `out${i}`, buffer: bufOf.get(r)! })),
@@ -251,6 +284,87 @@ function copyKernel(name: string, src: ProgramBuffer, dst: ProgramBuffer): Kerne
     bufs: [{ id: src.id, dtype: src.dtype, elems: n }, { id: dst.id, dtype: dst.dtype, elems: n }],
     body: n === 0 ? [] : [{ k: 'for', v: 'i', n: chunk, vector: t === 'f32' ? 4 : undefined, end, body: [{ k: 'store', buf: dst.id, at: i, val: { k: 'load', buf: src.id, at: i, t } }] }],
   };
+}
+
+/** Kernel ranges [first, last] of every loop (with the flag it reads, if any) and of every branch (its flag). */
+interface ControlRange { lo: number; hi: number; flag?: number; loop: boolean }
+
+function controlRanges(steps: readonly ProgramStep[]): ControlRange[] {
+  const out: ControlRange[] = [];
+  const span = (ss: readonly ProgramStep[]): [number, number] => {
+    let lo = Infinity, hi = -Infinity;
+    for (const s of ss) {
+      let r: [number, number];
+      if (typeof s === 'number') r = [s, s];
+      else if ('loop' in s) {
+        r = span([...s.loop.head, ...s.loop.body]);
+        if (r[0] <= r[1]) out.push({ lo: r[0], hi: r[1], ...(s.loop.flag !== undefined ? { flag: s.loop.flag } : {}), loop: true });
+      } else {
+        r = span([...s.branch.then, ...s.branch.else]);
+        out.push({ lo: r[0] <= r[1] ? r[0] : Infinity, hi: r[1], flag: s.branch.flag, loop: false });
+      }
+      lo = Math.min(lo, r[0]);
+      hi = Math.max(hi, r[1]);
+    }
+    return [lo, hi];
+  };
+  span(steps);
+  return out;
+}
+
+/**
+ * Loops run their kernels again: a buffer a loop touches that lives before or after it (a carried
+ * value, the step counter, a stacked output, an operand read each iteration) is kept alive over
+ * the whole loop, so nothing inside reuses its memory. A loop's flag lives over the whole loop and
+ * a branch's flag over both branches (threads read it after the kernel that wrote it).
+ */
+function extendOverLoops(bufs: PlanBuffer[], ranges: readonly ControlRange[], steps: number, written: readonly number[][], read: readonly Set<number>[]): void {
+  const byId = new Map(bufs.map((b) => [b.id, b as { def: number; lastUse: number }]));
+  for (const r of ranges) {
+    if (r.flag !== undefined) {
+      const f = byId.get(r.flag);
+      if (f) {
+        f.lastUse = Math.max(f.lastUse, Number.isFinite(r.hi) ? r.hi : f.def);
+        if (r.loop) f.def = Math.min(f.def, r.lo);
+      }
+    }
+    if (!r.loop) continue;
+    const touched = new Set<number>();
+    for (let s = r.lo; s <= r.hi && s < steps; s++) {
+      for (const id of written[s]!) touched.add(id);
+      for (const id of read[s]!) touched.add(id);
+    }
+    for (const id of touched) {
+      const b = byId.get(id);
+      if (!b || (b.def >= r.lo && b.lastUse <= r.hi)) continue;
+      b.def = Math.min(b.def, r.lo);
+      b.lastUse = Math.max(b.lastUse, r.hi);
+    }
+  }
+}
+
+/**
+ * The manifest's schedule of a program: kernel indices shifted by `first` (where the program's
+ * kernels start in a multi-entry artifact), flags at their buffers' current offsets (call it after
+ * any relocation).
+ */
+export function manifestSchedule(p: Pick<Program, 'steps' | 'buffers'>, first = 0): ScheduleEntry[] {
+  const flag = (id: number): FlagSpec => ({ offset: p.buffers[id]!.offset, dtype: p.buffers[id]!.dtype as FlagSpec['dtype'] });
+  const conv = (steps: readonly ProgramStep[]): ScheduleEntry[] => steps.map((s): ScheduleEntry => {
+    if (typeof s === 'number') return s + first;
+    if ('loop' in s) {
+      const l = s.loop;
+      return { loop: {
+        ...(l.count !== undefined ? { count: l.count } : {}),
+        ...(l.head.length > 0 ? { head: conv(l.head) } : {}),
+        ...(l.flag !== undefined ? { flag: flag(l.flag) } : {}),
+        body: conv(l.body), note: l.note,
+      } };
+    }
+    const b = s.branch;
+    return { branch: { flag: flag(b.flag), then: conv(b.then), else: conv(b.else), note: b.note } };
+  });
+  return conv(p.steps);
 }
 
 function writtenBuffers(k: Kernel): number[] {

@@ -95,6 +95,11 @@ export function isFree(v: Value): boolean {
   return false;
 }
 
+/** cond, while, scan and get_result: each control node is a group of its own with its get_results. */
+export function isControl(v: Value): boolean {
+  return v.op !== 'parameter' && getOp(v.op).kind === 'control';
+}
+
 /** Values that are never group members: parameters and non-free constants (they are inputs). */
 export function isInput(v: Value): boolean {
   return v.op === 'parameter' || (v.op === 'constant' && !isFree(v));
@@ -212,6 +217,7 @@ export function describeGroup(members: readonly Value[]): GroupShape {
   const shape = (kind: GroupKind, error?: string): GroupShape =>
     error === undefined ? { kind, anchors, ancestors, dependents } : { kind, anchors, ancestors, dependents, error };
 
+  if (members.some(isControl)) return shape('control');
   if (anchors.length === 0) {
     const onlyRng = members.every((v) => isFree(v) || opKind(v) === 'source');
     return shape(onlyRng && !members.every(isFree) ? 'source' : 'loop');
@@ -282,6 +288,8 @@ function checkAnchored(
  */
 export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext): Verdict {
   const p = producer;
+  if (isControl(p)) return no(`producer ${label(p)} is control flow: the loop or branch writes its results to memory (its regions are fused on their own)`);
+  if (isControl(consumer)) return no(`consumer ${label(consumer)} is control flow: it reads its operands from memory (its regions are fused on their own)`);
   const anchor = anchorKind(p);
   if (ctx.groups > 1) {
     if (anchor !== null) return no(`producer ${label(p)} is a ${anchor === 'reduction' ? 'reduction' : p.op} with consumers in ${ctx.groups} groups (never duplicate expensive ops)`);

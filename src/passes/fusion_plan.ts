@@ -15,13 +15,13 @@
  */
 import type { Func, Value } from '../ir/function.js';
 import {
-  DEFAULT_FUSION_OPTIONS, anchorKind, describeGroup, isFree, isInput, keyString, label, reduceKey, shouldFuse,
+  DEFAULT_FUSION_OPTIONS, anchorKind, describeGroup, isControl, isFree, isInput, keyString, label, reduceKey, shouldFuse,
   type FusionContext, type FusionOptions, type ReduceKey,
 } from './fusion.js';
 import { shapesEqual } from '../ir/types.js';
 
 export type { FusionOptions } from './fusion.js';
-export type GroupKind = 'loop' | 'reduction' | 'dot' | 'conv' | 'window' | 'gather' | 'scatter' | 'source';
+export type GroupKind = 'loop' | 'reduction' | 'dot' | 'conv' | 'window' | 'gather' | 'scatter' | 'source' | 'control';
 
 export interface FusionGroup {
   id: number;
@@ -56,6 +56,8 @@ export interface FusionPlan {
   /** The group that computes each member; for a value copied into several groups, the first of them. */
   groupOf: Map<Value, FusionGroup>;
   decisions: FusionDecision[];
+  /** Each control node's regions, planned on their own (region bodies are fused into their own kernels). */
+  regions: Map<Value, FusionPlan[]>;
 }
 
 interface Cluster {
@@ -97,6 +99,18 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
   for (let i = fn.body.length - 1; i >= 0; i--) {
     const p = fn.body[i]!;
     if (isInput(p) || isFree(p)) continue;
+    if (p.op === 'get_result') {
+      // With its control node: one group computes the whole tuple (created when the node is visited).
+      continue;
+    }
+    if (isControl(p)) {
+      const c = newCluster(p);
+      for (const u of users.get(p) ?? []) if (u.op === 'get_result') add(c, u);
+      for (const u of users.get(p) ?? []) {
+        decisions.push({ producer: p, consumer: u, fuse: u.op === 'get_result', why: u.op === 'get_result' ? `fused: ${label(u)} names one result of ${label(p)}` : `not fused: ${label(p)} is control flow` });
+      }
+      continue;
+    }
     const targets = consumerClusters(p);
     if (targets.length === 0) {
       newCluster(p);
@@ -130,9 +144,11 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
   for (let i = fn.body.length - 1; i >= 0; i--) {
     const v = fn.body[i]!;
     if (!isFree(v)) continue;
-    const targets = consumerClusters(v);
+    const all = consumerClusters(v);
+    // A control node reads its operands from memory: a free operand that is not a constant is stored.
+    const targets = all.filter((c) => ![...c.members].some(isControl));
     for (const c of targets) add(c, v);
-    if (targets.length === 0 && v.op !== 'constant') newCluster(v); // a result, or dead code DCE left
+    if ((targets.length === 0 || targets.length < all.length) && v.op !== 'constant') newCluster(v); // a result, a control operand, or dead code DCE left
     if (v.op !== 'constant' && v.op !== 'iota') {
       for (const c of targets) {
         decisions.push({ producer: v, consumer: firstUserIn(v, c), fuse: true, why: `fused: ${label(v)} is a splat of a scalar, free to copy into every group` });
@@ -140,7 +156,9 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
     }
   }
 
-  return finalize(fn, [...clusters], { clustersOf, users, order, results, decisions });
+  const plan = finalize(fn, [...clusters], { clustersOf, users, order, results, decisions });
+  for (const v of fn.body) if (v.regions.length > 0) plan.regions.set(v, v.regions.map((r) => planFusion(r, options)));
+  return plan;
 }
 
 interface Graph {
@@ -296,7 +314,7 @@ function finalize(
     for (const v of values) for (const i of v.inputs) if (!c.members.has(i) && !inputs.includes(i)) inputs.push(i);
     const group: FusionGroup = {
       id, kind: shape.kind, root: rootOf(c), anchors: shape.anchors, values, inputs, outputs: [],
-      prologue: shape.kind === 'loop' || shape.kind === 'reduction' || shape.kind === 'source' ? [] : shape.ancestors,
+      prologue: shape.kind === 'loop' || shape.kind === 'reduction' || shape.kind === 'source' || shape.kind === 'control' ? [] : shape.ancestors,
       epilogue: shape.dependents,
     };
     for (const v of values) if (!groupOf.has(v)) groupOf.set(v, group);
@@ -309,5 +327,5 @@ function finalize(
       return (g.users.get(v) ?? []).some((u) => !members.has(u) && (g.clustersOf.get(u) ?? []).some((d) => !d.members.has(v)));
     });
   }
-  return { func: fn, groups, groupOf, decisions: g.decisions };
+  return { func: fn, groups, groupOf, decisions: g.decisions, regions: new Map() };
 }

@@ -8,7 +8,7 @@
 import { writeArtifact } from '../../runtime/artifact.js';
 import type { ManifestInput } from '../../runtime/manifest.js';
 import type { CudaSpec } from '../../runtime/cuda/manifest.js';
-import type { Program } from '../program.js';
+import { manifestSchedule, type Program } from '../program.js';
 import { buildPtxModule, type PtxModule, type PtxOptions } from './backend.js';
 
 export interface CudaArtifact {
@@ -36,7 +36,7 @@ export function buildCudaArtifact(p: Program, opts: PtxOptions, meta: Record<str
     },
     ...(p.weights.length > 0 ? { weights: { offset: p.weightsOffset, length: p.weights.length } } : {}),
     kernels: p.kernels.map((k) => ({ name: k.name, work: k.work, note: k.note })),
-    schedule: p.kernels.map((_, i) => i),
+    schedule: manifestSchedule(p),
     meta: { splits: p.splits, ...meta },
     cuda: {
       sm: opts.sm,
@@ -125,7 +125,7 @@ export function buildCudaEntriesArtifact(entries: readonly CudaEntryProgram[], s
       name: e.name,
       inputs: e.program.inputs.filter((_, i) => !e.pinned.has(i)).map(io),
       outputs: e.program.outputs.filter((_, i) => !aliased.has(i)).map(io),
-      schedule: e.program.kernels.map((_, i) => first + i),
+      schedule: manifestSchedule(e.program, first),
     };
     first += e.program.kernels.length;
     return spec;
