@@ -80,4 +80,83 @@ describe('compiled control flow equals the interpreter', () => {
     }
     await expectLikeInterpreter(whileFunc(9, 4), [lit(f32(1000), (i) => i), lit(i32(), () => 9)]);
   });
+
+  test('scan forward, reversed, along axis 1, and with a matmul RNN step (carries and stacked outputs)', async () => {
+    for (const [reverse, axis] of [[false, 0], [true, 0], [false, 1], [true, 1]] as const) {
+      const xs = axis === 0 ? f32(5, 3, 4) : f32(3, 5, 4);
+      const b = new Builder('scan');
+      const c0 = b.param(f32(3, 4), 'c0');
+      const x = b.param(xs, 'x');
+      const body = region('step', [f32(3, 4), f32(3, 4)], (r, [c, xt]) => {
+        const nc = r.op('tanh', [r.op('add', [r.op('mul', [c!, xt!]), r.full(0.5, f32(3, 4))])]);
+        return [nc, r.op('add', [nc, xt!]), r.op('reduce', [xt!], { op: 'sum', axes: [1] })];
+      });
+      const s = b.op('scan', [c0, x], { carries: 1, length: 5, reverse, axis }, [body]);
+      const fn = b.build([0, 1, 2].map((index) => b.op('get_result', [s], { index })), ['c', 'ys', 'sums']);
+      const art = await expectLikeInterpreter(fn, [lit(f32(3, 4), (i) => 0.1 * i - 0.5), lit(xs, (i) => Math.sin(i))]);
+      expect(schedule(art.bytes)).toMatch(/"loop":\{"count":5,"body":/);
+    }
+    // h = tanh(x_t W + h U + b): dot_general kernels inside the loop body, weights as constants.
+    const T = 6, B = 2, I = 8, H = 16;
+    const b = new Builder('rnn');
+    const h0 = b.param(f32(B, H), 'h0');
+    const x = b.param(f32(T, B, I), 'x');
+    const W = b.constant(lit(f32(I, H), (i) => Math.cos(i) * 0.3));
+    const U = b.constant(lit(f32(H, H), (i) => Math.sin(i * 1.7) * 0.2));
+    const body = region('cell', [f32(B, H), f32(I, H), f32(H, H), f32(B, I)], (r, [h, w, u, xt]) => {
+      const dot = (a: Value, m: Value, n: number) => r.op('dot_general', [a, m], { lhs_batch: [], rhs_batch: [], lhs_contract: [1], rhs_contract: [0] });
+      const nh = r.op('tanh', [r.op('add', [dot(xt!, w!, H), dot(h!, u!, H)])]);
+      return [nh, w!, u!, nh];
+    });
+    const s = b.op('scan', [h0, W, U, x], { carries: 3, length: T }, [body]);
+    const fn = b.build([b.op('get_result', [s], { index: 0 }), b.op('get_result', [s], { index: 3 })], ['h', 'hs']);
+    await expectLikeInterpreter(fn, [lit(f32(B, H), () => 0), lit(f32(T, B, I), (i) => Math.sin(i * 0.3))]);
+  });
+
+  test('cond takes either branch from a data-dependent predicate; a branch may return its operand unchanged', async () => {
+    const b = new Builder('branchy');
+    const x = b.param(f32(300), 'x');
+    const y = b.param(f32(300), 'y');
+    const pred = b.op('compare', [b.op('reduce', [x], { op: 'sum', axes: [0] }), b.scalar(0)], { dir: 'gt' });
+    const then = region('then', [f32(300), f32(300)], (r, [a, c]) => [r.op('exp', [r.op('mul', [a!, c!])]), c!]);
+    const other = region('else', [f32(300), f32(300)], (r, [a, c]) => [r.op('sub', [a!, c!]), r.op('neg', [a!])]);
+    const c = b.op('cond', [pred, x, y], {}, [then, other]);
+    const fn = b.build([b.op('get_result', [c], { index: 0 }), b.op('get_result', [c], { index: 1 })], ['u', 'v']);
+    for (const sign of [1, -1]) {
+      const art = await expectLikeInterpreter(fn, [lit(f32(300), (i) => sign * (0.01 * i + 0.1)), lit(f32(300), (i) => Math.cos(i))]);
+      expect(schedule(art.bytes)).toMatch(/"branch":\{"flag":\{"offset":\d+,"dtype":"bool"\},"then":\[/);
+    }
+  });
+
+  test('nested: a cond inside a scan inside a while; a while whose body swaps its carried values', async () => {
+    const b = new Builder('nested');
+    const x = b.param(f32(4, 50), 'x');
+    const n = b.param(i32(), 'n');
+    const cond = region('cond', [i32(), f32(50), f32(4, 50), i32()], (r, [i, , , m]) => [r.op('compare', [i!, m!], { dir: 'lt' })]);
+    const body = region('body', [i32(), f32(50), f32(4, 50), i32()], (r, [i, acc, xs, m]) => {
+      const step = region('step', [f32(50), f32(50)], (q, [c, xt]) => {
+        const p = q.op('compare', [q.op('reduce', [xt!], { op: 'max', axes: [0] }), q.scalar(0.5)], { dir: 'gt' });
+        const br = q.op('cond', [p, c!, xt!], {}, [
+          region('t', [f32(50), f32(50)], (z, [u, v]) => [z.op('add', [u!, v!])]),
+          region('e', [f32(50), f32(50)], (z, [u, v]) => [z.op('mul', [u!, z.op('logistic', [v!])])]),
+        ]);
+        const nc = q.op('get_result', [br], { index: 0 });
+        return [nc, nc];
+      });
+      const sc = r.op('scan', [acc!, xs!], { carries: 1, length: 4, reverse: true }, [step]);
+      return [r.op('add', [i!, r.scalar(1, 'i32')]), r.op('get_result', [sc], { index: 0 }), xs!, m!];
+    });
+    const w = b.op('while', [b.scalar(0, 'i32'), b.full(0.1, f32(50)), x, n], {}, [cond, body]);
+    const fn = b.build([b.op('get_result', [w], { index: 1 })], ['acc']);
+    for (const k of [0, 3]) await expectLikeInterpreter(fn, [lit(f32(4, 50), (i) => Math.sin(i * 0.7)), lit(i32(), () => k)]);
+
+    const s = new Builder('swap');
+    const a = s.param(f32(8), 'a');
+    const c = s.param(f32(8), 'c');
+    const wc = region('cond', [i32(), f32(8), f32(8)], (r, [i]) => [r.op('compare', [i!, r.scalar(5, 'i32')], { dir: 'lt' })]);
+    const wb = region('body', [i32(), f32(8), f32(8)], (r, [i, u, v]) => [r.op('add', [i!, r.scalar(1, 'i32')]), v!, r.op('add', [u!, v!])]);
+    const sw = s.op('while', [s.scalar(0, 'i32'), a, c], {}, [wc, wb]);
+    const swap = s.build([s.op('get_result', [sw], { index: 1 }), s.op('get_result', [sw], { index: 2 })], ['u', 'v']);
+    await expectLikeInterpreter(swap, [lit(f32(8), (i) => i), lit(f32(8), (i) => 1 - i * 0.5)]);
+  });
 });
