@@ -3,6 +3,8 @@
  * symbolic (an IR Value recorded in the Trace that is active while a function is being traced).
  * The same op functions accept both. Reading the data of a symbolic tensor is an error that
  * explains why and what to do instead: under tracing, host code runs once, before any data exists.
+ * A symbolic tensor used directly as a JS condition (`if (t)`) cannot be trapped (every object is
+ * truthy and JS asks it nothing): AutoGraph (autograph/) rewrites such conditions instead.
  */
 import type { DType, HostArray } from '../ir/dtype.js';
 import type { Value } from '../ir/function.js';
@@ -146,7 +148,9 @@ export function symbolicReadError(t: Tensor, reading: string): KilnError {
   return new KilnError(
     `cannot read ${reading} of ${typeToString(t.type)}: the tensor is symbolic because ${who}${stale}; ` +
     `its value does not exist until the compiled program runs. ` +
-    `Use kiln.where(cond, a, b) for data-dependent choices, or return the tensor from the function and read it after the call.`,
+    `Use kiln.where(cond, a, b) for data-dependent choices, kiln.cond / kiln.whileLoop for data-dependent branches and loops ` +
+    `(kiln.fn's AutoGraph writes them for \`if (x > 0)\` / \`while\` on tensors when it can resolve the function's names: see its scope option), ` +
+    `or return the tensor from the function and read it after the call.`,
   );
 }
 
