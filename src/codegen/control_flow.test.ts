@@ -8,6 +8,9 @@ import { compile } from '../compile.js';
 import { load } from '../runtime/index.js';
 import { readArtifact } from '../runtime/artifact.js';
 import { firstMismatch } from './wasm/test_util.js';
+import { loadCuda, type CudaDriver } from '../runtime/cuda/index.js';
+import { parsePtx, runKernel } from './cuda/ptx_sim.js';
+import { assemblePtx, findPtxas } from './cuda/ptxas.js';
 import '../ir/ops/index.js';
 
 /**
@@ -158,5 +161,75 @@ describe('compiled control flow equals the interpreter', () => {
     const sw = s.op('while', [s.scalar(0, 'i32'), a, c], {}, [wc, wb]);
     const swap = s.build([s.op('get_result', [sw], { index: 1 }), s.op('get_result', [sw], { index: 2 })], ['u', 'v']);
     await expectLikeInterpreter(swap, [lit(f32(8), (i) => i), lit(f32(8), (i) => 1 - i * 0.5)]);
+  });
+
+  test('CUDA: the same schedule entries drive the host-side launch loop (flags copied back); the PTX assembles', async () => {
+    // A driver whose "GPU" is the sequential PTX interpreter over host memory (no GPU here).
+    const mems = new Map<bigint, Uint8Array>();
+    const names = new Map<bigint, string>();
+    let ptx = '';
+    let reads = 0;
+    let next = 1n;
+    const launches: string[] = [];
+    const driver = (launchOf: (name: string) => { grid: number[]; block: number[]; threadsPerItem: number }): CudaDriver => ({
+      init: () => ({ devices: 1 }),
+      device: () => ({ name: 'Simulated GPU', major: 8, minor: 0 }),
+      contextCreate: () => 1n,
+      contextRelease: () => {},
+      moduleLoad: (text) => { ptx = text; return 2n; },
+      moduleUnload: () => {},
+      getFunction: (_m, name) => { const h = next++; names.set(h, name); return h; },
+      memAlloc: (bytes) => { const h = 100n + next++; mems.set(h, new Uint8Array(bytes)); return h; },
+      memFree: (p) => { mems.delete(p); },
+      memcpyHtoD: (p, off, d) => { mems.get(p)!.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), off); },
+      memcpyDtoH: (dst, p, off) => { reads++; const u = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength); u.set(mems.get(p)!.subarray(off, off + u.length)); },
+      launch: (f, _gx, _gy, _gz, _bx, _by, _bz, _sh, mem, _start, end) => {
+        const name = names.get(f)!;
+        launches.push(name);
+        const m = mems.get(mem)!;
+        const l = launchOf(name);
+        runKernel(parsePtx(ptx).get(name)!, { grid: [l.grid[0]!, l.grid[1]!, l.grid[2]!], block: [l.block[0]!, l.block[1]!, l.block[2]!], threadsPerItem: l.threadsPerItem } as never, end, new DataView(m.buffer, m.byteOffset, m.byteLength), name);
+      },
+      synchronize: () => {},
+    });
+    const b = new Builder('gpuloop');
+    const x = b.param(f32(64), 'x');
+    const n = b.param(i32(), 'n');
+    const cond = region('cond', [i32(), f32(64), i32()], (r, [i, , m]) => [r.op('compare', [i!, m!], { dir: 'lt' })]);
+    const body = region('body', [i32(), f32(64), i32()], (r, [i, y, m]) => {
+      const p = r.op('compare', [i!, r.scalar(2, 'i32')], { dir: 'lt' });
+      const c = r.op('cond', [p, y!], {}, [
+        region('t', [f32(64)], (z, [u]) => [z.op('add', [z.op('mul', [u!, z.full(0.5, f32(64))]), z.full(1, f32(64))])]),
+        region('e', [f32(64)], (z, [u]) => [z.op('neg', [u!])]),
+      ]);
+      return [r.op('add', [i!, r.scalar(1, 'i32')]), r.op('get_result', [c], { index: 0 }), m!];
+    });
+    const w = b.op('while', [b.scalar(0, 'i32'), x, n], {}, [cond, body]);
+    const step = region('step', [f32(64), f32(64)], (r, [c, xt]) => { const nc = r.op('add', [r.op('mul', [c!, xt!]), xt!]); return [nc, nc]; });
+    const xs = b.op('broadcast_in_dim', [b.op('get_result', [w], { index: 1 })], { shape: [3, 64], dims: [1] });
+    const s = b.op('scan', [b.full(1, f32(64)), xs], { carries: 1, length: 3, reverse: true }, [step]);
+    const fn = b.build([b.op('get_result', [w], { index: 1 }), b.op('get_result', [s], { index: 1 })], ['y', 'ys']);
+    const art = compile(fn, { target: 'cuda' });
+    if (findPtxas()) {
+      const r = assemblePtx(new TextDecoder().decode(readArtifact(art.bytes).sections['ptx']!), 80);
+      expect(r.log).toBe(r.ok ? r.log : '');
+      expect(r.ok).toBe(true);
+    } else {
+      console.warn('SKIPPED ptxas check: ptxas not found (set PTXAS or install the CUDA toolkit)');
+    }
+    const m = art.manifest as unknown as { kernels: { name: string }[]; cuda: { launches: { grid: number[]; block: number[]; threadsPerItem: number }[] } };
+    const prog = await loadCuda(art.bytes, { driver: driver((name) => m.cuda.launches[m.kernels.findIndex((k) => k.name === name)]!) });
+    for (const k of [0, 4]) {
+      const inputs = [lit(f32(64), (i) => Math.sin(i)), lit(i32(), () => k)];
+      const want = interpret(fn, inputs);
+      launches.length = 0;
+      reads = 0;
+      const got = prog.runSync({ x: inputs[0]!.data, n: inputs[1]!.data });
+      expect(firstMismatch('y', got['y'] as Float32Array, want[0]!.data)).toBeUndefined();
+      expect(firstMismatch('ys', got['ys'] as Float32Array, want[1]!.data)).toBeUndefined();
+      // One flag read per loop test (k + 1) and per branch (k), plus the two outputs.
+      expect(reads).toBe(k + 1 + k + 2);
+    }
+    prog.dispose();
   });
 });
