@@ -215,6 +215,7 @@ function schedule(x: unknown, path: string, kernels: number, version: number, me
     if (version < 4) bad(at, `a kernel index (loop and branch entries need format version 4, this artifact is version ${version})`, k);
     const e = k as Obj;
     keys(e, at, ['loop', 'branch']);
+    if ((e.loop === undefined) === (e.branch === undefined)) bad(at, 'a kernel index, {loop} or {branch}', k);
     if (e.loop !== undefined) {
       const lp = `${at}.loop`;
       const l = obj(e.loop, lp);
