@@ -8,6 +8,7 @@ export { Average, average } from './average.js';
 export { AveragePooling1D, averagePooling1d } from './average_pooling1d.js';
 export { AveragePooling2D, averagePooling2d } from './average_pooling2d.js';
 export { BatchNormalization, batchNormalization, type BatchNormalizationArgs, type BatchNormalizationConfig } from './batch_normalization.js';
+export { Bidirectional, bidirectional, type BidirectionalArgs, type BidirectionalConfig, type BidirectionalMergeMode } from './bidirectional.js';
 export { Concatenate, concatenate, type ConcatenateArgs, type ConcatenateConfig } from './concatenate.js';
 export { Conv1D, conv1d, type Conv1DArgs, type Conv1DConfig } from './conv1d.js';
 export { Conv2D, conv2d, type Conv2DArgs, type Conv2DConfig } from './conv2d.js';
@@ -47,6 +48,7 @@ export { RNN, StackedRNNCells, rnn, stackedRNNCells, type RNNArgs, type RNNBaseA
 export { SeparableConv2D, separableConv2d, type SeparableConv2DArgs, type SeparableConv2DConfig } from './separable_conv2d.js';
 export { SimpleRNN, SimpleRNNCell, simpleRNN, simpleRNNCell, type SimpleRNNArgs, type SimpleRNNCellArgs, type SimpleRNNConfig } from './simple_rnn.js';
 export { Subtract, subtract } from './subtract.js';
+export { TimeDistributed, timeDistributed, type TimeDistributedArgs, type TimeDistributedConfig } from './time_distributed.js';
 export { UpSampling1D, upSampling1d, type UpSampling1DArgs, type UpSampling1DConfig } from './up_sampling1d.js';
 export { UpSampling2D, upSampling2d, type UpSampling2DArgs, type UpSampling2DConfig } from './up_sampling2d.js';
 export { ZeroPadding2D, zeroPadding2d, type ZeroPadding2DArgs, type ZeroPadding2DConfig } from './zero_padding2d.js';

@@ -10,6 +10,7 @@ import { valueAndGrad } from '../../frontend/grad.js';
 import { ops, Tensor } from '../backend.js';
 import type { Layer } from '../engine/layer.js';
 import { maxAbsDiff, randomTensor, randomizeWeights, toTf } from '../test_util.js';
+import '../index.js'; // every layer class registered, for loading saved models
 
 export interface RnnComparison {
   /** Max abs difference over all outputs. */
@@ -58,3 +59,26 @@ export function compareRnn(
 }
 
 export { randomTensor };
+
+/**
+ * Save a tfjs-layers model with its own `model.save` to an in-memory IOHandler, load the
+ * artifacts with kiln.loadLayersModel, and return the max abs difference of the two models'
+ * predictions on `x` (and the Kiln model).
+ */
+export async function tfjsSavedToKiln(t: tfl.LayersModel, x: Tensor): Promise<{ diff: number; model: import('../engine/model.js').Model }> {
+  const { loadLayersModel } = await import('../saving/load.js');
+  let saved: tf.io.ModelArtifacts | undefined;
+  await t.save(tf.io.withSaveHandler(async (a) => {
+    saved = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  const m = await loadLayersModel(saved as never);
+  const yk = asList(m.predict(x) as Tensor | Tensor[]);
+  const yt = asList(t.predict(toTf(x)) as tf.Tensor | tf.Tensor[]);
+  return { diff: Math.max(...yk.map((o, i) => maxAbsDiff(o, yt[i]!))), model: m };
+}
+
+/** Give every weight of a tfjs model seeded values in [-r, r]. */
+export function randomizeTfjs(t: tfl.LayersModel, seed: number, r = 0.5): void {
+  t.setWeights(t.getWeights().map((w, i) => toTf(randomTensor(w.shape, seed + i, -r, r))));
+}
