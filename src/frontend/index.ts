@@ -18,5 +18,5 @@ export * from './variable.js';
 export * from './tracing.js';
 export * as ops from './ops.js';
 export * from './grad.js';
-export * from './control_flow.js';
+export * as autograph from './autograph/api.js';
 export { GradientTape, variableGrads, type GradientTapeOptions, type GradientSources, type RecordedStructure } from './tape.js';
