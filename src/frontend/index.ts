@@ -19,4 +19,5 @@ export * from './tracing.js';
 export * as ops from './ops.js';
 export * from './grad.js';
 export * as autograph from './autograph/api.js';
+export * from './control_flow.js';
 export { GradientTape, variableGrads, type GradientTapeOptions, type GradientSources, type RecordedStructure } from './tape.js';
