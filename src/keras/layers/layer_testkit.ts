@@ -196,3 +196,34 @@ export async function compiledDiff(c: LayerCase): Promise<number> {
   }
   return worst;
 }
+
+/** TensorFlow's resize along one axis as an [out, in] matrix: linear weights, or one-hot rows for nearest (alignCorners off). */
+function interpolationMatrix(inSize: number, outSize: number, nearest: boolean, halfPixelCenters: boolean): tf.Tensor2D {
+  const a = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    if (nearest) {
+      a[o * inSize + Math.min(Math.floor((halfPixelCenters ? o + 0.5 : o) * scale), inSize - 1)] = 1;
+      continue;
+    }
+    const src = halfPixelCenters ? (o + 0.5) * scale - 0.5 : o * scale;
+    const lo = Math.max(Math.floor(src), 0), hi = Math.min(Math.ceil(src), inSize - 1), frac = src - Math.floor(src);
+    a[o * inSize + lo] += 1 - frac;
+    a[o * inSize + hi] += frac;
+  }
+  return tf.tensor2d(a, [outSize, inSize]);
+}
+
+/**
+ * An NHWC resize (tf.image.resizeBilinear / resizeNearestNeighbor semantics, alignCorners off)
+ * as two matrix products, which tfjs-core differentiates correctly: the gradient reference for
+ * resizes (tfjs-core 4.22's resize gradients are wrong for non-square images).
+ */
+export function resizeByMatrices(x: tf.Tensor, size: [number, number], opts: { nearest: boolean; halfPixelCenters: boolean }): tf.Tensor {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const [oh, ow] = size;
+  const rows = tf.matMul(interpolationMatrix(h, oh, opts.nearest, opts.halfPixelCenters), tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]));
+  const t = tf.transpose(tf.reshape(rows, [oh, n, w, c]), [2, 1, 0, 3]);
+  const cols = tf.matMul(interpolationMatrix(w, ow, opts.nearest, opts.halfPixelCenters), tf.reshape(t, [w, n * oh * c]));
+  return tf.transpose(tf.reshape(cols, [ow, n, oh, c]), [1, 2, 0, 3]);
+}

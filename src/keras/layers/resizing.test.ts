@@ -16,7 +16,7 @@ import { loadLayersModel } from '../saving/load.js';
 import { tensorFromData, type Tensor } from '../backend.js';
 import { maxAbsDiff, randomData, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { aspectRatioCropBox, resizing, type ResizingArgs } from './resizing.js';
-import { captureArtifacts, compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { captureArtifacts, compiledDiff, resizeByMatrices, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -32,33 +32,9 @@ const tfImage = (args: ResizingArgs) => (x: tf.Tensor): tf.Tensor => {
   return args.interpolation === 'nearest' ? tf.image.resizeNearestNeighbor(crop(x, args), size, false, true) : tf.image.resizeBilinear(crop(x, args), size, false, true);
 };
 
-/** TensorFlow's half-pixel interpolation along one axis as an [out, in] matrix (bilinear weights, or nearest one-hot rows). */
-function interpolationMatrix(inSize: number, outSize: number, nearest: boolean): tf.Tensor2D {
-  const a = new Float32Array(outSize * inSize);
-  const scale = inSize / outSize;
-  for (let o = 0; o < outSize; o++) {
-    if (nearest) {
-      a[o * inSize + Math.min(Math.floor((o + 0.5) * scale), inSize - 1)] = 1;
-      continue;
-    }
-    const src = (o + 0.5) * scale - 0.5;
-    const lo = Math.max(Math.floor(src), 0), hi = Math.min(Math.ceil(src), inSize - 1), frac = src - Math.floor(src);
-    a[o * inSize + lo] += 1 - frac;
-    a[o * inSize + hi] += frac;
-  }
-  return tf.tensor2d(a, [outSize, inSize]);
-}
-
-/** The same resize as two matrix products (differentiable by tfjs-core): the gradient reference. */
-const matrices = (args: ResizingArgs) => (x: tf.Tensor): tf.Tensor => {
-  const img = crop(x, args);
-  const [n, h, w, c] = img.shape;
-  const nearest = args.interpolation === 'nearest';
-  const rows = tf.matMul(interpolationMatrix(h, args.height, nearest), tf.reshape(tf.transpose(img, [1, 0, 2, 3]), [h, n * w * c]));
-  const t = tf.transpose(tf.reshape(rows, [args.height, n, w, c]), [2, 1, 0, 3]);
-  const cols = tf.matMul(interpolationMatrix(w, args.width, nearest), tf.reshape(t, [w, n * args.height * c]));
-  return tf.transpose(tf.reshape(cols, [args.width, n, args.height, c]), [1, 2, 0, 3]);
-};
+/** The same resize as two interpolation-matrix products (differentiable by tfjs-core): the gradient reference. */
+const matrices = (args: ResizingArgs) => (x: tf.Tensor): tf.Tensor =>
+  resizeByMatrices(crop(x, args), [args.height, args.width], { nearest: args.interpolation === 'nearest', halfPixelCenters: true });
 
 describe('Resizing', () => {
   const cases: [string, ResizingArgs][] = [

@@ -1,6 +1,7 @@
 /**
  * UpSampling2D against tfjs-layers' UpSampling2D (nearest and bilinear, square and non-square
- * factors, channelsFirst), inside a compiled model with unknown spatial size, config round
+ * factors, channelsFirst), input gradients against the resize as interpolation-matrix products,
+ * compiled artifacts, tfjs-layers-saved models, inside a compiled model with unknown spatial size, config round
  * trips, refusals, and the UpSampling2D configs of the real esrgan fixtures (Keras snake_case
  * as written by tensorflowjs_converter, keys camelCased here as the importer does).
  */
@@ -13,6 +14,7 @@ import { model } from '../engine/functional.js';
 import { deserializeLayer } from '../engine/layer.js';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { conv2d } from './conv2d.js';
+import { compiledDiff, gradientDiffs, predictionDiff, resizeByMatrices, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 import { UpSampling2D, upSampling2d, type UpSampling2DArgs } from './up_sampling2d.js';
 
 beforeAll(useCpuBackend);
@@ -31,6 +33,21 @@ describe('UpSampling2D', () => {
     const want = tfl.layers.upSampling2d({ ...args, size } as never).apply(toTf(x)) as tf.Tensor;
     const got = upSampling2d(args).apply(x);
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    ['nearest 2x3', { size: [2, 3] }],
+    ['bilinear 3x2', { size: [3, 2], interpolation: 'bilinear' as const }],
+  ] as [string, UpSampling2DArgs][])('%s: input gradients match the interpolation-matrix form; compiled artifact equals the interpreter; a tfjs-layers-saved model loads', async (_, args) => {
+    const size = args.size as [number, number];
+    const c: LayerCase = {
+      kiln: () => upSampling2d(args), tfjs: () => tfl.layers.upSampling2d(args as never), input: [2, 3, 4, 2],
+      oracle: (x) => resizeByMatrices(x, [3 * size[0], 4 * size[1]], { nearest: args.interpolation !== 'bilinear', halfPixelCenters: false }),
+    };
+    expect(predictionDiff({ ...c, tfjs: undefined })).toBeLessThanOrEqual(1e-6);
+    expect(gradientDiffs(c).input).toBeLessThanOrEqual(1e-5);
+    expect(await compiledDiff(c)).toBeLessThanOrEqual(1e-6);
+    expect(await tfjsSavedModelDiff(c)).toBeLessThanOrEqual(1e-6);
   });
 
   it('compiles inside a model with unknown spatial size (as esrgan-slim has), matching tfjs-layers', () => {
