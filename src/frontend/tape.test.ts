@@ -40,7 +40,7 @@ function tfjsLoop(tfModel: tfl.Sequential, batches: { x: Tensor; y: Tensor }[]):
   const losses = batches.map(({ x, y }) => {
     const xt = toTf(x), yt = toTf(y);
     const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(yt, tfModel.apply(xt) as tf.Tensor) as tf.Scalar);
-    opt.applyGradients(grads);
+    opt.applyGradients(grads as unknown as Parameters<typeof opt.applyGradients>[0]); // tfjs's own typing quirk: grads is a NamedTensorMap
     return value.dataSync()[0]!;
   });
   opt.dispose();

@@ -14,6 +14,7 @@ import type { Constraint } from '../constraints.js';
 import { getInitializer, type InitializerLike } from '../initializers.js';
 import type { Regularizer } from '../regularizers.js';
 import { KerasTensor, Node, isKerasTensor, shapeToString, type KerasShape } from './keras_tensor.js';
+import { tracked, uniqueVariables } from './subclass.js';
 
 export interface LayerArgs {
   /** Unique name; defaults to the snake_case class name with a counter (`dense`, `dense_1`, ...). */
@@ -195,7 +196,10 @@ export abstract class Layer {
   }
 
   get className(): string {
-    return (this.constructor as typeof Layer).className;
+    const ctor = this.constructor as typeof Layer;
+    // A user's subclass of Layer or Model without its own static className goes by its class name (as in Keras).
+    if ((ctor.className === 'Layer' || ctor.className === 'Model') && !Object.prototype.hasOwnProperty.call(ctor, 'className') && ctor.name) return ctor.name;
+    return ctor.className;
   }
 
   /** `Dense 'dense_1'`: how messages name this layer. */
@@ -270,11 +274,24 @@ export abstract class Layer {
     return v;
   }
 
+  /**
+   * The layer's own weights (addWeight, Variables assigned to its properties), then those of the
+   * sublayers it holds in its properties, in assignment order (subclass.ts: Keras's tracking).
+   */
   get trainableWeights(): Variable[] {
-    return this.trainable ? [...this.ownTrainable] : [];
+    if (!this.trainable) return [];
+    const t = tracked(this);
+    return uniqueVariables([...this.ownTrainable, ...t.variables.map((x) => x.variable).filter((v) => v.trainable), ...t.layers.flatMap((x) => x.layer.trainableWeights)]);
   }
   get nonTrainableWeights(): Variable[] {
-    return this.trainable ? [...this.ownNonTrainable] : [...this.ownTrainable, ...this.ownNonTrainable];
+    const t = tracked(this);
+    const vars = t.variables.map((x) => x.variable);
+    if (!this.trainable) return uniqueVariables([...this.ownTrainable, ...this.ownNonTrainable, ...vars, ...t.layers.flatMap((x) => x.layer.weights)]);
+    return uniqueVariables([...this.ownNonTrainable, ...vars.filter((v) => !v.trainable), ...t.layers.flatMap((x) => x.layer.nonTrainableWeights)]);
+  }
+  /** The weights this layer created itself with addWeight (trainable ones first), without sublayers'. */
+  ownWeights(): Variable[] {
+    return [...this.ownTrainable, ...this.ownNonTrainable];
   }
   /** Trainable weights first, then non-trainable, as Keras and tfjs-layers order them. */
   get weights(): Variable[] {

@@ -8,7 +8,7 @@
 import { KilnError, typeToString } from '../../ir/types.js';
 import { fn, ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape, type KerasTensor } from './keras_tensor.js';
-import { assignWeights, Layer, type CallArgs } from './layer.js';
+import { assignWeights, isShapeList, Layer, type CallArgs } from './layer.js';
 import { formatSummary, type SummaryRow } from '../summary.js';
 import type { History } from '../callbacks/history.js';
 import type { Logs } from '../callbacks/callback.js';
@@ -17,6 +17,12 @@ import type { ModelDestination } from '../../frontend/io/source.js';
 import type { SaveResult } from '../../frontend/io/formats.js';
 import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileArgs, type ModelEvaluateArgs, type ModelFitArgs } from './training.js';
 import { checkCompileArgs, checkEvaluateArgs, checkFitArgs, checkPredictArgs, xTensors, yTensor } from './model_args.js';
+import { InputLayer } from './input.js';
+import {
+  assignByPath, inputSpecsOf, noteInputSpecs, readWeights, traceCall, tracked, uniqueVariables, weightPaths, writeWeights,
+  type WeightsDestination, type WeightsSource,
+} from './subclass.js';
+import type { DType } from '../../ir/dtype.js';
 
 export interface PredictArgs {
   /** Run the batch in chunks of this many examples (each distinct chunk size traces once). */
@@ -25,7 +31,14 @@ export interface PredictArgs {
 
 type PredictFn = ((...xs: Tensor[]) => Tensor[]) & { readonly traceCount: number };
 
-export abstract class Model extends Layer {
+/**
+ * The base of Sequential and Functional models, and of subclassed models: `class M extends
+ * kiln.Model` with its own `call(inputs, {training})` (subclass.ts: tracking, building, weight
+ * files). Sequential and Functional override `layers`, `inputs`, `outputs`, `run` and
+ * `summaryRows`; the defaults here are the subclassed model's.
+ */
+export class Model extends Layer {
+  static override className = 'Model';
   private predictFn?: PredictFn;
   private eagerPredictFn?: PredictFn;
   /**
@@ -36,15 +49,87 @@ export abstract class Model extends Layer {
   /** Set by a callback (e.g. EarlyStopping) to end fit after the current batch. */
   stopTraining = false;
 
-  /** The model's layers, in tfjs-layers order (a Sequential lists no InputLayer). */
-  abstract get layers(): Layer[];
-  /** Symbolic inputs and outputs; a Sequential without an input shape has none until built. */
-  abstract get inputs(): KerasTensor[];
-  abstract get outputs(): KerasTensor[];
-  /** The forward pass on frontend Tensors, one per input, in order. */
-  protected abstract run(xs: Tensor[], args: CallArgs): Tensor[];
+  /**
+   * The model's layers, in tfjs-layers order (a Sequential lists no InputLayer); for a subclassed
+   * model the layers it holds in its properties, in assignment order.
+   */
+  get layers(): Layer[] {
+    return tracked(this).layers.map((t) => t.layer);
+  }
+  /** Whether `layers` is the model's own structure (Sequential, Functional), not attribute tracking. */
+  get listsLayers(): boolean {
+    return !this.isSubclassed;
+  }
+  /** A subclassed model: its class defines `call` (Sequential and Functional define `run`). */
+  get isSubclassed(): boolean {
+    return this.call !== Model.prototype.call;
+  }
+  /**
+   * Symbolic inputs and outputs; a Sequential without an input shape has none until built, a
+   * subclassed model until its first call or `build(inputShape)`.
+   */
+  get inputs(): KerasTensor[] {
+    return this.subclassInputs().map((l) => l.output);
+  }
+  get outputs(): KerasTensor[] {
+    if (!this.subclassOutputs) {
+      const out = this.apply(this.inputs.length === 1 ? this.inputs[0]! : this.inputs);
+      this.subclassOutputs = Array.isArray(out) ? out : [out];
+    }
+    return [...this.subclassOutputs];
+  }
+  private subclassInputLayers?: InputLayer[];
+  private subclassOutputs?: KerasTensor[];
+
+  private subclassInputs(): InputLayer[] {
+    const specs = inputSpecsOf(this);
+    if (!specs) {
+      throw new KilnError(`model '${this.name}' (${this.className}) is not built yet: call it on data, or model.build(inputShape) (e.g. [null, 784]), before asking for its inputs, fitting or compiling it`);
+    }
+    this.subclassInputLayers ??= specs.map((s, i) => new InputLayer({ batchInputShape: [...s.shape], dtype: s.dtype, name: `${this.name}_input${specs.length > 1 ? `_${i}` : ''}` }));
+    return this.subclassInputLayers;
+  }
+
+  /**
+   * Build a subclassed model for inputs of this shape (batch dimension null or a number): trace
+   * `call` once on symbolic inputs, which builds every sublayer (Keras builds subclassed models
+   * by calling them). Input dtypes are those of the first call, else f32.
+   */
+  override build(inputShape: KerasShape | KerasShape[]): void {
+    if (!this.isSubclassed) return super.build(inputShape);
+    if (this.built) return;
+    noteInputSpecs(this, inputShape);
+    const specs = inputSpecsOf(this)!;
+    const given = isShapeList(inputShape) ? inputShape : [inputShape];
+    traceCall(this, given.map((s) => [...s]), specs.map((s) => s.dtype));
+    this.built = true;
+  }
+
+  /** A subclassed model records what it was first called on (shapes with an open batch, dtypes). */
+  protected override checkInputShape(shape: KerasShape | KerasShape[], dtype: DType | DType[]): void {
+    if (this.isSubclassed) noteInputSpecs(this, shape, dtype);
+  }
+
+  override computeOutputShape(inputShape: KerasShape | KerasShape[]): KerasShape | KerasShape[] {
+    if (!this.isSubclassed) return super.computeOutputShape(inputShape);
+    const given = isShapeList(inputShape) ? inputShape : [inputShape];
+    const specs = inputSpecsOf(this);
+    const out = traceCall(this, given, given.map((_, i) => specs?.[i]?.dtype ?? 'f32')).shapes;
+    return out.length === 1 ? out[0]! : out;
+  }
+
+  /** The forward pass on frontend Tensors, one per input, in order (a subclassed model's is its call). */
+  protected run(xs: Tensor[], args: CallArgs): Tensor[] {
+    if (!this.isSubclassed) throw new KilnError(`model '${this.name}': a subclass of kiln.Model must define call(inputs, {training}) (its forward pass)`);
+    const out = this.call(xs.length === 1 ? xs[0]! : xs, args);
+    return Array.isArray(out) ? out : [out];
+  }
+
   /** Rows for summary(): layer, output shape, params, and (functional) what it is connected to. */
-  protected abstract summaryRows(): SummaryRow[];
+  protected summaryRows(): SummaryRow[] {
+    // Keras prints '?' for the output shapes of a subclassed model's layers: they are not recorded.
+    return this.layers.map((l) => ({ name: l.name, className: l.className, outputShape: '?', params: l.built ? l.countParams() : 0 }));
+  }
 
   override call(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[] {
     // Masks reach the inner layers on the input tensors themselves, not as a model-wide argument.
@@ -61,15 +146,18 @@ export abstract class Model extends Layer {
   }
 
   override get trainableWeights(): Variable[] {
+    if (this.isSubclassed) return super.trainableWeights; // own weights, then tracked sublayers'
     if (!this.trainable) return [];
     return this.layers.flatMap((l) => l.trainableWeights);
   }
   override get nonTrainableWeights(): Variable[] {
+    if (this.isSubclassed) return super.nonTrainableWeights;
     const non = this.layers.flatMap((l) => l.nonTrainableWeights);
     return this.trainable ? non : [...this.layers.flatMap((l) => l.trainableWeights), ...non];
   }
 
   override countParams(): number {
+    if (this.isSubclassed) return uniqueVariables(this.weights).reduce((n, w) => n + w.value.size, 0);
     return this.layers.reduce((n, l) => n + (l.built ? l.countParams() : 0), 0);
   }
 
@@ -103,7 +191,37 @@ export abstract class Model extends Layer {
    * kiln.loadLayersModel read it. `includeOptimizer` adds the training config and optimizer state.
    */
   save(destination: ModelDestination, options?: SaveOptions): Promise<SaveResult> {
+    if (this.isSubclassed) {
+      return Promise.reject(new KilnError(
+        `model.save: '${this.name}' is a subclassed model (class ${this.className}): its architecture is the code of its call(), which a model.json cannot hold ` +
+          `(Keras and tfjs save only the weights of subclassed models). Save the weights with model.saveWeights(dir) and, to restore, ` +
+          `construct the model in code, build it (call it once or model.build(inputShape)) and model.loadWeights(dir)`,
+      ));
+    }
     return saveModel(this, destination, options);
+  }
+
+  /**
+   * Save the weights only, in the tfjs weights format: `weights_manifest.json` + `group1-shardNofM.bin`
+   * in a directory (path or file:// URL), or through a tfjs IOHandler's save(). Each weight is
+   * named by its attribute path (`dense1/kernel`, `blocks/0/bias`), which stays the same for the
+   * same code in another process; `loadWeights` reads it back.
+   */
+  async saveWeights(destination: WeightsDestination): Promise<SaveResult> {
+    const who = `saveWeights: model '${this.name}'`;
+    if (!this.built) throw new KilnError(`${who} is not built, so it has no weights yet: call it on data or model.build(inputShape) first`);
+    const paths = weightPaths(this);
+    const values = this.getWeights(); // synchronized with a training program, if any
+    const byVar = new Map(this.weights.map((w, i) => [w, values[i]!] as const));
+    return writeWeights(paths.map((p) => ({ path: p.path, value: byVar.get(p.variable) ?? p.variable.value })), destination, who);
+  }
+
+  /** Load weights saveWeights wrote (every weight of the model must be there, with its shape); nothing changes on a mismatch. */
+  async loadWeights(source: WeightsSource): Promise<void> {
+    const who = `loadWeights: model '${this.name}'`;
+    if (!this.built) throw new KilnError(`${who} is not built, so its weights do not exist yet: call it on data or model.build(inputShape) first`);
+    const values = await readWeights(source, who);
+    assignByPath(weightPaths(this), values, who);
   }
 
   override getWeights(): Tensor[] {
@@ -139,6 +257,8 @@ export abstract class Model extends Layer {
 
   /** Check a predict input against the model's declared input shapes (unknown dims match anything). */
   protected checkPredictInputs(xs: readonly Tensor[]): void {
+    // A subclassed model takes what its call takes (each new signature traces once, as in Keras).
+    if (this.isSubclassed) return;
     const inputs = this.inputs;
     if (xs.length !== inputs.length) {
       throw new KilnError(`predict: model '${this.name}' has ${inputs.length} input(s) (${inputs.map((t) => shapeToString(t.shape, t.dtype)).join(', ')}), got ${xs.length}`);
@@ -153,7 +273,12 @@ export abstract class Model extends Layer {
   }
 
   /** Make sure the model has inputs (a Sequential without an input shape builds from `xs`). */
-  protected ensureBuiltFor(_xs: readonly Tensor[]): void {}
+  protected ensureBuiltFor(xs: readonly Tensor[]): void {
+    if (!this.isSubclassed || this.built || xs.length === 0) return;
+    const shapes = xs.map((t) => [...t.shape]);
+    noteInputSpecs(this, shapes, xs.map((t) => t.dtype));
+    this.build(shapes.length === 1 ? shapes[0]! : shapes);
+  }
 
   /**
    * Inference on concrete tensors. The forward pass is traced once per input signature into an

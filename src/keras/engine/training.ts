@@ -39,6 +39,7 @@ import { ProgbarLogger } from '../progress.js';
 import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
 import { constraintsOf, withPenalties } from './regularization.js';
+import { noteInputSpecs } from './subclass.js';
 
 export interface ModelCompileArgs {
   /** A name ('adam', 'sgd', ...), an Optimizer, or a serialized {class_name, config}. */
@@ -633,6 +634,8 @@ function checkData(what: string, model: Model, xs: Tensor[], y: Tensor): number 
     if (!(x instanceof Tensor)) throw new KilnError(`${what}: model '${model.name}' expects x as a Tensor or a list of Tensors; item ${i} is ${typeof x}`);
     if (x.isSymbolic || y.isSymbolic) throw new KilnError(`${what}: model '${model.name}' needs concrete tensors, got a symbolic one`);
   });
+  if (!model.built && model.isSubclassed) noteInputSpecs(model, xs.map((x) => [null, ...x.shape.slice(1)]), xs.map((x) => x.dtype));
+  if (!model.built && model.isSubclassed && xs.length > 1) model.build(xs.map((x) => [null, ...x.shape.slice(1)]));
   if (!model.built && xs.length === 1 && typeof (model as { build?: unknown }).build === 'function') model.build([null, ...xs[0]!.shape.slice(1)]);
   const inputs = model.inputs;
   if (xs.length !== inputs.length) {
