@@ -12,6 +12,7 @@ import { optimize } from './passes/pipeline.js';
 import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion_plan.js';
 import { explainPlan } from './passes/explain.js';
 import { buildProgram, manifestSchedule, type Program } from './codegen/program.js';
+import { unrollShortLoops } from './codegen/unroll.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
 import { buildCudaArtifact, buildCudaEntriesArtifact } from './codegen/cuda/artifact.js';
@@ -71,15 +72,27 @@ function stage<T>(opts: CompileOptions, name: CompileStage, run: () => T): T {
   return out;
 }
 
-/** The standard passes, then mixed precision when asked. */
+/** Scans unrolled before planning (codegen/unroll.ts), by the optimized Func, for the plan's explanation. */
+const unrolledLog = new WeakMap<Func, string[]>();
+
+/** Short scans unrolled, the standard passes, then mixed precision when asked. */
 function optimizeFor(fn: Func, opts: CompileOptions): Func {
-  const out = optimize(fn);
+  const u = unrollShortLoops(fn);
+  const out = optimize(u.func);
+  unrolledLog.set(out, u.unrolled);
   if (opts.mixedPrecision) {
     if ((opts.target ?? 'wasm') !== 'cuda') throw new KilnError(`compile: mixedPrecision '${opts.mixedPrecision}' needs target 'cuda' (the WebAssembly target computes in f32)`);
     makeMixedPrecision({ dtype: opts.mixedPrecision }).run(out);
     verify(out);
   }
   return out;
+}
+
+/** The fusion plan, its control-flow decisions preceded by the scans unrolled before it. */
+function planFor(fn: Func, opts: CompileOptions): FusionPlan {
+  const plan = planFusion(fn, opts.fusion);
+  plan.controls.unshift(...(unrolledLog.get(fn) ?? []));
+  return plan;
 }
 
 /** What `kiln.compile` returns: the artifact bytes plus what the compiler knows about them. */
@@ -173,7 +186,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
   const tgt = opts.target ?? 'wasm';
   const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile'));
   const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
-  const plan = stage(opts, 'fusion', () => planFusion(fn, opts.fusion));
+  const plan = stage(opts, 'fusion', () => planFor(fn, opts));
   if (tgt === 'cuda') {
     return stage(opts, 'codegen', () => {
       const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true });
@@ -288,7 +301,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
       }
       pinned.set(i, stateOffsets.get(s.name)!);
     });
-    const plan = planFusion(fn, opts.fusion);
+    const plan = planFor(fn, opts);
     const program = tgt === 'cuda'
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
       : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned });
@@ -371,7 +384,7 @@ export interface ExplainOptions extends CompileOptions {
 export function explain(target: Compilable, options: ExplainOptions = {}): string {
   const opts = checkCompileOptions('explain', options, EXPLAIN_OPTION_NAMES);
   const fn = optimizeFor(toFuncChecked(target, opts, 'explain'), opts);
-  const text = explainPlan(planFusion(fn, opts.fusion));
+  const text = explainPlan(planFor(fn, opts));
   if (opts.print !== null) (opts.print ?? console.log)(text);
   return text;
 }

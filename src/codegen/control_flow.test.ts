@@ -116,6 +116,27 @@ describe('compiled control flow equals the interpreter', () => {
     await expectLikeInterpreter(fn, [lit(f32(B, H), () => 0), lit(f32(T, B, I), (i) => Math.sin(i * 0.3))]);
   });
 
+  test('short elementwise scans unroll (fusion merges the steps), longer ones loop; explain() says which and why', async () => {
+    const make = (length: number) => {
+      const b = new Builder(`scan${length}`);
+      const c0 = b.param(f32(64), 'c0');
+      const x = b.param(f32(length, 64), 'x');
+      const body = region('step', [f32(64), f32(64)], (r, [c, xt]) => { const nc = r.op('add', [r.op('mul', [c!, xt!]), r.full(0.25, f32(64))]); return [nc, r.op('exp', [nc])]; });
+      const s = b.op('scan', [c0, x], { carries: 1, length, reverse: true }, [body]);
+      return b.build([b.op('get_result', [s], { index: 0 }), b.op('get_result', [s], { index: 1 })], ['c', 'ys']);
+    };
+    const short = await expectLikeInterpreter(make(3), [lit(f32(64), (i) => i * 0.01), lit(f32(3, 64), (i) => Math.cos(i))]);
+    expect(schedule(short.bytes)).not.toMatch(/loop/);
+    expect(short.explain()).toMatch(/control flow:\n  scan %\d+: unrolled \(3 steps <= 4, body of elementwise\/movement\/reduction ops/);
+    const long = await expectLikeInterpreter(make(9), [lit(f32(64), (i) => i * 0.01), lit(f32(9, 64), (i) => Math.cos(i))]);
+    expect(schedule(long.bytes)).toMatch(/"loop":\{"count":9/);
+    expect(long.explain()).toMatch(/control flow:\n  scan %\d+: loop entry of 9 steps \(only 1 to 4 steps are unrolled/);
+    expect(long.explain()).toMatch(/\nregion 0 of scan %\d+:\n  fusion plan for @step/);
+    // Unrolled, the whole 3-step scan is fewer kernels than one step of the loop.
+    const loopKernels = readArtifact(long.bytes).manifest.kernels.length;
+    expect(readArtifact(short.bytes).manifest.kernels.length).toBeLessThan(loopKernels);
+  });
+
   test('cond takes either branch from a data-dependent predicate; a branch may return its operand unchanged', async () => {
     const b = new Builder('branchy');
     const x = b.param(f32(300), 'x');

@@ -33,6 +33,10 @@ export function explainPlan(plan: FusionPlan): string {
       return `%${v.id}: ${typeToString(v.type)}${r >= 0 ? ` -> result ${fn.resultNames[r] ?? r}` : ''}`;
     }).join(', ')}`);
   }
+  if (plan.controls.length > 0) {
+    lines.push('control flow:');
+    for (const c of plan.controls) lines.push(`  ${c}`);
+  }
   lines.push('decisions:');
   // Program order reads better than the planner's last-to-first traversal.
   const position = new Map(fn.body.map((v, i) => [v, i] as const));
@@ -42,6 +46,12 @@ export function explainPlan(plan: FusionPlan): string {
     .map((x) => x.d);
   for (const d of ordered) {
     lines.push(`  ${d.fuse ? '+' : '-'} ${d.producer.op} %${d.producer.id} -> ${d.consumer.op} %${d.consumer.id}: ${d.why}`);
+  }
+  // Region bodies are planned (and fused) on their own.
+  for (const [node, plans] of plan.regions) {
+    plans.forEach((p, i) => {
+      lines.push('', `region ${i} of ${node.op} %${node.id}:`, ...explainPlan(p).split('\n').map((l) => `  ${l}`));
+    });
   }
   return lines.join('\n');
 }

@@ -100,6 +100,34 @@ export function isControl(v: Value): boolean {
   return v.op !== 'parameter' && getOp(v.op).kind === 'control';
 }
 
+/** Scans of at most this many steps, with bodies fusion can merge across steps, are unrolled. */
+export const MAX_UNROLL_STEPS = 4;
+
+/** How a control node runs: unrolled into the enclosing function, or as a loop/branch entry of the schedule. */
+export interface ControlDecision {
+  readonly node: Value;
+  readonly unroll: boolean;
+  readonly why: string;
+}
+
+/**
+ * Unroll a scan when it is short and its body is cheap, fusable ops (elementwise, movement,
+ * reductions): unrolled, fusion merges the steps (and the slicing and stacking) into a few kernels,
+ * where a loop runs the body's kernels plus per-step slice/stack/carry/counter kernels each step.
+ * A body with a dot/conv/gather or nested control flow would only be copied, so it stays a loop;
+ * so does every while (data-dependent trip count) and cond (a branch).
+ */
+export function controlDecision(node: Value): ControlDecision {
+  const l = label(node);
+  if (node.op === 'cond') return { node, unroll: false, why: `${l}: branch entry; the predicate picks one region's kernels at run time` };
+  if (node.op === 'while') return { node, unroll: false, why: `${l}: loop entry ended by a flag (the trip count is data-dependent)` };
+  const steps = attr.int(node.attrs, 'length');
+  if (steps === 0 || steps > MAX_UNROLL_STEPS) return { node, unroll: false, why: `${l}: loop entry of ${steps} steps (only 1 to ${MAX_UNROLL_STEPS} steps are unrolled; the body's kernels run once per step)` };
+  const heavy = node.regions[0]!.body.find((v) => isControl(v) || (anchorKind(v) !== null && anchorKind(v) !== 'reduction'));
+  if (heavy) return { node, unroll: false, why: `${l}: loop entry of ${steps} steps; the body has ${label(heavy)}, which unrolling would copy without merging` };
+  return { node, unroll: true, why: `${l}: unrolled (${steps} steps <= ${MAX_UNROLL_STEPS}, body of elementwise/movement/reduction ops: fusion merges the steps instead of running per-step kernels)` };
+}
+
 /** Values that are never group members: parameters and non-free constants (they are inputs). */
 export function isInput(v: Value): boolean {
   return v.op === 'parameter' || (v.op === 'constant' && !isFree(v));

@@ -15,7 +15,7 @@
  */
 import type { Func, Value } from '../ir/function.js';
 import {
-  DEFAULT_FUSION_OPTIONS, anchorKind, describeGroup, isControl, isFree, isInput, keyString, label, reduceKey, shouldFuse,
+  DEFAULT_FUSION_OPTIONS, anchorKind, controlDecision, describeGroup, isControl, isFree, isInput, keyString, label, reduceKey, shouldFuse,
   type FusionContext, type FusionOptions, type ReduceKey,
 } from './fusion.js';
 import { shapesEqual } from '../ir/types.js';
@@ -58,6 +58,8 @@ export interface FusionPlan {
   decisions: FusionDecision[];
   /** Each control node's regions, planned on their own (region bodies are fused into their own kernels). */
   regions: Map<Value, FusionPlan[]>;
+  /** How each control node runs, with the reason (loops unrolled before planning are listed too, by the compiler). */
+  controls: string[];
 }
 
 interface Cluster {
@@ -157,7 +159,11 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
   }
 
   const plan = finalize(fn, [...clusters], { clustersOf, users, order, results, decisions });
-  for (const v of fn.body) if (v.regions.length > 0) plan.regions.set(v, v.regions.map((r) => planFusion(r, options)));
+  for (const v of fn.body) {
+    if (v.regions.length === 0) continue;
+    plan.regions.set(v, v.regions.map((r) => planFusion(r, options)));
+    plan.controls.push(controlDecision(v).why.replace(/: unrolled \(/, ': loop entry (not unrolled by the compiler: '));
+  }
   return plan;
 }
 
@@ -327,5 +333,5 @@ function finalize(
       return (g.users.get(v) ?? []).some((u) => !members.has(u) && (g.clustersOf.get(u) ?? []).some((d) => !d.members.has(v)));
     });
   }
-  return { func: fn, groups, groupOf, decisions: g.decisions, regions: new Map() };
+  return { func: fn, groups, groupOf, decisions: g.decisions, regions: new Map(), controls: [] };
 }
