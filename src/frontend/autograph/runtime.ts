@@ -19,7 +19,7 @@ import { scalar } from '../creation.js';
 import * as ew from '../elementwise.js';
 import { reshape } from '../manipulation.js';
 import { Tensor } from '../tensor.js';
-import { controlFlow } from './control_flow_ref.js';
+import { cond as kilnCond, whileLoop as kilnWhileLoop } from '../control_flow.js';
 
 /** One converted statement or expression, for messages: `the if at line 3 (`if (c) {`)`. */
 export interface Site {
@@ -206,7 +206,7 @@ export class AutographRuntime {
       if (first) slots = mine;
       return outs;
     };
-    const out = controlFlow().cond(pred, branch('then', thenFn), branch('else', elseFn));
+    const out = kilnCond(pred, branch('then', thenFn), branch('else', elseFn));
     const result = [...init];
     let t = 0;
     outIdx.forEach((k, j) => {
@@ -255,7 +255,7 @@ export class AutographRuntime {
       }
       return leaves;
     };
-    const out = controlFlow().cond(pred, run('then', a), run('else', b));
+    const out = kilnCond(pred, run('then', a), run('else', b));
     return shape!.rebuild(out);
   }
 
@@ -292,6 +292,9 @@ export class AutographRuntime {
         slots.push({ kind: 'js', value: v });
       }
     });
+    if (loopVars.length === 0) {
+      this.fail(site, `the condition is a symbolic tensor but the loop assigns no variable it could carry (${names.length ? `only JS values: ${names.join(', ')}` : 'none'}), so the condition could never change`);
+    }
     const setFrom = (vs: readonly Tensor[]): void => {
       let t = 0;
       set(slots.map((s) => (s.kind === 'tensor' ? vs[t++]! : s.value)));
@@ -326,7 +329,7 @@ export class AutographRuntime {
       return outs;
     };
     const max = this.options.maximumIterations;
-    const out = controlFlow().whileLoop(condFn, bodyFn, loopVars, max === undefined ? undefined : { maximumIterations: max });
+    const out = kilnWhileLoop(condFn, bodyFn, loopVars, max === undefined ? undefined : { maximumIterations: max });
     setFrom(out);
   }
 }
