@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { conv1d, type Conv1DArgs } from './conv1d.js';
-import { compiledDiff, dilateKernel, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -52,6 +52,12 @@ describe('Conv1D', () => {
 
   it('a tfjs-layers-saved model loads with equal predictions', async () => {
     expect(await tfjsSavedModelDiff({ kiln: () => conv1d({ filters: 1, kernelSize: 1 }), tfjs: twin({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }), input: [2, 9, 4] })).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.skipIf(!hasPtxas)('causal dilated Conv1D compiles for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const r = cudaAssembles({ kiln: () => conv1d({ filters: 3, kernelSize: 3, padding: 'causal', dilationRate: 2, activation: 'relu' }), input: [2, 10, 2] });
+    expect(r.ok, r.log).toBe(true);
+    expect(r.kernels).toBeGreaterThan(0);
   });
 
   it('output shapes, config round trip, errors', () => {

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { conv2dTranspose, type Conv2DTransposeArgs } from './conv2d_transpose.js';
-import { compiledDiff, dilateKernel, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -62,6 +62,12 @@ describe('Conv2DTranspose', () => {
 
   it('a tfjs-layers-saved model loads with equal predictions', async () => {
     expect(await tfjsSavedModelDiff({ kiln: () => conv2dTranspose({ filters: 1, kernelSize: 1 }), tfjs: twin({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' }), input: [2, 3, 4, 2] })).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.skipIf(!hasPtxas)('strided Conv2DTranspose compiles for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const r = cudaAssembles({ kiln: () => conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }), input: [2, 3, 4, 3] });
+    expect(r.ok, r.log).toBe(true);
+    expect(r.kernels).toBeGreaterThan(0);
   });
 
   it('output shapes, config round trip, errors', () => {

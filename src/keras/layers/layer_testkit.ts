@@ -12,7 +12,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
 import { loadLayersModel } from '../saving/load.js';
 import { compile } from '../../compile.js';
-import { load } from '../../runtime/index.js';
+import { load, readArtifact } from '../../runtime/index.js';
+import { assemblePtx, findPtxas } from '../../codegen/cuda/ptxas.js';
 import { valueAndGrad } from '../../frontend/grad.js';
 import { ops, tensorFromData, Tensor } from '../backend.js';
 import { input } from '../engine/input.js';
@@ -174,6 +175,19 @@ export async function kilnSavedModel(c: LayerCase): Promise<{ diff: number; conf
   const data = Float32Array.from(x.dataSync());
   const layers = (artifacts.modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } }).config.layers;
   return { diff: maxDiff(predictData(back, data, c.input), predictData(km, data, c.input)), config: layers[layers.length - 1]!.config };
+}
+
+/** Whether ptxas is installed (CUDA checks are skipped, with this reason printed by vitest, without it). */
+export const hasPtxas = findPtxas() !== null;
+
+/** The layer inside a model compiled for the CUDA target (sm_80): ptxas's verdict on the PTX and the kernel count. */
+export function cudaAssembles(c: LayerCase): { ok: boolean; log: string; kernels: number } {
+  const { layer } = builtKiln(c);
+  const inp = input({ shape: c.input.slice(1) });
+  const km = model({ inputs: inp, outputs: layer.apply(inp) as never });
+  const art = compile(km, { target: 'cuda', sm: 80, inputShapes: [c.input] });
+  const { manifest, sections } = readArtifact(art.bytes);
+  return { ...assemblePtx(new TextDecoder().decode(sections['ptx']), 80), kernels: manifest.kernels.length };
 }
 
 /** The layer inside a model compiled by kiln.compile, run by the runtime (1 and 2 threads), against the interpreter. */

@@ -11,7 +11,7 @@ import { randomTensor, useCpuBackend } from '../test_util.js';
 import { averagePooling1d } from './average_pooling1d.js';
 import { maxPooling1d } from './max_pooling1d.js';
 import type { Pooling1DArgs } from './pooling1d.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, expectConfigRoundTrip, hasPtxas, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -56,6 +56,12 @@ describe.each(KINDS)('%s', (name, kiln, tfjs) => {
     const c: LayerCase = { kiln: () => kiln({ poolSize: 3, strides: 2, padding: 'same' }), tfjs: () => tfjs({ poolSize: 3, strides: 2, padding: 'same' }), input: [2, 9, 3] };
     expect(await compiledDiff(c)).toBeLessThanOrEqual(1e-6);
     expect(await tfjsSavedModelDiff(c)).toBeLessThanOrEqual(1e-6);
+  });
+
+  it.skipIf(!hasPtxas)('the pooling compiles for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const r = cudaAssembles({ kiln: () => kiln({ poolSize: 3, strides: 2, padding: 'same' }), input: [2, 9, 3] });
+    expect(r.ok, r.log).toBe(true);
+    expect(r.kernels).toBeGreaterThan(0);
   });
 
   it('output shapes, config round trip, errors', () => {

@@ -16,7 +16,7 @@ import { loadLayersModel } from '../saving/load.js';
 import { tensorFromData, type Tensor } from '../backend.js';
 import { maxAbsDiff, randomData, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { aspectRatioCropBox, resizing, type ResizingArgs } from './resizing.js';
-import { captureArtifacts, compiledDiff, resizeByMatrices, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { captureArtifacts, compiledDiff, cudaAssembles, hasPtxas, resizeByMatrices, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -74,6 +74,12 @@ describe('Resizing', () => {
       km.runEagerly = true;
       expect(maxAbsDiff(km.predict(tensorFromData(x, [2, 5, 6, 2])) as Tensor, tfImage(args)(tf.tensor(x, [2, 5, 6, 2])))).toBeLessThanOrEqual(1e-5);
     }
+  });
+
+  it.skipIf(!hasPtxas)('bilinear Resizing with cropToAspectRatio compiles for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const r = cudaAssembles({ kiln: () => resizing({ height: 4, width: 8, cropToAspectRatio: true }), input: [2, 5, 6, 3] });
+    expect(r.ok, r.log).toBe(true);
+    expect(r.kernels).toBeGreaterThan(0);
   });
 
   it('output shapes, config round trip, errors', () => {

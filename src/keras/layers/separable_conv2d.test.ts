@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { separableConv2d, type SeparableConv2DArgs } from './separable_conv2d.js';
-import { compiledDiff, dilateKernel, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -53,6 +53,12 @@ describe('SeparableConv2D', () => {
     // depthMultiplier 1: tfjs-layers 4.22's getConfig omits depth_multiplier, so a file it saves
     // with another multiplier does not reload in tfjs-layers either (weight shape mismatch).
     expect(await tfjsSavedModelDiff({ kiln: () => separableConv2d({ filters: 1, kernelSize: 1 }), tfjs: twin({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'elu' }), input: [2, 5, 4, 2] })).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.skipIf(!hasPtxas)('SeparableConv2D compiles for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const r = cudaAssembles({ kiln: () => separableConv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2 }), input: [2, 7, 6, 3] });
+    expect(r.ok, r.log).toBe(true);
+    expect(r.kernels).toBeGreaterThan(0);
   });
 
   it('output shapes, config round trip, errors', () => {
