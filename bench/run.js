@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,import,compile_time,memory,training,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,transformer,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
@@ -37,6 +37,7 @@ const benches = [
   { name: 'compile_time', args: ['--repeats', quick ? '3' : '7'] },
   { name: 'memory', args: [] },
   { name: 'training', args: ['--budget', quick ? '1000' : '3000'] },
+  { name: 'transformer', args: ['--rounds', rounds, '--budget', budget] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -82,6 +83,7 @@ section('Imported models', 'import.md');
 section('Compile time', 'compile_time.md');
 section('Memory', 'memory.md');
 section('Training', 'training.md');
+section('Transformer encoder', 'transformer.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');
