@@ -3,12 +3,16 @@
  * thing: the same op with bit-identical attributes (constants' literals included) on the same
  * operands (in either order for commutative ops). All ops are pure, and rng ops are counter-based
  * functions of their key and attributes, so two identical rng nodes draw the same numbers and may
- * merge. Parameters are not body nodes and never merge. The later duplicate is removed and its
+ * merge. Parameters are not body nodes and never merge. Control-flow nodes merge only when their
+ * regions are structurally equal as well, and CSE runs inside every region (a region is closed,
+ * so nothing merges across its boundary). The later duplicate is removed and its
  * uses point at the first one, which dominates it because the body is in topological order.
  */
 import type { Attrs, AttrValue, Func, Value } from '../ir/function.js';
 import type { Literal } from '../ir/literal.js';
+import { funcDiff } from '../ir/equal.js';
 import type { Pass } from './manager.js';
+import { runInRegions } from './regions.js';
 
 /** Ops whose two operands may be swapped without changing any result bit. */
 const COMMUTATIVE = new Set(['add', 'mul', 'max', 'min', 'and', 'or']);
@@ -69,7 +73,12 @@ function operandsMatch(v: Value, w: Value): boolean {
 }
 
 function identical(v: Value, w: Value): boolean {
-  return v.op === w.op && v.dtype === w.dtype && operandsMatch(v, w) && attrsIdentical(v.attrs, w.attrs);
+  return v.op === w.op && v.dtype === w.dtype && operandsMatch(v, w) && attrsIdentical(v.attrs, w.attrs) && regionsIdentical(v, w);
+}
+
+/** Control-flow nodes are the same computation only when their regions are structurally equal too. */
+function regionsIdentical(v: Value, w: Value): boolean {
+  return v.regions.length === w.regions.length && v.regions.every((r, i) => funcDiff(r, w.regions[i]!, { names: false }) === null);
 }
 
 export const cse: Pass = {
@@ -97,7 +106,9 @@ export const cse: Pass = {
       ids.set(v, ids.size);
       body.push(v);
     }
-    if (subst.size === 0) return false;
+    // Regions are functions of their own: common subexpressions are merged inside each.
+    const inRegions = runInRegions(fn, (r) => cse.run(r));
+    if (subst.size === 0) return inRegions;
     fn.body = body;
     fn.results = fn.results.map((r) => subst.get(r) ?? r);
     return true;

@@ -6,7 +6,9 @@
  * limit stay symbolic, except elementwise ops on broadcast scalars, which are computed on one
  * element. A result holding one repeated value becomes a broadcast of a scalar constant rather
  * than a large literal. Replaced nodes are removed;
- * operands they leave unused are left for DCE.
+ * operands they leave unused are left for DCE. Control flow: a cond whose predicate is a constant
+ * is replaced by the branch it takes (inlined); loops are never run at compile time; every region
+ * is folded inside.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Func, Value } from '../ir/function.js';
@@ -16,6 +18,9 @@ import { literal, type Literal } from '../ir/literal.js';
 import { attr, getOp } from '../ir/registry.js';
 import { numel } from '../ir/types.js';
 import type { Pass } from './manager.js';
+import { runInRegions } from './regions.js';
+import { Builder } from '../ir/builder.js';
+import { inlineFunc } from '../ir/ops/vjp_control.js';
 
 /** Default cap on the elements of a folded result (and of each materialized operand). */
 export const DEFAULT_FOLD_MAX_ELEMENTS = 65536;
@@ -40,6 +45,12 @@ const KEPT_SYMBOLIC: Readonly<Record<string, string>> = {
   // artifact by the tensor's size, while the rng node is a few bytes; both are exact.
   rng_uniform: 'rng output would be stored in full; the node is smaller',
   rng_normal: 'rng output would be stored in full; the node is smaller',
+  // Control flow: a cond on a constant predicate is replaced by its branch (foldBody); loops are
+  // never unrolled here, and their regions are folded inside.
+  cond: 'control flow is folded by taking the branch of a constant predicate, not by evaluation',
+  while: 'a loop is not run at compile time; its regions are folded inside',
+  scan: 'a loop is not run at compile time; its regions are folded inside',
+  get_result: 'an element of a control-flow result',
 };
 
 /** Operand forms that fold treats as known values. */
@@ -108,8 +119,21 @@ function foldBody(fn: Func, maxElements: number): boolean {
   };
   const subst = new Map<Value, Value>();
   const body: Value[] = [];
+  // Conds whose predicate is known: the taken branch is inlined, and these are its results.
+  const taken = new Map<Value, Value[]>();
   for (const v of fn.body) {
     for (let k = 0; k < v.inputs.length; k++) v.inputs[k] = subst.get(v.inputs[k]!) ?? v.inputs[k]!;
+    if (v.op === 'get_result' && taken.has(v.inputs[0]!)) {
+      subst.set(v, taken.get(v.inputs[0]!)![attr.int(v.attrs, 'index')]!);
+      continue;
+    }
+    if (v.op === 'cond' && isConstantValued(v.inputs[0]!)) {
+      const pred = tensorOf(v.inputs[0]!).dataSync()[0];
+      const b = new Builder(fn.name);
+      taken.set(v, inlineFunc(b, v.regions[pred ? 0 : 1]!, v.inputs.slice(1)));
+      body.push(...b.body);
+      continue;
+    }
     if (!foldDecision(v, maxElements).fold) {
       body.push(v);
       continue;
@@ -139,7 +163,9 @@ function foldBody(fn: Func, maxElements: number): boolean {
     }
     subst.set(v, replacement);
   }
-  if (subst.size === 0) return false;
+  // Regions are folded inside (their parameters are unknown, their constants are not).
+  const inRegions = runInRegions(fn, (r) => foldBody(r, maxElements));
+  if (subst.size === 0 && taken.size === 0) return inRegions;
   fn.body = body;
   fn.results = fn.results.map((r) => subst.get(r) ?? r);
   return true;

@@ -5,7 +5,8 @@
  * element holds a single repeated value (it becomes a broadcast of a scalar constant, which later
  * passes and code generators treat as free). Every rewrite is exact for all inputs, NaN and
  * infinities included; that is why x*0 -> 0 and x-x -> 0 are absent (NaN*0 is NaN, inf-inf is NaN).
- * Replaced nodes are removed; operands they leave unused are left for DCE.
+ * Replaced nodes are removed; operands they leave unused are left for DCE. The rules apply inside
+ * control-flow regions too.
  */
 import { isFloat, type DType } from '../ir/dtype.js';
 import type { Attrs, Func, Value } from '../ir/function.js';
@@ -14,6 +15,7 @@ import { literal } from '../ir/literal.js';
 import { attr } from '../ir/registry.js';
 import { numel, shapesEqual, typeToString, typesEqual } from '../ir/types.js';
 import type { Pass } from './manager.js';
+import { runInRegions } from './regions.js';
 
 /** What a rule may do besides returning an existing value: create new nodes placed before the node. */
 export interface Rewriter {
@@ -180,7 +182,7 @@ const MAX_REWRITES_PER_NODE = 64;
 /** Build a simplify pass over a rule table (the default table is RULES). */
 export function makeSimplify(rules: readonly Rule[] = RULES): Pass {
   const byOp = rulesByOp(rules);
-  return {
+  const pass: Pass = {
     name: 'simplify',
     run(fn: Func): boolean {
       const subst = new Map<Value, Value>();
@@ -217,9 +219,11 @@ export function makeSimplify(rules: readonly Rule[] = RULES): Pass {
       }
       fn.body = body;
       fn.results = fn.results.map(get);
-      return changed;
+      // Region bodies are simplified the same way (each is a closed function).
+      return runInRegions(fn, (r) => pass.run(r)) || changed;
     },
   };
+  return pass;
 }
 
 function applyOnce(byOp: Map<string, Rule[]>, v: Value, r: Rewriter): { rule: string; value: Value } | null {
