@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff, randomTensor, randomizeWeights, toTf, useCpuBackend } from '../test_util.js';
-import { compareRnn } from './recurrent_testkit.js';
+import { compareRnn, randomizeTfjs, tfjsSavedToKiln } from './recurrent_testkit.js';
 import { GRU, gru } from './gru.js';
 import { deserializeLayer } from '../engine/layer.js';
 import { valueAndGrad } from '../../frontend/grad.js';
@@ -74,5 +74,11 @@ describe('GRU', () => {
       expect(deserializeLayer(l.serialize()).getConfig()).toEqual(c);
     }
     expect(() => gru({ units: 2, resetAftr: true } as never)).toThrow(/did you mean 'resetAfter'/);
+  });
+
+  it('loads from a tfjs-layers-saved model with equal predictions', async () => {
+    const t = tfl.sequential({ layers: [tfl.layers.gru({ units: 4, returnSequences: true, inputShape: [5, 3], ...TF }), tfl.layers.gru({ units: 2, ...TF })] });
+    randomizeTfjs(t, 23);
+    expect((await tfjsSavedToKiln(t, randomTensor([2, 5, 3], 24))).diff).toBeLessThanOrEqual(1e-5);
   });
 });

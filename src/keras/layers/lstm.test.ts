@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { useCpuBackend, randomTensor } from '../test_util.js';
-import { compareRnn } from './recurrent_testkit.js';
+import { compareRnn, randomizeTfjs, tfjsSavedToKiln } from './recurrent_testkit.js';
 import { LSTM, LSTMCell, lstm, lstmCell } from './lstm.js';
 import { deserializeLayer } from '../engine/layer.js';
 import { input } from '../engine/input.js';
@@ -59,5 +59,11 @@ describe('LSTM', () => {
     expect(() => lstm({ units: 2, retrunSequences: true } as never)).toThrow(/unknown argument 'retrunSequences' \(did you mean 'returnSequences'\?\)/);
     expect(() => lstm({ units: 2, name: 'l' }).apply(randomTensor([2, 3], 1))).toThrow(KilnError);
     expect(() => lstm({ units: 2, name: 'l2' }).apply(randomTensor([2, 3], 1))).toThrow("LSTM 'l2': expected input of rank 3 [batch, time, features], got f32[2,3]");
+  });
+
+  it('loads from a tfjs-layers-saved model with equal predictions', async () => {
+    const t = tfl.sequential({ layers: [tfl.layers.lstm({ units: 4, returnSequences: true, inputShape: [5, 3], ...TF }), tfl.layers.lstm({ units: 2, goBackwards: true, ...TF })] });
+    randomizeTfjs(t, 21);
+    expect((await tfjsSavedToKiln(t, randomTensor([2, 5, 3], 22))).diff).toBeLessThanOrEqual(1e-5);
   });
 });

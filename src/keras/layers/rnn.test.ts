@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff, randomTensor, randomizeWeights, toTf, useCpuBackend } from '../test_util.js';
-import { compareRnn } from './recurrent_testkit.js';
+import { compareRnn, randomizeTfjs, tfjsSavedToKiln } from './recurrent_testkit.js';
 import { RNN, rnn, StackedRNNCells } from './rnn.js';
 import { lstm, lstmCell } from './lstm.js';
 import { gru, gruCell } from './gru.js';
@@ -105,5 +105,11 @@ describe('RNN wrapper', () => {
     expect(back.getConfig()).toEqual(c);
     expect(RNN.fromConfig(c).getConfig()).toEqual(c);
     expect(() => rnn({} as never)).toThrow(/cell is required/);
+  });
+
+  it('a tfjs-saved generic RNN over stacked cells loads with equal predictions', async () => {
+    const t = tfl.sequential({ layers: [tfl.layers.rnn({ cell: [tfl.layers.lstmCell({ units: 3, ...TF }), tfl.layers.simpleRNNCell({ units: 2, ...TF })], returnSequences: true, inputShape: [4, 2] })] });
+    randomizeTfjs(t, 27);
+    expect((await tfjsSavedToKiln(t, randomTensor([2, 4, 2], 28))).diff).toBeLessThanOrEqual(1e-5);
   });
 });

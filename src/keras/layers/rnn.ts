@@ -15,7 +15,7 @@ import {
   deserializeLayer, isShapeList, Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig, type LayerMask, type SerializedLayer,
 } from '../engine/layer.js';
 import { getRegularizer, serializeRegularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
-import { checkLayerArgs } from './args.js';
+import { BASE_LAYER_ARGS, checkLayerArgs } from './args.js';
 import { RNNCell, runRecurrence } from './recurrent.js';
 
 // ---- StackedRNNCells -------------------------------------------------------------------------------
@@ -203,7 +203,12 @@ export class RNN extends Layer {
 
   override build(inputShape: KerasShape | KerasShape[]): void {
     const x = isShapeList(inputShape) ? inputShape[0]! : inputShape;
-    if (!this.cell.built) this.cell.build([x[0] ?? null, ...x.slice(2)]);
+    if (!this.cell.built) {
+      // tfjs-layers names the cells' weights in the RNN's scope: `<rnn>/kernel`, stacked `<rnn>/RNNCell_<i>/kernel`.
+      if (this.cell instanceof StackedRNNCells) this.cell.cells.forEach((c, i) => { if (!c.built) c.weightScope ??= `${this.name}/RNNCell_${i}`; });
+      else this.cell.weightScope ??= this.name;
+      this.cell.build([x[0] ?? null, ...x.slice(2)]);
+    }
     this.cell.built = true;
     // The cell's regularizers and constraints are this layer's (the training step reads them here).
     this.weightPenalties.push(...allCellPenalties(this.cell));
@@ -318,9 +323,11 @@ export class RNN extends Layer {
   }
 
   static fromConfig(config: RNNConfig): RNN {
-    const { cell, ...rest } = config;
+    const { cell } = config;
     if (cell == null) throw new KilnError(`RNN '${config.name}': config has no cell`);
-    return new RNN({ ...rest, cell: asCell(deserializeLayer(cell), config.name) });
+    // tfjs-layers also writes the cell's own fields flat into the RNN's config; the cell entry is what counts.
+    const own = Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'cell' && (BASE_LAYER_ARGS as readonly string[]).concat(RNN_BASE_ARGS).includes(k)));
+    return new RNN({ ...(own as RNNBaseArgs), cell: asCell(deserializeLayer(cell), config.name) });
   }
 }
 registerLayer(RNN);

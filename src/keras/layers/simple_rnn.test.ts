@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { randomTensor, useCpuBackend } from '../test_util.js';
-import { compareRnn } from './recurrent_testkit.js';
+import { compareRnn, randomizeTfjs, tfjsSavedToKiln } from './recurrent_testkit.js';
 import { SimpleRNN, SimpleRNNCell, simpleRNN, simpleRNNCell } from './simple_rnn.js';
 import { deserializeLayer } from '../engine/layer.js';
 
@@ -36,5 +36,11 @@ describe('SimpleRNN', () => {
     // Training-mode dropout is not implemented: refused, not ignored.
     const d = simpleRNN({ units: 2, dropout: 0.5 });
     expect(() => d.apply(randomTensor([1, 2, 2], 3), { training: true })).toThrow(/dropout 0.5 .* in training is not supported yet/);
+  });
+
+  it('loads from a tfjs-layers-saved model with equal predictions', async () => {
+    const t = tfl.sequential({ layers: [tfl.layers.simpleRNN({ units: 4, inputShape: [5, 3], ...TF })] });
+    randomizeTfjs(t, 25);
+    expect((await tfjsSavedToKiln(t, randomTensor([2, 5, 3], 26))).diff).toBeLessThanOrEqual(1e-5);
   });
 });
