@@ -398,6 +398,18 @@ describe('a layer\'s call', () => {
     expect(opsIn(irText(f, rand([2, 3])), 'cond')).toBe(1);
   });
 
+  it('a call that uses super is refused by name (the rewritten method runs outside its class)', () => {
+    class Sub extends Gate {
+      static override className = 'AutographGateSub';
+      override call(inputs: kiln.Tensor | kiln.Tensor[]): kiln.Tensor {
+        const y = super.call(inputs);
+        return k.greater(k.sum(y), 1) ? y : k.neg(y);
+      }
+    }
+    const layer = new Sub();
+    expect(() => kiln.fn((v: kiln.Tensor) => layer.apply(v) as kiln.Tensor)(rand([2]))).toThrow(/AutoGraph cannot convert 'AutographGateSub '.*': it uses `super` \(line 2\)/);
+  });
+
   it('an unknown key in static autograph is refused', () => {
     class Bad extends Gate {
       static override autograph = { scopes: {} } as never;

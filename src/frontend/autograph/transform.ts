@@ -134,7 +134,20 @@ function checkRoot(M: typeof TsMorph, root: Node, fail: (what: string) => never)
   if (f.isAsync?.()) fail('it is an async function, which cannot be traced (tracing is synchronous)');
   root.forEachDescendant((d) => {
     if (M.Node.isYieldExpression(d)) fail(`it contains \`yield\` (line ${d.getStartLineNumber()})`);
+    // The rewritten source is compiled outside its class: super and #private names do not resolve there.
+    if (d.getKind() === M.SyntaxKind.SuperKeyword && ownerOf(M, d) === root) {
+      fail(`it uses \`super\` (line ${d.getStartLineNumber()}), which a method rewritten outside its class cannot reach`);
+    }
+    if (M.Node.isPrivateIdentifier(d)) fail(`it uses the private name ${d.getText()} (line ${d.getStartLineNumber()}), which is only visible inside its class`);
   });
+}
+
+/** The nearest enclosing non-arrow function or class of `n` (what `this`/`super` refer to). */
+function ownerOf(M: typeof TsMorph, n: Node): Node | undefined {
+  for (let p = n.getParent(); p; p = p.getParent()) {
+    if (FUNCTION_KINDS.has(p.getKindName()) && !M.Node.isArrowFunction(p)) return p;
+  }
+  return undefined;
 }
 
 function firstLine(s: string): string {
