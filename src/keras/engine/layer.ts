@@ -88,6 +88,36 @@ export interface WeightConstraint {
 let activityPenalties: Tensor[] | undefined;
 
 /**
+ * The call arguments of the layer whose `call` is running. A layer applied inside it without
+ * `training` or `step` inherits them (Keras's call context), so a subclassed model's call that
+ * applies `this.dropout.apply(x)` trains in training mode with the step's dropout key.
+ */
+let callContext: CallArgs | undefined;
+
+/** `args` with `training` and `step` taken from the running call when not given. */
+export function inheritCallArgs(args: CallArgs): CallArgs {
+  const out: CallArgs = { ...args };
+  const training = args.training ?? callContext?.training;
+  const step = args.step ?? callContext?.step;
+  if (training !== undefined) out.training = training;
+  else delete out.training;
+  if (step !== undefined) out.step = step;
+  else delete out.step;
+  return out;
+}
+
+/** Run `f` (a call) with `args` as the call context its sublayers inherit from. */
+export function withCallContext<T>(args: CallArgs, f: () => T): T {
+  const outer = callContext;
+  callContext = inheritCallArgs(args);
+  try {
+    return f();
+  } finally {
+    callContext = outer;
+  }
+}
+
+/**
  * Run `f` (a training forward pass) and return, beside its result, the penalties of every
  * activity regularizer on the outputs of the layers applied to Tensors meanwhile.
  */
@@ -346,7 +376,8 @@ export abstract class Layer {
       const masks = tensors.map((t) => tensorMasks.get(t) ?? null);
       if (masks.some((m) => m)) mask = Array.isArray(inputs) ? masks : masks[0]!;
     }
-    const out = this.callConverted(inputs as Tensor | Tensor[], { ...args, mask });
+    const callArgs = inheritCallArgs({ ...args, mask });
+    const out = withCallContext(callArgs, () => this.callConverted(inputs as Tensor | Tensor[], callArgs));
     const outMask = this.computeMask(inputs as Tensor | Tensor[], mask);
     if (outMask) {
       const outs = Array.isArray(out) ? out : [out];

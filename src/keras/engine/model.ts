@@ -8,7 +8,7 @@
 import { KilnError, typeToString } from '../../ir/types.js';
 import { fn, ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape, type KerasTensor } from './keras_tensor.js';
-import { assignWeights, isShapeList, Layer, type CallArgs } from './layer.js';
+import { assignWeights, isShapeList, Layer, withCallContext, type CallArgs } from './layer.js';
 import { formatSummary, type SummaryRow } from '../summary.js';
 import type { History } from '../callbacks/history.js';
 import type { Logs } from '../callbacks/callback.js';
@@ -121,7 +121,7 @@ export class Model extends Layer {
   /** The forward pass on frontend Tensors, one per input, in order (a subclassed model's is its call). */
   protected run(xs: Tensor[], args: CallArgs): Tensor[] {
     if (!this.isSubclassed) throw new KilnError(`model '${this.name}': a subclass of kiln.Model must define call(inputs, {training}) (its forward pass)`);
-    const out = this.call(xs.length === 1 ? xs[0]! : xs, args);
+    const out = withCallContext(args, () => this.callConverted(xs.length === 1 ? xs[0]! : xs, args));
     return Array.isArray(out) ? out : [out];
   }
 

@@ -25,7 +25,7 @@ import { writeFilesAtomic } from '../../frontend/io/atomic.js';
 import { literal } from '../../ir/literal.js';
 import { Tensor, Variable } from '../backend.js';
 import type { KerasShape } from './keras_tensor.js';
-import { assignWeights, isShapeList, Layer } from './layer.js';
+import { assignWeights, isShapeList, Layer, withCallContext } from './layer.js';
 
 // ---- tracking -----------------------------------------------------------------------------------
 
@@ -107,7 +107,8 @@ export function traceCall(model: Layer, shapes: readonly KerasShape[], dtypes: r
   let outs: Tensor[] = [];
   try {
     trace((...xs: Tensor[]) => {
-      const out = model.call(xs.length === 1 ? xs[0]! : xs, { training: false });
+      const inputs = xs.length === 1 ? xs[0]! : xs;
+      const out = withCallContext({ training: false }, () => model.callConverted(inputs, { training: false }));
       outs = Array.isArray(out) ? out : [out];
       return outs;
     }, types, { name: `${model.name}_build` });

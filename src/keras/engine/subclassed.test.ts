@@ -135,6 +135,27 @@ describe('subclassed kiln.Model', () => {
     expectClose((m.predict(x) as Tensor).dataSync(), (t.predict(toTf(x)) as tf.Tensor).dataSync(), 1e-4, 'predict after fit');
   });
 
+  it('sublayers inherit training and the step from the running call (Keras call context): dropout works in fit', async () => {
+    class WithDropout extends kiln.Model {
+      hidden = kiln.layers.dense({ units: 16 });
+      drop = kiln.layers.dropout({ rate: 0.5 });
+      out = kiln.layers.dense({ units: 1 });
+      // Call args are not passed on: the sublayers inherit them.
+      override call(x: Tensor): Tensor {
+        return this.out.apply(this.drop.apply(this.hidden.apply(x)));
+      }
+    }
+    const m = new WithDropout();
+    const x = randomTensor([6, 4], 7), y = randomTensor([6, 1], 8);
+    const inference = Array.from((m.apply(x) as Tensor).dataSync());
+    expect(Array.from((m.apply(x, { training: false }) as Tensor).dataSync())).toEqual(inference);
+    expect(Array.from((m.apply(x, { training: true }) as Tensor).dataSync())).not.toEqual(inference);
+    m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    // Without the inherited step, training-mode dropout inside the traced step would throw.
+    const h = await m.fit(x, y, { epochs: 2, batchSize: 6, verbose: 0 });
+    expect(h.history['loss']!.every((l) => Number.isFinite(Number(l)))).toBe(true);
+  });
+
   it('saveWeights / loadWeights: the tfjs weights format by attribute path, read back into a fresh instance', async () => {
     const m = makeModel(20);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-subclassed-'));

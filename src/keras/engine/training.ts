@@ -36,7 +36,7 @@ import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optim
 import { callbackKey, CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
 import { History } from '../callbacks/history.js';
 import { ProgbarLogger } from '../progress.js';
-import type { CallArgs } from './layer.js';
+import { withCallContext, type CallArgs } from './layer.js';
 import type { Model } from './model.js';
 import { constraintsOf, withPenalties } from './regularization.js';
 import { noteInputSpecs } from './subclass.js';
@@ -146,7 +146,7 @@ function inline(func: Func, inputs: readonly Tensor[]): Tensor[] {
   const t = activeTrace()!;
   const map = new Map<Value, Value>();
   func.params.forEach((p, i) => map.set(p, t.valueOf(inputs[i]!, 'train_step')));
-  for (const v of func.body) map.set(v, t.builder.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs));
+  for (const v of func.body) map.set(v, t.builder.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, v.regions));
   return func.results.map((r) => t.symbolic(map.get(r)!));
 }
 
@@ -396,7 +396,9 @@ export class Trainer {
   private forward(xs: Tensor[], training: boolean, step?: Tensor): Tensor {
     // `step` (the optimizer's iteration counter) keys training-mode randomness such as Dropout.
     const args: CallArgs & { step?: Tensor } = step ? { training, step } : { training };
-    const out = this.model.call(xs.length === 1 ? xs[0]! : xs, args);
+    const inputs = xs.length === 1 ? xs[0]! : xs;
+    // A subclassed model's call runs as a layer call does: AutoGraph-converted, its sublayers inheriting training and step.
+    const out = this.model.isSubclassed ? withCallContext(args, () => this.model.callConverted(inputs, args)) : this.model.call(inputs, args);
     if (Array.isArray(out)) {
       if (out.length !== 1) throw new KilnError(`model has ${out.length} outputs; training supports one output so far`);
       return out[0]!;
