@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Func } from '../function.js';
 import { evalFunc, tfDtype } from '../interpreter.js';
 import { attr, type OpDef } from '../registry.js';
-import { KilnError, isTupleType, opError, tensorType, tupleType, typeToString, typesEqual, type TensorType } from '../types.js';
+import { isTupleType, opError, tensorType, tupleType, typeToString, typesEqual, type TensorType } from '../types.js';
 import { condVjp, scanVjp, whileVjp } from './vjp_control.js';
 
 /**
@@ -196,15 +196,3 @@ export const controlOps: OpDef[] = [
     vjpTuple: scanVjp,
   },
 ];
-
-/**
- * Until the runtime schedule runs loops and branches, code generation cannot take control flow:
- * say so, naming the op, instead of failing somewhere inside fusion or lowering.
- */
-export function rejectControlFlow(fn: Func, where: string): void {
-  for (const v of fn.body) {
-    if (v.regions.length || v.op === 'get_result') {
-      throw new KilnError(`${where}: @${fn.name} contains a '${v.op}' node, which code generation cannot compile yet; run it with the interpreter (execution: 'interpreter') instead`);
-    }
-  }
-}
