@@ -399,6 +399,91 @@ describe('planFusion', () => {
     expect(p.decisions.find((d) => d.producer.op === 'dot_general')!.why).toMatch(/^not fused: reduce %\d+ cannot share a kernel with dot_general/);
   });
 
+  it('stores a value that a cheap op duplicated into other groups reads there, before them (GroupNormalization\'s gradient)', () => {
+    // The mean %5 feeds broadcast %6 (and %14), recomputed in several groups; the sibling
+    // reductions holding %5 must store it and run first (they did neither: codegen failed).
+    const fn = parseFunc(`
+      func @group_norm_grad(%x: f32[3,8], %gamma: f32[8], %beta: f32[8], %r: f32[3,8]) -> (out0: f32[], grad_arg0: f32[3,8], grad_gamma: f32[8], grad_beta: f32[8]) {
+        %0 = reshape(%x) {shape=[3, 1, 8]} : f32[3,1,8]
+        %1 = reduce(%0) {op=sum, axes=[2]} : f32[3,1]
+        %2 = reshape(%1) {shape=[3, 1, 1]} : f32[3,1,1]
+        %3 = constant() {value=f32[]{8}} : f32[]
+        %4 = broadcast_in_dim(%3) {shape=[3, 1, 1], dims=[]} : f32[3,1,1]
+        %5 = div(%2, %4) : f32[3,1,1]
+        %6 = broadcast_in_dim(%5) {shape=[3, 1, 8], dims=[0, 1, 2]} : f32[3,1,8]
+        %7 = sub(%0, %6) : f32[3,1,8]
+        %8 = mul(%7, %7) : f32[3,1,8]
+        %9 = reduce(%8) {op=sum, axes=[2]} : f32[3,1]
+        %10 = reshape(%9) {shape=[3, 1, 1]} : f32[3,1,1]
+        %11 = constant() {value=f32[]{8}} : f32[]
+        %12 = broadcast_in_dim(%11) {shape=[3, 1, 1], dims=[]} : f32[3,1,1]
+        %13 = div(%10, %12) : f32[3,1,1]
+        %14 = broadcast_in_dim(%5) {shape=[3, 1, 8], dims=[0, 1, 2]} : f32[3,1,8]
+        %15 = sub(%0, %14) : f32[3,1,8]
+        %16 = constant() {value=f32[]{0.00001}} : f32[]
+        %17 = broadcast_in_dim(%16) {shape=[3, 1, 1], dims=[]} : f32[3,1,1]
+        %18 = add(%13, %17) : f32[3,1,1]
+        %19 = rsqrt(%18) : f32[3,1,1]
+        %20 = broadcast_in_dim(%19) {shape=[3, 1, 8], dims=[0, 1, 2]} : f32[3,1,8]
+        %21 = mul(%15, %20) : f32[3,1,8]
+        %22 = reshape(%21) {shape=[3, 8]} : f32[3,8]
+        %23 = reshape(%gamma) {shape=[1, 8]} : f32[1,8]
+        %24 = broadcast_in_dim(%23) {shape=[3, 8], dims=[0, 1]} : f32[3,8]
+        %25 = mul(%22, %24) : f32[3,8]
+        %26 = reshape(%beta) {shape=[1, 8]} : f32[1,8]
+        %27 = broadcast_in_dim(%26) {shape=[3, 8], dims=[0, 1]} : f32[3,8]
+        %28 = add(%25, %27) : f32[3,8]
+        %30 = mul(%28, %r) : f32[3,8]
+        %31 = reduce(%30) {op=sum, axes=[0, 1]} : f32[]
+        %32 = constant() {value=f32[]{1}} : f32[]
+        %33 = broadcast_in_dim(%32) {shape=[], dims=[]} : f32[]
+        %34 = broadcast_in_dim(%33) {shape=[3, 8], dims=[]} : f32[3,8]
+        %35 = mul(%34, %r) : f32[3,8]
+        %36 = reduce(%35) {op=sum, axes=[0]} : f32[8]
+        %37 = reshape(%36) {shape=[1, 8]} : f32[1,8]
+        %38 = reshape(%37) {shape=[8]} : f32[8]
+        %39 = mul(%35, %24) : f32[3,8]
+        %40 = mul(%35, %22) : f32[3,8]
+        %41 = reduce(%40) {op=sum, axes=[0]} : f32[8]
+        %42 = reshape(%41) {shape=[1, 8]} : f32[1,8]
+        %43 = reshape(%42) {shape=[8]} : f32[8]
+        %44 = reshape(%39) {shape=[3, 1, 8]} : f32[3,1,8]
+        %45 = mul(%44, %20) : f32[3,1,8]
+        %46 = mul(%44, %15) : f32[3,1,8]
+        %47 = reduce(%46) {op=sum, axes=[2]} : f32[3,1]
+        %48 = reshape(%47) {shape=[3, 1, 1]} : f32[3,1,1]
+        %49 = constant() {value=f32[]{-0.5}} : f32[]
+        %50 = broadcast_in_dim(%49) {shape=[3, 1, 1], dims=[]} : f32[3,1,1]
+        %51 = div(%19, %18) : f32[3,1,1]
+        %52 = mul(%50, %51) : f32[3,1,1]
+        %53 = mul(%48, %52) : f32[3,1,1]
+        %54 = neg(%45) : f32[3,1,8]
+        %55 = reduce(%54) {op=sum, axes=[2]} : f32[3,1]
+        %56 = reshape(%55) {shape=[3, 1, 1]} : f32[3,1,1]
+        %57 = div(%53, %12) : f32[3,1,1]
+        %58 = reshape(%57) {shape=[3, 1]} : f32[3,1]
+        %59 = broadcast_in_dim(%58) {shape=[3, 1, 8], dims=[0, 1]} : f32[3,1,8]
+        %60 = mul(%59, %7) : f32[3,1,8]
+        %61 = mul(%59, %7) : f32[3,1,8]
+        %62 = add(%60, %61) : f32[3,1,8]
+        %63 = neg(%62) : f32[3,1,8]
+        %64 = add(%45, %62) : f32[3,1,8]
+        %65 = reduce(%63) {op=sum, axes=[2]} : f32[3,1]
+        %66 = reshape(%65) {shape=[3, 1, 1]} : f32[3,1,1]
+        %67 = add(%56, %66) : f32[3,1,1]
+        %68 = div(%67, %4) : f32[3,1,1]
+        %69 = reshape(%68) {shape=[3, 1]} : f32[3,1]
+        %70 = broadcast_in_dim(%69) {shape=[3, 1, 8], dims=[0, 1]} : f32[3,1,8]
+        %71 = add(%64, %70) : f32[3,1,8]
+        %72 = reshape(%71) {shape=[3, 8]} : f32[3,8]
+        return %31, %72, %43, %38
+      }`);
+    const p = plan(fn);
+    const mean = fn.body[5]!;
+    expect(mean.op).toBe('div');
+    expect(p.groups.filter((g) => g.outputs.includes(mean)).length).toBe(1);
+  });
+
   it('random functions: every value planned, inputs stored by earlier groups, groups well-formed', () => {
     let groups = 0, fused = 0;
     for (let seed = 1; seed <= Number(process.env["FUSION_SEEDS"] ?? 150); seed++) {

@@ -183,8 +183,8 @@ function inOrder(vs: Iterable<Value>, order: ReadonlyMap<Value, number>): Value[
 function successors(c: Cluster, g: Pick<Graph, 'clustersOf' | 'users'>): Set<Cluster> {
   const out = new Set<Cluster>();
   for (const m of c.members) {
+    // A user duplicated into several groups counts in each: one that holds it without m reads m from c.
     for (const u of g.users.get(m) ?? []) {
-      if (c.members.has(u)) continue;
       for (const d of g.clustersOf.get(u) ?? []) if (d !== c && !d.members.has(m)) out.add(d);
     }
   }
@@ -327,10 +327,12 @@ function finalize(
     return group;
   });
   for (const group of groups) {
-    const members = new Set(group.values);
     group.outputs = group.values.filter((v) => {
       if (g.results.has(v) && groupOf.get(v) === group) return true;
-      return (g.users.get(v) ?? []).some((u) => !members.has(u) && (g.clustersOf.get(u) ?? []).some((d) => !d.members.has(v)));
+      // Stored by its home group when a group holding one of its users lacks it, this one's members
+      // included: a cheap user duplicated into several groups reads v from here in those that lack v.
+      if (groupOf.get(v) !== group) return false;
+      return (g.users.get(v) ?? []).some((u) => (g.clustersOf.get(u) ?? []).some((d) => !d.members.has(v)));
     });
   }
   return { func: fn, groups, groupOf, decisions: g.decisions, regions: new Map(), controls: [] };
