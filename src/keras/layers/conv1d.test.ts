@@ -8,9 +8,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
+import { sequential } from '../engine/sequential.js';
+import * as layers from './index.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { conv1d, type Conv1DArgs } from './conv1d.js';
-import { compiledDiff, cudaAssembles, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, fitParity, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -58,6 +60,20 @@ describe('Conv1D', () => {
     const r = cudaAssembles({ kiln: () => conv1d({ filters: 3, kernelSize: 3, padding: 'causal', dilationRate: 2, activation: 'relu' }), input: [2, 10, 2] });
     expect(r.ok, r.log).toBe(true);
     expect(r.kernels).toBeGreaterThan(0);
+  });
+
+  it('trains with fit (the compiled step) as tfjs-layers does: Conv1D, pooling 1D, global pooling 1D', async () => {
+    const build = (L: typeof tfl.layers | typeof layers) => [
+      L.conv1d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [12, 3] } as never),
+      L.maxPooling1d({ poolSize: 2 } as never),
+      L.conv1d({ filters: 3, kernelSize: 2, strides: 2, activation: 'tanh' } as never),
+      L.averagePooling1d({ poolSize: 2, strides: 1 } as never),
+      L.globalAveragePooling1d({}),
+    ];
+    const r = await fitParity(sequential({ layers: build(layers) as never }), tfl.sequential({ layers: build(tfl.layers) as never }), [4, 12, 3]);
+    expect(r.loss).toBeLessThanOrEqual(1e-4);
+    expect(r.weights).toBeLessThanOrEqual(1e-4);
+    expect(r.losses[2]!).toBeLessThan(r.losses[0]!);
   });
 
   it('output shapes, config round trip, errors', () => {

@@ -9,9 +9,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
+import { sequential } from '../engine/sequential.js';
+import * as layers from './index.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { conv2dTranspose, type Conv2DTransposeArgs } from './conv2d_transpose.js';
-import { compiledDiff, cudaAssembles, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, fitParity, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -68,6 +70,19 @@ describe('Conv2DTranspose', () => {
     const r = cudaAssembles({ kiln: () => conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }), input: [2, 3, 4, 3] });
     expect(r.ok, r.log).toBe(true);
     expect(r.kernels).toBeGreaterThan(0);
+  });
+
+  it('trains with fit (the compiled step) as tfjs-layers does: Conv2DTranspose, SeparableConv2D, GlobalMaxPooling2D', async () => {
+    const build = (L: typeof tfl.layers | typeof layers) => [
+      L.conv2dTranspose({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', inputShape: [3, 4, 2] } as never),
+      L.separableConv2d({ filters: 4, kernelSize: 3, depthMultiplier: 2, activation: 'relu' } as never),
+      L.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 3 } as never),
+      L.globalMaxPooling2d({}),
+    ];
+    const r = await fitParity(sequential({ layers: build(layers) as never }), tfl.sequential({ layers: build(tfl.layers) as never }), [4, 3, 4, 2]);
+    expect(r.loss).toBeLessThanOrEqual(1e-4);
+    expect(r.weights).toBeLessThanOrEqual(1e-4);
+    expect(r.losses[2]!).toBeLessThan(r.losses[0]!);
   });
 
   it('output shapes, config round trip, errors', () => {

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
 import { loadLayersModel } from '../saving/load.js';
+import { sgd as sgdOptimizer } from '../optimizers/sgd.js';
 import { compile } from '../../compile.js';
 import { load, readArtifact } from '../../runtime/index.js';
 import { assemblePtx, findPtxas } from '../../codegen/cuda/ptxas.js';
@@ -240,4 +241,29 @@ export function resizeByMatrices(x: tf.Tensor, size: [number, number], opts: { n
   const t = tf.transpose(tf.reshape(rows, [oh, n, w, c]), [2, 1, 0, 3]);
   const cols = tf.matMul(interpolationMatrix(w, ow, opts.nearest, opts.halfPixelCenters), tf.reshape(t, [w, n * oh * c]));
   return tf.transpose(tf.reshape(cols, [ow, n, oh, c]), [1, 2, 0, 3]);
+}
+
+/**
+ * Two models of the same architecture (Kiln and tfjs-layers) from identical seeded weights,
+ * trained by `fit` (Kiln: the compiled training step) with SGD on MSE for a few full-batch
+ * epochs: the largest relative loss difference over the epochs, and the largest weight
+ * difference at the end.
+ */
+export async function fitParity(km: Model, tm: tfl.LayersModel, inputShape: number[], epochs = 3): Promise<{ loss: number; weights: number; losses: number[] }> {
+  tm.setWeights(tm.weights.map((w, i) => tf.tensor(randomData(w.shape.reduce((a, b) => a! * b!, 1)!, 500 + i, -0.5, 0.5), w.shape as number[])));
+  km.setWeights(tm.getWeights().map((t) => tensorFromData(Float32Array.from(t.dataSync()), t.shape)));
+  const n = inputShape.reduce((a, b) => a * b, 1);
+  const x = randomData(n, 41);
+  const outShape = tm.outputs[0]!.shape.map((d, i) => (i === 0 ? inputShape[0]! : d!)) as number[];
+  const y = randomData(outShape.reduce((a, b) => a * b, 1), 42);
+  km.compile({ optimizer: sgdOptimizer({ learningRate: 0.1 }), loss: 'meanSquaredError' });
+  tm.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
+  const args = { epochs, batchSize: inputShape[0]!, shuffle: false, verbose: 0 } as const;
+  const hk = await km.fit(tensorFromData(x, inputShape), tensorFromData(y, outShape), args);
+  const ht = await tm.fit(tf.tensor(x, inputShape), tf.tensor(y, outShape), args);
+  const lk = hk.history['loss'] as number[], lt = ht.history['loss'] as number[];
+  expect(lk.length).toBe(epochs);
+  const loss = Math.max(...lk.map((v, i) => Math.abs(v - lt[i]!) / Math.max(Math.abs(lt[i]!), 1e-6)));
+  const weights = Math.max(...km.getWeights().map((w, i) => maxDiff(w.dataSync(), tm.getWeights()[i]!.dataSync())));
+  return { loss, weights, losses: lt };
 }
