@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,import,compile_time,memory,training,transformer,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,transformer,sampler,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
@@ -38,6 +38,7 @@ const benches = [
   { name: 'memory', args: [] },
   { name: 'training', args: ['--budget', quick ? '1000' : '3000'] },
   { name: 'transformer', args: ['--rounds', rounds, '--budget', budget] },
+  { name: 'sampler', args: ['--rounds', rounds, '--budget', budget] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -84,6 +85,7 @@ section('Compile time', 'compile_time.md');
 section('Memory', 'memory.md');
 section('Training', 'training.md');
 section('Transformer encoder', 'transformer.md');
+section('Text sampler (compiled while loop)', 'sampler.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');
