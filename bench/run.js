@@ -38,6 +38,7 @@ const benches = [
   { name: 'memory', args: [] },
   { name: 'training', args: ['--budget', quick ? '1000' : '3000'] },
   { name: 'transformer', args: ['--rounds', rounds, '--budget', budget] },
+  { name: 'lstm', args: ['--budget', quick ? '1000' : '3000'] },
   { name: 'sampler', args: ['--rounds', rounds, '--budget', budget] },
 ].filter((b) => only.includes(b.name));
 
@@ -85,6 +86,7 @@ section('Compile time', 'compile_time.md');
 section('Memory', 'memory.md');
 section('Training', 'training.md');
 section('Transformer encoder', 'transformer.md');
+section('LSTM language model training', 'lstm.md');
 section('Text sampler (compiled while loop)', 'sampler.md');
 
 if (only.includes('size')) {
