@@ -87,6 +87,17 @@ export function scanSignature(ins: readonly TensorType[], attrs: Readonly<Record
   return { carries, xs, slices: xs.map((x) => sliceType(x, axis)), length, axis };
 }
 
+/**
+ * One loop iteration in the interpreter: run `body` keeping only its results, and free the
+ * previous iteration's values (never the node's own inputs, nor values the body passed through),
+ * so a long loop holds one iteration's tensors, not all of them.
+ */
+function step(prev: readonly tf.Tensor[], body: () => tf.Tensor[], keep: (t: tf.Tensor) => boolean): tf.Tensor[] {
+  const next = tf.tidy(body);
+  for (const t of prev) if (!next.includes(t) && !keep(t)) t.dispose();
+  return next;
+}
+
 export const controlOps: OpDef[] = [
   {
     name: 'get_result', kind: 'control', arity: 1,
@@ -146,8 +157,9 @@ export const controlOps: OpDef[] = [
       const max = attr.int(attrs, 'max_iterations');
       let vars = [...ins];
       for (let i = 0; max < 0 || i < max; i++) {
-        if (!evalFunc(regions[0]!, vars)[0]!.dataSync()[0]) break;
-        vars = evalFunc(regions[1]!, vars);
+        const go = tf.tidy(() => evalFunc(regions[0]!, vars)[0]!.dataSync()[0]);
+        if (!go) break;
+        vars = step(vars, () => evalFunc(regions[1]!, vars), (t) => ins.includes(t));
       }
       return vars;
     },
@@ -184,8 +196,9 @@ export const controlOps: OpDef[] = [
       const ys: tf.Tensor[][] = [];
       for (let k = 0; k < length; k++) {
         const t = reverse ? length - 1 - k : k;
-        const res = evalFunc(regions[0]!, [...carries, ...steps.map((s) => s[t]!)]);
-        carries = res.slice(0, nc);
+        let res: tf.Tensor[] = [];
+        const kept = (x: tf.Tensor) => ins.includes(x) || ys.some((r) => r?.includes(x));
+        carries = step(carries, () => (res = evalFunc(regions[0]!, [...carries, ...steps.map((s) => s[t]!)])), kept).slice(0, nc);
         ys[t] = res.slice(nc);
       }
       const tuple = out.tuple!;
