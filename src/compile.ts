@@ -175,7 +175,10 @@ function toFuncChecked(target: Compilable, opts: CompileOptions, who: string): F
   });
   const names = model.inputs.map((_, i) => (model.inputs.length === 1 ? 'input' : `input${i}`));
   return trace((...xs: Tensor[]) => {
-    const out = model.call(xs.length === 1 ? xs[0]! : xs, { training: false });
+    const inputs = xs.length === 1 ? xs[0]! : xs;
+    // A Keras model's callForward runs a subclassed model's call through AutoGraph, as predict and fit do.
+    const m = model as typeof model & { callForward?: typeof model.call };
+    const out = m.callForward ? m.callForward(inputs, { training: false }) : model.call(inputs, { training: false });
     return Array.isArray(out) ? out : (out as Tensor);
   }, types, { name: opts.name ?? model.name, argNames: names }).func;
 }

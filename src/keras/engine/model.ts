@@ -118,6 +118,15 @@ export class Model extends Layer {
     return out.length === 1 ? out[0]! : out;
   }
 
+  /**
+   * The forward pass as fit and kiln.compile trace it: `call`, and for a subclassed model its call
+   * converted by AutoGraph (`static autograph`) inside a call context its sublayers inherit from.
+   */
+  callForward(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[] {
+    if (!this.isSubclassed) return this.call(inputs, args);
+    return withCallContext(args, () => this.callConverted(inputs, args));
+  }
+
   /** The forward pass on frontend Tensors, one per input, in order (a subclassed model's is its call). */
   protected run(xs: Tensor[], args: CallArgs): Tensor[] {
     if (!this.isSubclassed) throw new KilnError(`model '${this.name}': a subclass of kiln.Model must define call(inputs, {training}) (its forward pass)`);

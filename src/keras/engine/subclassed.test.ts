@@ -156,6 +156,36 @@ describe('subclassed kiln.Model', () => {
     expect(h.history['loss']!.every((l) => Number.isFinite(Number(l)))).toBe(true);
   });
 
+  it("a tensor condition in call (static autograph) picks the branch in predict, fit's step and the compiled artifact", async () => {
+    class Branchy extends kiln.Model {
+      static override autograph = { scope: { ops } };
+      a = kiln.layers.dense({ units: 2, kernelInitializer: 'ones', biasInitializer: 'zeros' });
+      b = kiln.layers.dense({ units: 2, kernelInitializer: 'zeros', biasInitializer: 'ones' });
+      override call(x: Tensor): Tensor {
+        if (ops.greater(ops.sum(x), 0)) {
+          return this.a.apply(x);
+        } else {
+          return this.b.apply(x);
+        }
+      }
+    }
+    const m = new Branchy();
+    const pos = ops.tensor([[1, 2]]), neg = ops.tensor([[-1, -2]]);
+    // a: ones kernel -> the row sum in both units; b: zero kernel, bias one.
+    expect(Array.from((m.predict(pos) as Tensor).dataSync())).toEqual([3, 3]);
+    expect(Array.from((m.predict(neg) as Tensor).dataSync())).toEqual([1, 1]);
+    const prog = await load(kiln.compile(m, { inputShapes: [[1, 2]] }).bytes);
+    const run = (x: number[]) => Array.from(prog.runSync({ [prog.inputs[0]!.name]: Float32Array.from(x) })[prog.outputs[0]!.name] as Float32Array);
+    expect(run([1, 2])).toEqual([3, 3]);
+    expect(run([-1, -2])).toEqual([1, 1]);
+    // fit on the negative sample only trains b (a's weights are untouched: its branch is not taken).
+    m.compile({ optimizer: kiln.optimizers.sgd({ learningRate: 0.1 }), loss: 'meanSquaredError' });
+    await m.fit(neg, ops.zeros([1, 2]), { epochs: 1, verbose: 0 });
+    expect(Array.from(m.a.getWeights()[0]!.dataSync())).toEqual([1, 1, 1, 1]);
+    // b's bias: 1 - 0.1 * d/db mean((1 - 0)^2) = 1 - 0.1 * 2 * 1 / 2 = 0.9 per unit.
+    expect(Array.from(m.b.getWeights()[1]!.dataSync())).toEqual([0.9, 0.9].map(Math.fround));
+  });
+
   it('saveWeights / loadWeights: the tfjs weights format by attribute path, read back into a fresh instance', async () => {
     const m = makeModel(20);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-subclassed-'));

@@ -36,7 +36,7 @@ import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optim
 import { callbackKey, CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
 import { History } from '../callbacks/history.js';
 import { ProgbarLogger } from '../progress.js';
-import { withCallContext, type CallArgs } from './layer.js';
+import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
 import { constraintsOf, withPenalties } from './regularization.js';
 import { noteInputSpecs } from './subclass.js';
@@ -398,7 +398,7 @@ export class Trainer {
     const args: CallArgs & { step?: Tensor } = step ? { training, step } : { training };
     const inputs = xs.length === 1 ? xs[0]! : xs;
     // A subclassed model's call runs as a layer call does: AutoGraph-converted, its sublayers inheriting training and step.
-    const out = this.model.isSubclassed ? withCallContext(args, () => this.model.callConverted(inputs, args)) : this.model.call(inputs, args);
+    const out = this.model.callForward(inputs, args);
     if (Array.isArray(out)) {
       if (out.length !== 1) throw new KilnError(`model has ${out.length} outputs; training supports one output so far`);
       return out[0]!;

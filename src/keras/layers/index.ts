@@ -19,6 +19,7 @@ export { Dense, dense, type DenseArgs, type DenseConfig } from './dense.js';
 export { DepthwiseConv2D, depthwiseConv2d, type DepthwiseConv2DArgs, type DepthwiseConv2DConfig } from './depthwise_conv2d.js';
 export { Dot, dot, type DotArgs, type DotConfig } from './dot.js';
 export { Dropout, dropout, type DropoutArgs, type DropoutConfig } from './dropout.js';
+export { ELU, elu, type ELUArgs, type ELUConfig } from './elu.js';
 export { Embedding, embedding, type EmbeddingArgs, type EmbeddingConfig } from './embedding.js';
 export { Flatten, flatten, type FlattenArgs } from './flatten.js';
 export { GlobalAveragePooling1D, globalAveragePooling1d } from './global_average_pooling1d.js';
