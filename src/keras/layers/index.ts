@@ -27,7 +27,10 @@ export { GlobalAveragePooling2D, globalAveragePooling2d, type GlobalAveragePooli
 export { GlobalMaxPooling1D, globalMaxPooling1d } from './global_max_pooling1d.js';
 export { GlobalMaxPooling2D, globalMaxPooling2d } from './global_max_pooling2d.js';
 export { type GlobalPoolingArgs, type GlobalPoolingConfig } from './global_pooling.js';
+export { GroupNormalization, groupNormalization, type GroupNormalizationArgs, type GroupNormalizationConfig } from './group_normalization.js';
 export { GRU, GRUCell, gru, gruCell, type GRUArgs, type GRUCellArgs, type GRUCellConfig, type GRUConfig } from './gru.js';
+export { LayerNormalization, layerNormalization, type LayerNormalizationArgs, type LayerNormalizationConfig } from './layer_normalization.js';
+export { LeakyReLU, leakyReLU, type LeakyReLUArgs, type LeakyReLUConfig } from './leaky_relu.js';
 export { LSTM, LSTMCell, lstm, lstmCell, type LSTMArgs, type LSTMCellArgs, type LSTMCellConfig, type LSTMConfig } from './lstm.js';
 export { Masking, masking, type MaskingArgs, type MaskingConfig } from './masking.js';
 export { Maximum, maximum } from './maximum.js';
@@ -39,6 +42,7 @@ export { Multiply, multiply } from './multiply.js';
 export { Permute, permute, type PermuteArgs, type PermuteConfig } from './permute.js';
 export { type Pooling1DArgs, type Pooling1DConfig } from './pooling1d.js';
 export { Pooling2D, type Pooling2DArgs, type Pooling2DConfig } from './pooling2d.js';
+export { PReLU, prelu, type PReLUArgs, type PReLUConfig } from './prelu.js';
 export { RNNCell, runRecurrence, type CellArgs, type RecurrenceOptions, type RecurrenceResult, type StepFunction } from './recurrent.js';
 export { ReLU, reLU, type ReLUArgs, type ReLUConfig } from './relu.js';
 export { RepeatVector, repeatVector, type RepeatVectorArgs, type RepeatVectorConfig } from './repeat_vector.js';
@@ -48,7 +52,9 @@ export { Resizing, resizing, type ResizingArgs, type ResizingConfig } from './re
 export { RNN, StackedRNNCells, rnn, stackedRNNCells, type RNNArgs, type RNNBaseArgs, type RNNConfig, type StackedRNNCellsArgs } from './rnn.js';
 export { SeparableConv2D, separableConv2d, type SeparableConv2DArgs, type SeparableConv2DConfig } from './separable_conv2d.js';
 export { SimpleRNN, SimpleRNNCell, simpleRNN, simpleRNNCell, type SimpleRNNArgs, type SimpleRNNCellArgs, type SimpleRNNConfig } from './simple_rnn.js';
+export { Softmax, softmax, type SoftmaxArgs, type SoftmaxConfig } from './softmax.js';
 export { Subtract, subtract } from './subtract.js';
+export { ThresholdedReLU, thresholdedReLU, type ThresholdedReLUArgs, type ThresholdedReLUConfig } from './thresholded_relu.js';
 export { TimeDistributed, timeDistributed, type TimeDistributedArgs, type TimeDistributedConfig } from './time_distributed.js';
 export { UpSampling1D, upSampling1d, type UpSampling1DArgs, type UpSampling1DConfig } from './up_sampling1d.js';
 export { UpSampling2D, upSampling2d, type UpSampling2DArgs, type UpSampling2DConfig } from './up_sampling2d.js';
