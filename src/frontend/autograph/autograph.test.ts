@@ -14,7 +14,7 @@ import { KilnError } from '../../ir/types.js';
 import { Layer } from '../../keras/engine/layer.js';
 import * as kiln from '../index.js';
 import { expectClose, rand, tf, toTf, useCpu } from '../test_util.js';
-import { autographRewrites } from './index.js';
+import { autographRewrites, convert } from './index.js';
 
 beforeAll(useCpu);
 
@@ -416,5 +416,38 @@ describe('a layer\'s call', () => {
     }
     const layer = new Bad();
     expect(() => kiln.fn((v: kiln.Tensor) => layer.apply(v) as kiln.Tensor)(rand([2]))).toThrow(/static autograph: unknown key 'scopes' \(did you mean 'scope'\?\)/);
+  });
+});
+
+describe('on JS values the converted function is the original', () => {
+  // Tricky plain-JS control flow: the converted twin (run directly, no trace) must agree with the
+  // original on every input. Conditions are made dynamic (identifiers, calls) so everything converts.
+  const isOdd = (i: number) => i % 2 === 1;
+  const fns: ((n: number) => unknown)[] = [
+    (n) => { let s = 0; for (let i = 0; i < n; i++) { if (isOdd(i)) continue; if (s > 20) break; s += i; } return s; },
+    (n) => { let s = 0; let i = 0; while (i < n) { i++; if (isOdd(i)) { s -= 1; continue; } else if (i > 7) { break; } s = s * 2 + i; } return [s, i]; },
+    (n) => { let out = ''; outer: for (let i = 0; i < 4; i++) { for (let j = 0; j < 4; j++) { if (j === n) continue outer; if (i + j > n + 2) break outer; out += `${i}${j},`; } } return out; },
+    (n) => { if (isOdd(n)) return n > 5 ? 'big odd' : 'small odd'; const h = n / 2; if (h) { return h; } return 'zero'; },
+    (n) => { let k = n; do { k -= 3; if (isOdd(k)) continue; k -= 1; } while (k > 0); return k; },
+    (n) => { let r = 0; switch (n % 3) { case 0: r = 10; break; case 1: { for (let i = 0; i < n; i++) { if (isOdd(i)) continue; r += i; } break; } default: r = -1; } return r; },
+    (n) => { const xs = [1, 2, 3, n]; let t = 0; for (const x of xs) { if (isOdd(x)) continue; t += x; } return t && n ? t : -t; },
+    (n) => { let a = n, b = 1; while (a && b < 100) { b = b * (a % 4 || 2); a = a - 1; } return !a || !isOdd(b) ? b : -b; },
+    (n) => { let i = 0; let acc = 0; for (; i < n; i += 2) { acc += i ** 2 % 7; } return [i, acc, -acc, i++ + ++i]; },
+    (n) => { const o = { v: 1 }; const fs: (() => number)[] = []; for (let i = 0; i < n; i++) { o.v += i; fs.push(() => (isOdd(i) ? -i : i)); } return [o.v, fs.map((g) => g())]; },
+    (n) => { let e = 'none'; for (let i = 0; i < n; i++) { try { if (isOdd(i)) throw new Error(`x${i}`); e = 'ok'; } catch (err) { e = (err as Error).message; } } return e; },
+    (n) => { const fact = function f(m: number): number { return m ? m * f(m - 1) : 1; }; return isOdd(n) ? fact(n) : n < 4 ? fact(n + 1) : -fact(n); },
+    (n) => { if (isOdd(n)) { if (n > 4) return 'a'; return 'b'; } else if (n) { return n > 3 ? (n > 8 ? 'c' : 'd') : 'e'; } return 'f'; },
+    (n) => { let x = n; if (!isOdd(x) && !(x > 4)) x = -x; else if (isOdd(x) || x === 6) x *= 10; return x; },
+  ];
+  it('a method keeps its this', () => {
+    const obj = { base: 5, m(n: number) { let t = this.base; while (isOdd(t) && t < n) t += 2; return t > 8 ? t : -t; } };
+    const g = convert(obj.m, { name: 'm', strict: true, scope: { isOdd } });
+    for (const n of [0, 7, 12]) expect(g.call(obj, n)).toBe(obj.m(n));
+  });
+
+  it.each(fns.map((f, i) => [i, f] as const))('function %i', (_, f) => {
+    const g = convert(f, { name: `js${_}`, strict: true, scope: { isOdd } });
+    expect(g).not.toBe(f);
+    for (const n of [0, 1, 2, 3, 5, 6, 9, 12]) expect(g(n)).toEqual(f(n));
   });
 });

@@ -476,7 +476,8 @@ class Transformer {
     const K = this.K;
     if (N.isBlock(n)) return this.emitBlock(n, this.isFunctionLike(n.getParentOrThrow()));
     if (N.isIfStatement(n) || N.isWhileStatement(n) || N.isForStatement(n) || N.isDoStatement(n)) {
-      return `{ ${this.emitStatements([n], false)} }`;
+      // One statement in, one statement out (a lowered loop is one block): a label stays on its loop.
+      return this.emitStatements([n], false);
     }
     if (N.isBreakStatement(n) || N.isContinueStatement(n)) {
       const flag = this.jumpFlag(n);
@@ -836,7 +837,17 @@ class Transformer {
     // A variable the body writes before reading (a per-iteration temporary) is not carried.
     vars = vars.filter((v) => !this.writeFirst(v, s, cond, inc, body));
     if (frame.brk) vars.push(frame.brk);
-    const bodyFn = `() => { ${frame.cnt ? `let ${frame.cnt} = false; ` : ''}${bodyCode} ${incCode} }`;
+    let inner = `${frame.cnt ? `let ${frame.cnt} = false; ` : ''}${bodyCode}`;
+    // `for (let i ...)` gives each iteration its own binding of i: closures made in the body keep
+    // that iteration's value. A parameter of a per-iteration function does the same.
+    const initList = isFor ? s.getInitializer() : undefined;
+    let hasClosure = false;
+    body.forEachDescendant((d) => { if (this.isFunctionLike(d)) hasClosure = true; });
+    if (hasClosure && initList && N.isVariableDeclarationList(initList) && initList.getDeclarationKind() !== 'var') {
+      const names = initList.getDeclarations().map((d) => d.getNameNode()).filter((x) => N.isIdentifier(x)).map((x) => x.getText());
+      if (names.length) inner = `[${names.join(', ')}] = ((${names.join(', ')}) => { ${inner} return [${names.join(', ')}]; })(${names.join(', ')});`;
+    }
+    const bodyFn = `() => { ${inner} ${incCode} }`;
     const init = isFor && s.getInitializer() ? `${this.emit(s.getInitializer()!)}; ` : '';
     const brkDecl = frame.brk ? `let ${frame.brk} = false; ` : '';
     const whileCall = (b: string): string => `ag__.whileStmt(() => ${fullCond}, ${b}, ${this.vars(vars)}, ${site});`;
