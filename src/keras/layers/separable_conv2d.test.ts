@@ -10,7 +10,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
-import { separableConv2d, type SeparableConv2DArgs } from './separable_conv2d.js';
+import { deserializeLayer } from '../engine/layer.js';
+import { SeparableConv2D, separableConv2d, type SeparableConv2DArgs } from './separable_conv2d.js';
 import { compiledDiff, cudaAssembles, dilateKernel, hasPtxas, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
@@ -59,6 +60,22 @@ describe('SeparableConv2D', () => {
     const r = cudaAssembles({ kiln: () => separableConv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2 }), input: [2, 7, 6, 3] });
     expect(r.ok, r.log).toBe(true);
     expect(r.kernels).toBeGreaterThan(0);
+  });
+
+  it("reads a Keras 2 config (its Conv base's unused kernel_* fields and groups included)", () => {
+    const keras2 = {
+      name: 'sep', trainable: true, dtype: 'float32', filters: 2, kernelSize: [3, 3], strides: [1, 1], padding: 'same', dataFormat: 'channels_last',
+      dilationRate: [1, 1], groups: 1, activation: 'linear', useBias: true, kernelInitializer: { className: 'GlorotUniform', config: { seed: null } },
+      biasInitializer: { className: 'Zeros', config: {} }, kernelRegularizer: null, biasRegularizer: null, activityRegularizer: null,
+      kernelConstraint: null, biasConstraint: null, depthMultiplier: 2, depthwiseInitializer: { className: 'GlorotUniform', config: { seed: null } },
+      pointwiseInitializer: { className: 'GlorotUniform', config: { seed: null } }, depthwiseRegularizer: null, pointwiseRegularizer: null,
+      depthwiseConstraint: null, pointwiseConstraint: null,
+    };
+    const l = deserializeLayer({ className: 'SeparableConv2D', config: keras2 }) as SeparableConv2D;
+    l.apply(randomTensor([1, 4, 4, 3], 2));
+    expect(l.weights.map((w) => w.value.shape)).toEqual([[3, 3, 3, 2], [1, 1, 6, 2], [2]]);
+    expect(() => deserializeLayer({ className: 'SeparableConv2D', config: { ...keras2, kernelRegularizer: { className: 'L2', config: { l2: 0.1 } } } }))
+      .toThrow(`SeparableConv2D 'sep': kernelRegularizer {"className":"L2","config":{"l2":0.1}} is not supported (Kiln supports null)`);
   });
 
   it('output shapes, config round trip, errors', () => {

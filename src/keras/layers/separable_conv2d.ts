@@ -37,12 +37,20 @@ export interface SeparableConv2DArgs extends LayerArgs {
   depthwiseConstraint?: ConstraintLike | null;
   pointwiseConstraint?: ConstraintLike | null;
   biasConstraint?: ConstraintLike | null;
+  /**
+   * Keras 2 writes its Conv base's kernel_* fields into SeparableConv2D configs although the
+   * layer has no `kernel`; the initializer is accepted and unused (as in Keras), a regularizer or
+   * constraint only as null (Keras would silently ignore one).
+   */
+  kernelInitializer?: InitializerLike;
+  kernelRegularizer?: null;
+  kernelConstraint?: null;
 }
 
 const SEPARABLE_ARGS = [
   'filters', 'kernelSize', 'strides', 'padding', 'dataFormat', 'dilationRate', 'depthMultiplier', 'groups', 'activation', 'useBias',
   'depthwiseInitializer', 'pointwiseInitializer', 'biasInitializer', 'depthwiseRegularizer', 'pointwiseRegularizer', 'biasRegularizer',
-  'activityRegularizer', 'depthwiseConstraint', 'pointwiseConstraint', 'biasConstraint',
+  'activityRegularizer', 'depthwiseConstraint', 'pointwiseConstraint', 'biasConstraint', 'kernelInitializer', 'kernelRegularizer', 'kernelConstraint',
 ] as const satisfies readonly (keyof SeparableConv2DArgs)[];
 
 export interface SeparableConv2DConfig extends LayerConfig {
@@ -100,6 +108,9 @@ export class SeparableConv2D extends Layer {
     this.depthMultiplier = args.depthMultiplier ?? 1;
     if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier <= 0) this.fail(`depthMultiplier must be a positive integer, got ${JSON.stringify(args.depthMultiplier)}`);
     onlyValue(this.label, 'groups', args.groups, [1]);
+    onlyValue(this.label, 'kernelRegularizer', args.kernelRegularizer, [null]);
+    onlyValue(this.label, 'kernelConstraint', args.kernelConstraint, [null]);
+    if (args.kernelInitializer !== undefined) getInitializer(args.kernelInitializer, `${this.label}: kernelInitializer`);
     this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
     this.depthwiseInitializer = getInitializer(args.depthwiseInitializer ?? 'glorotUniform', `${this.label}: depthwiseInitializer`);
