@@ -9,7 +9,7 @@
 import { KilnError } from '../../ir/types.js';
 import type { Tensor } from '../backend.js';
 import { InputLayer } from './input.js';
-import { KerasTensor, shapeToKerasString, type KerasShape, type Node } from './keras_tensor.js';
+import { KerasTensor, shapeToKerasString, type CallOption, type KerasShape, type Node } from './keras_tensor.js';
 import { deserializeLayer, isShapeList, registerLayer, type CallArgs, type Layer, type LayerConfig, type SerializedLayer } from './layer.js';
 import { Model } from './model.js';
 import type { SummaryRow } from '../summary.js';
@@ -20,8 +20,11 @@ export interface FunctionalArgs {
   name?: string;
 }
 
-/** `[layerName, nodeIndex, tensorIndex]`: a KerasTensor in a serialized graph. */
-export type TensorRef = [string, number, number];
+/**
+ * `[layerName, nodeIndex, tensorIndex]`: a KerasTensor in a serialized graph; a node's first
+ * reference may carry the node's call options as a 4th element (Keras 2 / tfjs's kwargs).
+ */
+export type TensorRef = [string, number, number] | [string, number, number, Record<string, CallOption>];
 
 export interface FunctionalLayerEntry extends SerializedLayer {
   name: string;
@@ -140,7 +143,7 @@ export class Functional extends Model {
 
   protected override run(xs: Tensor[], args: CallArgs): Tensor[] {
     return this.replay(xs, (node, ins) => {
-      const out = node.outboundLayer.apply(node.inputsAsList ? ins : ins[0]!, args);
+      const out = node.outboundLayer.apply(node.inputsAsList ? ins : ins[0]!, node.callArgs ? { ...args, ...node.callArgs } : args);
       return Array.isArray(out) ? out : [out];
     });
   }
@@ -191,7 +194,7 @@ export class Functional extends Model {
       layers: this.orderedLayers.map((l) => ({
         ...l.serialize(),
         name: l.name,
-        inboundNodes: l instanceof InputLayer ? [] : perLayer.get(l)!.map((n) => n.inputTensors.map(ref)),
+        inboundNodes: l instanceof InputLayer ? [] : perLayer.get(l)!.map((n) => n.inputTensors.map((t, i): TensorRef => (i === 0 && n.callArgs ? [...ref(t), { ...n.callArgs }] as TensorRef : ref(t)))),
       })),
       inputLayers: this.inputTensors.map(ref),
       outputLayers: this.outputTensors.map(ref),
@@ -217,7 +220,13 @@ export class Functional extends Model {
       }
       const { e, refs } = pending.splice(k, 1)[0]!;
       const ins = refs.map((r) => lookup(r)!);
-      const out = layers.get(e.name)!.apply(ins.length === 1 ? ins[0]! : ins);
+      const layer = layers.get(e.name)!;
+      const kwargs = refs[0]?.[3];
+      const out = layer.apply(ins.length === 1 ? ins[0]! : ins, kwargs ?? {});
+      // A call option the layer did not record would be silently lost: refuse it by name.
+      const recorded = layer.inboundNodes[layer.inboundNodes.length - 1]?.callArgs ?? {};
+      const lost = Object.keys(kwargs ?? {}).filter((k) => !(k in recorded));
+      if (lost.length > 0) throw new KilnError(`Functional.fromConfig '${config.name}': layer '${e.name}' (${layer.className}) is called with ${lost.map((k) => `'${k}'`).join(', ')}, which it does not take`);
       produced.get(e.name)!.push(Array.isArray(out) ? out : [out]);
     }
     const get = (r: TensorRef): KerasTensor => {

@@ -22,6 +22,9 @@ export function shapeToKerasString(shape: KerasShape): string {
   return parts.length === 1 ? `(${parts[0]},)` : `(${parts.join(', ')})`;
 }
 
+/** A call option a node can record and a model file can hold. */
+export type CallOption = boolean | number | string | null;
+
 let nextTensorId = 0;
 
 export class KerasTensor {
@@ -64,6 +67,11 @@ export class Node {
     public outputTensors: readonly KerasTensor[],
     /** Whether the layer was called with a list (merge layers) rather than one tensor. */
     readonly inputsAsList = false,
+    /**
+     * Call options beside the inputs that the layer records on its nodes (Keras's call kwargs
+     * such as MultiHeadAttention's `useCausalMask`): replayed by the model, saved with the node.
+     */
+    readonly callArgs?: Readonly<Record<string, CallOption>>,
   ) {}
 
   get inboundLayers(): Layer[] {

@@ -13,7 +13,7 @@ import { autographMethod, tensorFromData, tensorToFloat32, variable, type Autogr
 import type { Constraint } from '../constraints.js';
 import { getInitializer, type InitializerLike } from '../initializers.js';
 import type { Regularizer } from '../regularizers.js';
-import { KerasTensor, Node, isKerasTensor, shapeToString, type KerasShape } from './keras_tensor.js';
+import { KerasTensor, Node, isKerasTensor, shapeToString, type CallOption, type KerasShape } from './keras_tensor.js';
 import { tracked, uniqueVariables } from './subclass.js';
 
 export interface LayerArgs {
@@ -369,7 +369,7 @@ export abstract class Layer {
     this.checkInputShape(shapeArg, dtypeArg);
     if (!this.built) this.build(shapeArg);
     this.built = true;
-    if (symbolic) return this.applySymbolic(list as KerasTensor[], shapeArg, Array.isArray(inputs));
+    if (symbolic) return this.applySymbolic(list as KerasTensor[], shapeArg, Array.isArray(inputs), this.recordedCallArgs(args));
     const tensors = list as readonly Tensor[];
     let mask: LayerMask = args.mask !== undefined ? args.mask : null;
     if (args.mask === undefined) {
@@ -389,11 +389,20 @@ export abstract class Layer {
     return out;
   }
 
-  private applySymbolic(inputs: KerasTensor[], shapeArg: KerasShape | KerasShape[], asList: boolean): KerasTensor | KerasTensor[] {
+  /**
+   * The call options (beside training, step and mask) this layer records on a symbolic node, so
+   * a functional model replays and saves them. None by default; layers with Keras call kwargs
+   * (MultiHeadAttention's useCausalMask) override it and refuse the ones they cannot record.
+   */
+  protected recordedCallArgs(_args: CallArgs): Record<string, CallOption> | undefined {
+    return undefined;
+  }
+
+  private applySymbolic(inputs: KerasTensor[], shapeArg: KerasShape | KerasShape[], asList: boolean, callArgs?: Record<string, CallOption>): KerasTensor | KerasTensor[] {
     const out = this.computeOutputShape(shapeArg);
     const outShapes = isShapeList(out) ? out : [out];
     const nodeIndex = this.inboundNodes.length;
-    const node = new Node(this, inputs, [], asList);
+    const node = new Node(this, inputs, [], asList, callArgs);
     const tensors = outShapes.map((s, i) => new KerasTensor(s, this.outputDtype(inputs), this, nodeIndex, i, `${this.name}/out${outShapes.length > 1 ? i : ''}`));
     node.outputTensors = tensors;
     this.inboundNodes.push(node);

@@ -13,7 +13,7 @@
  */
 import type { DType } from '../../ir/dtype.js';
 import { ops, Tensor, type Variable } from '../backend.js';
-import { isKerasTensor, shapeToString, type KerasShape, type KerasTensor } from '../engine/keras_tensor.js';
+import { shapeToString, type CallOption, type KerasShape, type KerasTensor } from '../engine/keras_tensor.js';
 import { isShapeList, Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig, type LayerMask } from '../engine/layer.js';
 import { checkLayerArgs, refuseValue } from './args.js';
 import { boolMask, causalMask, checkCallArgs, inputMask } from './attention_utils.js';
@@ -46,7 +46,6 @@ export interface AttentionCallArgs extends CallArgs {
 }
 
 const CALL_ARGS = ['training', 'step', 'mask', 'returnAttentionScores', 'useCausalMask'];
-const SYMBOLIC_REFUSED = ['returnAttentionScores', 'useCausalMask'] as const;
 
 export class Attention extends Layer {
   static override className = 'Attention';
@@ -127,8 +126,7 @@ export class Attention extends Layer {
 
   /**
    * `[query, value]` or `[query, value, key]`; the output, or `[output, probabilities]` with
-   * `returnAttentionScores`. On symbolic inputs (functional models) only the engine's call args
-   * apply.
+   * `returnAttentionScores`. On symbolic inputs (functional models) `useCausalMask` is recorded.
    */
   override apply(inputs: KerasTensor[], args?: AttentionCallArgs): KerasTensor | KerasTensor[];
   override apply(inputs: Tensor[], args?: AttentionCallArgs): Tensor | Tensor[];
@@ -137,12 +135,14 @@ export class Attention extends Layer {
   override apply(inputs: KerasTensor | KerasTensor[], args?: CallArgs): KerasTensor | KerasTensor[];
   override apply(inputs: Tensor | Tensor[], args?: CallArgs): Tensor | Tensor[];
   override apply(inputs: KerasTensor | KerasTensor[] | Tensor | Tensor[], args: AttentionCallArgs = {}): KerasTensor | KerasTensor[] | Tensor | Tensor[] {
-    const list = Array.isArray(inputs) ? inputs : [inputs];
-    if (list.some(isKerasTensor)) {
-      const given = SYMBOLIC_REFUSED.filter((k) => args[k]);
-      if (given.length > 0) this.fail(`${given.join(', ')} on symbolic inputs (a functional model) is not supported yet; apply the layer to tensors (in kiln.fn or a subclassed model's call)`);
-    }
     return super.apply(inputs as Tensor | Tensor[], args);
+  }
+
+  /** On symbolic inputs `useCausalMask` is recorded on the node (saved, replayed). */
+  protected override recordedCallArgs(args: AttentionCallArgs): Record<string, CallOption> | undefined {
+    checkCallArgs(this.label, args, CALL_ARGS);
+    if (args.returnAttentionScores) this.fail('returnAttentionScores on symbolic inputs (a functional model) is not supported; apply the layer to tensors (in kiln.fn or a subclassed model\'s call)');
+    return args.useCausalMask !== undefined ? { useCausalMask: !!args.useCausalMask } : undefined;
   }
 
   override call(inputs: Tensor | Tensor[], args: AttentionCallArgs): Tensor | Tensor[] {

@@ -270,10 +270,20 @@ describe('MultiHeadAttention', () => {
     m.runEagerly = true;
     const ref = refMha(values.map(toTf), toTf(q), toTf(v), toTf(v), { ...RANK3, numHeads: 2, keyDim: 3, useBias: true });
     expect(maxAbsDiff(m.predict([q, v]) as Tensor, ref.y)).toBeLessThan(1e-5);
-    // A call keyword (use_causal_mask) in the saved graph is refused by name, not ignored.
+    // A call option in the saved graph (Keras 3 kwargs) is honoured: use_causal_mask.
     const withKw = JSON.parse(JSON.stringify(topology));
     withKw.config.layers[2].inbound_nodes[0].kwargs = { use_causal_mask: true };
-    await expect(loadLayersModel({ modelTopology: withKw, weightSpecs: [], weightData: new ArrayBuffer(0) } as never)).rejects.toThrow(/layer 'mha' is called with keyword arguments \{"use_causal_mask":true\}/);
+    const causal = await loadLayersModel({ modelTopology: withKw, weightSpecs: names.map((n, i) => ({ name: `mha/${n}`, shape: shapes[i]!, dtype: 'float32' as const })), weightData: data.buffer } as never);
+    causal.runEagerly = true;
+    const band = tf.reshape(tf.cast(tf.linalg.bandPart(tf.ones([4, 4]), -1, 0), 'bool'), [1, 1, 4, 4]);
+    const refC = refMha(values.map(toTf), toTf(q), toTf(v), toTf(v), { ...RANK3, numHeads: 2, keyDim: 3, useBias: true, mask: band });
+    expect(maxAbsDiff(causal.predict([q, v]) as Tensor, refC.y)).toBeLessThan(1e-5);
+    // Options the layer does not take are refused by name, not dropped.
+    for (const [kw, msg] of [[{ use_casual_mask: true }, /unknown call argument 'useCasualMask' \(did you mean 'useCausalMask'\?\)/], [{ foo: 1 }, /layer 'mha' \(MultiHeadAttention\) is called with 'foo', which it does not take/]] as const) {
+      const bad = JSON.parse(JSON.stringify(topology));
+      bad.config.layers[2].inbound_nodes[0].kwargs = kw;
+      await expect(loadLayersModel({ modelTopology: bad, weightSpecs: [], weightData: new ArrayBuffer(0) } as never)).rejects.toThrow(msg);
+    }
   });
 
   it('in a functional model: saves and loads through kiln, compiles equal to the interpreter, trains with fit', async () => {
@@ -294,6 +304,21 @@ describe('MultiHeadAttention', () => {
     back.runEagerly = true;
     expect(maxAbsDiff(back.predict(x) as Tensor, toTf(eager))).toBe(0);
     expect(back.layers.map((l) => l.className)).toContain('MultiHeadAttention');
+    // useCausalMask on a symbolic call is recorded on the node, replayed, saved and loaded.
+    const ci = input({ shape: [6, 8] });
+    const cm = model({ inputs: ci, outputs: mha.apply([ci, ci], { useCausalMask: true }) });
+    const xc = randomTensor([2, 6, 8], 95);
+    const wantC = mha.apply([xc, xc], { useCausalMask: true }) as Tensor;
+    expect(maxAbsDiff(wantC, toTf(mha.apply([xc, xc]) as Tensor))).toBeGreaterThan(1e-3);
+    cm.runEagerly = true;
+    expect(maxAbsDiff(cm.predict(xc) as Tensor, toTf(wantC))).toBe(0);
+    let savedC: unknown;
+    await cm.save({ save: async (a: unknown) => { savedC = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; } } as never);
+    expect(JSON.stringify(savedC)).toContain('"use_causal_mask":true');
+    const backC = await loadLayersModel(savedC as never);
+    backC.runEagerly = true;
+    expect(maxAbsDiff(backC.predict(xc) as Tensor, toTf(wantC))).toBe(0);
+    expect(() => mha.apply([ci, ci], { returnAttentionScores: true })).toThrow(/returnAttentionScores on symbolic inputs \(a functional model\) is not supported/);
     // Compiled artifact, run by the runtime alone, equals the interpreter.
     const art = compile(m, { inputShapes: [[4, 6, 8]] });
     const prog = await load(art.bytes);

@@ -19,7 +19,7 @@ import { ops, type Tensor, type Variable } from '../backend.js';
 import { getConstraint, serializeConstraint, type Constraint, type ConstraintLike, type SerializedConstraint } from '../constraints.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig, type LayerMask } from '../engine/layer.js';
 import { isShapeList } from '../engine/layer.js';
-import { isKerasTensor, shapeToString, type KerasShape, type KerasTensor } from '../engine/keras_tensor.js';
+import { shapeToString, type CallOption, type KerasShape, type KerasTensor } from '../engine/keras_tensor.js';
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
 import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
 import { checkLayerArgs } from './args.js';
@@ -88,7 +88,7 @@ export interface MultiHeadAttentionCallArgs extends CallArgs {
   keyMask?: Tensor;
 }
 
-const SYMBOLIC_REFUSED = ['attentionMask', 'useCausalMask', 'returnAttentionScores', 'queryMask', 'valueMask', 'keyMask'] as const;
+const SYMBOLIC_REFUSED = ['attentionMask', 'returnAttentionScores', 'queryMask', 'valueMask', 'keyMask'] as const;
 const CALL_ARGS = ['training', 'step', 'mask', 'attentionMask', 'useCausalMask', 'returnAttentionScores', 'queryMask', 'valueMask', 'keyMask'];
 
 interface Projection {
@@ -248,8 +248,8 @@ export class MultiHeadAttention extends Layer {
 
   /**
    * `[query, value]` or `[query, value, key]`; the output, or `[output, scores]` with
-   * `returnAttentionScores`. On symbolic inputs (functional models) only the engine's call args
-   * apply: masks and options are given on concrete or traced tensors.
+   * `returnAttentionScores`. On symbolic inputs (functional models) `useCausalMask` is recorded;
+   * input masks travel on the tensors (Embedding maskZero).
    */
   override apply(inputs: KerasTensor[], args?: MultiHeadAttentionCallArgs): KerasTensor | KerasTensor[];
   override apply(inputs: Tensor[], args?: MultiHeadAttentionCallArgs): Tensor | Tensor[];
@@ -258,12 +258,17 @@ export class MultiHeadAttention extends Layer {
   override apply(inputs: KerasTensor | KerasTensor[], args?: CallArgs): KerasTensor | KerasTensor[];
   override apply(inputs: Tensor | Tensor[], args?: CallArgs): Tensor | Tensor[];
   override apply(inputs: KerasTensor | KerasTensor[] | Tensor | Tensor[], args: MultiHeadAttentionCallArgs = {}): KerasTensor | KerasTensor[] | Tensor | Tensor[] {
-    const list = Array.isArray(inputs) ? inputs : [inputs];
-    if (list.some(isKerasTensor)) {
-      const given = SYMBOLIC_REFUSED.filter((k) => args[k] !== undefined && args[k] !== false);
-      if (given.length > 0) this.fail(`${given.join(', ')} on symbolic inputs (a functional model) is not supported yet; apply the layer to tensors (in kiln.fn or a subclassed model's call)`);
-    }
     return super.apply(inputs as Tensor | Tensor[], args);
+  }
+
+  /** On symbolic inputs `useCausalMask` is recorded on the node (saved, replayed); tensors cannot be. */
+  protected override recordedCallArgs(args: MultiHeadAttentionCallArgs): Record<string, CallOption> | undefined {
+    checkCallArgs(this.label, args, CALL_ARGS);
+    const given = SYMBOLIC_REFUSED.filter((k) => args[k] !== undefined && args[k] !== false);
+    if (given.length > 0) {
+      this.fail(`${given.join(', ')} on symbolic inputs (a functional model) is not supported: the input masks come from Embedding(maskZero)/Masking, and useCausalMask is recorded; for other masks or the scores apply the layer to tensors (in kiln.fn or a subclassed model's call)`);
+    }
+    return args.useCausalMask !== undefined ? { useCausalMask: !!args.useCausalMask } : undefined;
   }
 
   override call(inputs: Tensor | Tensor[], args: MultiHeadAttentionCallArgs): Tensor | Tensor[] {

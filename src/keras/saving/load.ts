@@ -69,23 +69,31 @@ function kilnModelConfig(obj: KerasObjectJson, where: string): { className: stri
   return { className, config: config as object };
 }
 
-/** `[name, node, tensor, kwargs]` -> `[name, node, tensor]`: Kiln's layers take no call kwargs. */
+/**
+ * `[name, node, tensor, kwargs]`: call options (`useCausalMask`...) stay on a node's first
+ * reference, where Functional.fromConfig hands them to the layer, which refuses any it does not
+ * take; `training: null` (no option) is dropped; tensors passed as keyword arguments are refused.
+ */
 function stripNodeKwargs(config: { layers?: unknown[] }): object {
   if (!Array.isArray(config.layers)) return config;
   const layers = config.layers.map((l) => {
     const entry = l as { name?: string; inboundNodes?: unknown[][][]; config?: { layers?: unknown[] } };
     const inner = entry.config && typeof entry.config === 'object' ? { config: stripNodeKwargs(entry.config) } : {};
     if (!Array.isArray(entry.inboundNodes)) return { ...entry, ...inner };
-    const nodes = (entry.inboundNodes ?? []).map((refs) =>
-      refs.map((r) => {
-        const kwargs = r[3] as Record<string, unknown> | undefined;
-        const extra = kwargs ? Object.keys(kwargs).filter((k) => k !== 'training' || kwargs[k] !== null) : [];
-        if (extra.length > 0) {
-          throw new KilnError(`${WHO}: layer '${entry.name}' is called with keyword arguments ${JSON.stringify(kwargs)}; Kiln layers take only their inputs (mask and training arguments are not supported on import)`);
+    const nodes = (entry.inboundNodes ?? []).map((refs) => {
+      const options: Record<string, unknown> = {};
+      for (const r of refs) {
+        const kwargs = (r[3] ?? {}) as Record<string, unknown>;
+        for (const [k, v] of Object.entries(kwargs)) {
+          if (k === 'training' && v === null) continue;
+          if (v !== null && typeof v === 'object') {
+            throw new KilnError(`${WHO}: layer '${entry.name}' is called with keyword argument '${k}' = ${JSON.stringify(v).slice(0, 80)}; Kiln layers take tensors only as inputs, and call options only as plain values`);
+          }
+          options[k] = v;
         }
-        return r.slice(0, 3);
-      }),
-    );
+      }
+      return refs.map((r, i) => (i === 0 && Object.keys(options).length > 0 ? [...r.slice(0, 3), options] : r.slice(0, 3)));
+    });
     return { ...entry, ...inner, inboundNodes: nodes };
   });
   return { ...config, layers };
