@@ -9,7 +9,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 // tfjs-layers' bundle registers tfjs-core's gradient functions, which tf.grads needs.
 import '@tensorflow/tfjs-layers';
+import { compile } from '../../compile.js';
 import { printFunc } from '../../ir/print.js';
+import { load } from '../../runtime/index.js';
 import { KilnError } from '../../ir/types.js';
 import { Layer } from '../../keras/engine/layer.js';
 import * as kiln from '../index.js';
@@ -211,6 +213,27 @@ describe('loops', () => {
     for (const n of [27, 6, 1, 97]) expect(collatzSteps(k.scalar(n, 'i32')).item()).toBe(steps(n));
     expect(steps(27)).toBe(111);
     expect(collatzSteps.traceCount).toBe(1);
+  });
+
+  it('compiles: the converted Collatz loop runs from its artifact in the runtime alone', async () => {
+    const collatzSteps = kiln.fn((n: kiln.Tensor) => {
+      let steps = k.scalar(0, 'i32');
+      while (k.greater(n, 1)) {
+        n = k.equal(k.mod(n, 2), 0) ? k.floorDiv(n, 2) : k.add(k.mul(n, 3), 1);
+        steps = k.add(steps, 1);
+      }
+      return steps;
+    }, { scope });
+    const art = compile(collatzSteps.ir(k.scalar(1, 'i32')));
+    const prog = await load(art.bytes);
+    try {
+      for (const [n, want] of [[27, 111], [6, 8], [1, 0]] as const) {
+        const got = prog.runSync({ [art.manifest.inputs[0]!.name]: new Int32Array([n]) });
+        expect(Array.from(got[art.manifest.outputs[0]!.name] as Int32Array)).toEqual([want]);
+      }
+    } finally {
+      prog.dispose();
+    }
   });
 
   it('do ... while on a tensor condition', () => {
