@@ -2,8 +2,8 @@
  * Point 6(a): a character-level LSTM language model on real text (Debian's fortunes), trained
  * with `fit`. Kiln (each step one compiled WebAssembly program) and tfjs-layers (trainOnBatch on
  * tfjs-backend-cpu) start from identical weights and see identical batches for 20 steps; the
- * per-step losses must agree within 1e-3 relative. Then the trained model's next-character
- * sampler is compiled into an artifact that the runtime alone runs.
+ * per-step losses must agree within 1e-3 relative. Then the trained model generates text by
+ * sampling inside a compiled `kiln.whileLoop`, an artifact that the runtime alone runs.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,7 +15,7 @@ import { trainingProgram } from '../engine/training.js';
 import { randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { CharVocabulary, charWindows, loadFortunes } from './fortunes.js';
 import { charLstmModel } from './char_lm.js';
-import { samplerArtifact, sampleText } from './char_lm_sampler.js';
+import { samplerArtifact, samplerLoopArtifact, sampleText, sampleTextLoop } from './char_lm_sampler.js';
 import { load } from '../../runtime/index.js';
 
 beforeAll(useCpuBackend);
@@ -32,7 +32,7 @@ function corpus() {
 }
 
 describe('character-level LSTM language model on fortunes', () => {
-  it('fit follows tfjs-layers for 20 steps (Adam), and the sampler runs in the runtime alone', async () => {
+  it('fit follows tfjs-layers for 20 steps (Adam); text sampled in a compiled while loop, run by the runtime alone', async () => {
     const { vocab, x, y } = corpus();
     const m = charLstmModel({ vocabSize: vocab.size, seqLength: SEQ, embedDim: EMBED, units: UNITS });
     const init = m.weights.map((w, i) => randomTensor(w.shape, 300 + i, -0.3, 0.3));
@@ -60,15 +60,17 @@ describe('character-level LSTM language model on fortunes', () => {
       expect(Math.abs(losses[s]! - ref[s]!) / ref[s]!, `step ${s}: kiln ${losses[s]} vs tfjs ${ref[s]}`).toBeLessThanOrEqual(1e-3);
     }
 
-    // Generation: one compiled step program (embedding, LSTM cell, softmax, Gumbel-max sampling
-    // keyed by the step) run by the runtime alone; the host loop only feeds back id and states.
-    const art = samplerArtifact(m, { units: UNITS });
-    const prog = await load(art.bytes);
+    // Generation inside one compiled while loop (prime, then its own samples), run by the runtime
+    // alone; its characters must equal those of the single compiled step looped on the host with
+    // the same rng keys [seed, step].
     const prime = vocab.encode('The ');
-    const a = await sampleText(prog, prime, 40, { units: UNITS, seed: 7 });
-    const b = await sampleText(prog, prime, 40, { units: UNITS, seed: 7 });
-    expect(a).toEqual(b); // seeded
-    expect(a.length).toBe(40);
+    const loop = await load(samplerLoopArtifact(m, { units: UNITS, maxSteps: 64 }).bytes);
+    const a = await sampleTextLoop(loop, prime, 40, { maxSteps: 64, seed: 7 });
+    expect(a).toHaveLength(40);
     expect(a.every((id) => id > 0 && id < vocab.size)).toBe(true);
+    expect(await sampleTextLoop(loop, prime, 40, { maxSteps: 64, seed: 7 })).toEqual(a);
+    expect(await sampleTextLoop(loop, prime, 40, { maxSteps: 64, seed: 8 })).not.toEqual(a);
+    const stepProg = await load(samplerArtifact(m, { units: UNITS }).bytes);
+    expect(await sampleText(stepProg, prime, 40, { units: UNITS, seed: 7 })).toEqual(a);
   }, 120_000);
 });

@@ -1,13 +1,15 @@
 /**
- * Text generation for the character LSTM: one compiled program per generated character. It
- * embeds the previous id, runs the LSTM cell once from the carried (h, c), applies the softmax
- * head and samples the next id by Gumbel-max (argmax of log p + Gumbel noise from the IR's
- * counter-based rng, keyed by an i32[2] input so every step draws fresh noise); the host loop
- * only feeds back the id, the states and the key. The artifact runs in the runtime alone.
+ * Text generation for the character LSTM. One step embeds the previous id, runs the LSTM cell
+ * once from the carried (h, c), applies the softmax head and samples the next id by Gumbel-max
+ * (argmax of log p + Gumbel noise from the IR's counter-based rng, keyed by [seed, step], so
+ * every step draws fresh noise and a seed replays exactly).
  *
- * A compiled `kiln.whileLoop` around the step (so the whole sampling loop is one program) is the
- * next step once control flow lands (src/frontend/control_flow.ts).
+ * `samplerLoopArtifact` compiles the whole generation into one program: a `kiln.whileLoop` over
+ * the steps (trip count an input), which first feeds the prime text and then its own samples;
+ * the runtime runs it alone. `samplerArtifact` compiles the single step (the host loops), which
+ * the test uses as the oracle of the loop: the same keys must give the same characters.
  */
+import { whileLoop } from '../../frontend/control_flow.js';
 import { compile, type CompiledArtifact } from '../../compile.js';
 import type { Program } from '../../runtime/program.js';
 import { ops, type Tensor } from '../backend.js';
@@ -63,4 +65,53 @@ export async function sampleText(prog: Program, prime: ArrayLike<number>, n: num
     }
   }
   return out;
+}
+
+/**
+ * The whole sampler as one function: (prime f32[steps] (padded), primeLength i32[], steps i32[],
+ * seed i32[]) -> ids i32[steps]: id k is the sample drawn after reading position k, so the
+ * generated text is ids[primeLength - 1 .. steps - 1].
+ */
+export function samplerLoop(model: Sequential, o: { units: number; maxSteps: number }): (prime: Tensor, primeLength: Tensor, steps: Tensor, seed: Tensor) => Tensor[] {
+  const step = samplerStep(model);
+  return (prime, primeLength, steps, seed) => {
+    const positions = ops.iota([o.maxSteps], 0, 'i32');
+    const h0 = ops.zeros([1, o.units]);
+    const first = ops.reshape(ops.slice(prime, [0], [1]), [1, 1]);
+    const [, , , , ids] = whileLoop(
+      (i) => ops.less(i!, steps),
+      (i, id, h, c, out) => {
+        const [next, h2, c2] = step(id!, h!, c!, ops.stack([seed, i!])) as [Tensor, Tensor, Tensor];
+        const placed = ops.where(ops.equal(positions, i!), ops.broadcastTo(next, [o.maxSteps]), out!);
+        // Feed the prime while it lasts, then the sample.
+        const j = ops.add(i!, 1);
+        const fromPrime = ops.reshape(ops.gather(prime, ops.reshape(ops.minimum(j, o.maxSteps - 1), [1]), 0), [1, 1]);
+        const fed = ops.where(ops.less(j, primeLength), fromPrime, ops.reshape(ops.cast(next, 'f32'), [1, 1]));
+        return [j, fed, h2, c2, placed];
+      },
+      [ops.scalar(0, 'i32'), first, h0, h0, ops.zeros([o.maxSteps], 'i32')],
+      { maximumIterations: o.maxSteps },
+    );
+    return [ids!];
+  };
+}
+
+export function samplerLoopArtifact(model: Sequential, o: { units: number; maxSteps: number }): CompiledArtifact {
+  return compile(samplerLoop(model, o), {
+    name: 'char_lstm_sampler_loop',
+    inputShapes: [[o.maxSteps], [], [], []],
+    inputDtypes: ['f32', 'i32', 'i32', 'i32'],
+  });
+}
+
+/** Generate `n` ids after `prime` with the compiled loop (one run). */
+export async function sampleTextLoop(prog: Program, prime: ArrayLike<number>, n: number, o: { maxSteps: number; seed: number }): Promise<number[]> {
+  const steps = prime.length - 1 + n;
+  if (steps > o.maxSteps) throw new Error(`sampleTextLoop: prime ${prime.length} + ${n} characters exceed the program's ${o.maxSteps} steps`);
+  const padded = new Float32Array(o.maxSteps);
+  padded.set(Array.from(prime));
+  const names = prog.inputs.map((t) => t.name);
+  const r = await prog.run({ [names[0]!]: padded, [names[1]!]: Int32Array.of(prime.length), [names[2]!]: Int32Array.of(steps), [names[3]!]: Int32Array.of(o.seed) });
+  const ids = r[prog.outputs[0]!.name] as Int32Array;
+  return Array.from(ids.subarray(prime.length - 1, steps));
 }
