@@ -55,9 +55,26 @@ describe('Conv2DTranspose', () => {
   });
 
   it.each([
+    ['same', [1, 0], [2, 3]],
+    ['valid', [0, 2], [2, 3]],
+    ['same', [1, 1], [2, 2]],
+  ] as const)("Keras's outputPadding, %s %j (strides %j): predictions and gradients match tf.conv2dTranspose to that output size", (padding, op, strides) => {
+    const args: Conv2DTransposeArgs = { filters: 3, kernelSize: 3, strides: [...strides], padding, outputPadding: [...op] };
+    const outHW = [0, 1].map((i) => (4 - 1) * strides[i]! + 3 - 2 * (padding === 'same' ? 1 : 0) + op[i]!) as [number, number];
+    const oracle = (x: tf.Tensor, [k, b]: tf.Tensor[]) =>
+      tf.add(tf.conv2dTranspose(x as tf.Tensor4D, k as tf.Tensor4D, [x.shape[0]!, ...outHW, 3], [...strides], padding), b!);
+    const c: LayerCase = { kiln: () => conv2dTranspose(args), oracle, input: [2, 4, 4, 2] };
+    expect(predictionDiff(c)).toBeLessThanOrEqual(1e-5);
+    const g = gradientDiffs(c);
+    expect(g.input).toBeLessThanOrEqual(1e-4);
+    for (const d of g.weights) expect(d).toBeLessThanOrEqual(1e-4);
+  });
+
+  it.each([
     ['same, stride 2', { filters: 4, kernelSize: 3, strides: 2, padding: 'same' }, [2, 3, 4, 3]],
     ['valid, stride 2', { filters: 2, kernelSize: [3, 2], strides: 2 }, [1, 4, 3, 2]],
     ['dilation 2', { filters: 3, kernelSize: 3, dilationRate: 2 }, [1, 4, 5, 2]],
+    ['outputPadding', { filters: 3, kernelSize: 3, strides: 2, padding: 'same', outputPadding: 1 }, [1, 4, 5, 2]],
   ] as [string, Conv2DTransposeArgs, number[]][])('%s: compiled artifact equals the interpreter', async (_, args, shape) => {
     expect(await compiledDiff({ kiln: () => conv2dTranspose(args), input: shape })).toBeLessThanOrEqual(1e-5);
   });
@@ -96,6 +113,7 @@ describe('Conv2DTranspose', () => {
     expect(cfg).toMatchObject({ kernelSize: [3, 2], strides: [2, 2], dilationRate: [1, 1], padding: 'same' });
     expect(() => conv2dTranspose({ filters: 2, kernelSize: 3, name: 't' }).apply(randomTensor([2, 5, 5], 1))).toThrow("Conv2DTranspose 't': expected a 4-D NHWC input [batch, height, width, channels], got f32[2,5,5]");
     expect(() => conv2dTranspose({ filters: 2, kernelSize: 3, strides: 2, dilationRate: 2, name: 't' })).toThrow(/Conv2DTranspose 't': strides \[2,2\] and dilationRate \[2,2\] cannot both exceed 1/);
-    expect(() => conv2dTranspose({ filters: 2, kernelSize: 3, outputPadding: [1, 1] as never, name: 't' })).toThrow("Conv2DTranspose 't': outputPadding [1,1] is not supported (Kiln supports null)");
+    expect(() => conv2dTranspose({ filters: 2, kernelSize: 3, strides: [2, 1], outputPadding: [1, 1], name: 't' })).toThrow("Conv2DTranspose 't': outputPadding must be a non-negative integer or a pair of them, each below its stride [2,1], got [1,1]");
+    expect(conv2dTranspose({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', outputPadding: [0, 1] }).apply(input({ shape: [4, 6, 3] })).shape).toEqual([null, 7, 12, 5]);
   });
 });

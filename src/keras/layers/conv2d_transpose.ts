@@ -1,8 +1,10 @@
 /**
  * Conv2DTranspose: the transposed 2-D convolution ("deconvolution") over NHWC inputs, with a
  * kernel [kh, kw, filters, inChannels] as Keras and tfjs-layers store it, plus bias and
- * activation. Output size per spatial axis, as Keras's deconv_output_length without output
- * padding: 'same' gives in * stride, 'valid' in * stride + max(k_dilated - stride, 0). It is the
+ * activation. Output size per spatial axis, as Keras's deconv_output_length: without output
+ * padding 'same' gives in * stride, 'valid' in * stride + max(k_dilated - stride, 0); with
+ * output padding p, (in - 1) * stride + k_dilated - 2 * pad + p (pad = k_dilated // 2 for
+ * 'same'), the forward conv's padding then following TensorFlow's rule for that size. It is the
  * frontend's conv2dTranspose: one conv with the input dilated by the strides, so the compiled
  * conv kernels and the conv VJP serve it. Dilation works with strides 1, as in Keras
  * (tfjs-layers 4.22 ignores dilationRate here and does not save it).
@@ -25,8 +27,11 @@ export interface Conv2DTransposeArgs extends LayerArgs {
   padding?: PaddingLike;
   dataFormat?: DataFormat | null;
   dilationRate?: number | readonly number[];
-  /** Keras's output_padding: null only (the output size follows deconv_output_length). */
-  outputPadding?: null;
+  /**
+   * Keras's output_padding: extra rows/columns on the output's far side (each below its stride);
+   * null (default): the output size is deconv_output_length's.
+   */
+  outputPadding?: number | readonly number[] | null;
   /** Written as 1 by some Keras versions; 1 only. */
   groups?: number;
   activation?: ActivationIdentifier | null;
@@ -53,6 +58,7 @@ export interface Conv2DTransposeConfig extends LayerConfig {
   padding: PaddingMode;
   dataFormat: 'channelsLast';
   dilationRate: [number, number];
+  outputPadding: [number, number] | null;
   activation: ActivationName;
   useBias: boolean;
   kernelInitializer: SerializedInitializer;
@@ -71,6 +77,7 @@ export class Conv2DTranspose extends Layer {
   readonly strides: [number, number];
   readonly padding: PaddingMode;
   readonly dilationRate: [number, number];
+  readonly outputPadding: [number, number] | null;
   readonly activation: ActivationName;
   readonly useBias: boolean;
   private readonly kernelInitializer;
@@ -89,7 +96,14 @@ export class Conv2DTranspose extends Layer {
     this.filters = args.filters;
     this.kernelSize = normalizePair(args.kernelSize, this.label, 'kernelSize');
     ({ strides: this.strides, padding: this.padding, dilationRate: this.dilationRate } = parseConvWindow(args, this.label));
-    onlyValue(this.label, 'outputPadding', args.outputPadding, [null]);
+    this.outputPadding = null;
+    if (args.outputPadding != null) {
+      const p = typeof args.outputPadding === 'number' ? [args.outputPadding, args.outputPadding] : [...args.outputPadding];
+      if (p.length !== 2 || !p.every((v, i) => Number.isInteger(v) && v >= 0 && v < this.strides[i]!)) {
+        this.fail(`outputPadding must be a non-negative integer or a pair of them, each below its stride ${JSON.stringify(this.strides)}, got ${JSON.stringify(args.outputPadding)}`);
+      }
+      this.outputPadding = [p[0]!, p[1]!];
+    }
     onlyValue(this.label, 'groups', args.groups, [1]);
     this.activation = activationName(args.activation, this.label);
     this.useBias = args.useBias ?? true;
@@ -121,8 +135,8 @@ export class Conv2DTranspose extends Layer {
     const s = this.singleShape(inputShape);
     return [
       s[0]!,
-      deconvOutputLength(s[1]!, this.kernelSize[0], this.padding, this.strides[0], this.dilationRate[0]),
-      deconvOutputLength(s[2]!, this.kernelSize[1], this.padding, this.strides[1], this.dilationRate[1]),
+      deconvOutputLength(s[1]!, this.kernelSize[0], this.padding, this.strides[0], this.dilationRate[0], this.outputPadding?.[0]),
+      deconvOutputLength(s[2]!, this.kernelSize[1], this.padding, this.strides[1], this.dilationRate[1], this.outputPadding?.[1]),
       this.filters,
     ];
   }
@@ -144,6 +158,7 @@ export class Conv2DTranspose extends Layer {
       padding: this.padding,
       dataFormat: 'channelsLast',
       dilationRate: [...this.dilationRate],
+      outputPadding: this.outputPadding && [...this.outputPadding],
       activation: this.activation,
       useBias: this.useBias,
       kernelInitializer: serializeInitializer(this.kernelInitializer),

@@ -89,9 +89,11 @@ export function checkPadding1D(p: unknown, who: string): Padding1D {
   return mode;
 }
 
-/** Output length of a transposed convolution without output padding, as Keras's deconv_output_length. */
-export function deconvOutputLength(n: number | null, kernel: number, padding: PaddingMode, stride: number, dilation = 1): number | null {
+/** Output length of a transposed convolution, as Keras's deconv_output_length (outputPadding null: none given). */
+export function deconvOutputLength(n: number | null, kernel: number, padding: PaddingMode, stride: number, dilation = 1, outputPadding?: number | null): number | null {
   if (n === null) return null;
   const k = (kernel - 1) * dilation + 1;
-  return padding === 'same' ? n * stride : n * stride + Math.max(k - stride, 0);
+  if (outputPadding == null) return padding === 'same' ? n * stride : n * stride + Math.max(k - stride, 0);
+  const pad = padding === 'same' ? Math.floor(k / 2) : 0;
+  return (n - 1) * stride + k - 2 * pad + outputPadding;
 }
