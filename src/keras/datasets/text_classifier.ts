@@ -24,6 +24,7 @@ import { dense } from '../layers/dense.js';
 import { dropout } from '../layers/dropout.js';
 import { embedding } from '../layers/embedding.js';
 import { globalAveragePooling1d } from '../layers/global_average_pooling1d.js';
+import { layerNormalization } from '../layers/layer_normalization.js';
 import { multiHeadAttention } from '../layers/multi_head_attention.js';
 import { KilnError } from '../../ir/types.js';
 import { loadFortunes } from './fortunes.js';
@@ -182,41 +183,6 @@ export class AddPositionEmbedding extends Layer {
   }
 }
 registerLayer(AddPositionEmbedding);
-
-/**
- * Until LayerNormalization lands in src/keras/layers (another engineer builds it): layer
- * normalization over the last axis with gamma and beta, Keras's formula.
- */
-export class TmpLayerNorm extends Layer {
-  static override className = 'KilnTmpLayerNorm';
-  readonly epsilon: number;
-  gamma?: Variable;
-  beta?: Variable;
-  constructor(args: LayerArgs & { epsilon?: number }) {
-    super(args);
-    this.epsilon = args.epsilon ?? 1e-3;
-  }
-  override build(inputShape: KerasShape | KerasShape[]): void {
-    const s = this.singleShape(inputShape);
-    const d = s[s.length - 1] as number;
-    this.gamma = this.addWeight('gamma', [d], 'ones');
-    this.beta = this.addWeight('beta', [d], 'zeros');
-    this.built = true;
-  }
-  override call(inputs: Tensor | Tensor[], _args: CallArgs): Tensor {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    const { mean, variance } = ops.moments(x, -1, true);
-    return ops.add(ops.mul(ops.mul(ops.sub(x, mean), ops.rsqrt(ops.add(variance, this.epsilon))), this.gamma!.read()), this.beta!.read());
-  }
-  override getConfig(): LayerConfig & { epsilon: number } {
-    return { ...super.getConfig(), epsilon: this.epsilon };
-  }
-  static fromConfig(config: LayerConfig & { epsilon: number }): TmpLayerNorm {
-    return new TmpLayerNorm(config);
-  }
-}
-registerLayer(TmpLayerNorm);
-const layerNormalization = (args: LayerArgs & { epsilon?: number }) => new TmpLayerNorm(args);
 
 export interface EncoderBlockOptions {
   numHeads: number;
