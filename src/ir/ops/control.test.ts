@@ -14,6 +14,7 @@ import { verify } from '../verify.js';
 import { maxAbsDiff, randomLiteral } from './testkit.js';
 import { inlineFunc } from './vjp_control.js';
 import { gradFunc } from '../../passes/autodiff.js';
+import { optimize } from '../../passes/pipeline.js';
 
 /**
  * Control-flow ops: inference and region checks, verify errors, the text form of regions, and
@@ -286,6 +287,13 @@ describe('VJP rules against tf.grads of the host loop', () => {
         expect(maxAbsDiff(gc!.data, ec!.dataSync())).toBeLessThan(1e-4);
         expect(maxAbsDiff(gx!.data, ex!.dataSync())).toBeLessThan(1e-4);
       }
+    }
+  });
+
+  test('the forward scan runs once in a gradient program: the residual scan replaces it', () => {
+    for (const axis of [0, 1]) {
+      const g = optimize(gradFunc(withLoss(scanFunc(false, axis)), { wrt: [0, 1] }));
+      expect(g.body.filter((v) => v.op === 'scan').map((v) => v.attrs['reverse'])).toEqual([false, true]);
     }
   });
 

@@ -3,9 +3,11 @@
  * autodiff transform itself, handed in as `ad.vjp` (the IR layer does not import the passes):
  * - cond: a cond on the same predicate whose branches are the VJPs of the original branches.
  * - scan: a residual scan (the original body that also emits the carries each step starts from),
- *   then a scan running the other way whose carries are the carries' cotangents and whose
- *   per-step outputs are the sequences' cotangents. Both work along axis 0 (sequences and their
- *   cotangents are transposed there and back), so every carry, whatever its rank, can be stacked.
+ *   which replaces the primal scan (it computes the same values, so the forward runs once), then
+ *   a scan running the other way whose carries are the carries' cotangents and whose per-step
+ *   outputs are the sequences' cotangents. Both run along the scan's axis; when a carry's rank is
+ *   below that axis (it could not be stacked there) they run along axis 0 on transposed
+ *   sequences instead, and the primal scan stays.
  * - while: with max_iterations = N it is the scan of N steps over (active, carried...) that
  *   applies the body while `active && cond` and keeps the values otherwise, differentiated as a
  *   scan; without a bound there is no static trip count to reverse, and it is refused.
@@ -90,6 +92,19 @@ function fromFront(b: Builder, v: Value, axis: number): Value {
   return b.op('transpose', [v], { perm });
 }
 
+/**
+ * The residual scan computes the primal scan's carries and outputs (same indices) and more: move
+ * it next to the primal node and let the primal's readers read it, so the forward pass runs once
+ * (the primal node is left dead, for DCE).
+ */
+function shareForward(b: Builder, node: Value, res: Value): void {
+  const at = b.body.indexOf(node);
+  if (at < 0) return;
+  b.body.splice(b.body.indexOf(res), 1);
+  b.body.splice(at + 1, 0, res);
+  for (const v of b.body) if (v.op === 'get_result' && v.inputs[0] === node) v.inputs[0] = res;
+}
+
 export const scanVjp: TupleVjpRule = (b, node, cts, ad) => {
   const nc = attr.int(node.attrs, 'carries'), length = attr.int(node.attrs, 'length');
   const axis = attr.int(node.attrs, 'axis'), reverse = attr.bool(node.attrs, 'reverse');
@@ -104,14 +119,18 @@ export const scanVjp: TupleVjpRule = (b, node, cts, ad) => {
   const fy = Array.from({ length: ny }, (_, k) => k).filter((k) => ctOf(nc + k) !== null);
   if (!fc.some((j) => ctOf(j)) && !fy.length) return node.inputs.map(() => null);
 
-  // Forward again, along axis 0, also emitting the carries each step starts from.
-  const xs0 = xs.map((x) => toFront(b, x, axis));
+  // Forward again, also emitting the carries each step starts from, stacked along the scan axis;
+  // a carry of lower rank than the axis cannot be stacked there, so then everything moves to axis 0.
+  const direct = carries.every((c) => c.shape.length >= axis);
+  const sa = direct ? axis : 0;
+  const xsS = direct ? xs : xs.map((x) => toFront(b, x, axis));
   const rb = new Builder(`${body.name}_residual`);
   const rps = body.params.map((p) => rb.param(p.type, p.name));
-  const res = b.op('scan', [...carries, ...xs0], { carries: nc, length, reverse, axis: 0 },
+  const res = b.op('scan', [...carries, ...xsS], { carries: nc, length, reverse, axis: sa },
     [rb.build([...inlineFunc(rb, body, rps), ...rps.slice(0, nc)])]);
+  if (direct) shareForward(b, node, res);
   const stackedCarries = carries.map((_, j) => b.op('get_result', [res], { index: nc + ny + j }));
-  const ctYs = fy.map((k) => toFront(b, ctOf(nc + k)!, axis));
+  const ctYs = fy.map((k) => (direct ? ctOf(nc + k)! : toFront(b, ctOf(nc + k)!, axis)));
 
   // Backward: carries are the cotangents of the float carries; per-step outputs the sequences'.
   const gb = new Builder(`${body.name}_vjp`);
@@ -125,12 +144,15 @@ export const scanVjp: TupleVjpRule = (b, node, cts, ad) => {
   const wrt = [...fc, ...fx.map((k) => nc + k)];
   const grads = regionGrads(gb, body, [...cs, ...xts], resultCts, wrt, ad);
   const initCt = fc.map((j) => ctOf(j) ?? b.full(0, carries[j]!.type));
-  const back = b.op('scan', [...initCt, ...stackedCarries, ...xs0, ...ctYs],
-    { carries: fc.length, length, reverse: !reverse, axis: 0 }, [buildPruned(gb, grads)]);
+  const back = b.op('scan', [...initCt, ...stackedCarries, ...xsS, ...ctYs],
+    { carries: fc.length, length, reverse: !reverse, axis: sa }, [buildPruned(gb, grads)]);
 
   const out: (Value | null)[] = node.inputs.map(() => null);
   fc.forEach((j, k) => (out[j] = b.op('get_result', [back], { index: k })));
-  fx.forEach((k, m) => (out[nc + k] = fromFront(b, b.op('get_result', [back], { index: fc.length + m }), axis)));
+  fx.forEach((k, m) => {
+    const g = b.op('get_result', [back], { index: fc.length + m });
+    out[nc + k] = direct ? g : fromFront(b, g, axis);
+  });
   return out;
 };
 
