@@ -1,6 +1,11 @@
 /**
- * ReLU layer with Keras's options: f(x) = maxValue for x >= maxValue, x for
- * threshold <= x < maxValue, negativeSlope * (x - threshold) otherwise.
+ * ReLU layer with Keras's options (max_value, negative_slope, threshold), computed as Keras 2's
+ * backend.relu and Keras 3's ReLU compute it, step for step: the positive part is x where
+ * x > threshold (0 at the threshold itself), relu6 or relu otherwise; clipped to [0, maxValue];
+ * minus negativeSlope * relu(threshold - x). So f(x) = min(x, maxValue) above the threshold and
+ * negativeSlope * (x - threshold) below it, as Keras documents, with Keras's code's own answers
+ * at x = threshold (0) and, with a maxValue, for threshold < x < 0 (0: the clip starts at 0).
+ * tfjs-layers' ReLU has only maxValue; the options it lacks are saved in its config all the same.
  */
 import { ops, type Tensor } from '../backend.js';
 import { Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
@@ -37,15 +42,21 @@ export class ReLU extends Layer {
 
   override call(inputs: Tensor | Tensor[], _args: CallArgs): Tensor {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    const { maxValue, negativeSlope: slope, threshold } = this;
+    if (slope !== 0 && maxValue === null && threshold === 0) return ops.leakyRelu(x, slope);
+    let clip = maxValue !== null;
     let y: Tensor;
-    if (this.negativeSlope === 0 && this.threshold === 0) {
-      y = ops.relu(x);
+    if (threshold !== 0) {
+      // x where x > threshold, else 0; the select keeps a NaN input NaN, as Keras's x * (x > t) does.
+      y = ops.where(ops.lessEqual(x, threshold), 0, x);
+    } else if (maxValue === 6) {
+      y = ops.relu6(x);
+      clip = false;
     } else {
-      // Below the threshold: negativeSlope * (x - threshold); the plain path stays a single relu.
-      const below = ops.mul(ops.sub(x, this.threshold), this.negativeSlope);
-      y = ops.where(ops.greaterEqual(x, this.threshold), x, below);
+      y = ops.relu(x);
     }
-    if (this.maxValue !== null) y = ops.minimum(y, this.maxValue);
+    if (clip) y = ops.clipByValue(y, 0, maxValue!);
+    if (slope !== 0) y = ops.sub(y, ops.mul(ops.relu(threshold !== 0 ? ops.sub(threshold, x) : ops.neg(x)), slope));
     return y;
   }
 
