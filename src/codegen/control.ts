@@ -25,6 +25,7 @@ import type { DType } from '../ir/dtype.js';
 import type { FusionPlan } from '../passes/fusion_plan.js';
 import type { Expr, Kernel, ScalarType, Stmt } from './kernel_ir.js';
 import { sadd, sdiv, smod, smul, ssub, svar, sconst, type Sym } from './symbolic.js';
+import { canWriteOver, readBuffers, renameBuffer, writtenBuffers } from './kernel_buffers.js';
 
 /** A schedule entry while the program is built: kernel indices, loops and branches with flag buffers. */
 export type ProgramStep =
@@ -48,6 +49,8 @@ export interface ControlHost {
   temp(dtype: DType, shape: readonly number[], note: string): ControlBuffer;
   /** Appends a kernel to the program; returns its index. */
   kernel(k: Kernel): number;
+  /** The program's kernels so far, by index (a kernel may be replaced by an equivalent one). */
+  readonly kernels: Kernel[];
   /** Fuses, lowers and appends a region's kernels; its parameters must be bound first. */
   region(fn: Func, plan: FusionPlan): ProgramStep[];
 }
@@ -134,6 +137,36 @@ function writeBack(h: ControlHost, name: string, results: readonly ControlBuffer
   return ks;
 }
 
+/**
+ * Loop-carried values written in place: where the body's new value i is computed by one kernel K
+ * of the body's own (not inside a nested loop or branch), K may write it straight into carried
+ * buffer i when no later kernel of the iteration reads the old value and K itself reads it, if
+ * at all, only at the element it writes. K and the later kernels that read the new value then
+ * use the carried buffer, and the end-of-iteration copy disappears. Returns the results' buffers
+ * after this (carried buffers where it applied).
+ */
+function writeInPlace(h: ControlHost, bodyStart: number, bodySteps: readonly ProgramStep[], results: readonly ControlBuffer[], carried: readonly ControlBuffer[]): ControlBuffer[] {
+  const out = [...results];
+  const renamed = new Set<number>();
+  const end = h.kernels.length;
+  results.forEach((r, i) => {
+    const c = carried[i]!;
+    if (r.id === c.id || renamed.has(r.id) || carried.some((x) => x.id === r.id)) return;
+    // The write-back still reads the old value where another result passes this carried value on.
+    if (results.some((x, j) => j !== i && x.id === c.id)) return;
+    const writers: number[] = [];
+    for (let k = bodyStart; k < end; k++) if (writtenBuffers(h.kernels[k]!).includes(r.id)) writers.push(k);
+    const K = writers[0];
+    if (writers.length !== 1 || K === undefined || !bodySteps.includes(K)) return;
+    if (!canWriteOver(h.kernels[K]!, c.id, r.id)) return;
+    for (let k = K + 1; k < end; k++) if (readBuffers(h.kernels[k]!).has(c.id)) return;
+    for (let k = K; k < end; k++) h.kernels[k] = renameBuffer(h.kernels[k]!, r.id, c.id);
+    renamed.add(r.id);
+    out.forEach((o, j) => { if (o.id === r.id) out[j] = c; });
+  });
+  return out;
+}
+
 /** One buffer per tuple element of a control node, bound to the get_results that read it. */
 function tupleBuffers(h: ControlHost, node: Value, name: string, getResults: readonly Value[]): ControlBuffer[] {
   const out = node.type.tuple!.map((t, i) => h.temp(t.dtype, t.shape, `${name} result ${i}`));
@@ -166,8 +199,9 @@ export function lowerControl(node: Value, getResults: readonly Value[], plans: r
     const head = h.region(condFn, plans[0]!);
     const flag = h.bufOf(condFn.results[0]!).id;
     bodyFn.params.forEach((p, i) => h.bind(p, out[i]!));
+    const bodyStart = h.kernels.length;
     const body = h.region(bodyFn, plans[1]!);
-    body.push(...writeBack(h, name, bodyFn.results.map((r) => h.bufOf(r)), out));
+    body.push(...writeBack(h, name, writeInPlace(h, bodyStart, body, bodyFn.results.map((r) => h.bufOf(r)), out), out));
     if (!body.some((s) => typeof s === 'number')) {
       // The runtime wants a kernel of the body's own between two reads of the flag (threads meet there).
       body.push(h.kernel(copyKernel(`${name}_keep`, out[0]!, out[0]!, 'while: body without kernels')));
@@ -189,6 +223,7 @@ export function lowerControl(node: Value, getResults: readonly Value[], plans: r
   steps.push(h.kernel(counterKernel(`${name}_t0`, counter, false)));
   const bodyFn = node.regions[0]!;
   const body: ProgramStep[] = [];
+  const bodyStart = h.kernels.length;
   const xs = operands.slice(nc);
   bodyFn.params.forEach((p, i) => {
     if (i < nc) return h.bind(p, carried[i]!);
@@ -199,7 +234,7 @@ export function lowerControl(node: Value, getResults: readonly Value[], plans: r
   body.push(...h.region(bodyFn, plans[0]!));
   const results = bodyFn.results.map((r) => h.bufOf(r));
   results.slice(nc).forEach((y, j) => body.push(h.kernel(stackKernel(`${name}_y${j}`, y, stacked[j]!, axis, length, counter, reverse))));
-  body.push(...writeBack(h, name, results.slice(0, nc), carried));
+  body.push(...writeBack(h, name, writeInPlace(h, bodyStart, body, results.slice(0, nc), carried), carried));
   body.push(h.kernel(counterKernel(`${name}_t`, counter, true)));
   steps.push({ loop: { count: length, head: [], body, note: `${label}, ${length} steps${reverse ? ', reversed' : ''}` } });
   return steps;

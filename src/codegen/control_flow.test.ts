@@ -71,6 +71,7 @@ function whileFunc(n: number, max = -1): Func {
   return b.build([b.op('get_result', [w], { index: 1 }), b.op('get_result', [w], { index: 0 })], ['y', 'iters']);
 }
 
+const kernelNames = (bytes: Uint8Array) => readArtifact(bytes).manifest.kernels.map((k) => k.name);
 const schedule = (bytes: Uint8Array) => JSON.stringify(readArtifact(bytes).manifest.schedule);
 
 describe('compiled control flow equals the interpreter', () => {
@@ -80,6 +81,8 @@ describe('compiled control flow equals the interpreter', () => {
       const art = await expectLikeInterpreter(fn, [lit(f32(1000), (i) => i * 0.01 - 3), lit(i32(), () => n)]);
       expect(schedule(art.bytes)).toMatch(/"loop":\{"head":\[\d+\],"flag":\{"offset":\d+,"dtype":"bool"\}/);
       expect(readArtifact(art.bytes).manifest.version).toBe(4);
+      // Both new values are computed elementwise from the old ones: written in place, no copy per iteration.
+      expect(kernelNames(art.bytes).filter((k) => k.includes('_carry'))).toEqual([]);
     }
     await expectLikeInterpreter(whileFunc(9, 4), [lit(f32(1000), (i) => i), lit(i32(), () => 9)]);
   });
@@ -98,6 +101,8 @@ describe('compiled control flow equals the interpreter', () => {
       const fn = b.build([0, 1, 2].map((index) => b.op('get_result', [s], { index })), ['c', 'ys', 'sums']);
       const art = await expectLikeInterpreter(fn, [lit(f32(3, 4), (i) => 0.1 * i - 0.5), lit(xs, (i) => Math.sin(i))]);
       expect(schedule(art.bytes)).toMatch(/"loop":\{"count":5,"body":/);
+      // The fused kernel recomputes the new carry for the per-step output after storing it: not in place.
+      expect(kernelNames(art.bytes).filter((k) => k.includes('_carry'))).toHaveLength(1);
     }
     // h = tanh(x_t W + h U + b): dot_general kernels inside the loop body, weights as constants.
     const T = 6, B = 2, I = 8, H = 16;
@@ -113,7 +118,9 @@ describe('compiled control flow equals the interpreter', () => {
     });
     const s = b.op('scan', [h0, W, U, x], { carries: 3, length: T }, [body]);
     const fn = b.build([b.op('get_result', [s], { index: 0 }), b.op('get_result', [s], { index: 3 })], ['h', 'hs']);
-    await expectLikeInterpreter(fn, [lit(f32(B, H), () => 0), lit(f32(T, B, I), (i) => Math.sin(i * 0.3))]);
+    const rnn = await expectLikeInterpreter(fn, [lit(f32(B, H), () => 0), lit(f32(T, B, I), (i) => Math.sin(i * 0.3))]);
+    // h U reads the old h as a GEMM operand while the new h is written: that one is copied back.
+    expect(kernelNames(rnn.bytes).filter((k) => k.includes('_carry'))).toEqual([expect.stringMatching(/_carry0$/)]);
   });
 
   test('short elementwise scans unroll (fusion merges the steps), longer ones loop; explain() says which and why', async () => {

@@ -16,6 +16,7 @@ import type { Kernel, Stmt, Expr } from './kernel_ir.js';
 import { lowerGroup, LoweringError, type LowerGroup } from './lower.js';
 import { sadd, smul, ssub, svar } from './symbolic.js';
 import { lowerControl, type ControlHost, type ProgramStep } from './control.js';
+import { readBuffers, walk, writtenBuffers } from './kernel_buffers.js';
 import type { FlagSpec, ScheduleEntry } from '../runtime/manifest.js';
 
 export type BufferKind = 'input' | 'const' | 'temp' | 'state';
@@ -147,6 +148,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     bind: (v, b) => { bufOf.set(v, buffers[b.id]!); },
     temp: (dtype, shape, note) => buffers[synth('temp', dtype, shape, note)]!,
     kernel: (k) => push([k])[0]!,
+    kernels,
     region: (r, p) => emitFunc(r, p, `${fn.name}_r${regionCount++}`),
   };
   // Kernels of one function (the top level or a region) in plan order; control groups become loop
@@ -365,50 +367,6 @@ export function manifestSchedule(p: Pick<Program, 'steps' | 'buffers'>, first = 
     return { branch: { flag: flag(b.flag), then: conv(b.then), else: conv(b.else), note: b.note } };
   });
   return conv(p.steps);
-}
-
-function writtenBuffers(k: Kernel): number[] {
-  const ids = new Set<number>();
-  walk(k.body, (s) => {
-    if (s.k === 'store' || s.k === 'storex') ids.add(s.buf);
-    if (s.k === 'gemm') ids.add(s.g.out);
-    if (s.k === 'conv2d') ids.add(s.c.out);
-  });
-  return [...ids];
-}
-
-function readBuffers(k: Kernel): Set<number> {
-  const ids = new Set<number>();
-  const visit = (e: Expr) => {
-    switch (e.k) {
-      case 'load': ids.add(e.buf); break;
-      case 'loadx': ids.add(e.buf); visit(e.at); break;
-      case 'un': case 'cast': visit(e.a); break;
-      case 'bin': case 'cmp': visit(e.a); visit(e.b); break;
-      case 'sel': visit(e.c); visit(e.a); visit(e.b); break;
-      case 'rng': visit(e.k0); visit(e.k1); break;
-      default: break;
-    }
-  };
-  walk(k.body, (s) => {
-    switch (s.k) {
-      case 'store': visit(s.val); break;
-      case 'storex': visit(s.at); visit(s.val); break;
-      case 'decl': visit(s.init); break;
-      case 'accum': case 'set': visit(s.val); break;
-      case 'gemm': ids.add(s.g.a.buf); ids.add(s.g.bPacked); visit(s.g.epilogue); break;
-      case 'conv2d': ids.add(s.c.input); if (s.c.weights >= 0) ids.add(s.c.weights); visit(s.c.epilogue); break;
-      default: break;
-    }
-  });
-  return ids;
-}
-
-function walk(ss: readonly Stmt[], f: (s: Stmt) => void): void {
-  for (const s of ss) {
-    f(s);
-    if (s.k === 'for') walk(s.body, f);
-  }
 }
 
 /**
