@@ -190,8 +190,9 @@ export function cond<T extends Tensor | Tensor[]>(pred: Tensor, thenFn: () => T,
   const p = checkPredicate(who, 'the predicate', pred);
   if (typeof thenFn !== 'function' || typeof elseFn !== 'function') throw new KilnError(`${who}: thenFn and elseFn must be functions`);
   if (!p.isSymbolic) {
-    const out = truthy(asBool(p)) ? thenFn() : elseFn();
-    flatOut(who, truthy(asBool(p)) ? 'thenFn' : 'elseFn', out);
+    const taken = truthy(asBool(p));
+    const out = taken ? thenFn() : elseFn();
+    flatOut(who, taken ? 'thenFn' : 'elseFn', out);
     return out;
   }
   const trace = activeTrace()!;

@@ -69,8 +69,8 @@ function stackedType(t: TensorType, axis: number, length: number): TensorType {
   return tensorType([...t.shape.slice(0, axis), length, ...t.shape.slice(axis)], t.dtype);
 }
 
-/** The scan's operand groups and region signature, checked. Shared by infer and the VJP. */
-export function scanSignature(ins: readonly TensorType[], attrs: Readonly<Record<string, unknown>>): {
+/** The scan's operand groups and the slice types its body takes, checked. */
+function scanSignature(ins: readonly TensorType[], attrs: Readonly<Record<string, unknown>>): {
   carries: TensorType[]; xs: TensorType[]; slices: TensorType[]; length: number; axis: number;
 } {
   const nc = attrs['carries'] as number, length = attrs['length'] as number, axis = attrs['axis'] as number;
