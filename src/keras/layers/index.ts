@@ -43,7 +43,7 @@ export { Permute, permute, type PermuteArgs, type PermuteConfig } from './permut
 export { type Pooling1DArgs, type Pooling1DConfig } from './pooling1d.js';
 export { Pooling2D, type Pooling2DArgs, type Pooling2DConfig } from './pooling2d.js';
 export { PReLU, prelu, type PReLUArgs, type PReLUConfig } from './prelu.js';
-export { RNNCell, runRecurrence, type CellArgs, type RecurrenceOptions, type RecurrenceResult, type StepFunction } from './recurrent.js';
+export { RNNCell, recurrenceLoop, runRecurrence, type CellArgs, type RecurrenceOptions, type RecurrenceResult, type StepFunction } from './recurrent.js';
 export { ReLU, reLU, type ReLUArgs, type ReLUConfig } from './relu.js';
 export { RepeatVector, repeatVector, type RepeatVectorArgs, type RepeatVectorConfig } from './repeat_vector.js';
 export { Rescaling, rescaling, type RescalingArgs, type RescalingConfig } from './rescaling.js';

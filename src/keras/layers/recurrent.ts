@@ -9,10 +9,10 @@
  * the cell's own `call` does projection + step for one time step, so both paths compute the same
  * function.
  *
- * Time steps are static, so the recurrence is unrolled at trace time (as tfjs-layers does): the
- * IR holds one copy of the step per time step and autodiff, fusion and memory planning see plain
- * ops. When `kiln.scan` lands (src/frontend/control_flow.ts) `runRecurrence` is the single switch
- * to a scan region; nothing else needs to change.
+ * `runRecurrence` is the one switch between the two ways to run the loop: unrolled at trace time
+ * (one copy of the step per time step; autodiff, fusion and memory planning see plain ops, as
+ * tfjs-layers unrolls) or as one `kiln.scan` region (the step traced once, the program loops).
+ * `recurrenceLoop` picks the default; a layer's `unroll: true` always unrolls, as in Keras.
  */
 import { activationName, getActivation, type ActivationIdentifier, type ActivationName } from '../activations.js';
 import { ops, type Tensor, type Variable } from '../backend.js';
@@ -22,6 +22,11 @@ import { getRegularizer, serializeRegularizer, type Regularizer, type Regularize
 import { Layer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
 import { checkLayerArgs } from './args.js';
+import { scan } from '../../frontend/control_flow.js';
+import { activeTrace } from '../../frontend/context.js';
+
+/** How a traced recurrence runs by default: 'unroll' or 'scan' (see the file comment). */
+export const recurrenceLoop: { mode: 'unroll' | 'scan' } = { mode: 'unroll' };
 
 // ---- the loop over time --------------------------------------------------------------------------
 
@@ -35,6 +40,8 @@ export interface RecurrenceOptions {
   mask?: Tensor | null;
   /** Whether the stacked per-step outputs `[batch, time, ...]` are needed. */
   needSequences?: boolean;
+  /** Unroll even where the default is a scan (Keras's `unroll: true`). */
+  unroll?: boolean;
 }
 
 export interface RecurrenceResult {
@@ -50,6 +57,7 @@ export interface RecurrenceResult {
  * passes the previous output and states through unchanged.
  */
 export function runRecurrence(step: StepFunction, inputs: Tensor, initialStates: Tensor[], opts: RecurrenceOptions = {}): RecurrenceResult {
+  if (!opts.unroll && recurrenceLoop.mode === 'scan' && activeTrace()) return scannedRecurrence(step, inputs, initialStates, opts);
   const timeSteps = inputs.shape[1]!;
   // Time-major first, so each step's slice is contiguous.
   const perm = [1, 0, ...inputs.shape.slice(2).map((_, i) => i + 2)];
@@ -83,6 +91,37 @@ export function runRecurrence(step: StepFunction, inputs: Tensor, initialStates:
   }
   if (!lastOutput) throw new Error('runRecurrence: a sequence of zero time steps');
   return { lastOutput, outputs: opts.needSequences ? ops.stack(outputs, 1) : undefined, states };
+}
+
+/** `runRecurrence` as one `kiln.scan` over time-major inputs; the carry is [last output, ...states]. */
+function scannedRecurrence(step: StepFunction, inputs: Tensor, initialStates: Tensor[], opts: RecurrenceOptions): RecurrenceResult {
+  const timeSteps = inputs.shape[1]!;
+  const perm = [1, 0, ...inputs.shape.slice(2).map((_, i) => i + 2)];
+  const xs = [ops.transpose(inputs, perm)];
+  if (opts.mask) {
+    const m = opts.mask.dtype === 'bool' ? opts.mask : ops.notEqual(opts.mask, 0);
+    const m2 = m.rank === 3 ? ops.reshape(m, [m.shape[0]!, m.shape[1]!]) : m;
+    xs.push(ops.reshape(ops.transpose(m2, [1, 0]), [timeSteps, m2.shape[0]!, 1]));
+  }
+  const masked = opts.mask != null;
+  const [final, ys] = scan((carry, x) => {
+    const [prev, ...states] = carry as [Tensor, ...Tensor[]];
+    let [out, next] = step(x[0]!, states);
+    if (masked) {
+      const keep = x[1]!;
+      out = ops.where(keep, out, prev);
+      next = next.map((s, i) => ops.where(keep, s, states[i]!));
+    }
+    return [[out, ...next], opts.needSequences ? [out] : []];
+  }, [initialStates[0]!, ...initialStates], xs, { reverse: opts.goBackwards ?? false });
+  let outputs: Tensor | undefined;
+  if (opts.needSequences) {
+    // scan stacks outputs in input order; Keras returns a backward layer's outputs in step order.
+    let seq = ys[0]!;
+    if (opts.goBackwards) seq = ops.gather(seq, Array.from({ length: timeSteps }, (_, t) => timeSteps - 1 - t), 0);
+    outputs = ops.transpose(seq, [1, 0, ...seq.shape.slice(2).map((_, i) => i + 2)]);
+  }
+  return { lastOutput: final[0]!, outputs, states: final.slice(1) };
 }
 
 // ---- cells -----------------------------------------------------------------------------------------

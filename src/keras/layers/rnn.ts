@@ -292,7 +292,7 @@ export class RNN extends Layer {
         return [out[0]!, out.slice(1)];
       };
     }
-    const r = runRecurrence(step, seq, initial, { goBackwards: this.goBackwards, mask, needSequences: this.returnSequences });
+    const r = runRecurrence(step, seq, initial, { goBackwards: this.goBackwards, mask, needSequences: this.returnSequences, unroll: this.unroll });
     if (this.stateVariables) this.stateVariables.forEach((v, i) => v.assign(r.states[i]!));
     const output = this.returnSequences ? r.outputs! : r.lastOutput;
     return this.returnState ? [output, ...r.states] : output;
