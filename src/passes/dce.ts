@@ -58,7 +58,10 @@ function narrow(v: Value, used: ReadonlySet<number>): { node: Value; index: numb
     const [pred, ...ops] = v.inputs;
     const keepRes = range(tuple.length).filter((i) => used.has(i));
     const reads = new Set<number>();
-    for (const r of v.regions) for (const i of keepRes) for (const d of paramDeps(r)[i]!) reads.add(d);
+    for (const r of v.regions) {
+      const deps = paramDeps(r);
+      for (const i of keepRes) for (const d of deps[i]!) reads.add(d);
+    }
     const keepOps = range(ops.length).filter((i) => reads.has(i));
     if (keepRes.length === tuple.length && keepOps.length === ops.length) return undefined;
     const node = makeValue('cond', [pred!, ...keepOps.map((i) => ops[i]!)], v.attrs, v.regions.map((r) => restrictRegion(r, keepOps, keepRes)));
