@@ -375,6 +375,16 @@ describe('errors name the construct and the line', () => {
     expect(() => oneBranch(x)).toThrow(/the if at line 3 .*`return` \(line 3\) but not in the supported form/);
   });
 
+  it('a var declared in tensor-conditioned branches is an output of the cond', () => {
+    const f = kiln.fn((v: kiln.Tensor) => {
+      // eslint-disable-next-line no-var
+      if (k.greater(k.sum(v), 0)) { var y = k.exp(v); } else { var y = k.neg(v); }
+      return y;
+    }, { scope });
+    for (const v of [rand([3], 1, 0, 1), rand([3], 2, -1, 0)]) expectClose(f(v), sumOf(toTf(v)) > 0 ? tf.exp(toTf(v)) : tf.neg(toTf(v)));
+    expect(f.traceCount).toBe(1);
+  });
+
   it('a variable assigned in one branch only and used after it', () => {
     const f = kiln.fn((v: kiln.Tensor) => {
       let y;
@@ -461,6 +471,8 @@ describe('on JS values the converted function is the original', () => {
     (n) => { const fact = function f(m: number): number { return m ? m * f(m - 1) : 1; }; return isOdd(n) ? fact(n) : n < 4 ? fact(n + 1) : -fact(n); },
     (n) => { if (isOdd(n)) { if (n > 4) return 'a'; return 'b'; } else if (n) { return n > 3 ? (n > 8 ? 'c' : 'd') : 'e'; } return 'f'; },
     (n) => { let x = n; if (!isOdd(x) && !(x > 4)) x = -x; else if (isOdd(x) || x === 6) x *= 10; return x; },
+    // eslint-disable-next-line no-var
+    (n) => { if (isOdd(n)) { var y = n * 2, z: number | undefined; } else { var { y, z } = { y: -n, z: 1 as number | undefined }; } for (var i = 0, q = 0; i < n; i++) q += y; return [y, z, i, q]; },
   ];
   it('a method keeps its this', () => {
     const obj = { base: 5, m(n: number) { let t = this.base; while (isOdd(t) && t < n) t += 2; return t > 8 ? t : -t; } };

@@ -346,6 +346,9 @@ class Transformer {
         }
       } else if (N.isSpreadElement(t)) addTarget(t.getExpression());
       else if (N.isBinaryExpression(t) && t.getOperatorToken().getKind() === K.EqualsToken) addTarget(t.getLeft());
+      else if (N.isObjectBindingPattern(t) || N.isArrayBindingPattern(t)) {
+        for (const e of t.getElements()) if (N.isBindingElement(e)) addTarget(e.getNameNode());
+      }
     };
     const visit = (d: Node): void => {
       if (N.isBinaryExpression(d)) {
@@ -354,6 +357,10 @@ class Transformer {
       } else if ((N.isPrefixUnaryExpression(d) || N.isPostfixUnaryExpression(d)) &&
         (d.getOperatorToken() === K.PlusPlusToken || d.getOperatorToken() === K.MinusMinusToken)) {
         addTarget(d.getOperand());
+      } else if (N.isVariableDeclaration(d) && this.isHoistedVar(d)) {
+        addTarget(d.getNameNode()); // a root-level `var` is assigned here, declared at the top
+      } else if (N.isBindingElement(d) && this.isHoistedVar(d)) {
+        // handled through its VariableDeclaration's pattern
       } else if (N.isVariableDeclaration(d) || N.isParameterDeclaration(d) || N.isBindingElement(d) ||
         N.isFunctionDeclaration(d) || N.isClassDeclaration(d)) {
         const nameNode = (d as TsMorph.VariableDeclaration).getNameNode?.();
@@ -451,8 +458,13 @@ class Transformer {
     this.frames.push({ kind: 'function', node: root, lowered: false });
     const params = root.getParameters().map((p) => this.emit(p)).join(', ');
     const body = root.getBody()!;
-    const bodyText = N.isBlock(body) ? this.emitBlock(body, true) : this.emit(body);
+    let bodyText = N.isBlock(body) ? this.emitBlock(body, true) : this.emit(body);
     this.frames.pop();
+    // `var`s become assignments (emitVarList) declared once here: a converted branch or loop body
+    // is a closure, where a `var` would be local to it.
+    const paramNames = new Set(root.getParameters().map((p) => p.getName()));
+    const hoisted = [...this.hoisted].filter((v) => !paramNames.has(v));
+    if (hoisted.length && N.isBlock(body)) bodyText = `{ let ${hoisted.join(', ')};${bodyText.slice(1)}`;
     if (kind === 'arrow') return `(${params}) => ${N.isBlock(body) ? bodyText : `(${bodyText})`}`;
     const name = kind === 'function' ? (root as TsMorph.FunctionExpression).getName() ?? '' : '';
     return `function ${name}(${params}) ${bodyText}`;
@@ -505,6 +517,7 @@ class Transformer {
       if (stmts.length === 0) return this.splice(n);
       return this.text.slice(n.getStart(), stmts[0]!.getStart()) + this.emitStatements(stmts, false);
     }
+    if (N.isVariableDeclarationList(n) && n.getDeclarationKind() === 'var' && this.functionOf(n) === this.root) return this.emitVarList(n);
     if (N.isConditionalExpression(n)) return this.emitTernary(n);
     if (N.isBinaryExpression(n)) return this.emitBinary(n);
     if (N.isPrefixUnaryExpression(n)) {
@@ -526,6 +539,40 @@ class Transformer {
     }
     if (n.getChildCount() === 0) return n.getText();
     return this.splice(n);
+  }
+
+  private readonly hoisted = new Set<string>();
+
+  /** A declaration (or pattern element) of a `var` of the converted function itself. */
+  private isHoistedVar(d: Node): boolean {
+    const N = this.M.Node;
+    let x: Node | undefined = d;
+    while (x && !N.isVariableDeclarationList(x)) {
+      if (!N.isVariableDeclaration(x) && !N.isBindingElement(x) && !N.isObjectBindingPattern(x) && !N.isArrayBindingPattern(x)) return false;
+      x = x.getParent();
+    }
+    return x !== undefined && N.isVariableDeclarationList(x) && x.getDeclarationKind() === 'var' && this.functionOf(x) === this.root;
+  }
+
+  /** The nearest enclosing function (arrows included): the scope of a `var`. */
+  private functionOf(n: Node): Node | undefined {
+    for (let p = n.getParent(); p; p = p.getParent()) if (this.isFunctionLike(p)) return p;
+    return undefined;
+  }
+
+  /** `var a = 1, {b} = o` as `(a = 1), ({b} = o)` (the names are declared at the top: emitRoot). */
+  private emitVarList(n: TsMorph.VariableDeclarationList): string {
+    const N = this.M.Node;
+    const decls = n.getDeclarations();
+    for (const d of decls) {
+      const nameNode = d.getNameNode();
+      if (N.isIdentifier(nameNode)) this.hoisted.add(nameNode.getText());
+      else nameNode.forEachDescendant((x) => { if (N.isBindingElement(x) && N.isIdentifier(x.getNameNode())) this.hoisted.add(x.getNameNode().getText()); });
+    }
+    const p = n.getParent();
+    if (p && (N.isForOfStatement(p) || N.isForInStatement(p))) return decls[0]!.getNameNode().getText();
+    const parts = decls.filter((d) => d.getInitializer()).map((d) => `(${d.getNameNode().getText()} = ${this.emit(d.getInitializer()!)})`);
+    return parts.join(', ');
   }
 
   private emitBlock(b: TsMorph.Block, tail: boolean): string {
