@@ -1,7 +1,7 @@
 /**
  * Transformer encoder inference (issue 9, point 7): sequence 128, model width 256, 4 heads
  * (key size 64), feed-forward 1024, 2 post-norm blocks, batch 1. Kiln: Keras
- * MultiHeadAttention and Dense layers with layer norm and residuals, compiled to one artifact
+ * MultiHeadAttention, Dense and LayerNormalization layers with residuals, compiled to one artifact
  * and run by kiln/runtime. Peer: the same encoder written with tfjs-core ops (tfjs-layers has no
  * MultiHeadAttention) on tfjs-backend-wasm (SIMD), with the same weights, at 1 and 2 threads;
  * its output on tfjs-backend-cpu is the reference both are checked against before timing.
@@ -48,33 +48,35 @@ function makeWeights(seed: number): BlockWeights {
   };
 }
 
-/** The encoder in Kiln: Keras layers (MultiHeadAttention, Dense) and layer norm, as one function. */
+/** The encoder in Kiln: Keras layers (MultiHeadAttention, Dense, LayerNormalization) and residual adds, as one function. */
 function kilnEncoder(weights: readonly BlockWeights[]): (x: KTensor) => KTensor {
   const T = (d: Float32Array, s: number[]) => kiln.tensor(d, s);
   const blocks = weights.map((w) => {
     const mha = kiln.layers.multiHeadAttention({ numHeads: E.heads, keyDim: E.keyDim });
     const f1 = kiln.layers.dense({ units: E.ffDim, activation: 'relu' });
     const f2 = kiln.layers.dense({ units: E.width });
+    const n1 = kiln.layers.layerNormalization({ epsilon: E.epsilon });
+    const n2 = kiln.layers.layerNormalization({ epsilon: E.epsilon });
     const x0 = kiln.zeros([E.batch, E.seq, E.width]);
     mha.apply([x0, x0]);
     f2.apply(f1.apply(x0));
+    n1.apply(x0);
+    n2.apply(x0);
     const hs = [E.width, E.heads, E.keyDim];
     mha.setWeights([T(w.qk, hs), T(w.qb, [E.heads, E.keyDim]), T(w.kk, hs), T(w.kb, [E.heads, E.keyDim]), T(w.vk, hs), T(w.vb, [E.heads, E.keyDim]),
       T(w.ok, [E.heads, E.keyDim, E.width]), T(w.ob, [E.width])]);
     f1.setWeights([T(w.f1k, [E.width, E.ffDim]), T(w.f1b, [E.ffDim])]);
     f2.setWeights([T(w.f2k, [E.ffDim, E.width]), T(w.f2b, [E.width])]);
-    return { mha, f1, f2, g1: T(w.g1, [E.width]), b1: T(w.b1, [E.width]), g2: T(w.g2, [E.width]), b2: T(w.b2, [E.width]) };
+    n1.setWeights([T(w.g1, [E.width]), T(w.b1, [E.width])]);
+    n2.setWeights([T(w.g2, [E.width]), T(w.b2, [E.width])]);
+    return { mha, f1, f2, n1, n2 };
   });
-  const norm = (x: KTensor, g: KTensor, b: KTensor) => {
-    const { mean, variance } = kiln.moments(x, -1, true);
-    return kiln.add(kiln.mul(kiln.mul(kiln.sub(x, mean), kiln.rsqrt(kiln.add(variance, E.epsilon))), g), b);
-  };
   return (x) => {
     let h = x;
     for (const b of blocks) {
       const a = b.mha.apply([h, h]) as KTensor;
-      const h1 = norm(kiln.add(h, a), b.g1, b.b1);
-      h = norm(kiln.add(h1, b.f2.apply(b.f1.apply(h1))), b.g2, b.b2);
+      const h1 = b.n1.apply(kiln.add(h, a));
+      h = b.n2.apply(kiln.add(h1, b.f2.apply(b.f1.apply(h1))));
     }
     return h;
   };
@@ -262,7 +264,7 @@ export function render(r: TransformerResults): string {
   const failures = r.cases.filter((c) => c.error).map((c) => `- ${c.system} ${c.threads}t: ${c.error!.slice(0, 300)}`);
   return [
     `Transformer encoder, batch ${E.batch}, sequence ${E.seq}, width ${E.width}, ${E.heads} heads of ${E.keyDim}, feed-forward ${E.ffDim}, ${E.blocks} post-norm blocks: ` +
-      `Kiln (MultiHeadAttention and Dense layers compiled to one artifact${r.compileMs !== undefined ? `, ${r.kernels} kernels, compiled in ${r.compileMs.toFixed(0)} ms` : ''}) ` +
+      `Kiln (MultiHeadAttention, Dense and LayerNormalization layers compiled to one artifact${r.compileMs !== undefined ? `, ${r.kernels} kernels, compiled in ${r.compileMs.toFixed(0)} ms` : ''}) ` +
       `vs the same encoder in tfjs-core ops on tfjs-backend-wasm, same weights. Median ms per inference, best of ${r.rounds} rounds; ` +
       `ratio = tfjs-wasm ms / Kiln ms at equal threads (target ≥ ${TARGET}x); outputs checked against tfjs-backend-cpu (max abs diff ≤ ${TOLERANCE}) before timing.`,
     '',
