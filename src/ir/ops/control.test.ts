@@ -324,6 +324,8 @@ describe('VJP rules against tf.grads of the host loop', () => {
       })([tf.tensor(x.data, [3])]);
       expect(maxAbsDiff(gx!.data, ex!.dataSync())).toBeLessThan(1e-5);
     }
+    // The masked scan the gradient needs also gives the forward values: no while is left.
+    expect(optimize(gradFunc(withLoss(whileFunc(4)), { wrt: [0] })).body.map((v) => v.op).filter((op) => op === 'while' || op === 'scan')).toEqual(['scan', 'scan']);
     expect(() => gradFunc(withLoss(whileFunc()), { wrt: [0] })).toThrow(/differentiating a while loop needs a static bound on its trip count; give it maximumIterations/);
   });
 });

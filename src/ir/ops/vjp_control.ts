@@ -8,16 +8,17 @@
  *   outputs are the sequences' cotangents. Both run along the scan's axis; when a carry's rank is
  *   below that axis (it could not be stacked there) they run along axis 0 on transposed
  *   sequences instead, and the primal scan stays.
- * - while: with max_iterations = N it is the scan of N steps over (active, carried...) that
+ * - while: with max_iterations = N it is the scan of N steps over (carried..., active) that
  *   applies the body while `active && cond` and keeps the values otherwise, differentiated as a
- *   scan; without a bound there is no static trip count to reverse, and it is refused.
+ *   scan (whose residual scan then replaces the primal while); without a bound there is no static
+ *   trip count to reverse, and it is refused.
  * Each region a rule builds recomputes its forward values (rematerialization, no saved state
  * besides the residual carries).
  */
 import { Builder } from '../builder.js';
 import { isFloat } from '../dtype.js';
 import { Func, Value } from '../function.js';
-import { attr, type TupleVjpRule } from '../registry.js';
+import { attr, type RegionAutodiff, type TupleVjpRule } from '../registry.js';
 import { KilnError, tensorType, typeToString, type TensorType } from '../types.js';
 
 /** Copy `fn`'s body into `b` with its parameters bound to `args`; returns the copies of its results. */
@@ -98,14 +99,18 @@ function fromFront(b: Builder, v: Value, axis: number): Value {
  * (the primal node is left dead, for DCE).
  */
 function shareForward(b: Builder, node: Value, res: Value): void {
-  const at = b.body.indexOf(node);
-  if (at < 0) return;
+  if (b.body.indexOf(node) < 0) return;
   b.body.splice(b.body.indexOf(res), 1);
+  // Right after the primal node and after the residual's own operands.
+  const at = Math.max(b.body.indexOf(node), ...res.inputs.map((x) => b.body.indexOf(x)));
   b.body.splice(at + 1, 0, res);
   for (const v of b.body) if (v.op === 'get_result' && v.inputs[0] === node) v.inputs[0] = res;
 }
 
-export const scanVjp: TupleVjpRule = (b, node, cts, ad) => {
+export const scanVjp: TupleVjpRule = (b, node, cts, ad) => scanVjpOf(b, node, cts, ad, node);
+
+/** scan's VJP; the residual scan takes over the readers of `primal` (whose tuple starts like node's). */
+function scanVjpOf(b: Builder, node: Value, cts: readonly (Value | null)[], ad: RegionAutodiff, primal: Value): (Value | null)[] {
   const nc = attr.int(node.attrs, 'carries'), length = attr.int(node.attrs, 'length');
   const axis = attr.int(node.attrs, 'axis'), reverse = attr.bool(node.attrs, 'reverse');
   const body = node.regions[0]!;
@@ -128,7 +133,7 @@ export const scanVjp: TupleVjpRule = (b, node, cts, ad) => {
   const rps = body.params.map((p) => rb.param(p.type, p.name));
   const res = b.op('scan', [...carries, ...xsS], { carries: nc, length, reverse, axis: sa },
     [rb.build([...inlineFunc(rb, body, rps), ...rps.slice(0, nc)])]);
-  if (direct) shareForward(b, node, res);
+  if (direct) shareForward(b, primal, res);
   const stackedCarries = carries.map((_, j) => b.op('get_result', [res], { index: nc + ny + j }));
   const ctYs = fy.map((k) => (direct ? ctOf(nc + k)! : toFront(b, ctOf(nc + k)!, axis)));
 
@@ -166,15 +171,22 @@ export const whileVjp: TupleVjpRule = (b, node, cts, ad) => {
   }
   const [condR, bodyR] = node.regions as [Func, Func];
   const types = node.inputs.map((v) => v.type);
+  // The masked scan carries (vars..., active): its first carries are the while's results, so it
+  // also replaces the primal while (the gradient needs its N steps anyway).
   const mb = new Builder(`${bodyR.name}_masked`);
-  const active = mb.param(tensorType([], 'bool'), 'active');
   const vars = types.map((t, i) => mb.param(t, `v${i}`));
+  const active = mb.param(tensorType([], 'bool'), 'active');
   const go = mb.op('and', [active, inlineFunc(mb, condR, vars)[0]!]);
   const next = inlineFunc(mb, bodyR, vars);
   const kept = vars.map((v, i) => {
     const p = v.shape.length ? mb.op('broadcast_in_dim', [go], { shape: v.shape, dims: [] }) : go;
     return mb.op('select', [p, next[i]!, v]);
   });
-  const equivalent = b.op('scan', [b.scalar(1, 'bool'), ...node.inputs], { carries: types.length + 1, length: max }, [mb.build([go, ...kept])]);
-  return scanVjp(b, equivalent, [null, ...cts], ad).slice(1);
+  const yes = b.scalar(1, 'bool');
+  if (b.body.includes(node)) {
+    b.body.splice(b.body.indexOf(yes), 1);
+    b.body.splice(b.body.indexOf(node) + 1, 0, yes);
+  }
+  const equivalent = b.op('scan', [...node.inputs, yes], { carries: types.length + 1, length: max }, [mb.build([...kept, go])]);
+  return scanVjpOf(b, equivalent, [...cts, null], ad, node).slice(0, types.length);
 };
