@@ -295,6 +295,18 @@ describe('plain JS conditions run at trace time, as in TensorFlow', () => {
     }
   });
 
+  it('a concrete tensor condition (a constant under the trace) is read at trace time', () => {
+    const f = kiln.fn((x: kiln.Tensor, flag: number) => {
+      let y = x;
+      if (k.greater(k.scalar(flag), 0)) y = k.exp(y);
+      return y;
+    }, { scope });
+    const x = rand([3], 2);
+    expectClose(f(x, 1), tf.exp(toTf(x)));
+    expectClose(f(x, -1), toTf(x));
+    expect(opsIn(printFunc(f.ir(x, 1)), 'cond')).toBe(0);
+  });
+
   it('a function without control flow is not rewritten (no parse), and autograph: false traces as written', () => {
     const before = autographRewrites();
     const f = kiln.fn((x: kiln.Tensor) => k.add(x, 1));
@@ -402,6 +414,7 @@ describe('errors name the construct and the line', () => {
   it('bound functions, generators and async functions are refused; unknown options are named', () => {
     const body = function (this: unknown, v: kiln.Tensor) { return k.greater(k.sum(v), 0) ? v : k.neg(v); };
     expect(() => kiln.fn(body.bind(null), { scope })(x)).toThrow(/bound function \(made by \.bind\).*kiln\.cond \/ kiln\.whileLoop \/ kiln\.scan/);
+    expect(() => kiln.fn(Math.abs as never)(x)).toThrow(/AutoGraph cannot convert 'abs': it is a native function/);
     const gen = function* (v: kiln.Tensor) { if (v) yield v; };
     expect(() => kiln.fn(gen as never, { scope })(x)).toThrow(/generator function/);
     expect(() => kiln.fn(body, { autograf: false } as never)).toThrow(/unknown option 'autograf' \(did you mean 'autograph'\?\)/);
