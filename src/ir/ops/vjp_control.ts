@@ -11,7 +11,8 @@
  * - while: with max_iterations = N it is the scan of N steps over (carried..., active) that
  *   applies the body while `active && cond` and keeps the values otherwise, differentiated as a
  *   scan (whose residual scan then replaces the primal while); without a bound there is no static
- *   trip count to reverse, and it is refused.
+ *   trip count to reverse, and it is refused. The masked steps still evaluate the body: a body
+ *   that overflows to inf there yields NaN gradients (0 * inf), as masking does in any framework.
  * Each region a rule builds recomputes its forward values (rematerialization, no saved state
  * besides the residual carries).
  */
