@@ -20,6 +20,7 @@ import { maxAbsDiff, randomTensor, randomizeWeights, toTf, useCpuBackend } from 
 import { AdditiveAttention, additiveAttention } from './additive_attention.js';
 import { Attention, attention, type AttentionArgs, type AttentionCallArgs } from './attention.js';
 import { dense } from './dense.js';
+import { embedding } from './embedding.js';
 import { Dropout } from './dropout.js';
 import { flatten } from './flatten.js';
 
@@ -105,6 +106,18 @@ describe('Attention', () => {
       expect(maxAbsDiff(y!, ref.y), what).toBeLessThan(1e-5);
       expect(maxAbsDiff(p!, ref.p), what).toBeLessThan(1e-6);
     }
+  });
+
+  it('padding masks travel from Embedding(maskZero) as [queryMask, valueMask]', () => {
+    const ids = ops.tensor([3, 1, 4, 0, 2, 5, 0, 0], [2, 4]);
+    const e = embedding({ inputDim: 6, outputDim: 4, maskZero: true }).apply(ids);
+    const l = attention({ useScale: true });
+    l.apply([e, e]);
+    randomizeWeights(l, 19, 0.5, 1.5);
+    const got = l.apply([e, e]) as Tensor;
+    const keep = tf.notEqual(toTf(ids), 0);
+    expect(maxAbsDiff(got, refAttention(toTf(e), toTf(e), toTf(e), { kind: 'dot', scale: toTf(l.getWeights()[0]!), qMask: keep, vMask: keep }).y)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(l.apply([e, e], { mask: null }) as Tensor, toTf(got))).toBeGreaterThan(1e-3);
   });
 
   it('gradients with respect to query, value, key and the weights match tf.grads', () => {

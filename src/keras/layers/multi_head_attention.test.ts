@@ -14,11 +14,12 @@ import { load } from '../../runtime/index.js';
 import { ops, type Tensor } from '../backend.js';
 import { input } from '../engine/input.js';
 import { model } from '../engine/functional.js';
-import { deserializeLayer } from '../engine/layer.js';
+import { deserializeLayer, getMask } from '../engine/layer.js';
 import { loadLayersModel } from '../saving/load.js';
 import { maxAbsDiff, randomTensor, randomizeWeights, toTf, useCpuBackend } from '../test_util.js';
 import { adam } from '../optimizers/adam.js';
 import { dense } from './dense.js';
+import { embedding } from './embedding.js';
 import { Dropout } from './dropout.js';
 import { flatten } from './flatten.js';
 import { MultiHeadAttention, multiHeadAttention, type MultiHeadAttentionArgs, type MultiHeadAttentionCallArgs } from './multi_head_attention.js';
@@ -150,6 +151,26 @@ describe('MultiHeadAttention', () => {
       expect(cs.slice(r * Tv + r + 1, (r + 1) * Tv).every((p) => p === 0)).toBe(true);
       expect(cs.slice(r * Tv, (r + 1) * Tv).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
     }
+  });
+
+  it('padding masks travel from Embedding(maskZero) into the attention as query and value masks', () => {
+    const ids = ops.tensor([3, 1, 4, 0, 0, 2, 5, 0, 0, 0, 7, 7], [2, 6]);
+    const emb = embedding({ inputDim: 8, outputDim: 5, maskZero: true });
+    const l = multiHeadAttention({ numHeads: 2, keyDim: 3 });
+    const e = emb.apply(ids);
+    l.apply([e, e]);
+    randomizeWeights(l, 44, -0.6, 0.6);
+    const got = l.apply([e, e]) as Tensor;
+    const keep = ops.notEqual(ids, 0);
+    const explicit = l.apply([e, e], { mask: null, queryMask: keep, valueMask: keep }) as Tensor;
+    expect(maxAbsDiff(got, toTf(explicit))).toBe(0);
+    const qm = tf.notEqual(toTf(ids), 0);
+    const mask = tf.expandDims(tf.logicalAnd(tf.expandDims(qm, 2), tf.expandDims(qm, 1)), 1);
+    expect(maxAbsDiff(got, refMha(l.getWeights().map(toTf), toTf(e), toTf(e), toTf(e), { ...RANK3, numHeads: 2, keyDim: 3, useBias: true, mask }).y)).toBeLessThan(1e-5);
+    // Without the mask the padded positions change the result.
+    expect(maxAbsDiff(l.apply([e, e], { mask: null }) as Tensor, toTf(got))).toBeGreaterThan(1e-3);
+    // The query's mask passes on to the output (Keras sets it).
+    expect(Array.from(getMask(got)!.dataSync())).toEqual(Array.from(keep.dataSync()));
   });
 
   it('several attention axes: default (all of them, softmax over both key axes) and attentionAxes [2]', () => {
