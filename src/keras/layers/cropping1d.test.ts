@@ -5,9 +5,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
-import { randomTensor, useCpuBackend } from '../test_util.js';
+import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { cropping1D, type Cropping1DArgs } from './cropping1d.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, kilnSavedModel, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, expectConfigRoundTrip, gradientDiffs, kilnSavedModel, loadKeras3Sequential, predictionDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -27,6 +27,12 @@ describe('Cropping1D', () => {
     const { diff, config } = await kilnSavedModel({ kiln: () => cropping1D({ cropping: [1, 2] }), input: [1, 6, 2] });
     expect(diff).toBe(0);
     expect(config).toMatchObject({ cropping: [1, 2] });
+  });
+
+  it('loads from a Keras 3 model.json', async () => {
+    const m = await loadKeras3Sequential([{ class_name: 'Cropping1D', config: { cropping: [2, 1] } }], [2, 8, 3]);
+    const x = randomTensor([2, 8, 3], 6);
+    expect(maxAbsDiff(m.predict(x) as never, reference(2, 1)(toTf(x)))).toBe(0);
   });
 
   it('output shape, config round trip, errors', () => {

@@ -19,6 +19,7 @@ import { valueAndGrad } from '../../frontend/grad.js';
 import { ops, tensorFromData, Tensor } from '../backend.js';
 import { input } from '../engine/input.js';
 import { model } from '../engine/functional.js';
+import { Sequential } from '../engine/sequential.js';
 import { deserializeLayer, type Layer, type LayerConfig } from '../engine/layer.js';
 import type { Model } from '../engine/model.js';
 import { copyWeights, maxAbsDiff, randomData, randomTensor, randomizeWeights, toTf } from '../test_util.js';
@@ -266,4 +267,29 @@ export async function fitParity(km: Model, tm: tfl.LayersModel, inputShape: numb
   const loss = Math.max(...lk.map((v, i) => Math.abs(v - lt[i]!) / Math.max(Math.abs(lt[i]!), 1e-6)));
   const weights = Math.max(...km.getWeights().map((w, i) => maxDiff(w.dataSync(), tm.getWeights()[i]!.dataSync())));
   return { loss, weights, losses: lt };
+}
+
+/**
+ * A Keras 3 Sequential model.json topology (InputLayer with batch_shape, DTypePolicy dtypes,
+ * module/registered_name fields) around weightless layers given in Keras's snake_case
+ * {class_name, config}, loaded by kiln.loadLayersModel: for layers tfjs-layers cannot save.
+ */
+export async function loadKeras3Sequential(layers: { class_name: string; config: Record<string, unknown> }[], inputShape: number[]): Promise<Model> {
+  const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+  const batchShape = [null, ...inputShape.slice(1)];
+  const topology = {
+    module: 'keras', class_name: 'Sequential', registered_name: null,
+    config: {
+      name: 'sequential', trainable: true, dtype: policy, build_input_shape: batchShape,
+      layers: [
+        { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: batchShape, dtype: 'float32', sparse: false, ragged: false, name: 'input_layer' }, registered_name: null },
+        ...layers.map((l, i) => ({ module: 'keras.layers', class_name: l.class_name, config: { name: `layer_${i}`, trainable: true, dtype: policy, ...l.config }, registered_name: null })),
+      ],
+    },
+    build_config: { input_shape: batchShape }, compile_config: null,
+  };
+  const m = await loadLayersModel({ modelTopology: topology, weightSpecs: [], weightData: new ArrayBuffer(0) } as never);
+  expect(m).toBeInstanceOf(Sequential);
+  m.runEagerly = true;
+  return m;
 }

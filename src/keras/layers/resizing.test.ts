@@ -16,7 +16,7 @@ import { loadLayersModel } from '../saving/load.js';
 import { tensorFromData, type Tensor } from '../backend.js';
 import { maxAbsDiff, randomData, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { aspectRatioCropBox, resizing, type ResizingArgs } from './resizing.js';
-import { captureArtifacts, compiledDiff, cudaAssembles, hasPtxas, resizeByMatrices, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { captureArtifacts, compiledDiff, loadKeras3Sequential, cudaAssembles, hasPtxas, resizeByMatrices, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -80,6 +80,13 @@ describe('Resizing', () => {
     const r = cudaAssembles({ kiln: () => resizing({ height: 4, width: 8, cropToAspectRatio: true }), input: [2, 5, 6, 3] });
     expect(r.ok, r.log).toBe(true);
     expect(r.kernels).toBeGreaterThan(0);
+  });
+
+  it('loads from a Keras 3 model.json (all of its Resizing fields)', async () => {
+    const config = { height: 4, width: 8, interpolation: 'bilinear', crop_to_aspect_ratio: true, pad_to_aspect_ratio: false, fill_mode: 'constant', fill_value: 0.0, antialias: false, data_format: 'channels_last' };
+    const m = await loadKeras3Sequential([{ class_name: 'Resizing', config }], [2, 5, 6, 3]);
+    const x = randomTensor([2, 5, 6, 3], 6);
+    expect(maxAbsDiff(m.predict(x) as never, tfImage({ height: 4, width: 8, cropToAspectRatio: true })(toTf(x)))).toBeLessThanOrEqual(1e-5);
   });
 
   it('output shapes, config round trip, errors', () => {

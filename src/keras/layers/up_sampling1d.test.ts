@@ -6,9 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
-import { randomTensor, useCpuBackend } from '../test_util.js';
+import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { upSampling1d } from './up_sampling1d.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, kilnSavedModel, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, expectConfigRoundTrip, gradientDiffs, kilnSavedModel, loadKeras3Sequential, predictionDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -28,6 +28,12 @@ describe('UpSampling1D', () => {
     const { diff, config } = await kilnSavedModel({ kiln: () => upSampling1d({ size: 3 }), input: [1, 5, 2] });
     expect(diff).toBe(0);
     expect(config).toMatchObject({ size: 3 });
+  });
+
+  it('loads from a Keras 3 model.json', async () => {
+    const m = await loadKeras3Sequential([{ class_name: 'UpSampling1D', config: { size: 3 } }], [2, 4, 3]);
+    const x = randomTensor([2, 4, 3], 6);
+    expect(maxAbsDiff(m.predict(x) as never, reference(3)(toTf(x)))).toBe(0);
   });
 
   it('output shape, config round trip, errors', () => {
