@@ -5,12 +5,16 @@
  * causal mask as a band matrix. Predictions, attention scores, gradients (tf.grads) with respect
  * to inputs and every weight, several attention axes, dropout, config, save/load, compile, fit.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients, which tf.grads needs
 import { beforeAll, describe, expect, it } from 'vitest';
 import { valueAndGrad } from '../../frontend/grad.js';
 import { compile } from '../../compile.js';
-import { load } from '../../runtime/index.js';
+import { load, readArtifact } from '../../runtime/index.js';
 import { ops, type Tensor } from '../backend.js';
 import { input } from '../engine/input.js';
 import { model } from '../engine/functional.js';
@@ -25,6 +29,8 @@ import { flatten } from './flatten.js';
 import { MultiHeadAttention, multiHeadAttention, type MultiHeadAttentionArgs, type MultiHeadAttentionCallArgs } from './multi_head_attention.js';
 
 beforeAll(useCpuBackend);
+
+const hasPtxas = spawnSync('ptxas', ['--version']).status === 0;
 
 interface RefOpts {
   numHeads: number;
@@ -354,4 +360,18 @@ describe('MultiHeadAttention', () => {
     const losses = h.history['loss']!;
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.8);
   });
+
+  it.skipIf(!hasPtxas)('compiles for CUDA: ptxas assembles the causal self-attention program (f32 and f16 mixed precision)', () => {
+    const mha = multiHeadAttention({ numHeads: 2, keyDim: 8 });
+    const x0 = randomTensor([2, 16, 32], 1);
+    mha.apply([x0, x0]);
+    for (const mixed of [undefined, 'f16'] as const) {
+      const art = compile((x: Tensor) => mha.apply([x, x], { useCausalMask: true }) as Tensor, { inputShapes: [[2, 16, 32]], target: 'cuda', sm: 80, ...(mixed ? { mixedPrecision: mixed } : {}) });
+      const dir = mkdtempSync(join(tmpdir(), 'kiln-mha-ptx-'));
+      writeFileSync(join(dir, 'm.ptx'), new TextDecoder().decode(readArtifact(art.bytes).sections['ptx']));
+      const r = spawnSync('ptxas', ['-arch=sm_80', join(dir, 'm.ptx'), '-o', join(dir, 'm.cubin')], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+  });
+  if (!hasPtxas) it('ptxas check', () => console.log('SKIP: ptxas not on PATH; the attention PTX was not assembled'));
 });
