@@ -4,8 +4,9 @@
  * departs from Keras) with the same weights; gradients of sum(y * r) with respect to the input
  * and every trainable weight against tf.variableGrads / tf.grads; config round trips through
  * fromConfig and the registry; a model saved by tfjs-layers (in-memory IOHandler) loaded by
- * kiln.loadLayersModel; and the compiled artifact (kiln.compile + runtime) against the
- * interpreter.
+ * kiln.loadLayersModel (or a Keras 3 model.json, for layers tfjs-layers lacks); the compiled
+ * artifact (kiln.compile + runtime, 1 and 2 threads) against the interpreter; the CUDA target's
+ * PTX through ptxas; and `fit` (the compiled training step) against tfjs-layers' fit.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -50,7 +51,7 @@ export function dilateKernel(k: tf.Tensor, d: number, axis: number): tf.Tensor {
   const K = k.shape[axis]!;
   const spread = tf.stack([k, ...Array.from({ length: d - 1 }, () => tf.zerosLike(k))], axis + 1);
   const merged = tf.reshape(spread, [...k.shape.slice(0, axis), K * d, ...k.shape.slice(axis + 1)]);
-  return tf.slice(merged, k.shape.map((_, i) => 0), k.shape.map((n, i) => (i === axis ? (K - 1) * d + 1 : n)));
+  return tf.slice(merged, k.shape.map(() => 0), k.shape.map((n, i) => (i === axis ? (K - 1) * d + 1 : n)));
 }
 
 const seedOf = (c: LayerCase) => c.input.reduce((a, b) => a * 31 + b, 7) % 997;
