@@ -311,17 +311,22 @@ export abstract class Layer {
   get trainableWeights(): Variable[] {
     if (!this.trainable) return [];
     const t = tracked(this);
-    return uniqueVariables([...this.ownTrainable, ...t.variables.map((x) => x.variable).filter((v) => v.trainable), ...t.layers.flatMap((x) => x.layer.trainableWeights)]);
+    return uniqueVariables([...this.ownTrainable, ...this.assignedVariables(t).filter((v) => v.trainable), ...t.layers.flatMap((x) => x.layer.trainableWeights)]);
   }
   get nonTrainableWeights(): Variable[] {
     const t = tracked(this);
-    const vars = t.variables.map((x) => x.variable);
+    const vars = this.assignedVariables(t);
     if (!this.trainable) return uniqueVariables([...this.ownTrainable, ...this.ownNonTrainable, ...vars, ...t.layers.flatMap((x) => x.layer.weights)]);
     return uniqueVariables([...this.ownNonTrainable, ...vars.filter((v) => !v.trainable), ...t.layers.flatMap((x) => x.layer.nonTrainableWeights)]);
   }
   /** The weights this layer created itself with addWeight (trainable ones first), without sublayers'. */
   ownWeights(): Variable[] {
     return [...this.ownTrainable, ...this.ownNonTrainable];
+  }
+  /** Variables assigned to the layer's properties that addWeight did not create (those keep their list). */
+  private assignedVariables(t: ReturnType<typeof tracked>): Variable[] {
+    const own = new Set(this.ownWeights());
+    return t.variables.map((x) => x.variable).filter((v) => !own.has(v));
   }
   /** Trainable weights first, then non-trainable, as Keras and tfjs-layers order them. */
   get weights(): Variable[] {
