@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { input } from '../engine/input.js';
+import { getMask, setMask } from '../engine/layer.js';
 import type { KerasTensor } from '../engine/keras_tensor.js';
 import { ops, type Tensor } from '../backend.js';
 import { valueAndGrad } from '../../frontend/grad.js';
@@ -65,6 +66,10 @@ describe('Dot', () => {
     expect(() => dot({ axes: [1, 2, 3] as never, name: 'd4' })).toThrow("Dot 'd4': axes must be an integer or a list of 2 integers, got [1,2,3]");
     expect(() => dot({ name: 'd5' } as never)).toThrow("Dot 'd5': axes is required");
     expect(() => dot({ axes: 1, normalise: true, name: 'd6' } as never)).toThrow("Dot 'd6': unknown argument 'normalise' (did you mean 'normalize'?)");
+    // The contraction mixes time steps: an input mask does not come out (Keras's Dot).
+    const xm = randomTensor([2, 3, 4], 1);
+    setMask(xm, ops.greater(randomTensor([2, 3], 2), 0));
+    expect(getMask(dot({ axes: 2 }).apply([xm, randomTensor([2, 5, 4], 3)]) as Tensor)).toBeUndefined();
     expectConfigRoundTrip(dot({ axes: [2, 1], normalize: true }));
     expectConfigRoundTrip(dot({ axes: -1 }));
   });

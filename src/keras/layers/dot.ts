@@ -12,7 +12,7 @@
 import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
-import { registerLayer, type CallArgs, type LayerArgs, type LayerConfig } from '../engine/layer.js';
+import { registerLayer, type CallArgs, type LayerArgs, type LayerConfig, type LayerMask } from '../engine/layer.js';
 import { checkLayerArgs } from './args.js';
 import { Merge } from './merge.js';
 
@@ -98,6 +98,11 @@ export class Dot extends Merge {
     const rhs = ops.reshape(transposeTo(y, [0, a2, ...free2]), [b, y.shape[a2]!, size(y, free2)]);
     const outShape = [b, ...free1.map((i) => x.shape[i]!), ...free2.map((i) => y.shape[i]!)];
     return ops.reshape(ops.matmul(lhs, rhs), outShape.length === 1 ? [b, 1] : outShape);
+  }
+
+  /** The contraction mixes time steps: no mask comes out, as Keras's Dot. */
+  override computeMask(_inputs: Tensor | Tensor[], _mask: LayerMask): LayerMask {
+    return null;
   }
 
   override getConfig(): DotConfig {

@@ -21,6 +21,7 @@ export class ELU extends Layer {
   constructor(args: ELUArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['alpha'] });
+    this.supportsMasking = true;
     this.alpha = args?.alpha ?? 1;
     if (typeof this.alpha !== 'number' || !Number.isFinite(this.alpha)) this.fail(`alpha must be a finite number, got ${JSON.stringify(this.alpha)}`);
   }

@@ -71,6 +71,7 @@ export class GroupNormalization extends Layer {
   constructor(args: GroupNormalizationArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: GN_ARGS });
+    this.supportsMasking = true;
     args ??= {};
     this.groups = args.groups ?? 32;
     if (!Number.isInteger(this.groups) || (this.groups < 1 && this.groups !== -1)) this.fail(`groups must be a positive integer or -1 (one per channel), got ${JSON.stringify(args.groups)}`);

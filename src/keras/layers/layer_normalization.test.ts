@@ -8,6 +8,14 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
+import { ops } from '../backend.js';
+import { getMask, setMask } from '../engine/layer.js';
+import { elu } from './elu.js';
+import { groupNormalization } from './group_normalization.js';
+import { leakyReLU } from './leaky_relu.js';
+import { prelu } from './prelu.js';
+import { reLU } from './relu.js';
+import { thresholdedReLU } from './thresholded_relu.js';
 import { layerNormalization, type LayerNormalizationArgs } from './layer_normalization.js';
 import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
@@ -58,6 +66,14 @@ describe('LayerNormalization', () => {
 
   it('a tfjs-layers-saved model loads with equal predictions', async () => {
     expect(await tfjsSavedModelDiff({ kiln: () => layerNormalization(), tfjs: twin({ axis: [1, 2], epsilon: 0.01 }), input: [2, 3, 4, 2], range: 2 })).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('passes an input mask through (Keras: supports_masking); so do the activation layers', () => {
+    const x = ops.add(randomTensor([2, 3, 4], 3), 0);
+    const mask = ops.greater(randomTensor([2, 3], 4), 0);
+    setMask(x, mask);
+    expect(getMask(layerNormalization().apply(x))).toBe(mask);
+    for (const l of [leakyReLU(), prelu(), elu(), thresholdedReLU(), reLU({ maxValue: 1 }), groupNormalization({ groups: 2 })]) expect(getMask(l.apply(x)), l.className).toBe(mask);
   });
 
   it('config round trip and errors', () => {

@@ -65,6 +65,7 @@ export class LayerNormalization extends Layer {
   constructor(args: LayerNormalizationArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: LN_ARGS });
+    this.supportsMasking = true;
     args ??= {};
     onlyValue(this.label, 'rmsScaling', args.rmsScaling, [false]);
     const axis = args.axis ?? -1;

@@ -24,6 +24,7 @@ export class LeakyReLU extends Layer {
   constructor(args: LeakyReLUArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['alpha', 'negativeSlope'] });
+    this.supportsMasking = true;
     args ??= {};
     if (args.alpha != null && args.negativeSlope != null && args.alpha !== args.negativeSlope) {
       this.fail(`alpha ${args.alpha} and negativeSlope ${args.negativeSlope} name the same slope; give one`);

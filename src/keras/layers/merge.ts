@@ -1,14 +1,25 @@
 /**
  * The shared part of merge layers (Add, Concatenate, Multiply, Dot, ...): they take a list of at
  * least two inputs; shape rules live in each subclass, except the elementwise ones (Multiply,
- * Subtract, Average, Maximum, Minimum), which share Keras's rule in ElementwiseMerge.
+ * Subtract, Average, Maximum, Minimum), which share Keras's rule and its mask (the AND of the
+ * inputs' masks) in ElementwiseMerge.
  */
 import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor } from '../backend.js';
 import { shapeToString, type KerasShape } from '../engine/keras_tensor.js';
-import { isShapeList, Layer, type CallArgs } from '../engine/layer.js';
+import { isShapeList, Layer, type CallArgs, type LayerArgs, type LayerMask } from '../engine/layer.js';
 
 export abstract class Merge extends Layer {
+  /**
+   * Keras's Merge.compute_mask where `supportsMasking` (the elementwise merges set it): the inputs'
+   * masks ANDed (none: no mask). Others drop masks (Concatenate along time would need its own).
+   */
+  override computeMask(_inputs: Tensor | Tensor[], mask: LayerMask): LayerMask {
+    if (!this.supportsMasking) return null;
+    const masks = (Array.isArray(mask) ? mask : [mask]).filter((m): m is Tensor => m !== null && m !== undefined);
+    return masks.length === 0 ? null : masks.slice(1).reduce((a, m) => ops.logicalAnd(a, m), masks[0]!);
+  }
+
   /** The inputs as a list of at least two shapes; anything else fails naming the layer. */
   protected shapeList(shape: KerasShape | KerasShape[], dtype?: DType | DType[]): KerasShape[] {
     if (!isShapeList(shape) || shape.length < 2) {
@@ -36,6 +47,11 @@ export abstract class Merge extends Layer {
 export abstract class ElementwiseMerge extends Merge {
   /** Exactly this many inputs (Subtract: 2); undefined: 2 or more. */
   protected readonly inputCount?: number;
+
+  constructor(args: LayerArgs = {}) {
+    super(args);
+    this.supportsMasking = true;
+  }
 
   /** Combine inputs of equal rank (broadcasting against each other). */
   protected abstract mergeFunction(inputs: Tensor[]): Tensor;

@@ -12,7 +12,8 @@ import { compile } from '../../compile.js';
 import { load } from '../../runtime/index.js';
 import { Tensor } from '../../frontend/tensor.js';
 import { literal } from '../../ir/literal.js';
-import { deserializeLayer, type Layer, type LayerArgs } from '../engine/layer.js';
+import { deserializeLayer, getMask, setMask, type Layer, type LayerArgs } from '../engine/layer.js';
+import { ops } from '../backend.js';
 import { input } from '../engine/input.js';
 import type { KerasTensor } from '../engine/keras_tensor.js';
 import { maxAbsDiff, randomTensor, toTf } from '../test_util.js';
@@ -155,6 +156,16 @@ export function describeElementwiseMerge(spec: ElementwiseMergeSpec): void {
       }
       expect(() => spec.kiln({ name: 'm5', axis: 1 } as LayerArgs)).toThrow(`${spec.className} 'm5': unknown argument 'axis'`);
       expectConfigRoundTrip(spec.kiln({ name: 'merged', trainable: false }));
+    });
+
+    it("masks: the output's mask is the AND of the inputs' masks (Keras's Merge)", () => {
+      const xs = [randomTensor([2, 4, 3], 41), randomTensor([2, 4, 3], 42)];
+      const bools = (v: boolean[]) => ops.greater(Tensor.concrete(literal([2, 4], 'f32', v.map(Number))), 0);
+      setMask(xs[0]!, bools([true, true, false, true, true, false, true, true]));
+      setMask(xs[1]!, bools([true, false, false, true, true, true, true, false]));
+      const out = spec.kiln().apply(xs) as Tensor;
+      expect(Array.from(getMask(out)!.dataSync())).toEqual([1, 0, 0, 1, 1, 0, 1, 0]);
+      expect(getMask(spec.kiln().apply([randomTensor([2, 3], 1), randomTensor([2, 3], 2)]) as Tensor)).toBeUndefined();
     });
 
     it('a model saved by tfjs-layers loads in Kiln and predicts the same; compiled equals the interpreter', async () => {

@@ -40,6 +40,7 @@ export class PReLU extends Layer {
   constructor(args: PReLUArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['alphaInitializer', 'alphaRegularizer', 'alphaConstraint', 'sharedAxes'] });
+    this.supportsMasking = true;
     args ??= {};
     const shared = args.sharedAxes ?? null;
     const list = shared === null ? null : typeof shared === 'number' ? [shared] : Array.isArray(shared) ? [...shared] : undefined;

@@ -32,6 +32,7 @@ export class ReLU extends Layer {
   constructor(args: ReLUArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['maxValue', 'negativeSlope', 'threshold'] });
+    this.supportsMasking = true;
     args ??= {};
     this.maxValue = args.maxValue ?? null;
     this.negativeSlope = args.negativeSlope ?? 0;

@@ -7,7 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
-import { useCpuBackend } from '../test_util.js';
+import { literal } from '../../ir/literal.js';
+import { ops, Tensor } from '../backend.js';
+import { getMask, setMask } from '../engine/layer.js';
+import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { softmax } from './softmax.js';
 import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
@@ -28,6 +31,23 @@ describe('Softmax', () => {
       expect(await compiledDiff(c)).toBeLessThanOrEqual(1e-6);
     });
   }
+
+  it("a mask (the call's or the input's) adds -1e9 where false, as tfjs-layers' Softmax", () => {
+    const x = randomTensor([2, 3, 5], 4, -3, 3);
+    const maskData = Array.from({ length: 30 }, (_, i) => (i % 4 === 1 ? 0 : 1));
+    const mask = ops.greater(Tensor.concrete(literal([2, 3, 5], 'f32', maskData)), 0);
+    const want = tfl.layers.softmax({ axis: -1 }).apply(toTf(x), { mask: tf.tensor(maskData, [2, 3, 5]) }) as tf.Tensor;
+    expect(maxAbsDiff(softmax().apply(x, { mask }), want)).toBeLessThanOrEqual(1e-6);
+    // A time-step mask [batch, time] covers the leading axes; it rides on the input, and passes through.
+    const steps = ops.greater(Tensor.concrete(literal([2, 3], 'f32', [1, 0, 1, 1, 1, 0])), 0);
+    const xm = ops.add(x, 0);
+    setMask(xm, steps);
+    const y = softmax({ axis: 1 }).apply(xm);
+    const full = tf.tensor(Array.from({ length: 30 }, (_, i) => [1, 0, 1, 1, 1, 0][Math.floor(i / 5)]!), [2, 3, 5]);
+    const wantSteps = tf.softmax(tf.transpose(tf.add(toTf(x), tf.mul(tf.sub(1, full), -1e9)), [0, 2, 1]));
+    expect(maxAbsDiff(y, tf.transpose(wantSteps, [0, 2, 1]))).toBeLessThanOrEqual(1e-6);
+    expect(getMask(y)).toBe(steps);
+  });
 
   it('a tfjs-saved model loads; config round trip and errors', async () => {
     expect(await tfjsSavedModelDiff({ kiln: () => softmax(), tfjs: () => tfl.layers.softmax({ axis: -1 }), input: [2, 7], range: 2 })).toBeLessThanOrEqual(1e-6);

@@ -1,7 +1,8 @@
 /**
  * Softmax layer: softmax along `axis` (default -1, as Keras; tfjs-layers' default is 1, the same
  * axis for the usual [batch, features] input). Several axes normalize jointly over all of them,
- * as exp(x - logSumExp(x, axes)), which is tfjs-layers' and Keras's formula.
+ * as exp(x - logSumExp(x, axes)), which is tfjs-layers' and Keras's formula. A mask (from the
+ * inputs, or `mask` in the call) adds -1e9 where it is false, as Keras and tfjs-layers do.
  */
 import type { DType } from '../../ir/dtype.js';
 import { ops, type Tensor } from '../backend.js';
@@ -24,6 +25,7 @@ export class Softmax extends Layer {
   constructor(args: SoftmaxArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['axis'] });
+    this.supportsMasking = true;
     const axis = args?.axis ?? -1;
     const ok = Number.isInteger(axis) || (Array.isArray(axis) && axis.length > 0 && axis.every((a) => Number.isInteger(a)));
     if (!ok) this.fail(`axis must be an integer or a non-empty list of integers, got ${JSON.stringify(axis)}`);
@@ -44,9 +46,16 @@ export class Softmax extends Layer {
     this.axes(this.singleShape(shape));
   }
 
-  override call(inputs: Tensor | Tensor[], _args: CallArgs): Tensor {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+  override call(inputs: Tensor | Tensor[], args: CallArgs): Tensor {
+    let x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const axes = this.axes(x.shape);
+    const mask = Array.isArray(args.mask) ? args.mask[0] : args.mask;
+    if (mask) {
+      // Keras: x + (1 - mask) * -1e9, so masked positions get no weight. A mask of lower rank (time
+      // steps, [batch, time]) covers the input's leading axes.
+      const m = mask.rank < x.rank ? ops.reshape(mask, [...mask.shape, ...new Array<number>(x.rank - mask.rank).fill(1)]) : mask;
+      x = ops.add(x, ops.mul(ops.sub(1, ops.cast(m, x.dtype)), -1e9));
+    }
     return axes.length === 1 ? ops.softmax(x, axes[0]) : ops.exp(ops.sub(x, ops.logSumExp(x, axes, true)));
   }
 

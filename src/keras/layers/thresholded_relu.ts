@@ -22,6 +22,7 @@ export class ThresholdedReLU extends Layer {
   constructor(args: ThresholdedReLUArgs = {}) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['theta'] });
+    this.supportsMasking = true;
     this.theta = args?.theta ?? 1;
     if (typeof this.theta !== 'number' || !Number.isFinite(this.theta)) this.fail(`theta must be a finite number, got ${JSON.stringify(this.theta)}`);
   }
