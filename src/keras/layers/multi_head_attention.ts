@@ -96,6 +96,27 @@ interface Projection {
   bias?: Variable;
 }
 
+/**
+ * Most batched products (batch x heads) this many or fewer run as separate 2-D matmuls: the
+ * code generators' packed GEMM kernel takes matmuls without batch dimensions, and a short
+ * unrolled list of GEMMs beats one generic batched loop nest. Above it, one batched matmul
+ * keeps the program small.
+ */
+const UNROLL_BATCHED_MATMUL = 16;
+
+/** `a · b` (or `a · bᵀ`) over the last two axes, batched over the leading ones. */
+function batchedMatmul(a: Tensor, b: Tensor, transposeB: boolean): Tensor {
+  const lead = a.shape.slice(0, -2);
+  const n = lead.reduce((x, y) => x * y, 1);
+  if (n === 1 || n > UNROLL_BATCHED_MATMUL) return ops.matmul(a, b, false, transposeB);
+  const [am, ak] = a.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
+  const as = ops.unstack(ops.reshape(a, [n, am, ak]), 0);
+  const bs = ops.unstack(ops.reshape(b, [n, br, bc]), 0);
+  const outs = as.map((x, i) => ops.matmul(x, bs[i]!, false, transposeB));
+  return ops.reshape(ops.stack(outs, 0), [...lead, ...outs[0]!.shape]);
+}
+
 export class MultiHeadAttention extends Layer {
   static override className = 'MultiHeadAttention';
   readonly numHeads: number;
@@ -325,7 +346,7 @@ export class MultiHeadAttention extends Layer {
     const qs = ops.reshape(ops.transpose(ops.mul(q, 1 / Math.sqrt(this.keyDim)), perm), [...lead, tq, this.keyDim]);
     const ks = ops.reshape(ops.transpose(k, perm), [...lead, tv, this.keyDim]);
     const vs = ops.reshape(ops.transpose(v, perm), [...lead, tv, this.valueDim]);
-    let scores = ops.matmul(qs, ks, false, true); // [B, others, H, Tq, Tv]
+    let scores = batchedMatmul(qs, ks, true); // [B, others, H, Tq, Tv]
     // Scores in Keras's layout: [B, others..., H, Tq axes..., Tv axes...].
     const kerasShape = [...lead, ...axes.map((a) => q.shape[a]!), ...axes.map((a) => k.shape[a]!)];
     let flatMask: Tensor | undefined;
@@ -340,7 +361,7 @@ export class MultiHeadAttention extends Layer {
     }
     const probs = maskedSoftmax(scores, flatMask);
     const dropped = this.dropoutLayer && args.training ? this.dropoutLayer.apply(probs, { training: true, ...(args.step ? { step: args.step } : {}) }) : probs;
-    const out = ops.matmul(dropped, vs); // [B, others, H, Tq, V]
+    const out = batchedMatmul(dropped, vs, false); // [B, others, H, Tq, V]
     // Back to [B, ...Tq axes in place, H, V].
     const outK = ops.reshape(out, [...lead, ...axes.map((a) => q.shape[a]!), this.valueDim]);
     const inverse = new Array<number>(rank);
