@@ -4,7 +4,8 @@ import type { Func, Value } from '../ir/function.js';
 import { interpret } from '../ir/interpreter.js';
 import { literal, type Literal } from '../ir/literal.js';
 import { tensorType, type TensorType } from '../ir/types.js';
-import { compile } from '../compile.js';
+import { compile, compileEntries } from '../compile.js';
+import * as kiln from '../frontend/index.js';
 import { load } from '../runtime/index.js';
 import { readArtifact } from '../runtime/artifact.js';
 import { firstMismatch } from './wasm/test_util.js';
@@ -189,6 +190,65 @@ describe('compiled control flow equals the interpreter', () => {
     const sw = s.op('while', [s.scalar(0, 'i32'), a, c], {}, [wc, wb]);
     const swap = s.build([s.op('get_result', [sw], { index: 1 }), s.op('get_result', [sw], { index: 2 })], ['u', 'v']);
     await expectLikeInterpreter(swap, [lit(f32(8), (i) => i), lit(f32(8), (i) => 1 - i * 0.5)]);
+  });
+
+  test('kiln.whileLoop / kiln.cond / kiln.scan traced by compile() equal the same function run eagerly (host loops)', async () => {
+    const f = (x: kiln.Tensor, n: kiln.Tensor): kiln.Tensor[] => {
+      const [, y] = kiln.whileLoop(
+        (i) => kiln.less(i!, n),
+        (i, y) => {
+          const big = kiln.greater(kiln.sum(y!), 0);
+          const z = kiln.cond(big, () => kiln.sub(kiln.mul(y!, 0.5), 1), () => kiln.add(kiln.tanh(y!), 0.75));
+          return [kiln.add(i!, 1), z];
+        },
+        [kiln.scalar(0, 'int32'), x],
+      );
+      const [[c], [ys]] = kiln.scan((carry, [xt]) => {
+        const nc = kiln.add(kiln.mul(carry[0]!, 0.9), xt!);
+        return [[nc], [kiln.sigmoid(nc)]];
+      }, [kiln.zeros([16])], [kiln.reshape(kiln.concat([y!, y!, y!, y!, y!, y!], 0), [6, 16])], { reverse: true });
+      return [y!, c!, ys!];
+    };
+    const art = compile(f, { inputShapes: [[16], []], inputDtypes: ['f32', 'i32'] });
+    expect(schedule(art.bytes)).toMatch(/"loop":\{"head".*"branch".*"loop":\{"count":6/);
+    const prog = await load(art.bytes, { threads: 2 });
+    try {
+      for (const n of [0, 3, 6]) {
+        const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i) * 2);
+        const want = f(kiln.tensor(x, [16]), kiln.scalar(n, 'int32')).map((t) => t.dataSync());
+        const got = prog.runSync({ [prog.inputs[0]!.name]: x, [prog.inputs[1]!.name]: Int32Array.of(n) });
+        prog.outputs.forEach((o, i) => expect(firstMismatch(o.name, got[o.name] as Float32Array, want[i]!)).toBeUndefined());
+      }
+    } finally {
+      prog.dispose();
+    }
+  });
+
+  test('a loop in a multi-entry artifact with resident state (compileEntries): state updated by a while, step after step', async () => {
+    const b = new Builder('step');
+    const w = b.param(f32(32), 'w');
+    const n = b.param(i32(), 'n');
+    const cond = region('cond', [i32(), f32(32), i32()], (r, [i, , m]) => [r.op('compare', [i!, m!], { dir: 'lt' })]);
+    const body = region('body', [i32(), f32(32), i32()], (r, [i, v, m]) => [r.op('add', [i!, r.scalar(1, 'i32')]), r.op('add', [r.op('mul', [v!, r.full(0.5, f32(32))]), r.full(1, f32(32))]), m!]);
+    const loop = b.op('while', [b.scalar(0, 'i32'), w, n], {}, [cond, body]);
+    const nw = b.op('get_result', [loop], { index: 1 });
+    const fn = b.build([nw, b.op('reduce', [nw], { op: 'sum', axes: [0] })], ['w', 'total']);
+    fn.aliases = [{ result: 0, param: 0 }];
+    const w0 = lit(f32(32), (i) => i - 10);
+    const art = compileEntries([{ name: 'step', func: fn }], [{ name: 'w', value: w0 }]);
+    const prog = await load(art.bytes, { threads: 1 });
+    try {
+      let state = w0;
+      for (const k of [2, 0, 5]) {
+        const want = interpret(fn, [state, lit(i32(), () => k)]);
+        const got = prog.runSync({ n: Int32Array.of(k) });
+        expect(firstMismatch('total', got['total'] as Float32Array, want[1]!.data)).toBeUndefined();
+        expect(firstMismatch('w', prog.getState('w')['w'] as Float32Array, want[0]!.data)).toBeUndefined();
+        state = want[0]!;
+      }
+    } finally {
+      prog.dispose();
+    }
   });
 
   test('CUDA: the same schedule entries drive the host-side launch loop (flags copied back); the PTX assembles', async () => {
