@@ -389,7 +389,6 @@ describe('errors name the construct and the line', () => {
 
   it('a var declared in tensor-conditioned branches is an output of the cond', () => {
     const f = kiln.fn((v: kiln.Tensor) => {
-      // eslint-disable-next-line no-var
       if (k.greater(k.sum(v), 0)) { var y = k.exp(v); } else { var y = k.neg(v); }
       return y;
     }, { scope });
@@ -484,7 +483,6 @@ describe('on JS values the converted function is the original', () => {
     (n) => { const fact = function f(m: number): number { return m ? m * f(m - 1) : 1; }; return isOdd(n) ? fact(n) : n < 4 ? fact(n + 1) : -fact(n); },
     (n) => { if (isOdd(n)) { if (n > 4) return 'a'; return 'b'; } else if (n) { return n > 3 ? (n > 8 ? 'c' : 'd') : 'e'; } return 'f'; },
     (n) => { let x = n; if (!isOdd(x) && !(x > 4)) x = -x; else if (isOdd(x) || x === 6) x *= 10; return x; },
-    // eslint-disable-next-line no-var
     (n) => { if (isOdd(n)) { var y = n * 2, z: number | undefined; } else { var { y, z } = { y: -n, z: 1 as number | undefined }; } for (var i = 0, q = 0; i < n; i++) q += y; return [y, z, i, q]; },
   ];
   it('a method keeps its this', () => {

@@ -6,7 +6,8 @@
  * arithmetic and relational operators become `ag__.add/lt/...` (which fall back to JS on JS
  * values). `break`/`continue` in a converted loop become flags that guard the rest of the body
  * (TensorFlow's scheme); `if (c) { ...; return a } ...; return b` becomes `return ag__.ifReturn(...)`.
- * Parsing and analysis are ts-morph's; nothing here evaluates code.
+ * Parsing (parse.ts) and the facts it relies on (analysis.ts) come from ts-morph; nothing here
+ * evaluates code.
  *
  * The invariant: on JS values the converted function does what the original did (the helpers
  * run the same statements in the same order). A statement that cannot be converted (a `return`
@@ -15,29 +16,16 @@
  * line and the reason. Conditions that cannot be Tensors (`===`, `typeof`, `.length < 3`...) are
  * left untouched.
  */
-import { createRequire } from 'node:module';
 import type * as TsMorph from 'ts-morph';
-import { KilnError } from '../../ir/types.js';
+import { FunctionAnalysis, type FreeName, type Refusal } from './analysis.js';
+import { parse, tsMorph, type RootKind } from './parse.js';
 import type { Site } from './runtime.js';
 
 type Node = TsMorph.Node;
 type Statement = TsMorph.Statement;
 type Expression = TsMorph.Expression;
 
-let lib: typeof TsMorph | undefined;
-let project: TsMorph.Project | undefined;
-
-/** ts-morph (and the TypeScript compiler under it) loads on the first conversion only: it is large. */
-function tsMorph(): typeof TsMorph {
-  return (lib ??= createRequire(import.meta.url)('ts-morph') as typeof TsMorph);
-}
-
-/** A name the converted source reads but does not declare, where it is first read. */
-export interface FreeName {
-  readonly name: string;
-  readonly line: number;
-  readonly text: string;
-}
+export type { FreeName } from './analysis.js';
 
 export interface Conversion {
   /** Source of a function expression (an arrow for arrows); `ag__` is its runtime, free names are its scope. */
@@ -59,9 +47,6 @@ export interface Conversion {
 
 export type TransformOutcome = { readonly kind: 'unchanged' } | { readonly kind: 'converted'; readonly conversion: Conversion };
 
-/** Whether a condition can be a Tensor: never, only through a relational operator, or as an object. */
-type CondKind = 'static' | 'relational' | 'dynamic';
-
 interface Frame {
   kind: 'loop' | 'switch' | 'function';
   node: Node;
@@ -71,116 +56,37 @@ interface Frame {
   lowered: boolean;
 }
 
-/** `name (line N: \`text\`)`-style description of the first unsupported construct, or undefined. */
-interface Refusal { why: string }
-
-const FUNCTION_KINDS = new Set<string>([
-  'FunctionDeclaration', 'FunctionExpression', 'ArrowFunction', 'MethodDeclaration', 'Constructor',
-  'GetAccessor', 'SetAccessor', 'ClassDeclaration', 'ClassExpression',
-]);
-
 /**
  * Transform `source` (what `Function.prototype.toString` gave for `name`). Throws a KilnError for
  * what cannot be converted at all (generators, async functions, classes, unparsable text).
  */
 export function transformSource(source: string, name: string): TransformOutcome {
-  const M = tsMorph();
-  project ??= new M.Project({ useInMemoryFileSystem: true, compilerOptions: { allowJs: true } });
-  const parsed = parseFunction(M, project, source, name);
-  const t = new Transformer(M, parsed.text, parsed.offset, parsed.root, source);
-  return t.run(parsed.kind);
-}
-
-type RootKind = 'function' | 'arrow' | 'method';
-
-function parseFunction(M: typeof TsMorph, p: TsMorph.Project, source: string, name: string): { text: string; offset: number; root: Node; kind: RootKind } {
-  const fail = (what: string): never => {
-    throw new KilnError(`AutoGraph cannot convert '${name}': ${what}; pass autograph: false, or write the control flow with kiln.cond / kiln.whileLoop / kiln.scan`);
-  };
-  const diagnostics = (sf: TsMorph.SourceFile): number =>
-    ((sf.compilerNode as unknown as { parseDiagnostics?: unknown[] }).parseDiagnostics ?? []).length;
-  // A function expression or arrow parses as a parenthesized expression.
-  let sf = p.createSourceFile('autograph_fn.js', `(${source}\n)`, { overwrite: true });
-  const stmts = sf.getStatements();
-  if (diagnostics(sf) === 0 && stmts.length === 1 && M.Node.isExpressionStatement(stmts[0])) {
-    const e = stmts[0].getExpression();
-    const inner = M.Node.isParenthesizedExpression(e) ? e.getExpression() : undefined;
-    if (inner && (M.Node.isClassExpression(inner))) fail('it is a class, not a function');
-    if (inner && (M.Node.isFunctionExpression(inner) || M.Node.isArrowFunction(inner))) {
-      checkRoot(M, inner, fail);
-      return { text: sf.getFullText(), offset: 1, root: inner, kind: M.Node.isArrowFunction(inner) ? 'arrow' : 'function' };
-    }
-  }
-  // A method (`call(x) {...}`, `get p() {...}`) parses inside an object literal.
-  sf = p.createSourceFile('autograph_fn.js', `({${source}\n})`, { overwrite: true });
-  const s2 = sf.getStatements();
-  if (diagnostics(sf) === 0 && s2.length === 1 && M.Node.isExpressionStatement(s2[0])) {
-    const e = s2[0].getExpression();
-    const obj = M.Node.isParenthesizedExpression(e) ? e.getExpression() : undefined;
-    if (obj && M.Node.isObjectLiteralExpression(obj) && obj.getProperties().length === 1) {
-      const m = obj.getProperties()[0]!;
-      if (M.Node.isMethodDeclaration(m) || M.Node.isGetAccessorDeclaration(m) || M.Node.isSetAccessorDeclaration(m)) {
-        checkRoot(M, m, fail);
-        return { text: sf.getFullText(), offset: 2, root: m, kind: 'method' };
-      }
-    }
-  }
-  return fail(`its source (\`${firstLine(source)}\`) does not parse as a JavaScript function`);
-}
-
-function checkRoot(M: typeof TsMorph, root: Node, fail: (what: string) => never): void {
-  const f = root as TsMorph.FunctionExpression;
-  if (f.isGenerator?.()) fail('it is a generator function (function*), which cannot be traced');
-  if (f.isAsync?.()) fail('it is an async function, which cannot be traced (tracing is synchronous)');
-  root.forEachDescendant((d) => {
-    if (M.Node.isYieldExpression(d)) fail(`it contains \`yield\` (line ${d.getStartLineNumber()})`);
-    // The rewritten source is compiled outside its class: super and #private names do not resolve there.
-    if (d.getKind() === M.SyntaxKind.SuperKeyword && ownerOf(M, d) === root) {
-      fail(`it uses \`super\` (line ${d.getStartLineNumber()}), which a method rewritten outside its class cannot reach`);
-    }
-    if (M.Node.isPrivateIdentifier(d)) fail(`it uses the private name ${d.getText()} (line ${d.getStartLineNumber()}), which is only visible inside its class`);
-  });
-}
-
-/** The nearest enclosing non-arrow function or class of `n` (what `this`/`super` refer to). */
-function ownerOf(M: typeof TsMorph, n: Node): Node | undefined {
-  for (let p = n.getParent(); p; p = p.getParent()) {
-    if (FUNCTION_KINDS.has(p.getKindName()) && !M.Node.isArrowFunction(p)) return p;
-  }
-  return undefined;
-}
-
-function firstLine(s: string): string {
-  const l = s.split('\n')[0]!.trim();
-  return l.length > 60 ? `${l.slice(0, 60)}...` : l;
+  const parsed = parse(source, name);
+  return new Transformer(parsed.text, parsed.root, source).run(parsed.kind);
 }
 
 class Transformer {
+  private readonly M: typeof TsMorph;
   private readonly K: typeof TsMorph.SyntaxKind;
+  private readonly a: FunctionAnalysis;
   private readonly sites: Site[] = [];
   private readonly converted: string[] = [];
   private readonly frames: Frame[] = [];
   private flagCount = 0;
   private mandatory = false;
   private needed = false;
-  private readonly lines: string[];
 
-  constructor(
-    private readonly M: typeof TsMorph,
-    private readonly text: string,
-    private readonly offset: number,
-    private readonly root: Node,
-    source: string,
-  ) {
-    this.K = M.SyntaxKind;
-    this.lines = source.split('\n');
+  constructor(private readonly text: string, private readonly root: Node, source: string) {
+    this.M = tsMorph();
+    this.K = this.M.SyntaxKind;
+    this.a = new FunctionAnalysis(this.M, root, source);
   }
 
   run(kind: RootKind): TransformOutcome {
     this.scanNeed();
     if (!this.needed) return { kind: 'unchanged' };
     const code = this.emitRoot(kind);
-    const { free, usesThis } = this.freeNames();
+    const { free, usesThis } = this.a.freeNames();
     return {
       kind: 'converted',
       conversion: { code, sites: this.sites, free, usesThis, arrow: kind === 'arrow', mandatory: this.mandatory, converted: this.converted },
@@ -189,18 +95,9 @@ class Transformer {
 
   // ---- analysis ------------------------------------------------------------------------------------
 
-  private lineOf(n: Node): number {
-    return n.getStartLineNumber();
-  }
-
-  private lineText(line: number): string {
-    const l = (this.lines[line - 1] ?? '').trim();
-    return l.length > 80 ? `${l.slice(0, 77)}...` : l;
-  }
-
   private site(construct: string, n: Node): number {
-    const line = this.lineOf(n);
-    this.sites.push({ construct, line, text: this.lineText(line) });
+    const line = this.a.lineOf(n);
+    this.sites.push({ construct, line, text: this.a.lineText(line) });
     return this.sites.length - 1;
   }
 
@@ -213,81 +110,10 @@ class Transformer {
       else if (N.isForStatement(d)) cond = d.getCondition();
       else if (N.isConditionalExpression(d)) cond = d.getCondition();
       if (!cond) return;
-      const k = this.condKind(cond as Expression);
+      const k = this.a.condKind(cond as Expression);
       if (k !== 'static') this.needed = true;
       if (k === 'dynamic') this.mandatory = true;
     });
-  }
-
-  private condKind(e: Expression): CondKind {
-    const { Node: N } = this.M;
-    const K = this.K;
-    const max = (a: CondKind, b: CondKind): CondKind => (a === 'dynamic' || b === 'dynamic' ? 'dynamic' : a === 'relational' || b === 'relational' ? 'relational' : 'static');
-    if (N.isParenthesizedExpression(e)) return this.condKind(e.getExpression());
-    if (N.isLiteralExpression(e) || N.isNoSubstitutionTemplateLiteral(e) || N.isTemplateExpression(e)) return 'static';
-    const kind = e.getKind();
-    if (kind === K.TrueKeyword || kind === K.FalseKeyword || kind === K.NullKeyword) return 'static';
-    if (N.isIdentifier(e) && ['undefined', 'NaN', 'Infinity'].includes(e.getText())) return 'static';
-    if (N.isTypeOfExpression(e) || N.isVoidExpression(e) || N.isDeleteExpression(e)) return 'static';
-    if (N.isPrefixUnaryExpression(e) && e.getOperatorToken() === K.ExclamationToken) return this.condKind(e.getOperand());
-    if (N.isBinaryExpression(e)) {
-      const op = e.getOperatorToken().getKind();
-      if ([K.EqualsEqualsEqualsToken, K.ExclamationEqualsEqualsToken, K.EqualsEqualsToken, K.ExclamationEqualsToken,
-        K.InstanceOfKeyword, K.InKeyword].includes(op)) return 'static';
-      if (op === K.AmpersandAmpersandToken || op === K.BarBarToken) return max(this.condKind(e.getLeft()), this.condKind(e.getRight()));
-      if ([K.LessThanToken, K.LessThanEqualsToken, K.GreaterThanToken, K.GreaterThanEqualsToken].includes(op)) {
-        return this.numericStatic(e.getLeft()) && this.numericStatic(e.getRight()) ? 'static' : 'relational';
-      }
-      return 'dynamic';
-    }
-    if (N.isCallExpression(e)) {
-      const callee = e.getExpression().getText();
-      if (/^(Array\.isArray|Number\.is(Integer|Finite|NaN|SafeInteger)|isNaN|isFinite|Object\.is|Object\.hasOwn)$/.test(callee)) return 'static';
-      if (/\.(includes|has|startsWith|endsWith|some|every|hasOwnProperty|test)$/.test(callee)) return 'static';
-    }
-    return 'dynamic';
-  }
-
-  /** An expression that is a JS number whatever the types: literals, lengths, ranks, shapes. */
-  private numericStatic(e: Expression): boolean {
-    const { Node: N } = this.M;
-    if (N.isParenthesizedExpression(e)) return this.numericStatic(e.getExpression());
-    if (N.isNumericLiteral(e)) return true;
-    if (N.isPropertyAccessExpression(e) && ['length', 'rank', 'size'].includes(e.getName())) return true;
-    if (N.isElementAccessExpression(e) && /\.shape$/.test(e.getExpression().getText())) return true;
-    if (N.isPrefixUnaryExpression(e)) return this.numericStatic(e.getOperand());
-    if (N.isBinaryExpression(e)) {
-      const op = e.getOperatorToken().getKind();
-      const K = this.K;
-      return [K.PlusToken, K.MinusToken, K.AsteriskToken, K.SlashToken, K.PercentToken].includes(op) &&
-        this.numericStatic(e.getLeft()) && this.numericStatic(e.getRight());
-    }
-    return false;
-  }
-
-  private isFunctionLike(n: Node): boolean {
-    return FUNCTION_KINDS.has(n.getKindName());
-  }
-
-  /** Visit descendants of `n` without entering nested functions (or classes). */
-  private walk(n: Node, visit: (d: Node) => void | 'skip'): void {
-    n.forEachChild((c) => {
-      if (this.isFunctionLike(c)) return;
-      if (visit(c) === 'skip') return;
-      this.walk(c, visit);
-    });
-  }
-
-  private isLoop(n: Node): boolean {
-    const N = this.M.Node;
-    return N.isWhileStatement(n) || N.isForStatement(n) || N.isDoStatement(n) || N.isForOfStatement(n) || N.isForInStatement(n);
-  }
-
-  /** `return`s in `n` (not in nested functions). */
-  private returnsIn(n: Node): Node[] {
-    const out: Node[] = [];
-    this.walk(n, (d) => { if (this.M.Node.isReturnStatement(d)) out.push(d); });
-    return out;
   }
 
   /**
@@ -299,7 +125,7 @@ class Transformer {
     const out: { jump: Node; frame: Frame | undefined; inTry: boolean; inSwitch: boolean }[] = [];
     const visit = (x: Node, loops: number, switches: number, tries: number, labels: Set<string>): void => {
       x.forEachChild((c) => {
-        if (this.isFunctionLike(c)) return;
+        if (this.a.isFunctionLike(c)) return;
         if (N.isBreakStatement(c) || N.isContinueStatement(c)) {
           const label = c.getLabel()?.getText();
           const isBreak = N.isBreakStatement(c);
@@ -311,7 +137,7 @@ class Transformer {
           return;
         }
         const lbl = N.isLabeledStatement(c) ? new Set([...labels, c.getLabel().getText()]) : labels;
-        visit(c, loops + (this.isLoop(c) ? 1 : 0), switches + (N.isSwitchStatement(c) ? 1 : 0), tries + (N.isTryStatement(c) ? 1 : 0), lbl);
+        visit(c, loops + (this.a.isLoop(c) ? 1 : 0), switches + (N.isSwitchStatement(c) ? 1 : 0), tries + (N.isTryStatement(c) ? 1 : 0), lbl);
       });
     };
     visit(n, 0, 0, 0, new Set());
@@ -326,128 +152,6 @@ class Transformer {
       if (f.kind === 'loop' || isBreak) return f;
     }
     return undefined;
-  }
-
-  /** Names assigned in `nodes` (also in nested closures), minus those declared inside them. */
-  private assignedOuter(nodes: readonly Node[]): string[] {
-    const N = this.M.Node;
-    const K = this.K;
-    const assigned: string[] = [];
-    const declared = new Set<string>();
-    const addTarget = (t: Node): void => {
-      if (N.isParenthesizedExpression(t)) return addTarget(t.getExpression());
-      if (N.isIdentifier(t)) assigned.push(t.getText());
-      else if (N.isArrayLiteralExpression(t)) t.getElements().forEach(addTarget);
-      else if (N.isObjectLiteralExpression(t)) {
-        for (const p of t.getProperties()) {
-          if (N.isShorthandPropertyAssignment(p)) assigned.push(p.getName());
-          else if (N.isPropertyAssignment(p)) addTarget(p.getInitializerOrThrow());
-          else if (N.isSpreadAssignment(p)) addTarget(p.getExpression());
-        }
-      } else if (N.isSpreadElement(t)) addTarget(t.getExpression());
-      else if (N.isBinaryExpression(t) && t.getOperatorToken().getKind() === K.EqualsToken) addTarget(t.getLeft());
-      else if (N.isObjectBindingPattern(t) || N.isArrayBindingPattern(t)) {
-        for (const e of t.getElements()) if (N.isBindingElement(e)) addTarget(e.getNameNode());
-      }
-    };
-    const visit = (d: Node): void => {
-      if (N.isBinaryExpression(d)) {
-        const op = d.getOperatorToken().getKind();
-        if (op >= K.FirstAssignment && op <= K.LastAssignment) addTarget(d.getLeft());
-      } else if ((N.isPrefixUnaryExpression(d) || N.isPostfixUnaryExpression(d)) &&
-        (d.getOperatorToken() === K.PlusPlusToken || d.getOperatorToken() === K.MinusMinusToken)) {
-        addTarget(d.getOperand());
-      } else if (N.isVariableDeclaration(d) && this.isHoistedVar(d)) {
-        addTarget(d.getNameNode()); // a root-level `var` is assigned here, declared at the top
-      } else if (N.isBindingElement(d) && this.isHoistedVar(d)) {
-        // handled through its VariableDeclaration's pattern
-      } else if (N.isVariableDeclaration(d) || N.isParameterDeclaration(d) || N.isBindingElement(d) ||
-        N.isFunctionDeclaration(d) || N.isClassDeclaration(d)) {
-        const nameNode = (d as TsMorph.VariableDeclaration).getNameNode?.();
-        if (nameNode && N.isIdentifier(nameNode)) declared.add(nameNode.getText());
-      }
-    };
-    for (const n of nodes) {
-      visit(n);
-      n.forEachDescendant(visit);
-    }
-    return [...new Set(assigned)].filter((a) => !declared.has(a));
-  }
-
-  /** Identifier references (reads or writes) to each name, by position. */
-  private refPositions(): Map<string, number[]> {
-    if (this.refCache) return this.refCache;
-    const m = new Map<string, number[]>();
-    this.root.forEachDescendant((d) => {
-      if (this.M.Node.isIdentifier(d) && this.isReference(d)) {
-        const list = m.get(d.getText()) ?? [];
-        list.push(d.getStart());
-        m.set(d.getText(), list);
-      }
-    });
-    return (this.refCache = m);
-  }
-  private refCache: Map<string, number[]> | undefined;
-
-  /** Is `name` read (or written) after position `end`, or anywhere in a loop enclosing `n`? */
-  private liveAfter(name: string, n: Node, end: number): boolean {
-    const refs = this.refPositions().get(name) ?? [];
-    if (refs.some((p) => p >= end)) return true;
-    for (let a = n.getParent(); a && a !== this.root; a = a.getParent()) {
-      if (this.isLoop(a)) {
-        const s = a.getStart(), e = a.getEnd();
-        if (refs.some((p) => p >= s && p < e)) return true;
-      }
-    }
-    return false;
-  }
-
-  private isReference(id: Node): boolean {
-    const p = id.getParent();
-    if (!p) return false;
-    const pc = p.compilerNode as unknown as Record<string, unknown>;
-    const ic = id.compilerNode;
-    const N = this.M.Node;
-    if (N.isShorthandPropertyAssignment(p)) return true;
-    if (pc['name'] === ic || pc['propertyName'] === ic || pc['label'] === ic) return false;
-    if (N.isMetaProperty(p)) return false;
-    return true;
-  }
-
-  private freeNames(): { free: FreeName[]; usesThis: boolean } {
-    const N = this.M.Node;
-    const declared = new Set<string>();
-    const free = new Map<string, FreeName>();
-    let usesThis = false;
-    const rootName = (this.root as TsMorph.FunctionExpression).getName?.();
-    if (rootName && N.isFunctionExpression(this.root)) declared.add(rootName);
-    if (!N.isArrowFunction(this.root)) declared.add('arguments');
-    const declare = (nameNode: Node | undefined): void => {
-      if (!nameNode) return;
-      if (N.isIdentifier(nameNode)) declared.add(nameNode.getText());
-      else nameNode.forEachDescendant((d) => { if (N.isBindingElement(d) && N.isIdentifier(d.getNameNode())) declared.add(d.getNameNode().getText()); });
-    };
-    this.root.forEachDescendant((d) => {
-      if (N.isVariableDeclaration(d) || N.isParameterDeclaration(d) || N.isBindingElement(d)) declare(d.getNameNode());
-      else if (N.isFunctionDeclaration(d) || N.isFunctionExpression(d) || N.isClassDeclaration(d) || N.isClassExpression(d)) declare(d.getNameNode());
-      else if (N.isCatchClause(d)) declare(d.getVariableDeclaration()?.getNameNode());
-    });
-    const thisVisit = (n: Node, inFunction: boolean): void => {
-      n.forEachChild((c) => {
-        if (c.getKind() === this.K.ThisKeyword && !inFunction) usesThis = true;
-        const boundary = this.isFunctionLike(c) && !N.isArrowFunction(c);
-        thisVisit(c, inFunction || boundary);
-      });
-    };
-    thisVisit(this.root, false);
-    this.root.forEachDescendant((d) => {
-      if (!N.isIdentifier(d) || !this.isReference(d)) return;
-      const name = d.getText();
-      if (declared.has(name) || free.has(name)) return;
-      const line = this.lineOf(d);
-      free.set(name, { name, line, text: this.lineText(line) });
-    });
-    return { free: [...free.values()], usesThis };
   }
 
   // ---- emission -------------------------------------------------------------------------------------
@@ -486,7 +190,7 @@ class Transformer {
   private emit(n: Node): string {
     const N = this.M.Node;
     const K = this.K;
-    if (N.isBlock(n)) return this.emitBlock(n, this.isFunctionLike(n.getParentOrThrow()));
+    if (N.isBlock(n)) return this.emitBlock(n, this.a.isFunctionLike(n.getParentOrThrow()));
     if (N.isIfStatement(n) || N.isWhileStatement(n) || N.isForStatement(n) || N.isDoStatement(n)) {
       // One statement in, one statement out (a lowered loop is one block): a label stays on its loop.
       return this.emitStatements([n], false);
@@ -495,7 +199,7 @@ class Transformer {
       const flag = this.jumpFlag(n);
       return flag ? `{ ${flag} = true; }` : this.splice(n);
     }
-    if (this.isFunctionLike(n)) {
+    if (this.a.isFunctionLike(n)) {
       this.frames.push({ kind: 'function', node: n, lowered: false });
       try {
         return this.splice(n);
@@ -517,7 +221,7 @@ class Transformer {
       if (stmts.length === 0) return this.splice(n);
       return this.text.slice(n.getStart(), stmts[0]!.getStart()) + this.emitStatements(stmts, false);
     }
-    if (N.isVariableDeclarationList(n) && n.getDeclarationKind() === 'var' && this.functionOf(n) === this.root) return this.emitVarList(n);
+    if (N.isVariableDeclarationList(n) && n.getDeclarationKind() === 'var' && this.a.functionOf(n) === this.root) return this.emitVarList(n);
     if (N.isConditionalExpression(n)) return this.emitTernary(n);
     if (N.isBinaryExpression(n)) return this.emitBinary(n);
     if (N.isPrefixUnaryExpression(n)) {
@@ -542,23 +246,6 @@ class Transformer {
   }
 
   private readonly hoisted = new Set<string>();
-
-  /** A declaration (or pattern element) of a `var` of the converted function itself. */
-  private isHoistedVar(d: Node): boolean {
-    const N = this.M.Node;
-    let x: Node | undefined = d;
-    while (x && !N.isVariableDeclarationList(x)) {
-      if (!N.isVariableDeclaration(x) && !N.isBindingElement(x) && !N.isObjectBindingPattern(x) && !N.isArrayBindingPattern(x)) return false;
-      x = x.getParent();
-    }
-    return x !== undefined && N.isVariableDeclarationList(x) && x.getDeclarationKind() === 'var' && this.functionOf(x) === this.root;
-  }
-
-  /** The nearest enclosing function (arrows included): the scope of a `var`. */
-  private functionOf(n: Node): Node | undefined {
-    for (let p = n.getParent(); p; p = p.getParent()) if (this.isFunctionLike(p)) return p;
-    return undefined;
-  }
 
   /** `var a = 1, {b} = o` as `(a = 1), ({b} = o)` (the names are declared at the top: emitRoot). */
   private emitVarList(n: TsMorph.VariableDeclarationList): string {
@@ -649,7 +336,7 @@ class Transformer {
     const flags = [f.brk, f.cnt].filter((x): x is string => x !== undefined);
     const cond = flags.length === 1 ? `ag__.not(${flags[0]})` : `ag__.not(ag__.or(() => ${flags[0]}, () => ${flags[1]}))`;
     const body = this.emitStatements(rest, false);
-    const vars = [...this.assignedOuter(rest), ...this.flagsSetIn(rest)];
+    const vars = [...this.a.assignedOuter(rest), ...this.flagsSetIn(rest)];
     const site = this.site('rest of the loop body after a break/continue', after);
     return `ag__.ifStmt(${cond}, () => { ${body} }, () => {}, ${this.getSet(vars, vars.map(() => true), site)});`;
   }
@@ -699,9 +386,9 @@ class Transformer {
 
   private emitTernary(n: TsMorph.ConditionalExpression): string {
     const c = n.getCondition();
-    if (this.condKind(c) === 'static') return this.splice(n);
+    if (this.a.condKind(c) === 'static') return this.splice(n);
     const site = this.site('conditional expression (?:)', n);
-    this.converted.push(`?:@${this.lineOf(n)}`);
+    this.converted.push(`?:@${this.a.lineOf(n)}`);
     return `ag__.ifExp(${this.emitCond(c)}, () => (${this.emit(n.getWhenTrue())}), () => (${this.emit(n.getWhenFalse())}), ${site})`;
   }
 
@@ -730,50 +417,37 @@ class Transformer {
 
   // ---- if -------------------------------------------------------------------------------------------
 
-  private alwaysReturns(s: Statement | readonly Statement[]): boolean {
-    const N = this.M.Node;
-    if (Array.isArray(s)) return (s as readonly Statement[]).some((x) => this.alwaysReturns(x));
-    const st = s as Statement;
-    if (N.isReturnStatement(st) || N.isThrowStatement(st)) return true;
-    if (N.isBlock(st)) return this.alwaysReturns(st.getStatements());
-    if (N.isIfStatement(st)) {
-      const e = st.getElseStatement();
-      return e !== undefined && this.alwaysReturns(st.getThenStatement()) && this.alwaysReturns(e);
-    }
-    return false;
-  }
-
   private emitIf(s: TsMorph.IfStatement, rest: readonly Statement[], tail: boolean): { code: string; consumedRest: boolean } {
     const cond = s.getExpression();
     const thenS = s.getThenStatement();
     const elseS = s.getElseStatement();
-    if (this.condKind(cond) === 'static') return { code: this.splice(s), consumedRest: false };
+    if (this.a.condKind(cond) === 'static') return { code: this.splice(s), consumedRest: false };
     const jumps = this.escapingJumps(s).filter((j) => !(j.frame?.lowered));
-    const returns = this.returnsIn(s);
+    const returns = this.a.returnsIn(s);
     let refusal: Refusal | undefined;
     if (jumps.length > 0) {
       const j = jumps[0]!.jump;
-      refusal = { why: `it contains a \`${j.getText()}\` (line ${this.lineOf(j)}) out of a ${jumps[0]!.frame ? `${jumps[0]!.frame.kind} that is not converted` : 'labelled statement'}` };
+      refusal = { why: `it contains a \`${j.getText()}\` (line ${this.a.lineOf(j)}) out of a ${jumps[0]!.frame ? `${jumps[0]!.frame.kind} that is not converted` : 'labelled statement'}` };
     } else if (returns.length > 0) {
-      const thenR = this.alwaysReturns(thenS);
-      if (thenR && elseS && this.alwaysReturns(elseS)) {
+      const thenR = this.a.alwaysReturns(thenS);
+      if (thenR && elseS && this.a.alwaysReturns(elseS)) {
         const site = this.site('if', s);
-        this.converted.push(`if@${this.lineOf(s)}`);
+        this.converted.push(`if@${this.a.lineOf(s)}`);
         const code = `return ag__.ifReturn(${this.emitCond(cond)}, () => ${this.emitBody(thenS, true)}, () => ${this.emitBody(elseS, true)}, ${site});`;
         return { code, consumedRest: false };
       }
-      if (thenR && !elseS && (tail || this.alwaysReturns(rest))) {
+      if (thenR && !elseS && (tail || this.a.alwaysReturns(rest))) {
         const restJumps = rest.flatMap((r) => this.escapingJumps(r)).filter((j) => !(j.frame?.lowered));
         if (restJumps.length === 0) {
           const site = this.site('if', s);
-          this.converted.push(`if@${this.lineOf(s)}`);
+          this.converted.push(`if@${this.a.lineOf(s)}`);
           const restCode = rest.length ? this.emitStatements(rest, true) : '';
           const code = `return ag__.ifReturn(${this.emitCond(cond)}, () => ${this.emitBody(thenS, true)}, () => { ${restCode} }, ${site});`;
           return { code, consumedRest: true };
         }
       }
       const r = returns[0]!;
-      refusal = { why: `it has a \`return\` (line ${this.lineOf(r)}) but not in the supported form (both branches return, or the if returns and so does the code after it)` };
+      refusal = { why: `it has a \`return\` (line ${this.a.lineOf(r)}) but not in the supported form (both branches return, or the if returns and so does the code after it)` };
     }
     if (refusal) {
       const site = this.site('if', s);
@@ -781,11 +455,11 @@ class Transformer {
       return { code: `if (ag__.jsCond(${this.emitCond(cond)}, ${site}, ${JSON.stringify(refusal.why)})) ${this.emitBody(thenS, false)}${elseCode}`, consumedRest: false };
     }
     const site = this.site('if', s);
-    this.converted.push(`if@${this.lineOf(s)}`);
+    this.converted.push(`if@${this.a.lineOf(s)}`);
     const branches = elseS ? [thenS, elseS] : [thenS];
-    const vars = [...this.assignedOuter(branches), ...this.flagsSetIn(branches)];
+    const vars = [...this.a.assignedOuter(branches), ...this.flagsSetIn(branches)];
     const f = this.loweredFrame();
-    const live = vars.map((v) => v === f?.brk || v === f?.cnt || this.liveAfter(v, s, s.getEnd()));
+    const live = vars.map((v) => v === f?.brk || v === f?.cnt || this.a.liveAfter(v, s, s.getEnd()));
     const thenCode = this.emitBody(thenS, false);
     const elseCode = elseS ? this.emitBody(elseS, false) : '{}';
     return { code: `ag__.ifStmt(${this.emitCond(cond)}, () => ${thenCode}, () => ${elseCode}, ${this.getSet(vars, live, site)});`, consumedRest: false };
@@ -793,40 +467,13 @@ class Transformer {
 
   // ---- loops ----------------------------------------------------------------------------------------
 
-  /** Why loop `s` cannot become a kiln.whileLoop (its body escapes the loop other than by break/continue). */
-  private loopRefusal(s: Node, body: Node): Refusal | undefined {
-    const N = this.M.Node;
-    const ret = this.returnsIn(body)[0];
-    if (ret) return { why: `it contains a \`return\` (line ${this.lineOf(ret)}); return after the loop instead` };
-    let bad: Refusal | undefined;
-    const visit = (x: Node, loops: number, switches: number, tries: number): void => {
-      x.forEachChild((c) => {
-        if (bad || this.isFunctionLike(c)) return;
-        if (N.isBreakStatement(c) || N.isContinueStatement(c)) {
-          const kw = N.isBreakStatement(c) ? 'break' : 'continue';
-          if (c.getLabel()) {
-            bad = { why: `it contains a labelled \`${c.getText()}\` (line ${this.lineOf(c)})` };
-          } else if (loops === 0 && (kw === 'continue' || switches === 0)) {
-            if (tries > 0) bad = { why: `it contains a \`${kw}\` inside a \`try\` statement (line ${this.lineOf(c)})` };
-            else if (switches > 0) bad = { why: `it contains a \`continue\` inside a \`switch\` (line ${this.lineOf(c)})` };
-          }
-          return;
-        }
-        visit(c, loops + (this.isLoop(c) ? 1 : 0), switches + (N.isSwitchStatement(c) ? 1 : 0), tries + (N.isTryStatement(c) ? 1 : 0));
-      });
-    };
-    visit(body, 0, 0, 0);
-    void s;
-    return bad;
-  }
-
   private emitLoop(s: TsMorph.WhileStatement | TsMorph.ForStatement | TsMorph.DoStatement): string {
     const N = this.M.Node;
     const isFor = N.isForStatement(s);
     const construct = isFor ? 'for loop' : N.isDoStatement(s) ? 'do-while loop' : 'while loop';
     const cond = isFor ? s.getCondition() : s.getExpression();
     const body = s.getStatement();
-    if (!cond || this.condKind(cond) === 'static') {
+    if (!cond || this.a.condKind(cond) === 'static') {
       this.frames.push({ kind: 'loop', node: s, lowered: false });
       try {
         return this.splice(s);
@@ -834,7 +481,7 @@ class Transformer {
         this.frames.pop();
       }
     }
-    const refusal = this.loopRefusal(s, body);
+    const refusal = this.a.loopRefusal(s, body);
     const site = this.site(construct, s);
     if (refusal) {
       this.frames.push({ kind: 'loop', node: s, lowered: false });
@@ -851,7 +498,7 @@ class Transformer {
         this.frames.pop();
       }
     }
-    this.converted.push(`${isFor ? 'for' : N.isDoStatement(s) ? 'do' : 'while'}@${this.lineOf(s)}`);
+    this.converted.push(`${isFor ? 'for' : N.isDoStatement(s) ? 'do' : 'while'}@${this.a.lineOf(s)}`);
     const id = ++this.flagCount;
     const jumps = this.escapingJumps(body);
     const frame: Frame = { kind: 'loop', node: s, lowered: true };
@@ -871,7 +518,7 @@ class Transformer {
     if (inc) {
       const incText = `${this.emit(inc)};`;
       if (frame.brk) {
-        const vars = this.assignedOuter([inc]);
+        const vars = this.a.assignedOuter([inc]);
         const incSite = this.site(`${construct}'s update`, inc);
         incCode = `ag__.ifStmt(ag__.not(${frame.brk}), () => { ${incText} }, () => {}, ${this.getSet(vars, vars.map(() => true), incSite)});`;
       } else {
@@ -880,16 +527,16 @@ class Transformer {
     }
     const fullCond = frame.brk ? `ag__.and(() => ag__.not(${frame.brk}), () => ${condCode})` : condCode;
     const parts: Node[] = [cond, body, ...(inc ? [inc] : [])];
-    let vars = this.assignedOuter(parts);
+    let vars = this.a.assignedOuter(parts);
     // A variable the body writes before reading (a per-iteration temporary) is not carried.
-    vars = vars.filter((v) => !this.writeFirst(v, s, cond, inc, body));
+    vars = vars.filter((v) => !this.a.writeFirst(v, s, cond, inc, body));
     if (frame.brk) vars.push(frame.brk);
     let inner = `${frame.cnt ? `let ${frame.cnt} = false; ` : ''}${bodyCode}`;
     // `for (let i ...)` gives each iteration its own binding of i: closures made in the body keep
     // that iteration's value. A parameter of a per-iteration function does the same.
     const initList = isFor ? s.getInitializer() : undefined;
     let hasClosure = false;
-    body.forEachDescendant((d) => { if (this.isFunctionLike(d)) hasClosure = true; });
+    body.forEachDescendant((d) => { if (this.a.isFunctionLike(d)) hasClosure = true; });
     if (hasClosure && initList && N.isVariableDeclarationList(initList) && initList.getDeclarationKind() !== 'var') {
       const names = initList.getDeclarations().map((d) => d.getNameNode()).filter((x) => N.isIdentifier(x)).map((x) => x.getText());
       if (names.length) inner = `[${names.join(', ')}] = ((${names.join(', ')}) => { ${inner} return [${names.join(', ')}]; })(${names.join(', ')});`;
@@ -903,27 +550,5 @@ class Transformer {
       return `{ ${brkDecl}const ${fnName} = ${bodyFn}; ${fnName}(); ${whileCall(fnName)} }`;
     }
     return `{ ${init}${brkDecl}${whileCall(bodyFn)} }`;
-  }
-
-  /**
-   * `v` is a per-iteration temporary: not read by the condition or update, not used after the
-   * loop, and its first use in the body is a plain assignment at the body's top level.
-   */
-  private writeFirst(v: string, loop: Node, cond: Node, inc: Node | undefined, body: Node): boolean {
-    const refs = this.refPositions().get(v) ?? [];
-    const inNode = (n: Node | undefined) => n !== undefined && refs.some((p) => p >= n.getStart() && p < n.getEnd());
-    if (inNode(cond) || inNode(inc) || this.liveAfter(v, loop, loop.getEnd())) return false;
-    const N = this.M.Node;
-    const stmts = N.isBlock(body) ? body.getStatements() : [body];
-    const first = refs.filter((p) => p >= body.getStart() && p < body.getEnd()).sort((a, b) => a - b)[0];
-    if (first === undefined) return false;
-    for (const st of stmts) {
-      if (first < st.getStart() || first >= st.getEnd()) continue;
-      if (!N.isExpressionStatement(st)) return false;
-      const e = st.getExpression();
-      return N.isBinaryExpression(e) && e.getOperatorToken().getKind() === this.K.EqualsToken &&
-        N.isIdentifier(e.getLeft()) && e.getLeft().getText() === v && e.getLeft().getStart() === first;
-    }
-    return false;
   }
 }
