@@ -10,7 +10,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { input } from '../engine/input.js';
 import { randomTensor, useCpuBackend } from '../test_util.js';
 import { groupNormalization, type GroupNormalizationArgs } from './group_normalization.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, expectConfigRoundTrip, fitParity, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
+import { sequential } from '../engine/sequential.js';
+import * as layers from './index.js';
 import { interpreted, maxDiff, tfjsArtifacts, tfjsPredict } from './parity_util.js';
 import { loadLayersModel } from '../../index.js';
 import type { ModelArtifacts } from '../../frontend/io/formats.js';
@@ -77,6 +79,18 @@ describe('GroupNormalization', () => {
     const [gamma, beta] = tm.layers[1]!.getWeights();
     const want = keras({ groups: 2, epsilon: 0.01 })(tf.tensor(tfjsPredict(h, [x])[0]!, [3, 6]), [gamma!, beta!]);
     expect(maxDiff(interpreted(km, [x]), [want.dataSync() as Float32Array])).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('trains with fit (the compiled step): one group over features is LayerNormalization, so tfjs-layers with that is the twin', async () => {
+    const build = (norm: (a: object) => unknown, L: typeof tfl.layers | typeof layers) => [
+      L.dense({ units: 6, inputShape: [5] } as never), norm({ epsilon: 1e-4 }), L.dense({ units: 3, activation: 'tanh' } as never),
+    ];
+    const km = sequential({ layers: build((a) => groupNormalization({ ...a, groups: 1 }), layers) as never });
+    const tm = tfl.sequential({ layers: build((a) => tfl.layers.layerNormalization(a), tfl.layers) as never });
+    const r = await fitParity(km, tm, [8, 5]);
+    expect(r.loss).toBeLessThanOrEqual(1e-4);
+    expect(r.weights).toBeLessThanOrEqual(1e-4);
+    expect(r.losses[2]!).toBeLessThan(r.losses[0]!);
   });
 
   it('config round trip and errors', () => {

@@ -17,7 +17,9 @@ import { prelu } from './prelu.js';
 import { reLU } from './relu.js';
 import { thresholdedReLU } from './thresholded_relu.js';
 import { layerNormalization, type LayerNormalizationArgs } from './layer_normalization.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, expectConfigRoundTrip, fitParity, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { sequential } from '../engine/sequential.js';
+import * as layers from './index.js';
 
 beforeAll(useCpuBackend);
 
@@ -66,6 +68,24 @@ describe('LayerNormalization', () => {
 
   it('a tfjs-layers-saved model loads with equal predictions', async () => {
     expect(await tfjsSavedModelDiff({ kiln: () => layerNormalization(), tfjs: twin({ axis: [1, 2], epsilon: 0.01 }), input: [2, 3, 4, 2], range: 2 })).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('trains with fit (the compiled step) as tfjs-layers does, with PReLU, LeakyReLU, ELU and Softmax in the stack', async () => {
+    const build = (L: typeof tfl.layers | typeof layers) => [
+      L.dense({ units: 6, inputShape: [5] } as never),
+      L.layerNormalization({ epsilon: 1e-5 } as never),
+      L.prelu({} as never),
+      L.dense({ units: 6 } as never),
+      L.leakyReLU({ alpha: 0.2 } as never),
+      L.layerNormalization({ center: true } as never),
+      L.elu({} as never),
+      L.dense({ units: 4 } as never),
+      L.softmax({ axis: -1 } as never),
+    ];
+    const r = await fitParity(sequential({ layers: build(layers) as never }), tfl.sequential({ layers: build(tfl.layers) as never }), [8, 5]);
+    expect(r.loss).toBeLessThanOrEqual(1e-4);
+    expect(r.weights).toBeLessThanOrEqual(1e-4);
+    expect(r.losses[2]!).toBeLessThan(r.losses[0]!);
   });
 
   it('passes an input mask through (Keras: supports_masking); so do the activation layers', () => {
