@@ -6,6 +6,8 @@
 import { readArtifact, KilnRuntimeError, type Artifact, type Manifest, type TensorSpec } from '../runtime/index.js';
 import { validateWasm } from '../runtime/validate.js';
 import { checkCudaManifest, type CudaSpec } from '../runtime/cuda/manifest.js';
+import { flattenSchedule } from '../runtime/schedule.js';
+import type { FlagSpec, ScheduleEntry } from '../runtime/manifest.js';
 import { flagBool, type CommandSpec, type ParsedArgs } from './args.js';
 import { CommandError, formatBytes, readBytes, type CliContext } from './io.js';
 
@@ -30,6 +32,24 @@ function signature(inputs: readonly TensorSpec[], outputs: readonly TensorSpec[]
   return table([...inputs.map((t) => ['input', t.name, tensor(t)]), ...outputs.map((t) => ['output', t.name, tensor(t)])], indent);
 }
 
+/** Loop and branch entries of a schedule, nested by indentation. */
+function describeControl(schedule: readonly ScheduleEntry[], indent: string): string[] {
+  const flag = (f: FlagSpec) => `flag ${f.dtype} at byte ${f.offset}`;
+  const steps = (s: readonly ScheduleEntry[]) => plural(flattenSchedule(s).steps.length, 'kernel step');
+  return schedule.flatMap((e) => {
+    if (typeof e === 'number') return [];
+    if ('loop' in e) {
+      const l = e.loop;
+      const bound = [l.count !== undefined ? `at most ${l.count} times` : '', l.flag ? `while the ${flag(l.flag)} holds` : ''].filter(Boolean).join(', ');
+      return [`${indent}loop${l.note ? ` (${l.note})` : ''}: ${bound}; head ${steps(l.head ?? [])}, body ${steps(l.body)}`,
+        ...describeControl([...(l.head ?? []), ...l.body], `${indent}  `)];
+    }
+    const b = e.branch;
+    return [`${indent}branch${b.note ? ` (${b.note})` : ''}: on the ${flag(b.flag)}; then ${steps(b.then)}, else ${steps(b.else)}`,
+      ...describeControl([...b.then, ...b.else], `${indent}  `)];
+  });
+}
+
 /** The artifact as text: one block per aspect. */
 export function describeArtifact(art: Artifact, fileBytes: number, file: string): string {
   const m: Manifest = art.manifest;
@@ -43,13 +63,15 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   lines.push('', `signature (entry '${entryNames[0]}'${entryNames.length > 1 ? ', the default' : ''}):`);
   lines.push(...signature(m.inputs ?? [], m.outputs ?? [], '  '));
   for (const [name, e] of Object.entries(m.entries ?? {})) {
-    lines.push(`entry '${name}' (${plural(e.schedule.length, 'kernel launch', 'kernel launches')}):`);
+    lines.push(`entry '${name}' (${plural(flattenSchedule(e.schedule).steps.length, 'kernel launch', 'kernel launches')}):`);
     lines.push(...signature(e.inputs, e.outputs, '  '));
   }
 
   const kernels = m.kernels ?? [];
   const totalWork = kernels.reduce((a, k) => a + k.work, 0);
-  lines.push('', `kernels: ${kernels.length} (schedule of ${m.schedule?.length ?? 0} launches, ${totalWork.toLocaleString('en-US')} work items in all)`);
+  lines.push('', `kernels: ${kernels.length} (schedule of ${flattenSchedule(m.schedule ?? []).steps.length} launches, ${totalWork.toLocaleString('en-US')} work items in all)`);
+  const control = describeControl(m.schedule ?? [], '  ');
+  if (control.length > 0) lines.push('', 'control flow (format version 4):', ...control);
   lines.push(...table(kernels.map((k, i) => {
     const launch = cuda?.launches[i];
     return [

@@ -9,6 +9,7 @@ import * as kiln from '../frontend/index.js';
 import { load } from '../runtime/index.js';
 import { readArtifact } from '../runtime/artifact.js';
 import { firstMismatch } from './wasm/test_util.js';
+import { describeArtifact } from '../cli/inspect.js';
 import { loadCuda, type CudaDriver } from '../runtime/cuda/index.js';
 import { parsePtx, runKernel } from './cuda/ptx_sim.js';
 import { assemblePtx, findPtxas } from './cuda/ptxas.js';
@@ -180,7 +181,11 @@ describe('compiled control flow equals the interpreter', () => {
     });
     const w = b.op('while', [b.scalar(0, 'i32'), b.full(0.1, f32(50)), x, n], {}, [cond, body]);
     const fn = b.build([b.op('get_result', [w], { index: 1 })], ['acc']);
-    for (const k of [0, 3]) await expectLikeInterpreter(fn, [lit(f32(4, 50), (i) => Math.sin(i * 0.7)), lit(i32(), () => k)]);
+    let art: ReturnType<typeof compile> | undefined;
+    for (const k of [0, 3]) art = await expectLikeInterpreter(fn, [lit(f32(4, 50), (i) => Math.sin(i * 0.7)), lit(i32(), () => k)]);
+    // `kiln inspect` shows the nesting.
+    expect(describeArtifact(readArtifact(art!.bytes), art!.bytes.length, 'n.kiln')).toMatch(
+      /control flow \(format version 4\):\n {2}loop \(while %\d+\): while the flag bool at byte \d+ holds; head \d+ kernel steps?, body \d+ kernel steps\n {4}loop \(scan %\d+, 4 steps, reversed\): at most 4 times; head 0 kernel steps, body \d+ kernel steps\n {6}branch \(cond %\d+\): on the flag bool at byte \d+; then \d+ kernel steps?, else \d+ kernel steps?/);
 
     const s = new Builder('swap');
     const a = s.param(f32(8), 'a');
