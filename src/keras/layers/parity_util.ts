@@ -1,8 +1,9 @@
 /**
- * Test helpers shared by the layer tests (tests only): a tfjs-layers model saved in memory and
- * loaded by kiln.loadLayersModel, a Kiln model compiled to an artifact and run by the runtime
- * against the interpreter, and a layer's config round trip through the class registry and
- * through Keras JSON (snake_case), as loading and saving take it.
+ * Test helpers for multi-input layers (tests only; layer_testkit.ts covers single-input ones): a
+ * tfjs-layers model saved in memory and loaded by kiln.loadLayersModel, a Kiln model compiled to
+ * an artifact and run by the runtime against the interpreter, a layer's config round trip through
+ * the class registry and through Keras JSON (snake_case), as loading and saving take it, and the
+ * tests every elementwise merge layer gets.
  */
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,6 +18,7 @@ import { ops } from '../backend.js';
 import { input } from '../engine/input.js';
 import type { KerasTensor } from '../engine/keras_tensor.js';
 import { maxAbsDiff, randomTensor, toTf } from '../test_util.js';
+import { captureArtifacts } from './layer_testkit.js';
 import type { Model } from '../engine/model.js';
 // Through the package entry, so every built-in layer class is registered for loading.
 import { loadLayersModel } from '../../index.js';
@@ -24,13 +26,8 @@ import { pythonicToTs, tsToPythonic } from '../saving/keras_json.js';
 import type { ModelArtifacts } from '../../frontend/io/formats.js';
 
 /** What a tfjs-layers `model.save` writes, caught in memory. */
-export async function tfjsArtifacts(tm: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let got: tf.io.ModelArtifacts | undefined;
-  await tm.save(tf.io.withSaveHandler(async (a) => {
-    got = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
-  return got!;
+export function tfjsArtifacts(tm: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  return captureArtifacts((h) => tm.save(h));
 }
 
 /** A tfjs-layers model saved in memory and loaded by Kiln. */
