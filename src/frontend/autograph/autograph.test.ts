@@ -453,6 +453,14 @@ describe('a layer\'s call', () => {
     }
     const layer = new Sub();
     expect(() => kiln.fn((v: kiln.Tensor) => layer.apply(v) as kiln.Tensor)(rand([2]))).toThrow(/AutoGraph cannot convert 'AutographGateSub '.*': it uses `super` \(line 2\)/);
+    class Plain extends Gate {
+      static override className = 'AutographGatePlain';
+      override call(inputs: kiln.Tensor | kiln.Tensor[]): kiln.Tensor {
+        return Array.isArray(inputs) ? super.call(inputs[0]!) : k.neg(super.call(inputs)); // no tensor condition: runs as written
+      }
+    }
+    const v = rand([2, 3], 4, 0.1, 1);
+    expectClose(kiln.fn((x: kiln.Tensor) => new Plain().apply(x) as kiln.Tensor)(v), tf.neg(tf.relu(toTf(v))));
   });
 
   it('an unknown key in static autograph is refused', () => {

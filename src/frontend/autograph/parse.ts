@@ -43,9 +43,7 @@ export function parse(source: string, name: string): ParsedFunction {
 export type RootKind = 'function' | 'arrow' | 'method';
 
 function parseFunction(M: typeof TsMorph, p: TsMorph.Project, source: string, name: string): ParsedFunction {
-  const fail = (what: string): never => {
-    throw new KilnError(`AutoGraph cannot convert '${name}': ${what}; pass autograph: false, or write the control flow with kiln.cond / kiln.whileLoop / kiln.scan`);
-  };
+  const fail = refuse(name);
   const diagnostics = (sf: TsMorph.SourceFile): number =>
     ((sf.compilerNode as unknown as { parseDiagnostics?: unknown[] }).parseDiagnostics ?? []).length;
   // A function expression or arrow parses as a parenthesized expression.
@@ -83,12 +81,29 @@ function checkRoot(M: typeof TsMorph, root: Node, fail: (what: string) => never)
   if (f.isAsync?.()) fail('it is an async function, which cannot be traced (tracing is synchronous)');
   root.forEachDescendant((d) => {
     if (M.Node.isYieldExpression(d)) fail(`it contains \`yield\` (line ${d.getStartLineNumber()})`);
-    // The rewritten source is compiled outside its class: super and #private names do not resolve there.
+  });
+}
+
+/**
+ * Refuse rewriting a function that reaches into its class: the rewritten source is compiled
+ * outside it, where `super` and #private names do not resolve. (Checked only when a rewrite is
+ * needed: such a method without tensor conditions runs as written.)
+ */
+export function checkRewritable(root: Node, name: string): void {
+  const M = tsMorph();
+  const fail = refuse(name);
+  root.forEachDescendant((d) => {
     if (d.getKind() === M.SyntaxKind.SuperKeyword && ownerOf(M, d) === root) {
       fail(`it uses \`super\` (line ${d.getStartLineNumber()}), which a method rewritten outside its class cannot reach`);
     }
     if (M.Node.isPrivateIdentifier(d)) fail(`it uses the private name ${d.getText()} (line ${d.getStartLineNumber()}), which is only visible inside its class`);
   });
+}
+
+function refuse(name: string): (what: string) => never {
+  return (what) => {
+    throw new KilnError(`AutoGraph cannot convert '${name}': ${what}; pass autograph: false, or write the control flow with kiln.cond / kiln.whileLoop / kiln.scan`);
+  };
 }
 
 /** The nearest enclosing non-arrow function or class of `n` (what `this`/`super` refer to). */

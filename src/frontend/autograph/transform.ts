@@ -18,7 +18,7 @@
  */
 import type * as TsMorph from 'ts-morph';
 import { FunctionAnalysis, type FreeName, type Refusal } from './analysis.js';
-import { parse, tsMorph, type RootKind } from './parse.js';
+import { checkRewritable, parse, tsMorph, type RootKind } from './parse.js';
 import type { Site } from './runtime.js';
 
 type Node = TsMorph.Node;
@@ -62,7 +62,7 @@ interface Frame {
  */
 export function transformSource(source: string, name: string): TransformOutcome {
   const parsed = parse(source, name);
-  return new Transformer(parsed.text, parsed.root, source).run(parsed.kind);
+  return new Transformer(parsed.text, parsed.root, source, name).run(parsed.kind);
 }
 
 class Transformer {
@@ -76,7 +76,7 @@ class Transformer {
   private mandatory = false;
   private needed = false;
 
-  constructor(private readonly text: string, private readonly root: Node, source: string) {
+  constructor(private readonly text: string, private readonly root: Node, source: string, private readonly name: string) {
     this.M = tsMorph();
     this.K = this.M.SyntaxKind;
     this.a = new FunctionAnalysis(this.M, root, source);
@@ -85,6 +85,7 @@ class Transformer {
   run(kind: RootKind): TransformOutcome {
     this.scanNeed();
     if (!this.needed) return { kind: 'unchanged' };
+    checkRewritable(this.root, this.name);
     const code = this.emitRoot(kind);
     const { free, usesThis } = this.a.freeNames();
     return {
