@@ -20,11 +20,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, usePeer, type PeerName } from './peers.js';
+import { flattenSchedule } from '../src/runtime/schedule.js';
 import { OUT_DIR, errorMessage, fmtMs, markdownTable, median, parseArgs, uniformInput, writeResult } from './common.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const kiln = await import('kiln');
-const { load } = await import('kiln/runtime');
+const { load, readArtifact } = await import('kiln/runtime');
 type Tensor = import('kiln').Tensor;
 
 const args = parseArgs(process.argv.slice(2));
@@ -32,6 +33,11 @@ const cores = os.cpus().length;
 const budgetMs = Number(args.get('budget') ?? '3000');
 const B = Number(args.get('batch') ?? '32'), T = Number(args.get('seq') ?? '64'), U = Number(args.get('units') ?? '256');
 const V = 96, E = 64, LR = 1e-3, EPS = 1e-7;
+/** How the 64 steps run in the program: unrolled at trace time, or one kiln.scan region. */
+const LOOP = (args.get('loop') ?? kiln.layers.recurrenceLoop.mode) as 'unroll' | 'scan';
+kiln.layers.recurrenceLoop.mode = LOOP;
+const kilnOnly = args.has('kiln-only');
+const profile = args.has('profile');
 const TARGET = 10;
 const { ops } = kiln;
 
@@ -61,6 +67,7 @@ const hardSigmoid = (v: Tensor) => ops.clipByValue(ops.add(ops.mul(v, 0.2), 0.5)
 /** Embedding -> LSTM (tfjs's hardSigmoid gates) -> Dense softmax, in the ops the Keras layers use. */
 function forward(x: Tensor, [emb, k, r, bias, wd, bd]: readonly Tensor[]): Tensor {
   const e = ops.gather(emb!, ops.cast(ops.reshape(x, [B * T]), 'i32'), 0);
+  // As the LSTM layer does (rnn.ts): the input projection for the whole sequence at once.
   const xp = ops.reshape(ops.add(ops.matmul(e, k!), bias!), [B, T, 4 * U]);
   const step = (xt: Tensor, [h, c]: Tensor[]): [Tensor, Tensor[]] => {
     const z = ops.add(xt, ops.matmul(h!, r!));
@@ -95,7 +102,9 @@ function buildKilnStep(init: readonly Float32Array[]) {
   const { func } = kiln.trace(step, types, { name: 'train_step', argNames: ['x', 'y', ...names] });
   func.resultNames = ['loss', ...names.map((s) => `new_${s}`)];
   names.forEach((_, i) => func.aliases.push({ result: 1 + i, param: 2 + i }));
-  const artifact = kiln.compileEntries([{ name: 'train_step', func }], names.map((name, i) => ({ name, value: state[i]!.literal! })));
+  const dup = args.get('dup');
+  const artifact = kiln.compileEntries([{ name: 'train_step', func }], names.map((name, i) => ({ name, value: state[i]!.literal! })),
+    dup !== undefined ? { fusion: { maxDuplicationCost: Number(dup) } } : {});
   return { artifact, compileMs: performance.now() - t0 };
 }
 
@@ -163,6 +172,42 @@ const batch = makeBatch();
 console.log(`kiln: LSTM LM step, batch ${B}, sequence ${T}, units ${U}`);
 const built = buildKilnStep(init);
 console.log(`compiled in ${fmtMs(built.compileMs)} ms, ${built.artifact.program.kernels.length} kernels`);
+/** `--profile`: each kernel of the (unrolled) step alone on one thread, summed by kernel note. */
+async function profileKernels(): Promise<void> {
+  const { manifest: m, sections } = readArtifact(built.artifact.bytes);
+  const mod = await WebAssembly.compile((sections['wasm-relaxed'] ?? sections['wasm']!) as Uint8Array<ArrayBuffer>);
+  const memory = new WebAssembly.Memory({ initial: m.memory.pages, maximum: m.memory.pages, shared: m.memory.shared === true });
+  const bytes = new Uint8Array(memory.buffer);
+  if (m.weights) bytes.set(sections['weights']!, m.weights.offset);
+  for (const st of m.state ?? []) if (st.init !== undefined) bytes.set(sections['state']!.subarray(st.init, st.init + st.shape.reduce((a, b) => a * b, 1) * 4), st.offset);
+  for (const spec of m.inputs) new Float32Array(memory.buffer, spec.offset, spec.shape.reduce((a, b) => a * b, 1)).set(spec.name === 'x' ? batch.x : batch.y);
+  const instance = await WebAssembly.instantiate(mod, { env: { memory } });
+  const byNote = new Map<string, { ms: number; n: number }>();
+  let total = 0;
+  for (const k of flattenSchedule(m.schedule).steps) {
+    const spec = m.kernels[k]!;
+    if (spec.work === 0) continue;
+    const f = instance.exports[spec.name] as (a: number, b: number) => void;
+    f(0, spec.work); // warm: the first touch of fresh memory would dominate
+    const t0 = performance.now();
+    f(0, spec.work);
+    const dt = performance.now() - t0;
+    total += dt;
+    const key = (spec.note ?? spec.name).replace(/%\d+/g, '%');
+    const e = byNote.get(key) ?? { ms: 0, n: 0 };
+    e.ms += dt;
+    e.n++;
+    byNote.set(key, e);
+  }
+  console.log(`kernels alone: ${total.toFixed(0)} ms`);
+  for (const [k, v] of [...byNote].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.log(`${v.ms.toFixed(1).padStart(8)} ms ${String(v.n).padStart(4)}x  ${k.slice(0, 110)}`);
+}
+if (profile) {
+  if (args.has('explain')) fs.writeFileSync('/tmp/b4/explain.txt', built.artifact.explain());
+  await profileKernels();
+  process.exit(0);
+}
+
 const rows: Row[] = [];
 let kilnFirst = NaN;
 for (const threads of [1, 2]) {
@@ -175,7 +220,7 @@ for (const threads of [1, 2]) {
   console.log(rows[rows.length - 1]);
   prog.dispose();
 }
-for (const peer of ['tfjs-cpu', 'tfjs-wasm-1t', 'tfjs-wasm-2t'] as const) {
+for (const peer of kilnOnly ? [] : (['tfjs-cpu', 'tfjs-wasm-1t', 'tfjs-wasm-2t'] as const)) {
   console.log(peer);
   const wasmFails = rows.some((r) => r.system === 'tfjs-wasm' && r.error);
   if (!(peer === 'tfjs-wasm-2t' && wasmFails)) rows.push(await tfjsPeer(init, batch, peer));
@@ -193,7 +238,7 @@ const sameThreads = [1, 2].map((th) => {
 const kb = bestOf('kiln');
 const lines = [
   `Embedding(${V}, ${E}) -> LSTM(${U}, returnSequences) -> Dense(${V}, softmax), sparse categorical cross-entropy, one Adam step per call, ` +
-    `batch ${B}, sequence ${T}; median ms over the budget. Kiln compile ${fmtMs(built.compileMs)} ms (${built.artifact.program.kernels.length} kernels, the ${T} time steps unrolled); ` +
+    `batch ${B}, sequence ${T}; median ms over the budget. Kiln compile ${fmtMs(built.compileMs)} ms (${built.artifact.program.kernels.length} kernels, the ${T} time steps ${LOOP === 'scan' ? 'one kiln.scan loop' : 'unrolled'}); ` +
     `first loss Kiln ${kilnFirst.toFixed(6)} vs tfjs-cpu ${tfCpu?.firstLoss?.toFixed(6) ?? '—'} (rel. diff ${relDiff.toExponential(1)}). ` +
     `Machine: ${cores} cores (shared), Node ${process.version}, load average ${loadavg0.map((l) => l.toFixed(1)).join(' / ')}.`,
   '',

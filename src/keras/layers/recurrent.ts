@@ -56,8 +56,13 @@ export interface RecurrenceResult {
  * with Keras's semantics for `goBackwards` and masks (tfjs-layers' `rnn()`): a masked time step
  * passes the previous output and states through unchanged.
  */
+/** Whether runRecurrence will build a scan (rather than unroll) for a layer with this `unroll`. */
+export function willScan(unroll = false): boolean {
+  return !unroll && recurrenceLoop.mode === 'scan' && activeTrace() !== undefined;
+}
+
 export function runRecurrence(step: StepFunction, inputs: Tensor, initialStates: Tensor[], opts: RecurrenceOptions = {}): RecurrenceResult {
-  if (!opts.unroll && recurrenceLoop.mode === 'scan' && activeTrace()) return scannedRecurrence(step, inputs, initialStates, opts);
+  if (willScan(opts.unroll)) return scannedRecurrence(step, inputs, initialStates, opts);
   const timeSteps = inputs.shape[1]!;
   // Time-major first, so each step's slice is contiguous.
   const perm = [1, 0, ...inputs.shape.slice(2).map((_, i) => i + 2)];
