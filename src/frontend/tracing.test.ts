@@ -240,12 +240,20 @@ describe('variables', () => {
     expect(func.resultNames).toEqual(['out0', 'acc']);
   });
 
-  it('assigning a symbolic value to a captured variable explains what to do', () => {
+  it('fn binds a variable it assigns (tf.function semantics); trace without the binding explains what to do', () => {
     const v = k.variable(k.tensor([1]), { name: 'state' });
     const f = k.fn((x: k.Tensor) => {
-      v.assign(x);
+      v.assign(k.add(v.read(), x));
       return x;
     });
-    expect(() => f(k.tensor([5]))).toThrow(/variable 'state'.assign: .*captured the variable as a constant; bind it/);
+    f(k.tensor([5]));
+    f(k.tensor([7]));
+    expect(Array.from(v.value.dataSync())).toEqual([13]);
+    expect(f.traceCount).toBe(1);
+    expect(f.ir(k.tensor([1])).aliases).toEqual([{ result: 1, param: 1 }]);
+    expect(() => k.trace((x: k.Tensor) => {
+      v.assign(x);
+      return x;
+    }, [tensorType([1], 'f32')])).toThrow(/variable 'state'.assign: .*captured the variable as a constant; bind it/);
   });
 });

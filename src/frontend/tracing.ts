@@ -9,7 +9,7 @@ import type { Literal } from '../ir/literal.js';
 import { KilnError, typeToString, type TensorType } from '../ir/types.js';
 import { suggest } from '../runtime/args.js';
 import { checkMaximumIterations, checkScope, convert } from './autograph/index.js';
-import { activeTrace, Trace, withTrace } from './context.js';
+import { activeTrace, Trace, withTrace, type VariableRef } from './context.js';
 import { runFunc, type ExecutionMode } from './executor.js';
 import { symbolicReadError, Tensor } from './tensor.js';
 import type { Variable } from './variable.js';
@@ -82,9 +82,10 @@ function describeValue(v: unknown): string {
 /** Trace `body` on fresh parameters of `paramTypes` into a Func. */
 function traceCore(
   name: string, paramTypes: readonly TensorType[], paramNames: readonly string[],
-  variables: readonly Variable[], body: (params: Tensor[]) => unknown,
+  variables: readonly Variable[], body: (params: Tensor[]) => unknown, assigned?: Set<VariableRef>,
 ): TraceResult<TensorStructure> {
   const trace = new Trace(name);
+  if (assigned) (trace as { bindings: Map<VariableRef, Tensor> }).bindings = new AssignDiscovery(assigned);
   const b = trace.builder;
   const params = paramTypes.map((t, i) => trace.symbolic(b.param(t, paramNames[i])));
   for (const v of variables) trace.bindings.set(v, trace.symbolic(b.param(v.value.type, v.name)));
@@ -129,7 +130,11 @@ export function trace<R extends TensorStructure>(
 
 export interface FnOptions {
   name?: string;
-  /** Variables bound as parameters (fed their current values each call, updated by assign). */
+  /**
+   * Variables bound as parameters (fed their current values each call, updated by assign). Those
+   * the function assigns are bound without being listed (found by a first trace), as tf.function
+   * does; variables only read are captured as constants (a retrace follows when they change).
+   */
   variables?: readonly Variable[];
   /** 'interpreter' runs the reference interpreter instead of compiled code (like Keras runEagerly). */
   execution?: ExecutionMode;
@@ -178,6 +183,24 @@ interface CacheEntry {
   result: TraceResult<TensorStructure>;
   /** Captured (constant-folded) variables and the version baked in. */
   captured: [Variable, number][];
+  /** The variables bound as parameters after the arguments: the fn's own, then those it assigns. */
+  variables: Variable[];
+}
+
+/**
+ * The bindings of fn's first trace of a signature: assigning a variable that is not bound counts
+ * as binding it (the assignment is recorded and the variable noted in `found`), so fn learns which
+ * variables the function updates (a training step's weights, optimizer slots, counters), then
+ * traces again with them bound as state: parameters whose new values are results aliased to them.
+ */
+class AssignDiscovery extends Map<VariableRef, Tensor> {
+  constructor(private readonly found: Set<VariableRef>) {
+    super();
+  }
+  override has(v: VariableRef): boolean {
+    if (!super.has(v)) this.found.add(v);
+    return true;
+  }
 }
 
 /**
@@ -231,6 +254,8 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
   const name = opts.name ?? (f.name || 'fn');
   const variables = opts.variables ?? [];
   const cache = new Map<string, CacheEntry>();
+  /** Variables the function assigned without being given them (found by a first trace; see AssignDiscovery). */
+  const assignedVariables: Variable[] = [];
   let traceCount = 0;
   // AutoGraph converts f on its first trace (the transform itself is cached per function).
   let converted: ((...args: A) => R) | undefined;
@@ -244,9 +269,19 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
     if (entry && entry.captured.some(([v, version]) => v.version !== version)) entry = undefined;
     if (!entry) {
       traceCount++;
-      const result = traceCore(name, leaves.map((t) => t.type), leaves.map((_, i) => `arg${i}`), variables,
-        (params) => traced()(...(replaceLeaves(args, params) as A)));
-      entry = { result, captured: result.capturedVariables.map((v) => [v, v.version]) };
+      const types = leaves.map((t) => t.type), names = leaves.map((_, i) => `arg${i}`);
+      const body = (params: Tensor[]) => traced()(...(replaceLeaves(args, params) as A));
+      let vars = [...variables, ...assignedVariables];
+      const found = new Set<VariableRef>();
+      let result = traceCore(name, types, names, vars, body, found);
+      const fresh = [...found].filter((v) => !vars.includes(v as Variable)) as Variable[];
+      if (fresh.length > 0) {
+        // The function assigns variables it was not given: bind them too and trace for real.
+        assignedVariables.push(...fresh);
+        vars = [...variables, ...assignedVariables];
+        result = traceCore(name, types, names, vars, body);
+      }
+      entry = { result, captured: result.capturedVariables.map((v) => [v, v.version]), variables: vars };
       cache.set(key, entry);
     }
     return { entry, leaves };
@@ -260,7 +295,7 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
       if (!t.literal) throw symbolicReadError(t, `an argument of fn '${name}'`);
       return t.literal;
     });
-    for (const v of variables) inputs.push(v.value.literal!);
+    for (const v of entry.variables) inputs.push(v.value.literal!);
     const out = runFunc(entry.result.func, inputs, opts.execution).map((l) => Tensor.concrete(l));
     const nOut = entry.result.outputNames.length;
     entry.result.updatedVariables.forEach((v, i) => v.assign(out[nOut + i]!));

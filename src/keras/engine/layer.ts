@@ -14,7 +14,7 @@ import type { Constraint } from '../constraints.js';
 import { getInitializer, type InitializerLike } from '../initializers.js';
 import type { Regularizer } from '../regularizers.js';
 import { KerasTensor, Node, isKerasTensor, shapeToString, type CallOption, type KerasShape } from './keras_tensor.js';
-import { tracked, uniqueVariables } from './subclass.js';
+import { markEngineKeys, tracked, uniqueVariables } from './subclass.js';
 
 export interface LayerArgs {
   /** Unique name; defaults to the snake_case class name with a counter (`dense`, `dense_1`, ...). */
@@ -223,6 +223,7 @@ export abstract class Layer {
     this.dtype = args.dtype === undefined ? 'f32' : parseDType(args.dtype, `${this.className} '${this.name}': dtype`);
     if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
     else if (args.inputShape) this.batchInputShape = [args.batchSize ?? null, ...args.inputShape];
+    markEngineKeys(this); // the base's own fields are bookkeeping, not tracked sublayers or weights
   }
 
   get className(): string {

@@ -8,7 +8,7 @@
 import { KilnError, typeToString } from '../../ir/types.js';
 import { fn, ops, type Tensor, type Variable } from '../backend.js';
 import { shapeToString, type KerasShape, type KerasTensor } from './keras_tensor.js';
-import { assignWeights, isShapeList, Layer, withCallContext, type CallArgs } from './layer.js';
+import { assignWeights, isShapeList, Layer, withCallContext, type CallArgs, type LayerArgs } from './layer.js';
 import { formatSummary, type SummaryRow } from '../summary.js';
 import type { History } from '../callbacks/history.js';
 import type { Logs } from '../callbacks/callback.js';
@@ -19,7 +19,7 @@ import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileAr
 import { checkCompileArgs, checkEvaluateArgs, checkFitArgs, checkPredictArgs, xTensors, yTensor } from './model_args.js';
 import { InputLayer } from './input.js';
 import {
-  assignByPath, inputSpecsOf, noteInputSpecs, readWeights, traceCall, tracked, uniqueVariables, weightPaths, writeWeights,
+  assignByPath, inputSpecsOf, markEngineKeys, noteInputSpecs, readWeights, traceCall, tracked, uniqueVariables, weightPaths, writeWeights,
   type WeightsDestination, type WeightsSource,
 } from './subclass.js';
 import type { DType } from '../../ir/dtype.js';
@@ -48,6 +48,13 @@ export class Model extends Layer {
   runEagerly = false;
   /** Set by a callback (e.g. EarlyStopping) to end fit after the current batch. */
   stopTraining = false;
+
+  constructor(args: LayerArgs = {}) {
+    super(args);
+    // Every field of Layer and Model exists now; what a subclass adds (fields, constructor
+    // assignments, build) is what attribute tracking sees.
+    markEngineKeys(this);
+  }
 
   /**
    * The model's layers, in tfjs-layers order (a Sequential lists no InputLayer); for a subclassed

@@ -29,8 +29,16 @@ import { assignWeights, isShapeList, Layer, withCallContext } from './layer.js';
 
 // ---- tracking -----------------------------------------------------------------------------------
 
-/** Properties of the engine's own bookkeeping, never user-assigned sublayers or weights. */
-const ENGINE_KEYS = new Set(['inboundNodes', 'ownTrainable', 'ownNonTrainable', 'weightPenalties', 'weightConstraints', 'activityRegularizer', 'batchInputShape']);
+/**
+ * The properties Kiln's base classes define (Layer's fields, then Model's), recorded at the end of
+ * their constructors, before a subclass's fields exist: bookkeeping such as predict's bound
+ * weights or weight penalties, never user-assigned sublayers or weights.
+ */
+const engineKeys = new WeakMap<object, ReadonlySet<string>>();
+
+export function markEngineKeys(layer: object): void {
+  engineKeys.set(layer, new Set(Object.keys(layer)));
+}
 
 export interface Tracked {
   /** Sublayers with the property path they were found at (`d1`, `blocks/0`). */
@@ -59,8 +67,9 @@ export function tracked(owner: Layer): Tracked {
       for (const [k, x] of entries) if (typeof k === 'string') walk(x, `${path}/${k}`, depth + 1);
     }
   };
+  const skip = engineKeys.get(owner);
   for (const key of Object.keys(owner)) {
-    if (!ENGINE_KEYS.has(key)) walk((owner as unknown as Record<string, unknown>)[key], key, 0);
+    if (!skip?.has(key)) walk((owner as unknown as Record<string, unknown>)[key], key, 0);
   }
   return out;
 }

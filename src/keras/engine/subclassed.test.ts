@@ -271,5 +271,21 @@ describe('subclassed kiln.Model', () => {
     expect(losses[4]!).toBeLessThan(losses[0]!);
     m.getWeights().forEach((w, i) => expectClose(w.dataSync(), eagerModel.getWeights()[i]!.dataSync(), 1e-5, `weight ${i}`));
     expect(opt.iterations).toBe(5);
+    // The same step without listing anything: fn binds the variables the step assigns (weights,
+    // slots, step counter) itself, as tf.function does.
+    const m2 = makeModel(50);
+    const opt2 = kiln.optimizers.adam({ learningRate: 0.02 });
+    const grads2 = kiln.valueAndGrad((xb: Tensor, yb: Tensor) => mse(yb, m2.apply(xb, { training: true })), { variables: m2.trainableWeights });
+    const step2 = kiln.fn((xb: Tensor, yb: Tensor) => {
+      const { value, variableGrads } = grads2(xb, yb);
+      opt2.applyGradients({ grads: variableGrads, vars: m2.trainableWeights });
+      return value;
+    });
+    const before2 = compiledProgramCount();
+    const losses2 = [0, 1, 2, 3, 4].map(() => step2(x, y).item());
+    expect(compiledProgramCount() - before2).toBe(1);
+    expect(step2.traceCount).toBe(1);
+    expect(step2.ir(x, y).aliases.length).toBe(m2.weights.length + opt2.variables.length);
+    expectClose(losses2, eagerLosses, 1e-5, 'losses (auto-bound)');
   });
 });

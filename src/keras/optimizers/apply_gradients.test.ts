@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients (minimize's
 import { useCpu } from '../../frontend/test_util.js';
 import { variableGrads } from '../../frontend/tape.js';
 import { fn, ops, variable, type Tensor, type Variable } from '../backend.js';
+import { trace } from '../../frontend/tracing.js';
 import { adagrad } from './adagrad.js';
 import { adam } from './adam.js';
 import type { Optimizer } from './base.js';
@@ -123,29 +124,36 @@ describe('optimizer.applyGradients', () => {
     expect(opt.iterations).toBe(0); // nothing was applied
   });
 
-  it('under kiln.fn: needs its state bound, and with build() + variables it traces once and matches eager steps', () => {
+  it('under kiln.fn: the variables and slots it assigns are bound by themselves; traced once, it matches eager steps', () => {
     const p = problem(4, [[2, 3], [3]]);
     const eager = runStateful(adam({ learningRate: 0.05 }), p, 'pairs');
-    const opt = adam({ learningRate: 0.05 });
-    const vars = p.init.map((v, i) => variable(ops.tensor(v, p.shapes[i], 'f32'), { name: `fw${i}` }));
-    const unbound = fn((g0: Tensor, g1: Tensor) => {
-      opt.applyGradients([[g0, vars[0]!], [g1, vars[1]!]]);
-      return g0;
-    }, { variables: vars });
-    expect(() => unbound(ops.tensor(p.grads[0]![0]!, [2, 3]), ops.tensor(p.grads[0]![1]!, [3]))).toThrow(/not bound by the trace.*optimizer\.build\(vars\)/);
-    const fresh = adam({ learningRate: 0.05 });
-    fresh.build(vars);
-    const step = fn((g0: Tensor, g1: Tensor) => {
-      fresh.applyGradients([[g0, vars[0]!], [g1, vars[1]!]]);
-      return g0;
-    }, { variables: [...vars, ...fresh.variables] });
-    const out: number[][][] = [];
-    for (const g of p.grads) {
-      step(ops.tensor(g[0]!, [2, 3]), ops.tensor(g[1]!, [3]));
-      out.push(vars.map((v) => Array.from(v.value.dataSync())));
+    const grads = (g: number[][]) => [ops.tensor(g[0]!, [2, 3]), ops.tensor(g[1]!, [3])] as const;
+    // kiln.trace binds only what it is given: the update cannot be recorded, and the error says what to do.
+    const vars0 = p.init.map((v, i) => variable(ops.tensor(v, p.shapes[i], 'f32'), { name: `tw${i}` }));
+    const opt0 = adam({ learningRate: 0.05 });
+    const [g0, g1] = grads(p.grads[0]!);
+    expect(() => trace((a: Tensor, b: Tensor) => {
+      opt0.applyGradients([[a, vars0[0]!], [b, vars0[1]!]]);
+      return a;
+    }, [g0.type, g1.type], { variables: vars0 })).toThrow(/'adam\/iterations', 'tw0\/m', .* are not bound by the trace.*optimizer\.build\(vars\) first/);
+    for (const explicit of [false, true]) {
+      const opt = adam({ learningRate: 0.05 });
+      const vars = p.init.map((v, i) => variable(ops.tensor(v, p.shapes[i], 'f32'), { name: `fw${i}` }));
+      if (explicit) opt.build(vars);
+      const step = fn((a: Tensor, b: Tensor) => {
+        opt.applyGradients([[a, vars[0]!], [b, vars[1]!]]);
+        return a;
+      }, explicit ? { variables: [...vars, ...opt.variables] } : {});
+      const out: number[][][] = [];
+      for (const g of p.grads) {
+        step(...grads(g));
+        out.push(vars.map((v) => Array.from(v.value.dataSync())));
+      }
+      expect(step.traceCount).toBe(1);
+      expect(opt.iterations).toBe(4);
+      // Weights, slots and the step counter are state: results aliased to their parameters.
+      expect(step.ir(...grads(p.grads[0]!)).aliases.length).toBe(2 + 4 + 1);
+      expectSameTrajectory(out, eager, 1e-5, explicit ? 'fn (listed variables)' : 'fn (auto-bound)');
     }
-    expect(step.traceCount).toBe(1);
-    expect(fresh.iterations).toBe(4);
-    expectSameTrajectory(out, eager, 1e-5, 'fn');
   });
 });

@@ -212,8 +212,8 @@ export abstract class Optimizer {
   /**
    * Create the state for `vars` now (Keras's `optimizer.build(var_list)`): the step counter and
    * each variable's slots, named `<variable>/<slot>`. applyGradients does it on first use; a
-   * training step traced by `fn` needs it done before tracing, to list `optimizer.variables`
-   * among the fn's variables.
+   * step traced with `trace` (not `fn`, which binds assigned variables itself) needs it done
+   * first, to list `optimizer.variables` among the bound variables.
    */
   build(vars: readonly Variable[]): void {
     const who = `optimizer '${this.name}'.build`;
@@ -231,8 +231,9 @@ export abstract class Optimizer {
   /**
    * Apply one update (Keras's `apply_gradients`, tfjs's `applyGradients`): reads each variable,
    * its slots and the step counter, runs `apply` and assigns the results. Eagerly it updates the
-   * variables; under a trace (a step in `fn`) it records the updates, which needs the variables
-   * and `optimizer.variables` bound by that trace (see `build`). One call counts one iteration.
+   * variables; under a trace it records the updates, which needs the variables and
+   * `optimizer.variables` bound by that trace (`fn` binds assigned variables itself; for `trace`
+   * see `build`). One call counts one iteration.
    */
   applyGradients(gradsAndVars: GradsAndVars): void {
     const who = `optimizer '${this.name}'.applyGradients`;
@@ -256,7 +257,7 @@ export abstract class Optimizer {
       if (unbound.length > 0) {
         throw new KilnError(
           `${who} while tracing '${trace.name}': ${unbound.map((v) => `'${v.name}'`).join(', ')} ${unbound.length === 1 ? 'is' : 'are'} not bound by the trace, so the update cannot be recorded; ` +
-            `call optimizer.build(vars) before tracing and pass the variables and optimizer.variables to kiln.fn(step, {variables: [...vars, ...optimizer.variables]})`,
+            `kiln.fn binds the variables a step assigns by itself; with kiln.trace, call optimizer.build(vars) first and pass {variables: [...vars, ...optimizer.variables]}`,
         );
       }
     }
