@@ -16,7 +16,7 @@ import { ops, Tensor, type Variable } from '../backend.js';
 import { shapeToString, type CallOption, type KerasShape, type KerasTensor } from '../engine/keras_tensor.js';
 import { isShapeList, Layer, registerLayer, type CallArgs, type LayerArgs, type LayerConfig, type LayerMask } from '../engine/layer.js';
 import { checkLayerArgs, refuseValue } from './args.js';
-import { boolMask, causalMask, checkCallArgs, inputMask } from './attention_utils.js';
+import { batchedMatmul, boolMask, causalMask, checkCallArgs, inputMask } from './attention_utils.js';
 import { Dropout } from './dropout.js';
 
 export type AttentionScoreMode = 'dot' | 'concat';
@@ -117,7 +117,7 @@ export class Attention extends Layer {
   /** The raw scores [B, Tq, Tv]. */
   protected scores(q: Tensor, k: Tensor): Tensor {
     if (this.scoreMode === 'dot') {
-      const s = ops.matmul(q, k, false, true);
+      const s = batchedMatmul(q, k, true);
       return this.scale ? ops.mul(s, this.scale.read()) : s;
     }
     const sum = ops.add(ops.expandDims(q, -2), ops.expandDims(k, -3)); // [B, Tq, Tv, dim]
@@ -162,7 +162,7 @@ export class Attention extends Layer {
     }
     const probs = ops.softmax(scores, -1);
     const dropped = this.dropoutLayer && args.training ? this.dropoutLayer.apply(probs, { training: true, ...(args.step ? { step: args.step } : {}) }) : probs;
-    let out = ops.matmul(dropped, v);
+    let out = batchedMatmul(dropped, v, false);
     if (qMask) out = ops.mul(out, ops.cast(ops.expandDims(boolMask(qMask, this.label, 'the query mask'), -1), out.dtype));
     return args.returnAttentionScores ? [out, probs] : out;
   }

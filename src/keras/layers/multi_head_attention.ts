@@ -23,7 +23,7 @@ import { shapeToString, type CallOption, type KerasShape, type KerasTensor } fro
 import { getInitializer, serializeInitializer, type InitializerLike, type SerializedInitializer } from '../initializers.js';
 import { getRegularizer, serializeRegularizer, type Regularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
 import { checkLayerArgs } from './args.js';
-import { boolMask, causalMask, checkCallArgs, inputMask, maskedSoftmax } from './attention_utils.js';
+import { batchedMatmul, boolMask, causalMask, checkCallArgs, inputMask, maskedSoftmax } from './attention_utils.js';
 import { Dropout } from './dropout.js';
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
@@ -94,27 +94,6 @@ const CALL_ARGS = ['training', 'step', 'mask', 'attentionMask', 'useCausalMask',
 interface Projection {
   kernel: Variable;
   bias?: Variable;
-}
-
-/**
- * Most batched products (batch x heads) this many or fewer run as separate 2-D matmuls: the
- * code generators' packed GEMM kernel takes matmuls without batch dimensions, and a short
- * unrolled list of GEMMs beats one generic batched loop nest. Above it, one batched matmul
- * keeps the program small.
- */
-const UNROLL_BATCHED_MATMUL = 16;
-
-/** `a · b` (or `a · bᵀ`) over the last two axes, batched over the leading ones. */
-function batchedMatmul(a: Tensor, b: Tensor, transposeB: boolean): Tensor {
-  const lead = a.shape.slice(0, -2);
-  const n = lead.reduce((x, y) => x * y, 1);
-  if (n === 1 || n > UNROLL_BATCHED_MATMUL) return ops.matmul(a, b, false, transposeB);
-  const [am, ak] = a.shape.slice(-2) as [number, number];
-  const [br, bc] = b.shape.slice(-2) as [number, number];
-  const as = ops.unstack(ops.reshape(a, [n, am, ak]), 0);
-  const bs = ops.unstack(ops.reshape(b, [n, br, bc]), 0);
-  const outs = as.map((x, i) => ops.matmul(x, bs[i]!, false, transposeB));
-  return ops.reshape(ops.stack(outs, 0), [...lead, ...outs[0]!.shape]);
 }
 
 export class MultiHeadAttention extends Layer {
