@@ -11,7 +11,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../compile.js';
 import { grad } from '../frontend/grad.js';
-import { load } from '../runtime/index.js';
+import { load, readArtifact } from '../runtime/index.js';
+import { assemblePtx } from '../codegen/cuda/ptxas.js';
+import { hasPtxas } from './layers/layer_testkit.js';
 import { ACTIVATION_NAMES, activationName, getActivation, type ActivationName } from './activations.js';
 import { ops, type Tensor } from './backend.js';
 import { dense } from './layers/dense.js';
@@ -79,6 +81,12 @@ describe('activations', () => {
     } finally {
       prog.dispose();
     }
+  });
+
+  it.skipIf(!hasPtxas)('all of them compile for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const art = compile((t: Tensor): Tensor[] => ACTIVATION_NAMES.map((n) => getActivation(n)(t)), { target: 'cuda', sm: 80, inputShapes: [[3, 23]] });
+    const r = assemblePtx(new TextDecoder().decode(readArtifact(art.bytes).sections['ptx']), 80);
+    expect(r.ok, r.log).toBe(true);
   });
 
   // tfjs-layers' spellings of the names Kiln and tfjs-layers share (exponential is Kiln's and Keras's only).

@@ -17,7 +17,8 @@ import { prelu } from './prelu.js';
 import { reLU } from './relu.js';
 import { thresholdedReLU } from './thresholded_relu.js';
 import { layerNormalization, type LayerNormalizationArgs } from './layer_normalization.js';
-import { compiledDiff, expectConfigRoundTrip, fitParity, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { compiledDiff, cudaAssembles, expectConfigRoundTrip, fitParity, gradientDiffs, hasPtxas, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { softmax } from './softmax.js';
 import { sequential } from '../engine/sequential.js';
 import * as layers from './index.js';
 
@@ -86,6 +87,20 @@ describe('LayerNormalization', () => {
     expect(r.loss).toBeLessThanOrEqual(1e-4);
     expect(r.weights).toBeLessThanOrEqual(1e-4);
     expect(r.losses[2]!).toBeLessThan(r.losses[0]!);
+  });
+
+  it.skipIf(!hasPtxas)('LayerNormalization, GroupNormalization, PReLU and Softmax compile for the CUDA target (sm_80) to PTX that ptxas assembles', () => {
+    const cases: LayerCase[] = [
+      { kiln: () => layerNormalization({ axis: [1, 2] }), input: [2, 3, 8] },
+      { kiln: () => groupNormalization({ groups: 4 }), input: [2, 5, 8] },
+      { kiln: () => prelu({ sharedAxes: [1] }), input: [2, 5, 8] },
+      { kiln: () => softmax({ axis: 1 }), input: [2, 5, 8] },
+    ];
+    for (const c of cases) {
+      const r = cudaAssembles(c);
+      expect(r.ok, r.log).toBe(true);
+      expect(r.kernels).toBeGreaterThan(0);
+    }
   });
 
   it('passes an input mask through (Keras: supports_masking); so do the activation layers', () => {
