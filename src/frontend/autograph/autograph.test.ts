@@ -387,6 +387,18 @@ describe('errors name the construct and the line', () => {
     expect(() => oneBranch(x)).toThrow(/the if at line 3 .*`return` \(line 3\) but not in the supported form/);
   });
 
+  it('a variable both branches set to the same JS value keeps it', () => {
+    const f = kiln.fn((v: kiln.Tensor) => {
+      let mode = 'none';
+      let y = v;
+      if (k.greater(k.sum(v), 0)) { mode = 'scaled'; y = k.mul(v, 2); } else { mode = 'scaled'; y = k.mul(v, -2); }
+      let tag = 'x';
+      if (k.greater(k.sum(v), 100)) tag = 'x';
+      return mode === 'scaled' && tag === 'x' ? y : v;
+    }, { scope });
+    for (const v of [rand([3], 1, 0, 1), rand([3], 2, -1, 0)]) expectClose(f(v), tf.mul(toTf(v), sumOf(toTf(v)) > 0 ? 2 : -2));
+  });
+
   it('a var declared in tensor-conditioned branches is an output of the cond', () => {
     const f = kiln.fn((v: kiln.Tensor) => {
       if (k.greater(k.sum(v), 0)) { var y = k.exp(v); } else { var y = k.neg(v); }

@@ -204,6 +204,8 @@ export class AutographRuntime {
         }
       });
       if (first) slots = mine;
+      // Every variable kept a JS value the branches agree on: kiln.cond still needs one result.
+      if (outs.length === 0) outs.push(scalar(false, 'bool'));
       return outs;
     };
     const out = kilnCond(pred, branch('then', thenFn), branch('else', elseFn));
