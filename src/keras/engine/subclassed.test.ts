@@ -186,6 +186,32 @@ describe('subclassed kiln.Model', () => {
     expect(Array.from(m.b.getWeights()[1]!.dataSync())).toEqual([0.9, 0.9].map(Math.fround));
   });
 
+  it('two inputs, one of them int32 token ids: specs come from the first call; fit and predict follow tfjs-core', async () => {
+    class TwoInputs extends kiln.Model {
+      embed = kiln.layers.embedding({ inputDim: 5, outputDim: 3 });
+      proj = kiln.layers.dense({ units: 3, useBias: false });
+      override call([ids, feats]: Tensor[]): Tensor {
+        return ops.add(ops.mean(this.embed.apply(ids), 1), this.proj.apply(feats));
+      }
+    }
+    const m = new TwoInputs();
+    const ids = ops.tensor([[0, 4, 2], [1, 1, 3], [4, 0, 0], [2, 3, 1]], undefined, 'i32');
+    const feats = randomTensor([4, 2], 9), y = randomTensor([4, 3], 10);
+    m.compile({ optimizer: kiln.optimizers.sgd({ learningRate: 0.5 }), loss: 'meanSquaredError' });
+    // tfjs-core oracle: the same forward and plain SGD from the same initial weights (set below).
+    m.apply([ids, feats]); // the first call builds it and fixes the input specs (int32 ids)
+    expect(m.inputs.map((t) => [t.shape, t.dtype])).toEqual([[[null, 3], 'i32'], [[null, 2], 'f32']]);
+    m.setWeights(m.weights.map((w, i) => randomTensor(w.shape, 60 + i)));
+    const [e0, w0] = m.getWeights().map((t) => tf.variable(toTf(t)));
+    const tIds = tf.tensor(ids.dataSync() as Int32Array, [4, 3], 'int32');
+    const forward = () => tf.add(tf.mean(tf.gather(e0!, tIds), 1), tf.matMul(toTf(feats), w0!));
+    const tOpt = tf.train.sgd(0.5);
+    const expected = [0, 1, 2].map(() => tOpt.minimize(() => tf.losses.meanSquaredError(toTf(y), forward()) as tf.Scalar, true)!.dataSync()[0]!);
+    const h = await m.fit([ids, feats], y, { epochs: 3, batchSize: 4, verbose: 0 });
+    expectClose(h.history['loss']!.map(Number), expected, 1e-5, 'loss per step');
+    expectClose((m.predict([ids, feats]) as Tensor).dataSync(), forward().dataSync(), 1e-5, 'predict after fit');
+  });
+
   it('saveWeights / loadWeights: the tfjs weights format by attribute path, read back into a fresh instance', async () => {
     const m = makeModel(20);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-subclassed-'));
