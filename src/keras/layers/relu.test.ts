@@ -9,9 +9,12 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../../ir/literal.js';
 import { Tensor } from '../backend.js';
-import { compareLayer, randomTensor, useCpuBackend } from '../test_util.js';
+import { compareLayer, maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { ReLU, reLU } from './relu.js';
-import { compiledDiff, expectConfigRoundTrip, gradientDiffs, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
+import { ELU } from './elu.js';
+import { LeakyReLU } from './leaky_relu.js';
+import { Softmax } from './softmax.js';
+import { compiledDiff, expectConfigRoundTrip, gradientDiffs, loadKeras3Sequential, predictionDiff, tfjsSavedModelDiff, type LayerCase } from './layer_testkit.js';
 
 beforeAll(useCpuBackend);
 
@@ -68,6 +71,21 @@ describe('ReLU', () => {
     expect(at(0.5, null, 0, 0.5)).toBe(0);
     expect(at(-0.25, 2, 0.2, -0.5)).toBe(0);
     expect(at(-0.25, null, 0.2, -0.5)).toBe(-0.25);
+  });
+
+  it('a Keras 3 model file with ReLU, LeakyReLU (negative_slope), ELU and Softmax loads and computes Keras\'s formulas', async () => {
+    const m = await loadKeras3Sequential([
+      { class_name: 'ReLU', config: { max_value: 2, negative_slope: 0.1, threshold: 0.2 } },
+      { class_name: 'LeakyReLU', config: { negative_slope: 0.5 } },
+      { class_name: 'ELU', config: { alpha: 0.7 } },
+      { class_name: 'Softmax', config: { axis: -1 } },
+    ], [3, 6]);
+    [ReLU, LeakyReLU, ELU, Softmax].forEach((cls, i) => expect(m.layers[i]).toBeInstanceOf(cls));
+    const x = randomTensor([3, 6], 12, -3, 3);
+    let want = keras(2, 0.1, 0.2)(toTf(x));
+    want = tf.leakyRelu(want, 0.5);
+    want = tf.add(tf.relu(want), tf.mul(0.7, tf.sub(tf.exp(tf.minimum(want, 0)), 1)));
+    expect(maxAbsDiff(m.predict(x) as Tensor, tf.softmax(want))).toBeLessThanOrEqual(1e-6);
   });
 
   it('a tfjs-saved model loads; errors and config', async () => {
