@@ -89,7 +89,27 @@ describe('initializers', () => {
     expect(round.generate([5, 6])).toEqual(init.heNormal({ seed: 3 }).generate([5, 6]));
     expect(() => init.getInitializer({ className: 'RandomUniform', config: { minvall: 0 } }, "Dense 'd': kernelInitializer"))
       .toThrow("Dense 'd': kernelInitializer: RandomUniform has no config field 'minvall' (did you mean 'minval'?)");
-    expect(() => init.getInitializer({ className: 'Orthogonal', config: {} }, "Dense 'd': kernelInitializer")).toThrow(/Dense 'd': kernelInitializer: unknown initializer class 'Orthogonal'/);
+    expect(() => init.getInitializer({ className: 'Identity', config: {} }, "Dense 'd': kernelInitializer")).toThrow(/Dense 'd': kernelInitializer: unknown initializer class 'Identity'/);
     expect(() => init.varianceScaling({ mode: 'fanMiddle' as 'fanIn' })).toThrow(/mode must be one of fanIn, fanOut, fanAvg .* got "fanMiddle"/);
+  });
+
+  it('orthogonal: gain times a matrix with orthonormal columns (or rows when wider), seeded, from its Keras/tfjs spellings', () => {
+    for (const [r, c] of [[12, 5], [4, 9]] as const) {
+      const w = init.orthogonal({ gain: 2, seed: 3 }).generate([r, c]);
+      const n = Math.min(r, c);
+      // Gram matrix of the shorter side: gain^2 * I.
+      for (let a = 0; a < n; a++) {
+        for (let b = 0; b < n; b++) {
+          let d = 0;
+          for (let k = 0; k < Math.max(r, c); k++) d += r >= c ? w[k * c + a]! * w[k * c + b]! : w[a * c + k]! * w[b * c + k]!;
+          expect(d).toBeCloseTo(a === b ? 4 : 0, 4);
+        }
+      }
+      expect(Array.from(init.orthogonal({ gain: 2, seed: 3 }).generate([r, c]))).toEqual(Array.from(w));
+    }
+    expect(init.getInitializer('orthogonal').className).toBe('Orthogonal');
+    expect(init.getInitializer({ className: 'Orthogonal', config: { gain: 1, seed: null } }).className).toBe('Orthogonal');
+    expect(init.serializeInitializer(init.orthogonal({ gain: 1.5 }))).toEqual({ className: 'Orthogonal', config: { gain: 1.5 } });
+    expect(() => init.orthogonal().generate([5])).toThrow(/Orthogonal: needs a shape of rank >= 2, got \[5\]/);
   });
 });
