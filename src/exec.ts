@@ -3,15 +3,71 @@
  * WebAssembly artifact (cached per Func) and run synchronously in this process, single-threaded,
  * reading the artifact through the same format the runtime ships. Functions the WebAssembly
  * target cannot hold (f16/bf16 values) fall back to the interpreter with a one-time warning.
+ *
+ * Resident parameters: when the caller says the last `resident` parameters are state (an `fn`'s
+ * bound variables, e.g. a model's weights in predict), they are compiled as resident state
+ * (compileEntries) and copied into memory only when the caller hands a different Literal than
+ * last time (a Variable keeps its Literal until assigned), so a weight change costs one copy of
+ * the changed weights, not a retrace and a recompile. GEMM and conv operands that are state are
+ * packed by the program's own pack kernels on every run (measured in bench/resident_weights.ts).
+ *
+ * Every compile the compiler side does for the user (this executor, the training program) is
+ * reported once here: `compileCount()` and `onCompile(cb)`.
  */
 import type { Func } from './ir/function.js';
 import { literal, type Literal } from './ir/literal.js';
 import { KilnError } from './ir/types.js';
-import { setCompiledExecutor, type Executor } from './frontend/executor.js';
+import { byteSize } from './ir/dtype.js';
+import { setCompiledExecutor, type Executor, type RunOptions } from './frontend/executor.js';
 import { interpret } from './ir/interpreter.js';
-import { compile } from './compile.js';
+import { compile, compileEntries } from './compile.js';
 import { readArtifact } from './runtime/artifact.js';
+import type { Manifest } from './runtime/manifest.js';
 import { flagValue, flattenSchedule, walkSchedule } from './runtime/schedule.js';
+
+// ---- the compile counter ------------------------------------------------------------------------
+
+/** What was compiled: 'function' (an `fn` or `model.predict` program), 'training' (a fit/evaluate program). */
+export type CompileKind = 'function' | 'training';
+
+export interface CompileEvent {
+  kind: CompileKind;
+  /** The Func's or the training program's name. */
+  name: string;
+  /** Wall time of the compile (trace excluded), in milliseconds. */
+  ms: number;
+}
+
+const counts: Record<CompileKind, number> = { function: 0, training: 0 };
+const listeners = new Set<(e: CompileEvent) => void>();
+const KINDS: readonly CompileKind[] = ['function', 'training'];
+
+/** Record one compile (called by this executor and by the training program's builder). */
+export function noteCompile(event: CompileEvent): void {
+  counts[event.kind]++;
+  for (const cb of [...listeners]) cb(event);
+}
+
+/** How many programs have been compiled in this process: all of them, or those of one kind. */
+export function compileCount(kind?: CompileKind): number {
+  if (kind === undefined) return counts.function + counts.training;
+  if (!KINDS.includes(kind)) throw new KilnError(`compileCount: kind must be one of ${KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(kind)}`);
+  return counts[kind];
+}
+
+/** Call `cb` after every compile; returns a function that removes it. */
+export function onCompile(cb: (e: CompileEvent) => void): () => void {
+  if (typeof cb !== 'function') throw new KilnError(`onCompile: expected a function (event) => void, got ${cb === null ? 'null' : typeof cb}`);
+  listeners.add(cb);
+  return () => { listeners.delete(cb); };
+}
+
+/** How many Funcs the compiled executor has compiled: compileCount('function'). */
+export function compiledProgramCount(): number {
+  return counts.function;
+}
+
+// ---- runners ----------------------------------------------------------------------------------------
 
 interface Runner {
   run(inputs: readonly Literal[]): Literal[];
@@ -19,48 +75,105 @@ interface Runner {
 
 const runners = new WeakMap<Func, Runner | 'interpret'>();
 let warned = false;
-let compiledCount = 0;
 
-/** How many Funcs the compiled executor has compiled (observable in tests: predict really compiles). */
-export function compiledProgramCount(): number {
-  return compiledCount;
-}
-
-function makeRunner(fn: Func): Runner {
-  const art = compile(fn, { threads: false, relaxedSimd: false });
-  const { manifest, sections } = readArtifact(art.bytes);
+/** Instantiate an artifact synchronously: memory from the manifest, weights and initial state copied in. */
+function instantiate(bytes: Uint8Array): { manifest: Manifest; memory: WebAssembly.Memory; inst: WebAssembly.Instance } {
+  const { manifest, sections } = readArtifact(bytes);
   const memory = new WebAssembly.Memory({ initial: manifest.memory.pages, maximum: manifest.memory.pages });
   if (manifest.weights && sections['weights']) new Uint8Array(memory.buffer, manifest.weights.offset, manifest.weights.length).set(sections['weights']);
+  if (manifest.state && sections['state']) {
+    const init = sections['state'];
+    for (const s of manifest.state) {
+      if (s.init === undefined) continue;
+      const n = s.shape.reduce((a, b) => a * b, 1) * byteSize(s.dtype);
+      new Uint8Array(memory.buffer, s.offset, n).set(init.subarray(s.init, s.init + n));
+    }
+  }
   const inst = new WebAssembly.Instance(new WebAssembly.Module(sections['wasm']! as Uint8Array<ArrayBuffer>), { env: { memory } });
+  return { manifest, memory, inst };
+}
+
+function copyIn(mem: Uint8Array, lit: Literal, offset: number): void {
+  const d = lit.data;
+  mem.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), offset);
+}
+
+function copyOut(mem: Uint8Array, shape: readonly number[], dtype: Literal['type']['dtype'], offset: number): Literal {
+  const out = literal([...shape], dtype);
+  out.data.set(new (out.data.constructor as Uint8ArrayConstructor)(mem.buffer.slice(offset, offset + out.data.byteLength)));
+  return out;
+}
+
+/** Names for resident state: the parameters' own when unique among all parameters, else none. */
+function residentNames(fn: Func, resident: number): string[] | undefined {
+  if (resident <= 0 || resident > fn.params.length) return undefined;
+  const names = fn.params.map((p) => p.name ?? '');
+  if (names.some((n) => n === '') || new Set(names).size !== names.length) return undefined;
+  return names.slice(fn.params.length - resident);
+}
+
+function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Runner {
+  const stateNames = residentNames(fn, resident);
+  if (stateNames === undefined) return makePlainRunner(fn);
+  const first = fn.params.length - resident;
+  const art = compileEntries([{ name: fn.name, func: fn }], stateNames.map((name, i) => ({ name, value: inputs[first + i]! })), { threads: false, relaxedSimd: false, name: fn.name });
+  const { manifest, memory, inst } = instantiate(art.bytes);
+  const flat = flattenSchedule(manifest.schedule);
+  const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
+  const mem = new Uint8Array(memory.buffer);
+  const stateOffset = new Map(manifest.state!.map((s) => [s.name, s.offset]));
+  // The Literal each state tensor holds now (set from `inputs` at compile time, or by an aliased result).
+  const held: Literal[] = stateNames.map((_, i) => inputs[first + i]!);
+  const aliasOf = new Map(fn.aliases.filter((a) => a.param >= first).map((a) => [a.result, a.param - first]));
+  return {
+    run(ins) {
+      manifest.inputs.forEach((spec, i) => copyIn(mem, ins[i]!, spec.offset));
+      for (let k = 0; k < held.length; k++) {
+        const lit = ins[first + k]!;
+        if (lit === held[k]) continue;
+        copyIn(mem, lit, stateOffset.get(stateNames[k]!)!);
+        held[k] = lit;
+      }
+      const view = new DataView(memory.buffer);
+      walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
+      let o = 0;
+      const results = fn.results.map((r, i) => {
+        const k = aliasOf.get(i);
+        if (k !== undefined) return copyOut(mem, r.shape, r.dtype, stateOffset.get(stateNames[k]!)!);
+        return copyOut(mem, r.shape, r.dtype, manifest.outputs[o++]!.offset);
+      });
+      // The caller assigns an updated variable the very Literal returned, which memory already holds.
+      for (const [i, k] of aliasOf) held[k] = results[i]!;
+      return results;
+    },
+  };
+}
+
+function makePlainRunner(fn: Func): Runner {
+  const art = compile(fn, { threads: false, relaxedSimd: false });
+  const { manifest, memory, inst } = instantiate(art.bytes);
   const flat = flattenSchedule(manifest.schedule);
   const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
   const mem = new Uint8Array(memory.buffer);
   return {
     run(inputs) {
-      manifest.inputs.forEach((spec, i) => {
-        const d = inputs[i]!.data;
-        mem.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), spec.offset);
-      });
+      manifest.inputs.forEach((spec, i) => copyIn(mem, inputs[i]!, spec.offset));
       // Loops and branches: flags are read from this memory (runtime/schedule.ts).
       const view = new DataView(memory.buffer);
       walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
-      return fn.results.map((r, i) => {
-        const spec = manifest.outputs[i]!;
-        const out = literal(r.shape, r.dtype);
-        out.data.set(new (out.data.constructor as Uint8ArrayConstructor)(mem.buffer.slice(spec.offset, spec.offset + out.data.byteLength)));
-        return out;
-      });
+      return fn.results.map((r, i) => copyOut(mem, r.shape, r.dtype, manifest.outputs[i]!.offset));
     },
   };
 }
 
 export const compiledExecutor: Executor = {
-  run(func, inputs) {
+  run(func, inputs, options?: RunOptions) {
     let r = runners.get(func);
     if (r === undefined) {
       try {
-        r = makeRunner(func);
-        compiledCount++;
+        const t0 = performance.now();
+        r = makeRunner(func, inputs, options?.resident ?? 0);
+        noteCompile({ kind: 'function', name: func.name, ms: performance.now() - t0 });
       } catch (e) {
         if (!(e instanceof KilnError)) throw e;
         if (!warned) {

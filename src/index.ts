@@ -14,7 +14,7 @@ export {
   type PredictArgs, type FunctionalArgs, type FunctionalConfig, type SequentialArgs, type SequentialConfig,
 } from './keras/index.js';
 export { compile, compileEntries, explain, toFunc, CompiledArtifact, type CompileOptions, type CompileStage, type ExplainOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
-export { useCompiledExecution, compiledProgramCount } from './exec.js';
+export { useCompiledExecution, compiledProgramCount, compileCount, onCompile, type CompileEvent, type CompileKind } from './exec.js';
 export { explainPlan } from './passes/explain.js';
 export { planFusion } from './passes/fusion_plan.js';
 export * as ir from './ir/index.js';

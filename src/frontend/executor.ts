@@ -10,8 +10,18 @@ import type { Literal } from '../ir/literal.js';
 
 export type ExecutionMode = 'compiled' | 'interpreter';
 
+/** What the caller knows about a Func's parameters. */
+export interface RunOptions {
+  /**
+   * The last `resident` parameters are state (an `fn`'s bound variables: a model's weights):
+   * an executor may keep them in its program between calls and copy one in only when it is
+   * handed a different Literal than the last call.
+   */
+  resident?: number;
+}
+
 export interface Executor {
-  run(func: Func, inputs: readonly Literal[]): Literal[];
+  run(func: Func, inputs: readonly Literal[], options?: RunOptions): Literal[];
 }
 
 const interpreterExecutor: Executor = { run: (func, inputs) => interpret(func, inputs) };
@@ -23,7 +33,7 @@ export function setCompiledExecutor(e: Executor | undefined): void {
 }
 
 /** Run `func`: compiled when an executor is installed and mode allows it, else interpreted. */
-export function runFunc(func: Func, inputs: readonly Literal[], mode: ExecutionMode = 'compiled'): Literal[] {
+export function runFunc(func: Func, inputs: readonly Literal[], mode: ExecutionMode = 'compiled', options?: RunOptions): Literal[] {
   const exec = mode === 'compiled' && compiledExecutor ? compiledExecutor : interpreterExecutor;
-  return exec.run(func, inputs);
+  return exec.run(func, inputs, options);
 }

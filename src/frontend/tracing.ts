@@ -296,7 +296,8 @@ export function fn<A extends unknown[], R extends TensorStructure>(f: (...args: 
       return t.literal;
     });
     for (const v of entry.variables) inputs.push(v.value.literal!);
-    const out = runFunc(entry.result.func, inputs, opts.execution).map((l) => Tensor.concrete(l));
+    // Bound variables are the Func's last parameters: resident state for the compiled executor.
+    const out = runFunc(entry.result.func, inputs, opts.execution, { resident: entry.variables.length }).map((l) => Tensor.concrete(l));
     const nOut = entry.result.outputNames.length;
     entry.result.updatedVariables.forEach((v, i) => v.assign(out[nOut + i]!));
     return entry.result.unflatten(out.slice(0, nOut)) as R;

@@ -2,7 +2,7 @@
  * What Sequential and Functional models share: a model is a Layer made of layers. It collects
  * their weights (all trainable weights in layer order, then all non-trainable ones, exactly as
  * tfjs-layers orders getWeights), runs inference through a traced `fn` (one trace per input
- * signature, weights captured as constants, executed by the frontend's executor), and prints a
+ * signature, weights bound as resident state, executed by the frontend's executor), and prints a
  * Keras-style summary.
  */
 import { KilnError, typeToString } from '../../ir/types.js';
@@ -250,7 +250,7 @@ export class Model extends Layer {
     if (values.length !== ws.length) {
       throw new KilnError(`setWeights: model '${this.name}' has ${ws.length} weights, got ${values.length}`);
     }
-    // fn notices the changed variable versions and retraces on the next predict.
+    // predict's program holds the weights as resident state: the next predict copies the new ones in (no retrace).
     assignWeights(ws, values);
   }
 
@@ -266,9 +266,39 @@ export class Model extends Layer {
     return l;
   }
 
+  /**
+   * The traced forward pass predict runs. The weights are bound parameters, not constants: the
+   * compiled program keeps them resident and a weight change (fit, setWeights) copies the changed
+   * weights into it instead of retracing and recompiling. A new list of weights (a layer added or
+   * built since) starts a new function.
+   */
+  private predictFunction(eager: boolean): PredictFn {
+    const weights = uniqueVariables(this.weights);
+    const same = (a: readonly Variable[] | undefined) => a !== undefined && a.length === weights.length && a.every((w, i) => w === weights[i]);
+    const forward = (...ins: Tensor[]) => this.run(ins, { training: false });
+    if (eager) {
+      if (!this.eagerPredictFn || !same(this.eagerPredictWeights)) {
+        this.retiredTraces += this.eagerPredictFn?.traceCount ?? 0;
+        this.eagerPredictFn = fn(forward, { name: this.name, execution: 'interpreter', variables: weights }) as unknown as PredictFn;
+        this.eagerPredictWeights = weights;
+      }
+      return this.eagerPredictFn;
+    }
+    if (!this.predictFn || !same(this.predictWeights)) {
+      this.retiredTraces += this.predictFn?.traceCount ?? 0;
+      this.predictFn = fn(forward, { name: this.name, variables: weights }) as unknown as PredictFn;
+      this.predictWeights = weights;
+    }
+    return this.predictFn;
+  }
+  private predictWeights?: Variable[];
+  private eagerPredictWeights?: Variable[];
+  /** Traces of predict functions replaced since (a new list of weights). */
+  private retiredTraces = 0;
+
   /** How many times predict has traced the forward pass (one per input signature). */
   get predictTraceCount(): number {
-    return (this.predictFn?.traceCount ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
+    return this.retiredTraces + (this.predictFn?.traceCount ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
   }
 
   /** Check a predict input against the model's declared input shapes (unknown dims match anything). */
@@ -298,7 +328,8 @@ export class Model extends Layer {
 
   /**
    * Inference on concrete tensors. The forward pass is traced once per input signature into an
-   * IR function (weights are constants) and run by the frontend's executor.
+   * IR function (weights are parameters kept resident by the compiled program) and run by the
+   * frontend's executor.
    */
   predict(x: Tensor, args?: PredictArgs): Tensor | Tensor[];
   predict(x: Tensor[], args?: PredictArgs): Tensor | Tensor[];
@@ -312,10 +343,7 @@ export class Model extends Layer {
     this.ensureBuiltFor(xs);
     this.checkPredictInputs(xs);
     syncWeights(this);
-    const forward = (...ins: Tensor[]) => this.run(ins, { training: false });
-    const f = this.runEagerly
-      ? (this.eagerPredictFn ??= fn(forward, { name: this.name, execution: 'interpreter' }) as unknown as PredictFn)
-      : (this.predictFn ??= fn(forward, { name: this.name }) as unknown as PredictFn);
+    const f = this.predictFunction(this.runEagerly);
     const batch = xs[0]!.shape[0] ?? 0;
     if (xs.some((t) => t.shape[0] !== batch)) {
       throw new KilnError(`predict: model '${this.name}' inputs disagree on the batch size: ${xs.map((t) => typeToString(t.type)).join(', ')}`);

@@ -27,6 +27,7 @@ import { activeTrace } from '../../frontend/context.js';
 import { runFunc } from '../../frontend/executor.js';
 import { trace } from '../../frontend/tracing.js';
 import { compileEntries } from '../../compile.js';
+import { noteCompile } from '../../exec.js';
 import { load, type Program, type TensorData } from '../../runtime/index.js';
 import { ops, Tensor, type Variable } from '../backend.js';
 import { SeededRandom } from '../initializers.js';
@@ -356,7 +357,9 @@ export class Trainer {
     if (this.runEagerly) {
       this.runner = new InterpreterRunner(funcs, state);
     } else {
+      const t0 = performance.now();
       const art = compileEntries(names.map((name) => ({ name, func: funcs.get(name)! })), state, { name: `${this.model.name}_training`, target: this.device });
+      noteCompile({ kind: 'training', name: `${this.model.name}_training`, ms: performance.now() - t0 });
       this.runner = new ProgramRunner(await load(art.bytes, { device: this.device }));
     }
     this.signature = sig;
