@@ -11,7 +11,9 @@ import type { Literal } from './ir/literal.js';
 import { optimize } from './passes/pipeline.js';
 import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion_plan.js';
 import { explainPlan } from './passes/explain.js';
-import { buildProgram, manifestSchedule, type Program } from './codegen/program.js';
+import { buildProgram, manifestSchedule, type Program, type ProgramBuffer } from './codegen/program.js';
+import { analyzeBatch } from './passes/batch_poly.js';
+import { planBatchWork } from './codegen/batch_work.js';
 import { unrollShortLoops } from './codegen/unroll.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
@@ -58,6 +60,13 @@ export interface CompileOptions {
    * The `kiln compile` command prints these as progress lines.
    */
   onStage?: (stage: CompileStage, ms: number) => void;
+  /**
+   * Compile one artifact that runs any batch from 1 to maxBatch: the model's unknown leading
+   * dimension (for a function, every input's leading dimension, given as maxBatch in inputShapes)
+   * stays the batch; kernels run only the work of the batch given at run time. Refused, naming the
+   * op, when the function mixes batch items (a reduction over the batch, a transpose moving it).
+   */
+  maxBatch?: number;
 }
 
 /** The stages `compile` reports through `onStage`. */
@@ -136,8 +145,10 @@ export function toFunc(target: Compilable, options: CompileOptions = {}): Func {
   return toFuncChecked(target, checkCompileOptions('toFunc', options), 'toFunc');
 }
 
-function toFuncChecked(target: Compilable, opts: CompileOptions, who: string): Func {
+/** `batch`: with maxBatch, the size given to each input's leading (batch) dimension. */
+function toFuncChecked(target: Compilable, opts: CompileOptions, who: string, batch?: number): Func {
   if (isFunc(target)) {
+    if (batch !== undefined) throw new KilnError(`${who}: option 'maxBatch' needs a Keras model or a function of tensors (traced at two batch sizes); Func '${target.name}' has fixed shapes`);
     const shapes = opts.inputShapes;
     if (shapes !== undefined && (shapes.length !== target.params.length || shapes.some((s, i) => typeToString(tensorType(s, target.params[i]!.type.dtype)) !== typeToString(target.params[i]!.type)))) {
       throw new KilnError(`${who}: Func '${target.name}' takes (${target.params.map((p) => typeToString(p.type)).join(', ')}), inputShapes gives [${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}] (a Func's shapes are fixed: leave inputShapes out)`);
@@ -150,7 +161,12 @@ function toFuncChecked(target: Compilable, opts: CompileOptions, who: string): F
   if (typeof target === 'function') {
     const shapes = opts.inputShapes;
     if (!shapes) throw new KilnError(`compile: give inputShapes (and inputDtypes if not f32) for function '${target.name || 'anonymous'}'`);
-    const types = shapes.map((s, i) => tensorType(s, opts.inputDtypes?.[i] ?? 'f32'));
+    if (batch !== undefined) {
+      shapes.forEach((s, i) => {
+        if (s[0] !== opts.maxBatch) throw new KilnError(`${who}: with maxBatch ${opts.maxBatch}, every input's leading dimension is the batch: inputShapes[${i}] is [${s.join(', ')}], give [${[opts.maxBatch, ...s.slice(1)].join(', ')}]`);
+      });
+    }
+    const types = shapes.map((s, i) => tensorType(batch === undefined ? s : [batch, ...s.slice(1)], opts.inputDtypes?.[i] ?? 'f32'));
     return trace(target as (...a: Tensor[]) => Tensor, types, { name: opts.name ?? (target.name || 'main') }).func;
   }
   const model = target;
@@ -161,7 +177,14 @@ function toFuncChecked(target: Compilable, opts: CompileOptions, who: string): F
   }
   const types: TensorType[] = model.inputs.map((inp, i) => {
     const given = opts.inputShapes?.[i];
+    if (batch !== undefined && inp.shape[0] !== null) {
+      throw new KilnError(`${who}: option 'maxBatch' needs an unknown (null) leading dimension, but model '${model.name}' input ${i} has shape [${inp.shape.map((x) => x ?? 'null').join(', ')}]`);
+    }
     const shape = inp.shape.map((d, j) => {
+      if (batch !== undefined && j === 0) {
+        if (given && given[0] !== opts.maxBatch) throw new KilnError(`${who}: with maxBatch ${opts.maxBatch}, inputShapes[${i}] must lead with ${opts.maxBatch} (the batch), got [${given}]`);
+        return batch;
+      }
       if (given) {
         const g = given[j];
         if (g === undefined || (d !== null && d !== g)) {
@@ -187,10 +210,14 @@ function toFuncChecked(target: Compilable, opts: CompileOptions, who: string): F
 export function compile(target: Compilable, options: CompileOptions = {}): CompiledArtifact {
   const opts = checkCompileOptions('compile', options);
   const tgt = opts.target ?? 'wasm';
-  const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile'));
+  const maxB = opts.maxBatch;
+  const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile', maxB));
   const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
+  // maxBatch: the same function at another batch shows which dims are the batch (passes/batch_poly.ts).
+  const batch = maxB === undefined ? undefined : analyzeBatch(fn, optimizeFor(toFuncChecked(target, opts, 'compile', maxB + 1), opts), maxB, maxB + 1);
   const plan = stage(opts, 'fusion', () => planFor(fn, opts));
   if (tgt === 'cuda') {
+    if (maxB !== undefined) throw new KilnError(`compile: option 'maxBatch' is not supported for target 'cuda' yet (the CUDA executor runs a fixed grid); compile one artifact per batch size, or use target 'wasm'`);
     return stage(opts, 'codegen', () => {
       const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true });
       const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
@@ -209,8 +236,11 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
     return { program, sections };
   });
   if (program.weights.length > 0) sections['weights'] = program.weights;
-  const spec = (io: { name: string; buffer: { shape: readonly number[]; dtype: DType; offset: number } }) =>
-    ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset });
+  const bw = batch && planBatchWork(program, batch.factors, batch.maxBatch);
+  const spec = (io: { name: string; buffer: ProgramBuffer }) => {
+    const k = batch && io.buffer.value ? batch.factors.get(io.buffer.value) : undefined;
+    return { name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset, ...(k ? { batch: k } : {}) };
+  };
   const manifest: ManifestInput = {
     format: 'kiln',
     version: 1,
@@ -225,8 +255,9 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
       peakBytes: program.peakBytes, sumIntermediateBytes: program.sumIntermediateBytes,
     },
     ...(program.weights.length > 0 ? { weights: { offset: program.weightsOffset, length: program.weights.length } } : {}),
-    kernels: program.kernels.map((k) => ({ name: k.name, work: k.work, note: k.note })),
+    kernels: program.kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}) })),
     schedule: manifestSchedule(program),
+    ...(bw ? { batch: { max: bw.maxBatch } } : {}),
     meta: { splits: program.splits, signature: fn.params.map((p) => typeToString(p.type)) },
   };
   const bytes = stage(opts, 'pack', () => writeArtifact({ manifest, sections }));
@@ -265,7 +296,7 @@ function checkEntriesArgs(entries: unknown, state: unknown, opts: CompileOptions
     const ok = typeof s === 'object' && s !== null && typeof (s as StateTensor).name === 'string' && typeof (s as StateTensor).value === 'object' && (s as StateTensor).value !== null && ArrayBuffer.isView((s as StateTensor).value.data);
     if (!ok) throw new KilnError(`compileEntries: state[${i}] must be {name: string, value: Literal}, got ${describe(s)}`);
   });
-  for (const key of ['inputShapes', 'inputDtypes'] as const) {
+  for (const key of ['inputShapes', 'inputDtypes', 'maxBatch'] as const) {
     if (opts[key] !== undefined) throw new KilnError(`compileEntries: option '${key}' does not apply (each entry's Func fixes its input types)`);
   }
 }

@@ -100,7 +100,7 @@ describe('compile options', () => {
     const stages: string[] = [];
     const all: Required<Omit<kiln.CompileOptions, 'sm' | 'mixedPrecision'>> = {
       target: 'wasm', inputShapes: [[2, 3]], inputDtypes: ['f32'], threads: false, relaxedSimd: false, optimizeWasm: false,
-      fusion: { maxDuplicationCost: 4 }, name: 'all_options', onStage: (s) => stages.push(s),
+      fusion: { maxDuplicationCost: 4 }, name: 'all_options', onStage: (s) => stages.push(s), maxBatch: 2,
     };
     const art = kiln.compile(mlp(), all);
     expect(art.manifest.name).toBe('all_options');

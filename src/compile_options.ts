@@ -18,7 +18,7 @@ import type { CompileOptions, ExplainOptions } from './compile.js';
  */
 const COMPILE_KEYS = {
   target: true, sm: true, inputShapes: true, inputDtypes: true, threads: true, relaxedSimd: true,
-  optimizeWasm: true, fusion: true, name: true, mixedPrecision: true, onStage: true,
+  optimizeWasm: true, fusion: true, name: true, mixedPrecision: true, onStage: true, maxBatch: true,
 } as const satisfies Record<keyof CompileOptions, true>;
 
 const EXPLAIN_ONLY_KEYS = { print: true } as const satisfies Record<Exclude<keyof ExplainOptions, keyof CompileOptions>, true>;
@@ -35,6 +35,8 @@ const NOT_AVAILABLE: Readonly<Record<string, string>> = {
 /** The SM architectures the PTX emitter targets. */
 export const SUPPORTED_SM = [80, 90] as const;
 const TARGETS = ['wasm', 'cuda'] as const;
+/** The largest maxBatch (the artifact lists work counts per batch size for some kernels). */
+export const MAX_BATCH = 4096;
 const MIXED_PRECISION = ['f16', 'bf16'] as const;
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> =>
@@ -115,6 +117,9 @@ export function checkCompileOptions<T extends CompileOptions>(who: string, optio
     if (cost !== undefined && (typeof cost !== 'number' || !(cost >= 0) || cost === Infinity)) {
       throw new KilnError(`${who}: fusion.maxDuplicationCost must be a finite number >= 0, got ${describe(cost)}`);
     }
+  }
+  if (o.maxBatch !== undefined && (typeof o.maxBatch !== 'number' || !Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > MAX_BATCH)) {
+    throw new KilnError(`${who}: option 'maxBatch' must be an integer from 1 to ${MAX_BATCH}, got ${describe(o.maxBatch)}`);
   }
   checkShapes(who, o.inputShapes);
   let dtypes: DType[] | undefined;

@@ -27,6 +27,11 @@ export interface TensorSpec {
   dtype: DType;
   /** Byte offset in the module's linear memory; a multiple of the element size. */
   offset: number;
+  /**
+   * Batch-polymorphic artifacts (manifest.batch): the leading dimension is `batch` times the run's
+   * batch size (shape[0] = batch * manifest.batch.max as listed); absent: fixed shape.
+   */
+  batch?: number;
 }
 
 /**
@@ -98,6 +103,11 @@ export interface KernelSpec {
   /** Fewest work items worth giving one thread (overrides threads.minWorkPerThread). */
   minWorkPerThread?: number;
   note?: string;
+  /**
+   * Batch-polymorphic artifacts: the work items at batch n, as `batch * n` (a number) or
+   * `batch[n - 1]` (an array of manifest.batch.max counts). Absent: always `work`.
+   */
+  batch?: number | number[];
 }
 
 export interface MemorySpec {
@@ -133,6 +143,12 @@ export interface Manifest {
   /** Version 2: the default entry's name (default "main"). */
   defaultEntry?: string;
   sections: SectionEntry[];
+  /**
+   * A batch-polymorphic artifact: it runs any batch from 1 to `max` (inputs and outputs with a
+   * `batch` field scale their leading dimension, kernels with one their work). Memory is laid out
+   * for `max`.
+   */
+  batch?: { max: number };
   meta?: Record<string, unknown>;
 }
 
@@ -143,6 +159,17 @@ export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** Work items of kernel `k` at batch n (its full work when it does not scale with the batch). */
+export function workAtBatch(k: Pick<KernelSpec, 'work' | 'batch'>, n: number): number {
+  if (k.batch === undefined) return k.work;
+  return typeof k.batch === 'number' ? k.batch * n : k.batch[n - 1]!;
+}
+
+/** A batch-polymorphic tensor's spec at batch n (others unchanged). */
+export function specAtBatch(s: TensorSpec, n: number): TensorSpec {
+  return s.batch === undefined ? s : { ...s, shape: [s.batch * n, ...s.shape.slice(1)] };
 }
 
 export function specToString(s: TensorSpec): string {

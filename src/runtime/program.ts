@@ -9,7 +9,7 @@
 import { bytesOf, checkEntryName, checkInputs, checkOptions, checkStateNames, checkStateValues, describe } from './args.js';
 import { readTensor, writeTensor, type DType, type TensorData } from './dtypes.js';
 import { KilnRuntimeError } from './errors.js';
-import { elementCount, type Manifest, type StateSpec, type TensorSpec } from './manifest.js';
+import { elementCount, specAtBatch, workAtBatch, type Manifest, type StateSpec, type TensorSpec } from './manifest.js';
 import {
   CTRL,
   CTRL_SLOTS,
@@ -83,8 +83,11 @@ export interface EntryPlan {
   /** The jump code of loops and branches, absent for a plain schedule. */
   code: Int32Array | undefined;
   fns: KernelFn[];
+  /** Work items of each step at the batch of the last run (shared with the workers where memory is). */
   work: Int32Array;
   grain: Int32Array;
+  /** The batch `work` holds counts for (batch-polymorphic artifacts; else the fixed batch). */
+  batch?: number;
 }
 
 /** @internal Starts workers with these indices on a control block. */
@@ -135,6 +138,8 @@ export class Program implements EntryPoint {
   readonly threads: number;
   /** Whether linear memory is shared (false when a threads artifact was unshared for this host). */
   readonly sharedMemory: boolean;
+  /** A batch-polymorphic artifact's largest batch (inputs may lead with any batch from 1 to it); else undefined. */
+  readonly maxBatch: number | undefined;
   /** The default entry's name ("main" unless the manifest's defaultEntry says otherwise). */
   readonly name: string;
   readonly inputs: readonly TensorInfo[];
@@ -171,6 +176,7 @@ export class Program implements EntryPoint {
     this.variant = parts.variant;
     this.threads = parts.threads;
     this.sharedMemory = parts.sharedMemory;
+    this.maxBatch = parts.manifest.batch?.max;
     const main = parts.plans[0]!;
     this.name = main.name;
     this.inputs = Object.freeze(main.inputs.map(info));
@@ -382,7 +388,8 @@ export class Program implements EntryPoint {
       );
     }
     const out: Record<string, TensorData> = {};
-    for (const o of plan.outputs) out[o.name] = this.read(o);
+    const n = plan.batch;
+    for (const o of plan.outputs) out[o.name] = this.read(n === undefined ? o : specAtBatch(o, n));
     return out;
   }
 
@@ -475,6 +482,44 @@ export class Program implements EntryPoint {
 
   private writeInputs(plan: EntryPlan, inputs: unknown): void {
     const whose = plan.index ? `entry '${plan.name}' takes` : "the program's inputs are";
-    for (const [s, data] of checkInputs(plan.inputs, inputs, whose)) this.write(s, data);
+    const n = this.batchOf(plan, inputs);
+    const specs = n === undefined ? plan.inputs : plan.inputs.map((t) => specAtBatch(t, n));
+    for (const [s, data] of checkInputs(specs, inputs, whose)) this.write(s, data);
+    if (n !== undefined && plan.batch !== n) {
+      // Workers read these counts after the run's generation bump (an Atomics write) makes them visible.
+      plan.schedule.forEach((k, i) => { plan.work[i] = workAtBatch(this.manifest.kernels[k]!, n); });
+      plan.batch = n;
+    }
+  }
+
+  /**
+   * The batch of a run of a batch-polymorphic artifact: every batched input holds a whole number
+   * of batch items, the same number, from 1 to maxBatch. Undefined for fixed-shape artifacts;
+   * malformed inputs are left for checkInputs to describe.
+   */
+  private batchOf(plan: EntryPlan, inputs: unknown): number | undefined {
+    const max = this.maxBatch;
+    if (max === undefined) return undefined;
+    if (typeof inputs !== 'object' || inputs === null) return max;
+    let n: number | undefined, from = '';
+    for (const s of plan.inputs) {
+      if (s.batch === undefined) continue;
+      const data = (inputs as Record<string, unknown>)[s.name];
+      if (!ArrayBuffer.isView(data) || data instanceof DataView) continue;
+      const len = (data as TensorData).length;
+      const per = elementCount(s.shape) / max;
+      const item = `[${[s.batch, ...s.shape.slice(1)].join(', ')}]`;
+      if (len === 0 || len % per !== 0) {
+        throw new KilnRuntimeError(`input '${s.name}' has ${len} elements, not a whole number of batch items (each ${item} = ${per} elements, shape [N${s.batch > 1 ? `*${s.batch}` : ''}, ${s.shape.slice(1).join(', ')}] with N from 1 to maxBatch ${max})`);
+      }
+      const m = len / per;
+      if (m > max) {
+        throw new KilnRuntimeError(`input '${s.name}' has shape [${[m * s.batch, ...s.shape.slice(1)].join(', ')}]: batch ${m} is more than this artifact's maxBatch ${max}; split the batch, or compile with maxBatch >= ${m}`);
+      }
+      if (n !== undefined && m !== n) throw new KilnRuntimeError(`inputs disagree on the batch size: '${from}' has ${n} batch items, '${s.name}' has ${m}`);
+      n = m;
+      from = s.name;
+    }
+    return n ?? max;
   }
 }

@@ -76,6 +76,36 @@ export function executeSchedule(
   code?: ArrayLike<number>,
   mem?: ArrayBufferLike,
 ): boolean {
+  // Counter barrier with a phase word: read the phase before arriving, so the last arrival's
+  // bump is never missed. False when the run is abandoned (a worker died, ABORT, deadline).
+  const meet = (): boolean => {
+    const phase = Atomics.load(ctrl, 3);
+    if (Atomics.add(ctrl, 2, 1) === n - 1) {
+      Atomics.store(ctrl, 2, 0);
+      Atomics.add(ctrl, 3, 1);
+      Atomics.notify(ctrl, 3);
+      return true;
+    }
+    // Spin briefly first: kernels of a small model finish in microseconds, far less than a
+    // futex round trip. Then wait in slices, checking that everyone is still alive and the
+    // run still wanted.
+    let spins = 0;
+    while (Atomics.load(ctrl, 3) === phase) {
+      if (++spins > 4000) {
+        if (Atomics.load(ctrl, 8) !== 0 || Atomics.load(ctrl, 9) !== 0) return false;
+        if (Date.now() > deadline) {
+          Atomics.compareExchange(ctrl, 9, 0, 2);
+          return false;
+        }
+        if (canWait) Atomics.wait(ctrl, 3, phase, 50);
+        else spins = 0;
+      }
+    }
+    return true;
+  };
+  // A kernel small enough for thread 0 alone, followed directly by another one, needs no
+  // barrier between them: the others run neither and meet thread 0 after the last of the run.
+  const solo = (k: number) => work[k]! < 2 * grain[k]!;
   // Loops and branches (schedule.ts describes the code); without code, steps run in order.
   const len = code ? code.length / 4 : fns.length;
   const view = code && mem ? new DataView(mem) : undefined;
@@ -89,8 +119,11 @@ export function executeSchedule(
     if (code) {
       const i = s * 4, op = code[i]!, a = code[i + 1]!, b = code[i + 2]!, c = code[i + 3]!;
       if (op === 1) {
+        // Every thread reads the flag (the kernel that wrote it was followed by a barrier),
+        // then all meet again before any goes on to a kernel that might reuse its bytes.
         const v = b === 1 ? view!.getUint8(a) : b === 4 ? view!.getInt32(a, true) : view!.getFloat32(a, true);
         const e = Atomics.load(ctrl, 14);
+        if (n > 1 && !meet()) return false;
         if (v === 0 || (e !== 0 && e <= ran)) pc = c;
         continue;
       }
@@ -126,32 +159,8 @@ export function executeSchedule(
         }
       }
     }
-    if (n > 1) {
-      // Counter barrier with a phase word: read the phase before arriving, so
-      // the last arrival's bump is never missed.
-      const phase = Atomics.load(ctrl, 3);
-      if (Atomics.add(ctrl, 2, 1) === n - 1) {
-        Atomics.store(ctrl, 2, 0);
-        Atomics.add(ctrl, 3, 1);
-        Atomics.notify(ctrl, 3);
-      } else {
-        // Spin briefly first: kernels of a small model finish in microseconds,
-        // far less than a futex round trip. Then wait in slices, checking that
-        // everyone is still alive and the run still wanted.
-        let spins = 0;
-        while (Atomics.load(ctrl, 3) === phase) {
-          if (++spins > 4000) {
-            if (Atomics.load(ctrl, 8) !== 0 || Atomics.load(ctrl, 9) !== 0) return false;
-            if (Date.now() > deadline) {
-              Atomics.compareExchange(ctrl, 9, 0, 2);
-              return false;
-            }
-            if (canWait) Atomics.wait(ctrl, 3, phase, 50);
-            else spins = 0;
-          }
-        }
-      }
-    }
+    const next = code ? (code[pc * 4] === 0 ? code[pc * 4 + 1]! : -1) : pc < len ? pc : -1;
+    if (n > 1 && !(solo(s) && next >= 0 && solo(next)) && !meet()) return false;
     ran++;
   }
   return true;
@@ -160,7 +169,8 @@ export function executeSchedule(
 /** One entry point's schedule: kernel indices, and each step's work and grain. */
 export interface SchedulePlan {
   schedule: number[];
-  work: number[];
+  /** On a SharedArrayBuffer: the caller rewrites it before a run whose batch differs (batch-polymorphic artifacts). */
+  work: Int32Array | number[];
   grain: number[];
   /** Loops and branches (schedule.ts), absent for a plain schedule. */
   code?: number[] | undefined;
@@ -200,7 +210,7 @@ export async function workerMain(
   post: (r: WorkerReply) => void,
   exec: typeof executeSchedule,
 ): Promise<void> {
-  let plans: { fns: KernelFn[]; work: number[]; grain: number[]; code?: number[] | undefined }[];
+  let plans: { fns: KernelFn[]; work: Int32Array | number[]; grain: number[]; code?: number[] | undefined }[];
   try {
     if (init.fault?.kind === 'start' && init.fault.worker === init.index) throw new Error('injected start failure (test hook)');
     const inst = await WebAssembly.instantiate(init.module, { env: { memory: init.memory } });

@@ -160,7 +160,8 @@ function tensor(x: unknown, path: string, memBytes: number, space: string): Tens
   if (offset + count * size > memBytes) {
     fail(`${path} ('${name}') [${offset}, ${offset + count * size}) does not fit the ${memBytes}-byte ${space}`);
   }
-  return { name, shape, dtype, offset };
+  const batch = opt(t.batch, (v) => int(v, `${path}.batch`, 1));
+  return { name, shape, dtype, offset, ...(batch !== undefined ? { batch } : {}) };
 }
 
 function tensors(x: unknown, path: string, memBytes: number, space: string): TensorSpec[] {
@@ -268,6 +269,15 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
     bad('manifest.weights', `an object {offset, length} (the file has a ${wSection}-byte 'weights' section)`, undefined);
   }
 
+  // Batch polymorphism: max, and every batched tensor's leading dim a multiple of it.
+  let maxBatch: number | undefined;
+  if (raw.batch !== undefined) {
+    const b = obj(raw.batch, 'manifest.batch');
+    maxBatch = int(b.max, 'manifest.batch.max', 1, 65536);
+    [['inputs', inputs], ['outputs', outputs]].forEach(([what, list]) => (list as TensorSpec[]).forEach((t, i) => {
+      if (t.batch !== undefined && t.shape[0] !== t.batch * maxBatch!) bad(`manifest.${what as string}[${i}].shape[0]`, `batch * manifest.batch.max = ${t.batch * maxBatch!}`, t.shape[0]);
+    }));
+  }
   const kernelNames = new Map<string, number>();
   const kernels: KernelSpec[] = arr(raw.kernels, 'manifest.kernels').map((x, i) => {
     const path = `manifest.kernels[${i}]`;
@@ -279,6 +289,13 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
     const work = int(k.work, `${path}.work`);
     const minWork = opt(k.minWorkPerThread, (v) => int(v, `${path}.minWorkPerThread`));
     opt(k.note, (v) => (typeof v === 'string' ? v : bad(`${path}.note`, 'a string', v)));
+    opt(k.batch, (v) => {
+      if (maxBatch === undefined) bad(`${path}.batch`, 'absent (the manifest has no batch.max)', v);
+      if (Array.isArray(v)) {
+        if (v.length !== maxBatch) bad(`${path}.batch`, `a number or an array of ${maxBatch} work counts`, v);
+        v.forEach((x, j) => { if (int(x, `${path}.batch[${j}]`) > work) bad(`${path}.batch[${j}]`, `at most work (${work})`, x); });
+      } else if (int(v, `${path}.batch`) * maxBatch! > work) bad(`${path}.batch`, `at most work / batch.max (${work} / ${maxBatch})`, v);
+    });
     return { ...(k as unknown as KernelSpec), name, work, ...(minWork !== undefined ? { minWorkPerThread: minWork } : {}) };
   });
   if (raw.threads !== undefined) {

@@ -172,13 +172,15 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
       schedule: steps,
       code,
       fns: steps.map((k) => instance.exports[kernelNames[k]!] as KernelFn),
-      work: Int32Array.from(steps, (k) => m.kernels[k]!.work),
+      // Shared with the workers, so a batch-polymorphic run can set each step's work for its batch.
+      work: shareable(Int32Array.from(steps, (k) => m.kernels[k]!.work), shared),
+      ...(m.batch ? { batch: m.batch.max } : {}),
       grain: Int32Array.from(steps, (k) => Math.max(1, m.kernels[k]!.minWorkPerThread ?? m.threads?.minWorkPerThread ?? 1)),
     };
   });
   let spawn: SpawnWorkers | undefined;
   if (shared && threadsAvailable()) {
-    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: Array.from(p.work), grain: Array.from(p.grain), code: p.code && Array.from(p.code) }));
+    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: p.work, grain: Array.from(p.grain), code: p.code && Array.from(p.code) }));
     spawn = (control, indices, onDeath) => startWorkers({ module: mod, memory, control, kernelNames, entries: entryPlans, threads }, indices, isNode, onDeath);
   }
   const prog = new Program({
@@ -194,4 +196,12 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
   });
   await prog.startWorkers();
   return prog;
+}
+
+/** `a` on a SharedArrayBuffer when memory is shared (workers then see updates), else itself. */
+function shareable(a: Int32Array, shared: boolean): Int32Array {
+  if (!shared || typeof SharedArrayBuffer === 'undefined') return a;
+  const s = new Int32Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
 }

@@ -1,0 +1,162 @@
+/**
+ * Shape-polymorphic batch: one artifact compiled with maxBatch runs every batch from 1 to max,
+ * equal to artifacts specialized for that batch (a CNN, an MLP, and a functional model with
+ * batch norm, max/average pooling and concat), on one and two threads; kernels scale their work
+ * with the batch; bad batches and functions that mix batch items are refused, naming what.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import * as kiln from '../index.js';
+import { KilnError } from '../ir/types.js';
+import { KilnRuntimeError } from '../runtime/errors.js';
+import { load, type Program } from '../runtime/index.js';
+import { firstMismatch } from './wasm/test_util.js';
+
+const L = kiln.layers;
+const MAX = 64;
+const SIZES = [1, 3, 17, 64];
+
+function cnn(): kiln.Sequential {
+  return kiln.sequential({ name: 'cnn', layers: [
+    L.conv2d({ filters: 8, kernelSize: 3, activation: 'relu', inputShape: [12, 12, 3] }),
+    L.maxPooling2d({ poolSize: 2 }),
+    L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu' }),
+    L.flatten(),
+    L.dense({ units: 10, activation: 'softmax' }),
+  ] });
+}
+
+function mlp(): kiln.Sequential {
+  return kiln.sequential({ name: 'mlp', layers: [
+    L.dense({ units: 32, activation: 'relu', inputShape: [20] }),
+    L.dense({ units: 16, activation: 'tanh' }),
+    L.dense({ units: 5 }),
+  ] });
+}
+
+function bnPoolConcat(): kiln.Functional {
+  const x = kiln.input({ shape: [10, 10, 4] });
+  const c = L.conv2d({ filters: 6, kernelSize: 3, padding: 'same' }).apply(x) as kiln.KerasTensor;
+  const b = L.batchNormalization().apply(c) as kiln.KerasTensor;
+  const p = L.maxPooling2d({ poolSize: 2 }).apply(b) as kiln.KerasTensor;
+  const q = L.averagePooling2d({ poolSize: 2 }).apply(b) as kiln.KerasTensor;
+  const j = L.concatenate().apply([p, q]) as kiln.KerasTensor;
+  const g = L.globalAveragePooling2d().apply(j) as kiln.KerasTensor;
+  const y = L.dense({ units: 3 }).apply(g) as kiln.KerasTensor;
+  return kiln.model({ name: 'bn_pool_concat', inputs: x, outputs: y }) as kiln.Functional;
+}
+
+/** Deterministic inputs in [-1, 1). */
+function data(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; out[i] = (s / 2 ** 32) * 2 - 1; }
+  return out;
+}
+
+const programs: Program[] = [];
+afterAll(() => { for (const p of programs) p.dispose(); });
+
+async function loaded(bytes: Uint8Array, threads: number): Promise<Program> {
+  const p = await load(bytes, { threads });
+  programs.push(p);
+  return p;
+}
+
+type Model = kiln.Sequential | kiln.Functional;
+
+async function checkModel(make: () => Model, itemShape: number[]) {
+  const model = make();
+  const poly = kiln.compile(model, { maxBatch: MAX });
+  expect(poly.manifest.batch).toEqual({ max: MAX });
+  expect(poly.manifest.inputs[0]!.shape).toEqual([MAX, ...itemShape]);
+  // Kernels that compute per batch item scale their work; at least the anchors do.
+  expect(poly.manifest.kernels.filter((k) => k.batch !== undefined).length).toBeGreaterThan(0);
+  const per = itemShape.reduce((a, b) => a * b, 1);
+  const specialized = new Map(SIZES.map((n) => [n, kiln.compile(model, { inputShapes: [[n, ...itemShape]] }).bytes]));
+  for (const threads of [1, 2]) {
+    const prog = await loaded(poly.bytes, threads);
+    expect(prog.maxBatch).toBe(MAX);
+    // Descending and repeated sizes: the work counts are reset each time the batch changes.
+    for (const n of [...SIZES, ...[...SIZES].reverse()]) {
+      const sp = await load(specialized.get(n)!, { threads });
+      const x = data(n * per, 7 + n);
+      const got = prog.runSync({ input: x });
+      const want = sp.runSync({ input: x });
+      const name = poly.manifest.outputs[0]!.name;
+      expect(got[name]!.length).toBe(want[name]!.length);
+      expect(firstMismatch(`${model.name} batch ${n} threads ${threads}`, got[name]!, want[name]!, 1e-5, 1e-6)).toBeUndefined();
+      sp.dispose();
+    }
+  }
+  return poly;
+}
+
+describe('maxBatch: one artifact for every batch size', () => {
+  it('a CNN equals specialized artifacts at N = 1, 3, 17, 64 (1 and 2 threads)', async () => {
+    const poly = await checkModel(cnn, [12, 12, 3]);
+    // The conv kernels run one work item per output row of each batch item.
+    const conv = poly.manifest.kernels.find((k) => k.note?.startsWith('conv '))!;
+    expect(conv.batch).toBe(conv.work / MAX);
+  }, 60_000);
+
+  it('an MLP equals specialized artifacts (GEMM row blocks of 4 rows: work steps at 4-row boundaries)', async () => {
+    const poly = await checkModel(mlp, [20]);
+    const gemm = poly.manifest.kernels.find((k) => k.note?.startsWith('gemm 64x32'))!;
+    expect(gemm.work).toBe(16);
+    expect(Array.isArray(gemm.batch) ? gemm.batch.slice(0, 9) : gemm.batch).toEqual([1, 1, 1, 1, 2, 2, 2, 2, 3].map((w) => w * (gemm.work / 16)));
+  }, 60_000);
+
+  it('batch norm, max/average pooling and concat equal specialized artifacts', async () => {
+    await checkModel(bnPoolConcat, [10, 10, 4]);
+  }, 60_000);
+
+  it('a function of tensors: inputShapes lead with maxBatch; a batch-independent operand is fine', async () => {
+    const w = kiln.tensor(data(12, 3), [4, 3]);
+    const f = (x: kiln.Tensor) => kiln.relu(kiln.add(kiln.matmul(x, w), 0.5));
+    const poly = kiln.compile(f, { inputShapes: [[8, 4]], maxBatch: 8 });
+    const prog = await loaded(poly.bytes, 1);
+    for (const n of [1, 5, 8]) {
+      const x = data(n * 4, n);
+      const want = (await loaded(kiln.compile(f, { inputShapes: [[n, 4]] }).bytes, 1)).runSync({ [poly.manifest.inputs[0]!.name]: x });
+      const got = prog.runSync({ [poly.manifest.inputs[0]!.name]: x });
+      const o = poly.manifest.outputs[0]!.name;
+      expect(firstMismatch(`f batch ${n}`, got[o]!, want[o]!, 1e-6, 1e-7)).toBeUndefined();
+    }
+    expect(() => kiln.compile(f, { inputShapes: [[4, 4]], maxBatch: 8 })).toThrow(/with maxBatch 8, every input's leading dimension is the batch: inputShapes\[0\] is \[4, 4\], give \[8, 4\]/);
+  });
+
+  it('the runtime refuses a batch above maxBatch, a partial batch item, and inputs that disagree', async () => {
+    const prog = await loaded(kiln.compile(mlp(), { maxBatch: 4 }).bytes, 1);
+    const err = (f: () => unknown) => { try { f(); } catch (e) { expect(e).toBeInstanceOf(KilnRuntimeError); return (e as Error).message; } throw new Error('no error'); };
+    expect(err(() => prog.runSync({ input: new Float32Array(5 * 20) }))).toBe("input 'input' has shape [5, 20]: batch 5 is more than this artifact's maxBatch 4; split the batch, or compile with maxBatch >= 5");
+    expect(err(() => prog.runSync({ input: new Float32Array(30) }))).toMatch(/^input 'input' has 30 elements, not a whole number of batch items \(each \[1, 20\] = 20 elements/);
+    expect(err(() => prog.runSync({ input: new Float32Array(0) }))).toMatch(/has 0 elements/);
+    const two = kiln.compile((a: kiln.Tensor, b: kiln.Tensor) => kiln.add(a, b), { inputShapes: [[4, 2], [4, 2]], maxBatch: 4 });
+    const p2 = await loaded(two.bytes, 1);
+    const [a, b] = two.manifest.inputs.map((i) => i.name) as [string, string];
+    expect(err(() => p2.runSync({ [a]: new Float32Array(4), [b]: new Float32Array(6) }))).toBe(`inputs disagree on the batch size: '${a}' has 2 batch items, '${b}' has 3`);
+    expect(Array.from(p2.runSync({ [a]: Float32Array.of(1, 2), [b]: Float32Array.of(10, 20) })[two.manifest.outputs[0]!.name]!)).toEqual([11, 22]);
+  });
+
+  it('refuses functions that mix batch items, naming the op', () => {
+    const refused = (f: (x: kiln.Tensor) => kiln.Tensor, re: RegExp) => {
+      try { kiln.compile(f, { inputShapes: [[6, 4]], maxBatch: 6 }); } catch (e) { expect(e).toBeInstanceOf(KilnError); expect((e as Error).message).toMatch(re); return; }
+      throw new Error('compiled');
+    };
+    refused((x) => kiln.sub(x, kiln.mean(x, 0, true)), /maxBatch 6: 'main' cannot run every batch size with one program: reduce %\d+ \(f32\[4\]\) combines the batch items/);
+    refused((x) => kiln.transpose(x), /the batch reaches axis 1, not only the leading one/);
+    refused((x) => kiln.concat([x, x], 0), /concatenates along the batch axis/);
+    refused((x) => kiln.slice(x, [1, 0], [5, 4]), /maxBatch 6: .*slice %\d+/);
+  });
+
+  it('option checks: maxBatch must be a positive integer; a Func, compileEntries and CUDA refuse it', () => {
+    expect(() => kiln.compile(mlp(), { maxBatch: 0 })).toThrow("compile: option 'maxBatch' must be an integer from 1 to 4096, got number 0");
+    expect(() => kiln.compile(mlp(), { maxBatch: 2.5 })).toThrow(/must be an integer from 1 to 4096, got number 2.5/);
+    const fn = kiln.toFunc(mlp(), { inputShapes: [[2, 20]] });
+    expect(() => kiln.compile(fn, { maxBatch: 2 })).toThrow(/option 'maxBatch' needs a Keras model or a function of tensors .* Func 'mlp\S*' has fixed shapes/);
+    expect(() => kiln.compileEntries([{ name: 'main', func: fn }], [], { maxBatch: 2 })).toThrow(/option 'maxBatch' does not apply/);
+    expect(() => kiln.compile(mlp(), { maxBatch: 2, target: 'cuda' })).toThrow(/option 'maxBatch' is not supported for target 'cuda' yet/);
+    const fixed = kiln.sequential({ layers: [L.dense({ units: 2, batchInputShape: [3, 4] })] });
+    expect(() => kiln.compile(fixed, { maxBatch: 3 })).toThrow(/needs an unknown \(null\) leading dimension, but model '.*' input 0 has shape \[3, 4\]/);
+  });
+});

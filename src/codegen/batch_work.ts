@@ -1,0 +1,106 @@
+/**
+ * Work counts that scale with the batch given at run time (a program compiled with maxBatch, see
+ * passes/batch_poly.ts). Every kernel is planned and emitted at maxBatch; at run time with batch n
+ * a kernel that writes batch-carrying buffers runs only the work items [0, t(n)) that write their
+ * first n batch items (the rest of its rows are never read by a result for batch n). t comes
+ * from the kernel itself: the first element each work item stores (its loops at their start), or
+ * the row block of a GEMM or window statement, found by binary search (work items store in
+ * increasing row order in every lowering: the work item is the outermost output index).
+ * Buffers are planned at maxBatch size, so offsets do not move with n.
+ */
+import { numel, KilnError } from '../ir/types.js';
+import type { BatchFactors } from '../passes/batch_poly.js';
+import type { Kernel } from './kernel_ir.js';
+import { GEMM_MR } from './kernel_ir.js';
+import { readBuffers, walk, writtenBuffers } from './kernel_buffers.js';
+import { evalSym } from './symbolic.js';
+import type { Program } from './program.js';
+
+/**
+ * Work items of a kernel at batch n = 1..maxBatch: a number p means p*n; an array lists them
+ * (entry n-1 for batch n). Absent: the kernel does not depend on the batch (full work always).
+ */
+export type BatchWork = number | number[];
+
+export interface BatchPlan {
+  readonly maxBatch: number;
+  /** Per kernel (program order). */
+  readonly work: (BatchWork | undefined)[];
+  /** Buffer id -> elements per batch item, for batch-carrying buffers. */
+  readonly perItem: ReadonlyMap<number, number>;
+}
+
+/** The first element of buffer `buf` that work item w stores, per store statement of the kernel. */
+function firstStores(k: Kernel, buf: number): ((w: number) => number)[] {
+  const out: ((w: number) => number)[] = [];
+  walk(k.body, (s) => {
+    if (s.k === 'store' && s.buf === buf) {
+      const at = s.at;
+      out.push((w) => evalSym(at, new Proxy({}, { get: (_, name) => (name === 'w' ? w : 0) }) as Record<string, number>));
+    } else if (s.k === 'storex' && s.buf === buf) {
+      throw new KilnError(`kernel '${k.name}' stores at data-dependent indices into a batch-carrying buffer, which maxBatch does not support`);
+    } else if (s.k === 'gemm' && s.g.out === buf) {
+      const { N } = s.g, split = s.g.nSplit ?? 1;
+      out.push((w) => Math.floor(w / split) * GEMM_MR * N);
+    } else if (s.k === 'conv2d' && s.c.out === buf) {
+      const per = s.c.OW * s.c.Cout;
+      out.push((w) => w * per);
+    }
+  });
+  return out;
+}
+
+/** Work items needed for the first n batch items: the first w whose stores all start at or past n*E. */
+function neededWork(k: Kernel, firsts: readonly ((w: number) => number)[], limit: number): number {
+  let lo = 0, hi = k.work;
+  const past = (w: number) => firsts.every((f) => f(w) >= limit);
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (past(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+export function planBatchWork(program: Program, factors: BatchFactors, maxBatch: number): BatchPlan {
+  const perItem = new Map<number, number>();
+  for (const b of program.buffers) {
+    if (b.value && (factors.get(b.value) ?? 0) > 0) perItem.set(b.id, numel(b.shape) / maxBatch);
+  }
+  const work = program.kernels.map((k): BatchWork | undefined => {
+    const reads = [...readBuffers(k)].filter((id) => perItem.has(id));
+    const writes = writtenBuffers(k);
+    // A scratch buffer (no IR value: a padded conv input) written from batch-carrying ones carries the batch too.
+    if (reads.length > 0) {
+      for (const id of writes) {
+        const b = program.buffers[id]!;
+        if (perItem.has(id) || b.value) continue;
+        const n = numel(b.shape);
+        if (n % maxBatch !== 0) throw new KilnError(`maxBatch ${maxBatch}: kernel '${k.name}' writes scratch buffer '${b.note ?? id}' of shape [${b.shape}] from batch-carrying inputs, and its size is not a multiple of the batch`);
+        perItem.set(id, n / maxBatch);
+      }
+    }
+    const batchWrites = writes.filter((id) => perItem.has(id));
+    if (batchWrites.length === 0) {
+      if (reads.length > 0) throw new KilnError(`maxBatch ${maxBatch}: kernel '${k.name}' (${k.note}) reads batch-carrying buffers but writes none: it would combine batch items`);
+      return undefined;
+    }
+    if (k.work === 0) return 0;
+    const firsts = batchWrites.map((id) => ({ per: perItem.get(id)!, firsts: firstStores(k, id) }));
+    const table: number[] = [];
+    for (let n = 1; n <= maxBatch; n++) {
+      let t = 0;
+      for (const f of firsts) t = Math.max(t, neededWork(k, f.firsts, n * f.per));
+      table.push(n === maxBatch ? k.work : Math.min(k.work, t));
+    }
+    const p = table[0]!;
+    return table.every((t, i) => t === p * (i + 1)) ? p : table;
+  });
+  return { maxBatch, work, perItem };
+}
+
+/** Work items of a kernel at batch n (the runtime computes the same from the manifest). */
+export function workAt(full: number, w: BatchWork | undefined, n: number): number {
+  if (w === undefined) return full;
+  return typeof w === 'number' ? w * n : w[n - 1]!;
+}
