@@ -45,6 +45,9 @@ const REFERENCE: Record<ActivationName, (x: tf.Tensor) => tf.Tensor> = {
   swish: (x) => tf.mul(x, tf.sigmoid(x)),
   mish: (x) => tf.mul(x, tf.tanh(tf.softplus(x))),
   exponential: (x) => tf.exp(x),
+  leakyRelu: (x) => tf.leakyRelu(x, 0.2),
+  hardSilu: (x) => tf.mul(x, tf.div(tf.relu6(tf.add(x, 3)), 6)),
+  logSigmoid: (x) => tf.neg(tf.softplus(tf.neg(x))),
 };
 
 describe('activations', () => {
@@ -110,6 +113,9 @@ describe('activations', () => {
     expect(activationName('log_softmax')).toBe('logSoftmax');
     expect(activationName('geluNew')).toBe('gelu_new');
     expect(activationName('silu')).toBe('swish');
+    for (const k3 of ['leaky_relu', 'leakyRelu']) expect(activationName(k3)).toBe('leakyRelu');
+    for (const k3 of ['hard_silu', 'hardSilu', 'hard_swish', 'hardSwish']) expect(activationName(k3)).toBe('hardSilu');
+    expect(activationName('log_sigmoid')).toBe('logSigmoid');
     expect(activationName(null)).toBe('linear');
     expect(() => activationName('gleu', 'Dense \'d\'')).toThrow("Dense 'd': unknown activation 'gleu' (did you mean 'gelu'?)");
     expect(() => dense({ units: 2, activation: 'swishh' as never, name: 'd2' })).toThrow("unknown activation 'swishh' (did you mean 'swish'?)");
@@ -119,6 +125,6 @@ describe('activations', () => {
     const doc = readFileSync(join(__dirname, '../../docs/import-export.md'), 'utf8');
     const section = doc.slice(doc.indexOf('Activation names'));
     expect(section.length).toBeGreaterThan(0);
-    for (const name of [...ACTIVATION_NAMES, 'hard_sigmoid', 'log_softmax', 'geluNew', 'silu']) expect(section, name).toContain(`\`${name}\``);
+    for (const name of [...ACTIVATION_NAMES, 'hard_sigmoid', 'log_softmax', 'geluNew', 'silu', 'leaky_relu', 'hard_silu', 'hard_swish', 'log_sigmoid']) expect(section, name).toContain(`\`${name}\``);
   });
 });

@@ -4,7 +4,10 @@
  * `gelu_new`); Keras's snake_case spellings (`hard_sigmoid`, `log_softmax`) and Keras 3's
  * `silu` are accepted as aliases and normalized, so a config written by either loads and a
  * config Kiln writes loads in tfjs-layers. `gelu` is the exact (erf) form, `gelu_new` the tanh
- * approximation; `hardSigmoid` is tfjs's and Keras 2's `clip(0.2 x + 0.5, 0, 1)`.
+ * approximation; `hardSigmoid` is tfjs's and Keras 2's `clip(0.2 x + 0.5, 0, 1)` (Keras 3's has
+ * slope 1/6: a Keras 3 file naming it gets tfjs's slope). Keras 3's `leaky_relu` (slope 0.2),
+ * `hard_silu` / `hard_swish` (x relu6(x + 3) / 6) and `log_sigmoid` exist too; tfjs-layers cannot
+ * read a config that names them.
  */
 import { KilnError } from '../ir/types.js';
 import { ops, type Tensor } from './backend.js';
@@ -30,6 +33,10 @@ const activations = {
   swish: (x: Tensor): Tensor => ops.mul(x, ops.sigmoid(x)),
   mish: (x: Tensor): Tensor => ops.mul(x, ops.tanh(ops.softplus(x))),
   exponential: (x: Tensor): Tensor => ops.exp(x),
+  // Keras 3's, which tfjs-layers lacks (Kiln writes them in this spelling; Keras JSON camel-cases to it).
+  leakyRelu: (x: Tensor): Tensor => ops.leakyRelu(x, 0.2),
+  hardSilu: (x: Tensor): Tensor => ops.mul(x, ops.div(ops.relu6(ops.add(x, 3)), 6)),
+  logSigmoid: (x: Tensor): Tensor => ops.neg(ops.softplus(ops.neg(x))),
 } satisfies Record<string, ActivationFn>;
 
 /** The canonical (tfjs-layers) activation names. */
@@ -40,6 +47,11 @@ const aliases = {
   log_softmax: 'logSoftmax',
   geluNew: 'gelu_new',
   silu: 'swish',
+  leaky_relu: 'leakyRelu',
+  hard_silu: 'hardSilu',
+  hard_swish: 'hardSilu',
+  hardSwish: 'hardSilu',
+  log_sigmoid: 'logSigmoid',
 } as const satisfies Record<string, ActivationName>;
 
 /** Any accepted spelling: a canonical name or a Keras alias. */
