@@ -38,7 +38,7 @@ describe('Bidirectional', () => {
   it('shapes, weight names and config round trip', () => {
     const b = bidirectional({ layer: simpleRNN({ units: 4, name: 'rnn', returnSequences: true }), name: 'bi' });
     expect(b.apply(input({ shape: [6, 2] })).shape).toEqual([null, 6, 8]);
-    expect(b.weights.map((w) => w.name)).toEqual(['forward_rnn/kernel', 'forward_rnn/recurrent_kernel', 'forward_rnn/bias', 'backward_rnn/kernel', 'backward_rnn/recurrent_kernel', 'backward_rnn/bias']);
+    expect(b.weights.map((w) => w.name)).toEqual(['bi/forward_rnn/kernel', 'bi/forward_rnn/recurrent_kernel', 'bi/forward_rnn/bias', 'bi/backward_rnn/kernel', 'bi/backward_rnn/recurrent_kernel', 'bi/backward_rnn/bias']);
     const c = b.getConfig();
     expect(c).toMatchObject({ mergeMode: 'concat', layer: { className: 'SimpleRNN', config: { name: 'rnn', units: 4, goBackwards: false } } });
     expect(Bidirectional.fromConfig(c).getConfig()).toEqual(c);

@@ -84,6 +84,7 @@ export class Bidirectional extends Layer {
     const shapes = isShapeList(inputShape) ? inputShape : [inputShape];
     const { x, fwd, bwd } = this.split(shapes);
     for (const [l, st] of [[this.forwardLayer, fwd], [this.backwardLayer, bwd]] as const) {
+      l.weightScope ??= `${this.name}/${l.name}`; // tfjs-layers: `<bidirectional>/forward_<rnn>/kernel`
       l.build(st.length ? [x, ...st] : x);
       l.built = true;
       this.weightPenalties.push(...l.weightPenalties);

@@ -205,8 +205,9 @@ export class RNN extends Layer {
     const x = isShapeList(inputShape) ? inputShape[0]! : inputShape;
     if (!this.cell.built) {
       // tfjs-layers names the cells' weights in the RNN's scope: `<rnn>/kernel`, stacked `<rnn>/RNNCell_<i>/kernel`.
-      if (this.cell instanceof StackedRNNCells) this.cell.cells.forEach((c, i) => { if (!c.built) c.weightScope ??= `${this.name}/RNNCell_${i}`; });
-      else this.cell.weightScope ??= this.name;
+      const scope = this.weightScope ?? this.name;
+      if (this.cell instanceof StackedRNNCells) this.cell.cells.forEach((c, i) => { if (!c.built) c.weightScope ??= `${scope}/RNNCell_${i}`; });
+      else this.cell.weightScope ??= scope;
       this.cell.build([x[0] ?? null, ...x.slice(2)]);
     }
     this.cell.built = true;
