@@ -313,6 +313,50 @@ describe('MultiHeadAttention', () => {
     }
   });
 
+  it('loads a Keras 2 (tf.keras) config: value as a keyword tensor, use_causal_mask, :0 weight names', async () => {
+    const mhaConfig = {
+      name: 'mha', trainable: true, dtype: 'float32', num_heads: 2, key_dim: 3, value_dim: 3, dropout: 0.0, use_bias: true, output_shape: null, attention_axes: [1],
+      kernel_initializer: { class_name: 'GlorotUniform', config: { seed: null } }, bias_initializer: { class_name: 'Zeros', config: {} },
+      kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null,
+      query_shape: [null, 4, 6], key_shape: [null, 5, 6], value_shape: [null, 5, 6],
+    };
+    const cfg = mhaConfig;
+    const topology = {
+      keras_version: '2.13.1', backend: 'tensorflow',
+      model_config: {
+        class_name: 'Model',
+        config: {
+          name: 'model', layers: [
+            { class_name: 'InputLayer', config: { batch_input_shape: [null, 4, 6], dtype: 'float32', sparse: false, ragged: false, name: 'query_in' }, name: 'query_in', inbound_nodes: [] },
+            { class_name: 'InputLayer', config: { batch_input_shape: [null, 5, 6], dtype: 'float32', sparse: false, ragged: false, name: 'value_in' }, name: 'value_in', inbound_nodes: [] },
+            { class_name: 'MultiHeadAttention', config: cfg, name: 'mha', inbound_nodes: [[['query_in', 0, 0, { value: ['value_in', 0, 0], use_causal_mask: true }]]] },
+          ],
+          input_layers: [['query_in', 0, 0], ['value_in', 0, 0]], output_layers: [['mha', 0, 0]],
+        },
+      },
+    };
+    const shapes = [[6, 2, 3], [2, 3], [6, 2, 3], [2, 3], [6, 2, 3], [2, 3], [2, 3, 6], [6]];
+    const names = ['query/kernel', 'query/bias', 'key/kernel', 'key/bias', 'value/kernel', 'value/bias', 'attention_output/kernel', 'attention_output/bias'];
+    const values = shapes.map((sh, i) => randomTensor(sh, 300 + i, -0.7, 0.7));
+    const data = new Float32Array(values.reduce((n, t) => n + t.size, 0));
+    let at = 0;
+    for (const t of values) { data.set(t.dataSync() as Float32Array, at); at += t.size; }
+    const m = await loadLayersModel({ modelTopology: topology, weightSpecs: names.map((n, i) => ({ name: `mha/${n}:0`, shape: shapes[i]!, dtype: 'float32' as const })), weightData: data.buffer } as never);
+    const q = randomTensor([2, 4, 6], 310), v = randomTensor([2, 5, 6], 311);
+    m.runEagerly = true;
+    const band = tf.reshape(tf.cast(tf.linalg.bandPart(tf.ones([4, 5]), -1, 0), 'bool'), [1, 1, 4, 5]);
+    const ref = refMha(values.map(toTf), toTf(q), toTf(v), toTf(v), { ...RANK3, numHeads: 2, keyDim: 3, useBias: true, mask: band });
+    expect(maxAbsDiff(m.predict([q, v]) as Tensor, ref.y)).toBeLessThan(1e-5);
+    // A tensor attention_mask keyword cannot become an input: refused by name.
+    const bad = JSON.parse(JSON.stringify(topology));
+    bad.model_config.config.layers[2].inbound_nodes[0][0][3] = { value: ['value_in', 0, 0], attention_mask: ['value_in', 0, 0] };
+    await expect(loadLayersModel({ modelTopology: bad, weightSpecs: [], weightData: new ArrayBuffer(0) } as never)).rejects.toThrow(/layer 'mha' is called with keyword argument 'attentionMask'/);
+    // Keras 2's recorded build shapes are checked against the inputs.
+    const wrong = JSON.parse(JSON.stringify(topology));
+    wrong.model_config.config.layers[2].config.value_shape = [null, 5, 7];
+    await expect(loadLayersModel({ modelTopology: wrong, weightSpecs: [], weightData: new ArrayBuffer(0) } as never)).rejects.toThrow(/MultiHeadAttention 'mha': valueShape \[null,5,7\] in its config does not match the input f32\[\?,5,6\]/);
+  });
+
   it('in a functional model: saves and loads through kiln, compiles equal to the interpreter, trains with fit', async () => {
     const inp = input({ shape: [6, 8] });
     const mha = multiHeadAttention({ numHeads: 2, keyDim: 4, name: 'self_att' });

@@ -50,11 +50,16 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   seed?: number | null;
   /** Keras 3's flash attention switch: Kiln fuses the plain formula, so only null/false. */
   flashAttention?: boolean | null;
+  /** Keras 2's build shapes in its config: checked against the inputs the layer is built for. */
+  queryShape?: readonly (number | null)[] | null;
+  keyShape?: readonly (number | null)[] | null;
+  valueShape?: readonly (number | null)[] | null;
 }
 
 const MHA_ARGS = [
   'numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'outputShape', 'attentionAxes', 'kernelInitializer', 'biasInitializer',
   'kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint', 'seed', 'flashAttention',
+  'queryShape', 'keyShape', 'valueShape',
 ] as const satisfies readonly (keyof MultiHeadAttentionArgs)[];
 
 export interface MultiHeadAttentionConfig extends LayerConfig {
@@ -113,6 +118,8 @@ export class MultiHeadAttention extends Layer {
   readonly kernelConstraint?: Constraint;
   readonly biasConstraint?: Constraint;
   private readonly dropoutLayer?: Dropout;
+  /** Keras 2's recorded build shapes [query, value, key], checked when the layer is applied. */
+  private readonly configShapes: (readonly (number | null)[] | null | undefined)[];
   query?: Projection;
   key?: Projection;
   value?: Projection;
@@ -156,6 +163,7 @@ export class MultiHeadAttention extends Layer {
     this.kernelConstraint = getConstraint(args.kernelConstraint, `${this.label}: kernelConstraint`);
     this.biasConstraint = getConstraint(args.biasConstraint, `${this.label}: biasConstraint`);
     if (this.dropout > 0) this.dropoutLayer = new Dropout({ name: `${this.name}_dropout`, rate: this.dropout, ...(this.seed !== null ? { seed: this.seed } : {}) });
+    this.configShapes = [args.queryShape, args.valueShape, args.keyShape];
   }
 
   /** `[query, value, key]` shapes from the input list, checked. */
@@ -189,6 +197,12 @@ export class MultiHeadAttention extends Layer {
     for (const [name, s] of [['query', q], ['value', v], ['key', k]] as const) {
       if (s[s.length - 1] == null) this.fail(`the ${name}'s last dimension must be known, got ${shapeToString(s)}`);
     }
+    ['queryShape', 'valueShape', 'keyShape'].forEach((field, i) => {
+      const want = this.configShapes[i], got = [q, v, k][i]!;
+      if (want && (want.length !== got.length || want.some((d, j) => d !== null && got[j] !== null && d !== got[j]))) {
+        this.fail(`${field} [${want.map((d) => d ?? 'null').join(',')}] in its config does not match the input ${shapeToString(got)}`);
+      }
+    });
     const axes = this.axesFor(q.length);
     // Non-attention axes pair query positions with key positions: sizes must agree.
     for (let a = 1; a < q.length - 1; a++) {

@@ -76,27 +76,46 @@ function kilnModelConfig(obj: KerasObjectJson, where: string): { className: stri
  */
 function stripNodeKwargs(config: { layers?: unknown[] }): object {
   if (!Array.isArray(config.layers)) return config;
+  // Layer names inside kwargs went through the camelCase conversion with the other values.
+  const layerNames = new Map<unknown, string>();
+  for (const l of config.layers) {
+    const name = (l as { name?: unknown }).name;
+    if (typeof name === 'string') layerNames.set(toCamelCase(name), name);
+  }
   const layers = config.layers.map((l) => {
-    const entry = l as { name?: string; inboundNodes?: unknown[][][]; config?: { layers?: unknown[] } };
+    const entry = l as { name?: string; className?: string; inboundNodes?: unknown[][][]; config?: { layers?: unknown[] } };
     const inner = entry.config && typeof entry.config === 'object' ? { config: stripNodeKwargs(entry.config) } : {};
     if (!Array.isArray(entry.inboundNodes)) return { ...entry, ...inner };
     const nodes = (entry.inboundNodes ?? []).map((refs) => {
       const options: Record<string, unknown> = {};
+      const extra: unknown[][] = [];
       for (const r of refs) {
         const kwargs = (r[3] ?? {}) as Record<string, unknown>;
         for (const [k, v] of Object.entries(kwargs)) {
           if (k === 'training' && v === null) continue;
+          // Keras 2 writes MultiHeadAttention(query, value, key) as `[query, {value: ref, key: ref}]`:
+          // those tensors are the layer's further inputs, in call order.
+          if ((k === 'value' || k === 'key') && isTensorRef(v) && entry.className === 'MultiHeadAttention') continue;
           if (v !== null && typeof v === 'object') {
             throw new KilnError(`${WHO}: layer '${entry.name}' is called with keyword argument '${k}' = ${JSON.stringify(v).slice(0, 80)}; Kiln layers take tensors only as inputs, and call options only as plain values`);
           }
           options[k] = v;
         }
+        for (const k of ['value', 'key']) {
+          const v = kwargs[k];
+          if (isTensorRef(v) && entry.className === 'MultiHeadAttention') extra.push([layerNames.get(v[0]) ?? v[0], v[1], v[2]]);
+        }
       }
-      return refs.map((r, i) => (i === 0 && Object.keys(options).length > 0 ? [...r.slice(0, 3), options] : r.slice(0, 3)));
+      return [...refs, ...extra].map((r, i) => (i === 0 && Object.keys(options).length > 0 ? [...r.slice(0, 3), options] : r.slice(0, 3)));
     });
     return { ...entry, ...inner, inboundNodes: nodes };
   });
   return { ...config, layers };
+}
+
+/** `[layerName, nodeIndex, tensorIndex]` as a file writes a tensor reference. */
+function isTensorRef(v: unknown): v is [string, number, number] {
+  return Array.isArray(v) && v.length >= 3 && typeof v[0] === 'string' && typeof v[1] === 'number' && typeof v[2] === 'number';
 }
 
 /** Model weights by the file's names: exact, without `:0`, or a name scope shortened as tfjs-layers does. */
