@@ -1,18 +1,19 @@
 /**
  * `kiln compile <model.json> -o <out.kiln> [--input-shape 1,224,224,3 ...] [--target wasm|cuda]
- * [--sm 80|90] [--threads|--no-threads] [--explain]`: loads a TensorFlow.js LayersModel or
+ * [--sm 80|90] [--threads|--no-threads] [--explain] [--max-batch N]`: loads a TensorFlow.js LayersModel or
  * GraphModel (or an IR text file), compiles it, and writes the artifact crash-safely. Progress
  * goes to stderr, one line per stage with its time (load, trace, passes, fusion, codegen, pack,
  * write); the summary (kernels, artifact bytes, arena bytes, total time) and, with --explain,
  * the fusion plan go to stdout. The compiler is imported only when this command runs, so the
  * other commands start without it.
  */
-import { choiceFlag, flagBool, flagList, flagValue, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { choiceFlag, flagBool, flagList, flagValue, intFlag, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { CommandError, formatBytes, formatMs, readBytes, resolvePath, writeBytes, type CliContext } from './io.js';
 import { kindName, loadModelSource, type LoadedModel } from './model_source.js';
 import { KilnError } from '../ir/types.js';
+import { MAX_BATCH } from '../compile_options.js';
 
 export const spec: CommandSpec = {
   name: 'compile',
@@ -28,6 +29,7 @@ export const spec: CommandSpec = {
     { name: 'inputs', kind: 'list', arg: '<node,...>', help: 'GraphModels: feed these nodes instead of computing them (each needs its --input-shape)' },
     { name: 'layers', kind: 'list', arg: '<module.mjs>', help: "LayersModels: a JS module registering custom layers (its default export is called with the kiln API)" },
     { name: 'explain', kind: 'boolean', help: 'also print the fusion plan: each kernel and why ops fused or not' },
+    { name: 'max-batch', kind: 'value', arg: '<n>', help: 'LayersModels, WebAssembly: one artifact that runs any batch from 1 to n (the unknown leading dim)' },
   ],
   details: [
     'examples:',
@@ -36,6 +38,7 @@ export const spec: CommandSpec = {
     '  kiln compile two_inputs/model.json -o m.kiln --input-shape 1,64 --input-shape 1,8',
     '  kiln compile handtrack.json -o boxes.kiln --outputs Identity_6,Identity_7  (a GraphModel cut before NMS)',
     '  kiln compile gans/model.json -o gans.kiln --layers ./custom_layers.mjs --input-shape 1,32,32,3',
+    '  kiln compile mnist/model.json -o mnist.kiln --max-batch 64  (runs batches of 1 to 64)',
   ].join('\n'),
 };
 
@@ -116,6 +119,8 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   if (threads !== undefined && target !== 'wasm') throw new UsageError(`--${threads ? '' : 'no-'}threads applies to --target wasm (the target is ${target})`, 'compile');
   const shapeFlags = flagList(args, 'input-shape');
   const shapes = shapeFlags.length ? shapeFlags.map(parseShape) : undefined;
+  const maxBatch = intFlag(args, 'max-batch', 1, MAX_BATCH, 'compile');
+  if (maxBatch !== undefined && target !== 'wasm') throw new UsageError(`--max-batch applies to --target wasm (the target is ${target}; the CUDA executor runs one batch size per artifact)`, 'compile');
 
   const t0 = performance.now();
   const progress = (stage: string, ms: number, note = ''): void => {
@@ -134,7 +139,10 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const inputShapes = model.shapes === 'at-load' ? undefined : resolveShapes(model, shapes, file);
   const ins = model.inputs.map((x) => `${x.name} ${x.dtype}${shapeText(x.shape)}`).join(', ');
   progress('load', performance.now() - t0, `${kindName(model.kind)} '${model.name}' from ${file} (inputs: ${ins || 'none'})`);
-  if (inputShapes === undefined) {
+  if (maxBatch !== undefined && model.shapes === 'at-load') {
+    throw new UsageError(`--max-batch applies to LayersModels (Kiln traces them at two batch sizes); '${file}' is a ${kindName(model.kind)} whose shapes are fixed at import`, 'compile');
+  }
+  if (inputShapes === undefined && maxBatch === undefined) {
     const open = model.inputs.filter((x) => x.shape.includes(null));
     if (open.length) ctx.stderr.write(`  note: unknown dimensions of ${open.map((x) => `'${x.name}' ${shapeText(x.shape)}`).join(', ')} are compiled as 1; give --input-shape to choose\n`);
   }
@@ -147,6 +155,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
       ...(smText ? { sm: Number(smText) as 80 | 90 } : {}),
       ...(threads !== undefined ? { threads } : {}),
       ...(inputShapes ? { inputShapes } : {}),
+      ...(maxBatch !== undefined ? { maxBatch } : {}),
       onStage: (stage, ms) => progress(stage, ms),
     });
   } catch (e) {
@@ -161,7 +170,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const arena = m.memory.arenaBytes ?? artifact.memory.peakBytes;
   ctx.stdout.write(
     `${out}: ${m.target}${m.target === 'wasm' ? (m.memory.shared ? ' (threads)' : ' (single thread)') : ''}, ${m.kernels.length} kernel${m.kernels.length === 1 ? '' : 's'}, ` +
-      `artifact ${formatBytes(artifact.bytes.length)}, arena ${formatBytes(arena)}, weights ${formatBytes(artifact.memory.weightsBytes)}, ` +
+      `${m.batch ? `batch 1 to ${m.batch.max}, ` : ''}artifact ${formatBytes(artifact.bytes.length)}, arena ${formatBytes(arena)}, weights ${formatBytes(artifact.memory.weightsBytes)}, ` +
       `compiled in ${formatMs(performance.now() - t0)}\n`,
   );
   return 0;

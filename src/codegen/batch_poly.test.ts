@@ -10,6 +10,9 @@ import { KilnError } from '../ir/types.js';
 import { KilnRuntimeError } from '../runtime/errors.js';
 import { load, type Program } from '../runtime/index.js';
 import { firstMismatch } from './wasm/test_util.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { cnnPair, saveWithTfjs } from '../cli/test_models.js';
+import { kiln as kilnCli, tempDir } from '../cli/test_util.js';
 
 const L = kiln.layers;
 const MAX = 64;
@@ -159,4 +162,32 @@ describe('maxBatch: one artifact for every batch size', () => {
     const fixed = kiln.sequential({ layers: [L.dense({ units: 2, batchInputShape: [3, 4] })] });
     expect(() => kiln.compile(fixed, { maxBatch: 3 })).toThrow(/needs an unknown \(null\) leading dimension, but model '.*' input 0 has shape \[3, 4\]/);
   });
+
+  it('kiln compile --max-batch: the artifact runs batches 1..N, equal to the tfjs-layers twin; N out of range and CUDA are refused', async () => {
+    const t = tempDir();
+    try {
+      const { twin } = await cnnPair(5);
+      await saveWithTfjs(twin, t.dir);
+      const r = await kilnCli(['compile', 'model.json', '-o', 'poly.kiln', '--max-batch', '8'], t.dir);
+      expect(r.stderr).not.toMatch(/error|note: unknown/);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('poly.kiln: wasm (threads), ');
+      expect(r.stdout).toContain('batch 1 to 8, artifact ');
+      const { readFileSync } = await import('node:fs');
+      const prog = await loaded(new Uint8Array(readFileSync(t.path('poly.kiln'))), 1);
+      for (const n of [1, 3, 8]) {
+        const x = data(n * 8 * 8 * 3, n);
+        const got = Object.values(prog.runSync({ [prog.inputs[0]!.name]: x }))[0]!;
+        const want = (twin.predict(tf.tensor(x, [n, 8, 8, 3])) as tf.Tensor).dataSync();
+        expect(firstMismatch(`cli batch ${n}`, got, want, 1e-4, 1e-5)).toBeUndefined();
+      }
+      const bad = await kilnCli(['compile', 'model.json', '-o', 'x.kiln', '--max-batch', '0'], t.dir);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain("--max-batch '0' is not an integer in [1, 4096]");
+      const cuda = await kilnCli(['compile', 'model.json', '-o', 'x.kiln', '--max-batch', '4', '--target', 'cuda'], t.dir);
+      expect(cuda.stderr).toContain('--max-batch applies to --target wasm');
+    } finally {
+      t.remove();
+    }
+  }, 30_000);
 });
