@@ -202,10 +202,6 @@ export function lowerControl(node: Value, getResults: readonly Value[], plans: r
     const bodyStart = h.kernels.length;
     const body = h.region(bodyFn, plans[1]!);
     body.push(...writeBack(h, name, writeInPlace(h, bodyStart, body, bodyFn.results.map((r) => h.bufOf(r)), out), out));
-    if (!body.some((s) => typeof s === 'number')) {
-      // The runtime wants a kernel of the body's own between two reads of the flag (threads meet there).
-      body.push(h.kernel(copyKernel(`${name}_keep`, out[0]!, out[0]!, 'while: body without kernels')));
-    }
     const max = attr.int(node.attrs, 'max_iterations');
     steps.push({ loop: { ...(max >= 0 ? { count: max } : {}), head, flag, body, note: label } });
     return steps;

@@ -59,7 +59,7 @@ export interface FlagSpec {
  * Version 4: repeat { run `head`; stop if `flag` is zero; run `body` } at
  * most `count` times (a static trip count), or until the flag stops it (a
  * data-dependent one), or both (a while loop with a maximum). A loop has a
- * count, a flag or both; `body` holds at least one kernel.
+ * count, a flag or both.
  */
 export interface LoopSpec {
   count?: number;

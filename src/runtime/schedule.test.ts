@@ -157,7 +157,6 @@ describe('manifest validator: loop and branch entries', () => {
     await rejects(edited((_, l) => { l.flag.dtype = 'f16'; }), new RegExp(`${at}\\.loop\\.flag\\.dtype must be one of 'bool', 'u8', 'i8', 'i32', 'f32', got "f16"`));
     await rejects(edited((_, l) => { l.flag.offset = 2 ** 30; }), new RegExp(`${at}\\.loop\\.flag \\[1073741824, 1073741825\\) does not fit the \\d+-byte memory`));
     await rejects(edited((_, l) => { l.flag = { offset: 2, dtype: 'i32' }; }), new RegExp(`${at}\\.loop\\.flag\\.offset must be a multiple of the i32 size 4, got 2`));
-    await rejects(edited((_, l) => { l.body = [{ loop: { count: 1, body: l.body } }]; }), new RegExp(`${at}\\.loop\\.body must be a schedule that runs a kernel of its own`));
     await rejects(edited((m, l) => { l.body = [m.kernels.length]; }), new RegExp(`${at}\\.loop\\.body\\[0\\] must be an integer in \\[0, ${(seed.manifest as Obj).kernels.length - 1}\\]`));
     await rejects(edited((m) => { m.schedule[loopAt] = { branch: { flag: m.schedule[loopAt].loop.flag, then: [0] } }; }), new RegExp(`${at}\\.branch\\.else must be an array, got undefined`));
     await rejects(edited((m) => { m.schedule[loopAt] = { loop: m.schedule[loopAt].loop, branch: {} }; }), new RegExp(`${at} must be a kernel index, \\{loop\\} or \\{branch\\}`));

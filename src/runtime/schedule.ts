@@ -15,8 +15,10 @@
  *   D slot pc    if counter[slot] is 0 jump to pc, else decrement it
  * Every participant of a threaded run walks the same code; a flag is read
  * after the barrier that follows the kernel that wrote it, so all of them
- * read the same value and take the same path. The walker in threads.ts is a
- * self-contained copy (it is shipped to workers as source text).
+ * read the same value and take the same path, and they meet again before
+ * any goes on (so the next kernel may reuse the flag's bytes). The walker in
+ * threads.ts is a self-contained copy (it is shipped to workers as source
+ * text).
  */
 import type { FlagSpec, ScheduleEntry } from './manifest.js';
 

@@ -189,9 +189,7 @@ function keys(o: Obj, path: string, known: readonly string[]): void {
 /**
  * A schedule: kernel indices, and from version 4 `{loop}` / `{branch}`
  * entries over nested schedules (manifest.ts, schedule.ts). Flags are
- * scalars inside memory; a loop has a count or a flag, and a flag-ended
- * loop's body runs at least one kernel of its own (its barrier separates
- * one iteration's flag read from the next iteration's write).
+ * scalars inside memory; a loop has a count or a flag.
  */
 function schedule(x: unknown, path: string, kernels: number, version: number, memBytes: number, space: string, depth = 0): ScheduleEntry[] {
   if (depth > 32) fail(`${path}: loops and branches nest more than 32 deep`);
@@ -226,7 +224,6 @@ function schedule(x: unknown, path: string, kernels: number, version: number, me
       if (count === undefined && !f) bad(lp, 'a loop with a count, a flag or both (else it never ends)', l);
       const head = opt(l.head, (v) => nested(v, `${lp}.head`));
       const body = nested(l.body, `${lp}.body`);
-      if (f && !body.some((b) => typeof b === 'number')) bad(`${lp}.body`, 'a schedule that runs a kernel of its own (a loop ended by a flag)', l.body);
       note(l, lp);
       return { loop: { ...(count !== undefined ? { count } : {}), ...(head ? { head } : {}), ...(f ? { flag: f } : {}), body } };
     }
