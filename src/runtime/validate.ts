@@ -177,13 +177,9 @@ function tensors(x: unknown, path: string, memBytes: number, space: string): Ten
 
 const FLAG_DTYPES = ['bool', 'u8', 'i8', 'i32', 'f32'];
 
-/** Refuses keys outside `known`, naming the closest (by shared prefix). */
+/** Refuses keys outside `known`, listing the known ones. */
 function keys(o: Obj, path: string, known: readonly string[]): void {
-  for (const k of Object.keys(o)) {
-    if (known.includes(k)) continue;
-    const near = known.reduce((b, c) => { let i = 0; while (i < k.length && k[i] === c[i]) i++; return i > b[1] ? [c, i] as [string, number] : b; }, ['', 0] as [string, number])[0];
-    fail(`${path}.${k} is not a field of a ${path.endsWith(']') ? 'schedule entry' : 'loop/branch'} (fields: ${known.join(', ')}${near ? `; did you mean '${near}'?` : ''})`);
-  }
+  for (const k of Object.keys(o)) if (!known.includes(k)) fail(`${path}.${k} is not a field here (fields: ${known.join(', ')})`);
 }
 
 /**
@@ -271,6 +267,8 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
   if (raw.batch !== undefined) {
     const b = obj(raw.batch, 'manifest.batch');
     maxBatch = int(b.max, 'manifest.batch.max', 1, 65536);
+    const slot = int(b.slot, 'manifest.batch.slot');
+    if (slot % 4 !== 0 || slot + 4 > memBytes) bad('manifest.batch.slot', `a multiple of 4 inside the ${memBytes}-byte ${space}`, slot);
     [['inputs', inputs], ['outputs', outputs]].forEach(([what, list]) => (list as TensorSpec[]).forEach((t, i) => {
       if (t.batch !== undefined && t.shape[0] !== t.batch * maxBatch!) bad(`manifest.${what as string}[${i}].shape[0]`, `batch * manifest.batch.max = ${t.batch * maxBatch!}`, t.shape[0]);
     }));
