@@ -135,6 +135,20 @@ describe('compiled control flow equals the interpreter', () => {
       return b.build([b.op('get_result', [s], { index: 0 }), b.op('get_result', [s], { index: 1 })], ['c', 'ys']);
     };
     const short = await expectLikeInterpreter(make(3), [lit(f32(64), (i) => i * 0.01), lit(f32(3, 64), (i) => Math.cos(i))]);
+    // Along axis 1, with a reduction in the body: unrolled too.
+    {
+      const b = new Builder('scan_axis1');
+      const c0 = b.param(f32(5), 'c0');
+      const x = b.param(f32(5, 2, 7), 'x');
+      const body = region('step', [f32(5), f32(5, 7)], (r, [c, xt]) => {
+        const nc = r.op('add', [c!, r.op('reduce', [xt!], { op: 'max', axes: [1] })]);
+        return [nc, r.op('mul', [xt!, r.op('broadcast_in_dim', [nc], { shape: [5, 7], dims: [0] })])];
+      });
+      const sc = b.op('scan', [c0, x], { carries: 1, length: 2, axis: 1 }, [body]);
+      const fn = b.build([b.op('get_result', [sc], { index: 0 }), b.op('get_result', [sc], { index: 1 })], ['c', 'ys']);
+      const art = await expectLikeInterpreter(fn, [lit(f32(5), (i) => i), lit(f32(5, 2, 7), (i) => Math.sin(i * 1.3))]);
+      expect(art.explain()).toMatch(/scan %\d+: unrolled \(2 steps/);
+    }
     expect(schedule(short.bytes)).not.toMatch(/loop/);
     expect(short.explain()).toMatch(/control flow:\n  scan %\d+: unrolled \(3 steps <= 4, body of elementwise\/movement\/reduction ops/);
     const long = await expectLikeInterpreter(make(9), [lit(f32(64), (i) => i * 0.01), lit(f32(9, 64), (i) => Math.cos(i))]);
