@@ -225,18 +225,19 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
     });
   }
   const shared = opts.threads ?? true;
-  const { program, sections } = stage(opts, 'codegen', () => {
-    const program = buildProgram(fn, plan, { dtypes: WASM_DTYPES });
+  const { program, sections, bw } = stage(opts, 'codegen', () => {
+    const built = buildProgram(fn, plan, { dtypes: WASM_DTYPES });
+    const bw = batch && planBatchWork(built, batch.factors, batch.maxBatch);
+    const program = bw ? bw.program : built;
     const sections: Record<string, Uint8Array> = {
       wasm: emitWasm(program, { relaxed: false, shared, optimize: opts.optimizeWasm }),
     };
     if ((opts.relaxedSimd ?? true) && wantsRelaxedVariant(program)) {
       sections['wasm-relaxed'] = emitWasm(program, { relaxed: true, shared, optimize: opts.optimizeWasm });
     }
-    return { program, sections };
+    return { program, sections, bw };
   });
   if (program.weights.length > 0) sections['weights'] = program.weights;
-  const bw = batch && planBatchWork(program, batch.factors, batch.maxBatch);
   const spec = (io: { name: string; buffer: ProgramBuffer }) => {
     const k = batch && io.buffer.value ? batch.factors.get(io.buffer.value) : undefined;
     return { name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset, ...(k ? { batch: k } : {}) };
@@ -257,7 +258,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
     ...(program.weights.length > 0 ? { weights: { offset: program.weightsOffset, length: program.weights.length } } : {}),
     kernels: program.kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}) })),
     schedule: manifestSchedule(program),
-    ...(bw ? { batch: { max: bw.maxBatch } } : {}),
+    ...(bw ? { batch: { max: bw.maxBatch, slot: bw.slot } } : {}),
     meta: { splits: program.splits, signature: fn.params.map((p) => typeToString(p.type)) },
   };
   const bytes = stage(opts, 'pack', () => writeArtifact({ manifest, sections }));
@@ -284,6 +285,17 @@ export interface StateTensor {
 
 const alignTo = (x: number, a: number) => Math.ceil(x / a) * a;
 
+/** compileEntries settings for Kiln's own callers, not users. */
+export interface EntriesInternal {
+  /**
+   * The compiled executor's resident predict (src/exec.ts): GEMM/conv operands that are state no
+   * entry updates are packed by an extra entry `<entry>__refresh` (run by the host after the state
+   * changes) into persistent buffers, not on every run. Off for artifacts whose host does not
+   * run that entry (the runtime's setState does not).
+   */
+  readonly repackEntry?: boolean;
+}
+
 /** compileEntries' arguments: entries of {name, func}, state of {name, value}; no inputShapes (Funcs fix them). */
 function checkEntriesArgs(entries: unknown, state: unknown, opts: CompileOptions): void {
   if (!Array.isArray(entries)) throw new KilnError(`compileEntries: entries must be an array of {name, func}, got ${describe(entries)}`);
@@ -308,7 +320,7 @@ function checkEntriesArgs(entries: unknown, state: unknown, opts: CompileOptions
  * run at the same time). This is the compiled training step: the runtime's `step(batch)` runs
  * the default (first) entry without moving state through JavaScript.
  */
-export function compileEntries(entries: readonly Entry[], state: readonly StateTensor[], options: CompileOptions = {}): CompiledArtifact {
+export function compileEntries(entries: readonly Entry[], state: readonly StateTensor[], options: CompileOptions = {}, internal: EntriesInternal = {}): CompiledArtifact {
   const opts = checkCompileOptions('compileEntries', options);
   const tgt = opts.target ?? 'wasm';
   checkEntriesArgs(entries, state, opts);
@@ -324,6 +336,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
   }
   const stateBytes = top;
   // 2. One program per entry, state parameters pinned.
+  const updated = new Set(entries.flatMap((e) => e.func.aliases.map((a) => e.func.params[a.param]!.name)));
   const built = entries.map((e) => {
     const fn = optimizeFor(e.func, opts);
     const pinned = new Map<number, number>();
@@ -338,7 +351,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
     const plan = planFor(fn, opts);
     const program = tgt === 'cuda'
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
-      : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned });
+      : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned, ...(internal.repackEntry ? { unchangingState: new Set([...pinned.keys()].filter((i) => !updated.has(fn.params[i]!.name))) } : {}) });
     program.kernels.forEach((k, i) => { program.kernels[i] = { ...k, name: `${e.name}__${k.name}` }; });
     return { entry: e, fn, plan, program, pinned };
   });
@@ -388,14 +401,17 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
     const inputs = program.inputs.filter((_, i) => !b.pinned.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
     const outputs = program.outputs.filter((_, i) => !aliased.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
     const schedule = manifestSchedule(program, first);
+    const refresh = program.refresh.map((k) => k + first);
     first += program.kernels.length;
-    return { name: b.entry.name, inputs, outputs, schedule };
+    return { name: b.entry.name, inputs, outputs, schedule, refresh };
   });
+  // Repacking entries (internal.repackEntry): no inputs or outputs, state in, persistent buffers out.
+  const refreshSpecs = entrySpecs.filter((e) => e.refresh.length > 0).map((e) => ({ name: `${e.name}__refresh`, inputs: [], outputs: [], schedule: e.refresh }));
   const main = entrySpecs[0]!;
   const manifest: ManifestInput = {
     format: 'kiln', version: 2, target: 'wasm', name: opts.name ?? entries[0]!.name, createdBy: 'kiln 0.1.0',
     inputs: main.inputs, outputs: main.outputs, schedule: main.schedule, defaultEntry: main.name,
-    entries: Object.fromEntries(entrySpecs.slice(1).map((e) => [e.name, { inputs: e.inputs, outputs: e.outputs, schedule: e.schedule }])),
+    entries: Object.fromEntries([...entrySpecs.slice(1), ...refreshSpecs].map((e) => [e.name, { inputs: e.inputs, outputs: e.outputs, schedule: e.schedule }])),
     state: state.map((s) => ({ name: s.name, shape: [...s.value.type.shape], dtype: s.value.type.dtype, offset: stateOffsets.get(s.name)!, init: stateOffsets.get(s.name)! })),
     memory: { pages, shared, arenaOffset: arenaBase, arenaBytes, peakBytes: arenaBytes, sumIntermediateBytes: Math.max(...programs.map((p) => p.sumIntermediateBytes)) },
     ...(weights.length > 0 ? { weights: { offset: stateBytes, length: weights.length } } : {}),

@@ -9,7 +9,8 @@
  * (compileEntries) and copied into memory only when the caller hands a different Literal than
  * last time (a Variable keeps its Literal until assigned), so a weight change costs one copy of
  * the changed weights, not a retrace and a recompile. GEMM and conv operands that are state are
- * packed by the program's own pack kernels on every run (measured in bench/resident_weights.ts).
+ * packed into persistent buffers by a compiled repack entry (compileEntries' `<name>__refresh`),
+ * run once at load and again only after a state tensor changed (bench/resident_weights.ts).
  *
  * Every compile the compiler side does for the user (this executor, the training program) is
  * reported once here: `compileCount()` and `onCompile(cb)`.
@@ -116,10 +117,19 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
   const stateNames = residentNames(fn, resident);
   if (stateNames === undefined) return makePlainRunner(fn);
   const first = fn.params.length - resident;
-  const art = compileEntries([{ name: fn.name, func: fn }], stateNames.map((name, i) => ({ name, value: inputs[first + i]! })), { threads: false, relaxedSimd: false, name: fn.name });
+  const art = compileEntries([{ name: fn.name, func: fn }], stateNames.map((name, i) => ({ name, value: inputs[first + i]! })), { threads: false, relaxedSimd: false, name: fn.name }, { repackEntry: true });
   const { manifest, memory, inst } = instantiate(art.bytes);
-  const flat = flattenSchedule(manifest.schedule);
-  const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
+  const view = new DataView(memory.buffer);
+  const runner = (schedule: Manifest['schedule']) => {
+    const flat = flattenSchedule(schedule);
+    const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
+    return () => walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
+  };
+  const runMain = runner(manifest.schedule);
+  // Packs the weights (GEMM/conv operands) from state into persistent buffers: now, and after each change.
+  const refreshSpec = manifest.entries?.[`${fn.name}__refresh`];
+  const repack = refreshSpec ? runner(refreshSpec.schedule) : () => {};
+  repack();
   const mem = new Uint8Array(memory.buffer);
   const stateOffset = new Map(manifest.state!.map((s) => [s.name, s.offset]));
   // The Literal each state tensor holds now (set from `inputs` at compile time, or by an aliased result).
@@ -128,14 +138,16 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
   return {
     run(ins) {
       manifest.inputs.forEach((spec, i) => copyIn(mem, ins[i]!, spec.offset));
+      let changed = false;
       for (let k = 0; k < held.length; k++) {
         const lit = ins[first + k]!;
         if (lit === held[k]) continue;
         copyIn(mem, lit, stateOffset.get(stateNames[k]!)!);
         held[k] = lit;
+        changed = true;
       }
-      const view = new DataView(memory.buffer);
-      walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
+      if (changed) repack();
+      runMain();
       let o = 0;
       const results = fn.results.map((r, i) => {
         const k = aliasOf.get(i);

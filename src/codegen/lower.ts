@@ -43,6 +43,13 @@ export interface LowerContext {
   constBuffer(data: Float32Array, note: string): number;
   /** A new scratch buffer (e.g. operands packed at run time). */
   tempBuffer(dtype: DType, shape: readonly number[], note: string): number;
+  /**
+   * Resident-weight programs (the compiled predict): a buffer that keeps `v`'s packed form between
+   * runs when `v` is state the program never updates, else undefined. The kernel that packs into it
+   * goes to `refreshKernel` (run when the state changes) instead of the group's kernels.
+   */
+  persistentPack?(v: Value, dtype: DType, shape: readonly number[], note: string): number | undefined;
+  refreshKernel?(k: Kernel): void;
   /** Whether the target has blocked conv2d/pool kernels (`conv2d` statements). */
   readonly windowKernels?: boolean;
   /** Whether the target's GEMM honours Gemm.nSplit (column slices as extra work items). */
@@ -772,7 +779,9 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
 
 /**
  * Pack `rhs` viewed as B[K, N] (element (k, j) at k*kStride + nOff(j)) into GEMM panels: at compile
- * time when it is a constant, else with a pack kernel appended to `kernels`. Returns the buffer.
+ * time when it is a constant, else with a pack kernel appended to `kernels` (or, for state the
+ * program never updates, a kernel handed to ctx.refreshKernel that packs into a persistent buffer).
+ * Returns the buffer.
  */
 function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N: number, at: (k: Sym, j: Sym) => Sym[], kernels: Kernel[]): number {
   const panels = Math.ceil(N / GEMM_NR);
@@ -792,7 +801,9 @@ function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N:
     return ctx.constBuffer(packed, `packed ${rhs.op}`);
   }
   const total = panels * K * GEMM_NR;
-  const buf = ctx.tempBuffer(rhs.dtype, [total], 'packed rhs');
+  // Unchanging state (resident weights) is packed once into a buffer that persists, not on every run.
+  const persistent = new Set(g.values).has(rhs) ? undefined : ctx.persistentPack?.(rhs, rhs.dtype, [total], `packed ${rhs.name ?? 'state'}`);
+  const buf = persistent ?? ctx.tempBuffer(rhs.dtype, [total], 'packed rhs');
   // Members of the group (a flipped kernel, a transposed operand) are computed inline while packing.
   const pk = new Lowerer({ ...g, outputs: [] }, ctx);
   const w = svar('w', panels * K);
@@ -802,7 +813,9 @@ function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N:
   if (N % GEMM_NR !== 0) val = { k: 'sel', c: cmpIdx('lt', col, sconst(N)), a: val, b: { k: 'const', t: 'f32', v: 0 }, t: 'f32' };
   const dst = sadd(smul(w, GEMM_NR), j);
   pk.bufs.set(buf, { id: buf, dtype: rhs.dtype, elems: total });
-  kernels.push(kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf, at: dst, val }], vector: vectorFriendly([val], [dst], 'i') ? 4 : undefined }], 'pack rhs'));
+  const pack = kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf, at: dst, val }], vector: vectorFriendly([val], [dst], 'i') ? 4 : undefined }], persistent === undefined ? 'pack rhs' : 'repack state');
+  if (persistent !== undefined) ctx.refreshKernel!(pack);
+  else kernels.push(pack);
   return buf;
 }
 

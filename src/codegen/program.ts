@@ -61,6 +61,12 @@ export interface Program {
   readonly totalBytes: number;
   /** Groups that had to be split because lowering could not express them (with the reason). */
   readonly splits: string[];
+  /**
+   * Kernels (indices, after the schedule's) that pack unchanging state into persistent buffers
+   * (ProgramOptions.unchangingState): run once the state is set and after each change; the
+   * schedule does not hold them.
+   */
+  readonly refresh: number[];
 }
 
 export interface ProgramOptions {
@@ -79,6 +85,12 @@ export interface ProgramOptions {
    * into them at the end of the schedule.
    */
   readonly state?: ReadonlyMap<number, number>;
+  /**
+   * State parameters (by index) the program never updates, e.g. the weights of a compiled predict:
+   * a GEMM or conv operand that is one of them is packed into a persistent buffer by a kernel of
+   * `Program.refresh`, which the host runs when the state changed, instead of on every run.
+   */
+  readonly unchangingState?: ReadonlySet<number>;
 }
 
 const ALIGN = 64;
@@ -117,6 +129,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
 
   // Which group outputs escape, and groups to lower (splitting the ones lowering rejects).
   const kernels: Kernel[] = [];
+  const refreshKernels: Kernel[] = [];
   const splits: string[] = [];
   const synth = (kind: BufferKind, dtype: DType, shape: readonly number[], note: string, data?: Uint8Array): number => {
     const b: ProgramBuffer = { id: buffers.length, kind, dtype, shape, bytes: numel(shape) * byteSize(dtype), offset: -1, data, note };
@@ -133,6 +146,13 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     tempBuffer: (dtype: DType, shape: readonly number[], note: string) => synth('temp', dtype, shape, note),
     bufOf: (v: Value): number => bufferOf(v).id,
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),
+    persistentPack: (v: Value, dtype: DType, shape: readonly number[], note: string): number | undefined => {
+      const i = fn.params.indexOf(v);
+      if (i < 0 || !opts.unchangingState?.has(i) || bufOf.get(v)?.kind !== 'state') return undefined;
+      // Kept with the constants (outside the arena, never reused); zero until the refresh kernels run.
+      return synth('const', dtype, shape, note, new Uint8Array(numel(shape) * byteSize(dtype)));
+    },
+    refreshKernel: (k: Kernel): void => { refreshKernels.push(k); },
     windowKernels: opts.windowKernels ?? true,
     gemmColumnSplit: opts.gemmColumnSplit ?? true,
     lowPrecisionGemm: opts.lowPrecisionGemm ?? false,
@@ -199,6 +219,8 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     if (src === dst) continue;
     schedule.push(...push([copyKernel(`${fn.name}_update_${kernels.length}`, src, dst)]));
   }
+  // Repacking kernels come after the schedule's: they read state and write persistent buffers only.
+  const refresh = push(refreshKernels);
   // Results defined directly by constants need a buffer too.
   for (const r of fn.results) {
     if (!bufOf.has(r)) {
@@ -270,6 +292,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
     sumIntermediateBytes,
     totalBytes: arenaOffset + mem.peakBytes,
     splits,
+    refresh,
   };
 }
 

@@ -10,6 +10,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { KilnError } from '../../ir/types.js';
 import { compileCount, compiledProgramCount, onCompile, useCompiledExecution, type CompileEvent } from '../../exec.js';
 import { fn, variable, ops, type Tensor } from '../backend.js';
+import { compileEntries } from '../../compile.js';
+import { trace } from '../../frontend/tracing.js';
+import { tensorType } from '../../ir/types.js';
 import { dense } from '../layers/dense.js';
 import { conv2d } from '../layers/conv2d.js';
 import { batchNormalization } from '../layers/batch_normalization.js';
@@ -165,5 +168,26 @@ describe('resident weights in predict', () => {
     expect(() => compileCount('predict' as never)).toThrow(KilnError);
     expect(() => compileCount('predict' as never)).toThrow(/'function', 'training', got "predict"/);
     expect(() => onCompile(42 as never)).toThrow(/onCompile: expected a function .*got number/);
+  });
+
+  it('weights are packed by a repack entry run on change, not on every run; weights an entry updates are packed every run', () => {
+    const w = variable(randomTensor([16, 8], 80), { name: 'repack_w' });
+    const x = tensorType([4, 16], 'f32');
+    const notes = (art: ReturnType<typeof compileEntries>, schedule: readonly unknown[]) => schedule.map((i) => art.manifest.kernels[i as number]!.note);
+    const predict = trace((a: Tensor) => ops.matmul(a, w.read()), [x], { name: 'p', variables: [w] }).func;
+    const state = [{ name: 'repack_w', value: w.value.literal! }];
+    const opts = { threads: false, relaxedSimd: false } as const;
+    const art = compileEntries([{ name: 'p', func: predict }], state, opts, { repackEntry: true });
+    expect(notes(art, art.manifest.schedule)).not.toContain('pack rhs');
+    expect(notes(art, art.manifest.entries!['p__refresh']!.schedule)).toEqual(['repack state']);
+    // Without the flag (the runtime's setState does not run a refresh entry) the schedule packs.
+    const plain = compileEntries([{ name: 'p', func: predict }], state, opts);
+    expect(notes(plain, plain.manifest.schedule)).toContain('pack rhs');
+    expect(Object.keys(plain.manifest.entries ?? {})).toEqual([]);
+    // A weight some entry updates (a training step) changes inside the program: packed every run.
+    const step = trace((a: Tensor) => { w.assign(ops.mul(w.read(), 0.5)); return ops.matmul(a, w.read()); }, [x], { name: 's', variables: [w] }).func;
+    const both = compileEntries([{ name: 'p', func: predict }, { name: 's', func: step }], state, opts, { repackEntry: true });
+    expect(Object.keys(both.manifest.entries ?? {})).toEqual(['s']);
+    expect(notes(both, both.manifest.schedule)).toContain('pack rhs');
   });
 });
