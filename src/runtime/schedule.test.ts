@@ -162,3 +162,28 @@ describe('manifest validator: loop and branch entries', () => {
     await rejects(edited((m) => { m.schedule[loopAt] = { loop: m.schedule[loopAt].loop, branch: {} }; }), new RegExp(`${at} must be a kernel index, \\{loop\\} or \\{branch\\}`));
   });
 });
+
+describe('a loop that never ends', () => {
+  it('is stopped by timeoutMs, naming the kernel, run after run (the workers are replaced between)', async () => {
+    const b = new Builder('forever');
+    const x = b.param(tensorType([4], 'f32'), 'x');
+    const cb = new Builder('cond');
+    const cp = cb.param(tensorType([4], 'f32'), 'p');
+    // x >= x holds for every number this loop makes (it only adds 1): the flag never clears.
+    const cond = cb.build([cb.op('compare', [cb.op('reduce', [cp], { op: 'sum', axes: [0] }), cb.op('reduce', [cp], { op: 'sum', axes: [0] })], { dir: 'ge' })]);
+    const bb = new Builder('body');
+    const bp = bb.param(tensorType([4], 'f32'), 'p');
+    const body = bb.build([bb.op('add', [bp, bb.full(1, tensorType([4], 'f32'))])]);
+    const w = b.op('while', [x], {}, [cond, body]);
+    const loop = compile(b.build([b.op('get_result', [w], { index: 0 })], ['y']), { threads: true }).bytes;
+    const prog = await load(loop, { threads: 2 });
+    try {
+      if (!prog.sharedMemory) return; // timeoutMs needs shared memory; checked elsewhere
+      await expect(prog.run({ x: new Float32Array(4) }, { timeoutMs: 300 })).rejects.toThrow(/did not finish within timeoutMs 300 \(thread 0 was at schedule step \d+, kernel '[^']+'\)/);
+      // Loops stay runnable after a restart (a bounded one through another artifact is covered above).
+      await expect(prog.run({ x: new Float32Array(4) }, { timeoutMs: 200 })).rejects.toThrow(/did not finish within timeoutMs 200/);
+    } finally {
+      prog.dispose();
+    }
+  });
+});
