@@ -72,7 +72,7 @@ export class GRUCell extends GatedCell {
     let hh: Tensor;
     let z: Tensor;
     if (this.resetAfter) {
-      let inner = ops.matmul(h, rk);
+      let inner = ops.matmul(this.recurrentInput(h), rk);
       if (this.bias) inner = ops.add(inner, this.biasRow(1));
       const [hz, hr, hcand] = ops.split(inner, 3, 1) as [Tensor, Tensor, Tensor];
       z = sigma(ops.add(xz, hz));
@@ -80,10 +80,10 @@ export class GRUCell extends GatedCell {
       hh = this.act(ops.add(xh, ops.mul(r, hcand)));
     } else {
       const [rk1, rk2] = ops.split(rk, [2 * u, u], 1) as [Tensor, Tensor];
-      const [hz, hr] = ops.split(ops.matmul(h, rk1), 2, 1) as [Tensor, Tensor];
+      const [hz, hr] = ops.split(ops.matmul(this.recurrentInput(h), rk1), 2, 1) as [Tensor, Tensor];
       z = sigma(ops.add(xz, hz));
       const r = sigma(ops.add(xr, hr));
-      hh = this.act(ops.add(xh, ops.matmul(ops.mul(r, h), rk2)));
+      hh = this.act(ops.add(xh, ops.matmul(ops.mul(r, this.recurrentInput(h)), rk2)));
     }
     const h2 = ops.add(ops.mul(z, h), ops.mul(ops.sub(1, z), hh));
     return [h2, h2];

@@ -66,7 +66,7 @@ export class LSTMCell extends GatedCell {
   override stepProjected(xp: Tensor, states: Tensor[], args: CallArgs): Tensor[] {
     this.checkDropout(args);
     const [h, c] = states as [Tensor, Tensor];
-    const z = ops.add(xp, ops.matmul(h, this.recurrentKernel!.read()));
+    const z = ops.add(xp, ops.matmul(this.recurrentInput(h), this.recurrentKernel!.read()));
     const [zi, zf, zc, zo] = ops.split(z, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
     const sigma = getActivation(this.recurrentActivation);
     const c2 = ops.add(ops.mul(sigma(zf), c), ops.mul(sigma(zi), this.act(zc)));

@@ -174,7 +174,7 @@ export interface CellArgs extends LayerArgs {
   kernelConstraint?: ConstraintLike | null;
   recurrentConstraint?: ConstraintLike | null;
   biasConstraint?: ConstraintLike | null;
-  /** Input dropout rate; applied in training only, which Kiln does not support yet (inference ignores it, as Keras). */
+  /** Input dropout rate (training only; one mask per call shared by all time steps, as Keras). */
   dropout?: number;
   recurrentDropout?: number;
 }
@@ -331,10 +331,55 @@ export abstract class GatedCell extends RNNCell {
     return getActivation(this.settings.activation)(x);
   }
 
-  /** Refuse training-mode dropout, which Kiln's cells do not implement yet. */
+  /**
+   * Dropout masks for one call of the RNN (Keras: one mask per call, shared by every time step),
+   * set by `prepareDropout` and cleared after the loop. `recurrentMask` multiplies the previous
+   * output before the recurrent matmul.
+   */
+  recurrentMask?: Tensor;
+  private masksReady = false;
+  /** The rng key's first word, drawn at construction (as Dropout); eager calls count their own steps. */
+  private readonly keySeed = Math.floor(Math.random() * 0x3fffffff);
+  private eagerSteps = 0;
+
+  /**
+   * Training-mode dropout for one call over `x` (`[batch, time, features]`): the input dropped
+   * with one `[batch, 1, features]` mask, and `recurrentMask` set; returns the input to project.
+   * Masks come from the IR's counter-based rng keyed by [seed, step] (`step` as fit passes it).
+   */
+  prepareDropout(x: Tensor, args: CallArgs): Tensor {
+    const { dropout, recurrentDropout } = this.settings;
+    this.masksReady = true;
+    if (!args.training || (dropout === 0 && recurrentDropout === 0)) return x;
+    let step = args.step;
+    if (step === undefined) {
+      if (x.isSymbolic) this.fail('training-mode dropout inside a traced function needs the step counter: call with {training: true, step} (fit passes it)');
+      step = ops.scalar(this.eagerSteps++, 'i32');
+    }
+    const key = (k: number) => ops.concat([ops.tensor([(this.keySeed + k) | 0], [1], 'i32'), ops.reshape(step!, [1])], 0);
+    const mask = (shape: number[], rate: number, k: number) =>
+      ops.where(ops.greaterEqual(ops.randomUniform(shape, { seed: key(k) }), rate), 1 / (1 - rate), 0);
+    const [b, , f] = x.shape as [number, number, number];
+    if (recurrentDropout > 0) this.recurrentMask = mask([b, this.units], recurrentDropout, 1);
+    return dropout > 0 ? ops.mul(x, ops.reshape(mask([b, f], dropout, 0), [b, 1, f])) : x;
+  }
+
+  /** After the loop: the masks belong to that call only. */
+  endDropout(): void {
+    this.recurrentMask = undefined;
+    this.masksReady = false;
+  }
+
+  /** The previous output as the recurrent matmul reads it (recurrent dropout applied). */
+  protected recurrentInput(h: Tensor): Tensor {
+    return this.recurrentMask ? ops.mul(h, this.recurrentMask) : h;
+  }
+
+  /** A cell stepped outside an RNN's call (e.g. in StackedRNNCells) cannot share masks over time: refused in training. */
   protected checkDropout(args: CallArgs): void {
+    if (this.masksReady) return;
     if (args.training && (this.settings.dropout > 0 || this.settings.recurrentDropout > 0)) {
-      this.fail(`dropout ${this.settings.dropout} / recurrentDropout ${this.settings.recurrentDropout} in training is not supported yet (inference ignores them); set both to 0 to train, or add a Dropout layer before the RNN`);
+      this.fail(`dropout ${this.settings.dropout} / recurrentDropout ${this.settings.recurrentDropout} in training is supported in SimpleRNN/LSTM/GRU and an RNN over one cell, not in stacked cells; set both to 0 there, or add Dropout layers`);
     }
   }
 }

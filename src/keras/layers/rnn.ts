@@ -16,7 +16,7 @@ import {
 } from '../engine/layer.js';
 import { getRegularizer, serializeRegularizer, type RegularizerLike, type SerializedRegularizer } from '../regularizers.js';
 import { BASE_LAYER_ARGS, checkLayerArgs } from './args.js';
-import { RNNCell, runRecurrence } from './recurrent.js';
+import { GatedCell, RNNCell, runRecurrence } from './recurrent.js';
 
 // ---- StackedRNNCells -------------------------------------------------------------------------------
 
@@ -279,10 +279,12 @@ export class RNN extends Layer {
     const mask = Array.isArray(args.mask) ? (args.mask[0] ?? null) : (args.mask ?? null);
     const cell = this.cell;
     const cellArgs: CallArgs = { training: args.training, step: args.step };
-    let seq = x;
+    // Dropout (training only): one input mask and one recurrent mask per call, as Keras.
+    const dropCell = cell instanceof GatedCell ? cell : undefined;
+    let seq = dropCell ? dropCell.prepareDropout(x, cellArgs) : x;
     let step: (xt: Tensor, states: Tensor[]) => [Tensor, Tensor[]];
     if (cell.projectInputs && cell.stepProjected) {
-      seq = cell.projectInputs(x);
+      seq = cell.projectInputs(seq);
       step = (xt, states) => {
         const out = cell.stepProjected!(xt, states, cellArgs);
         return [out[0]!, out.slice(1)];
@@ -293,7 +295,12 @@ export class RNN extends Layer {
         return [out[0]!, out.slice(1)];
       };
     }
-    const r = runRecurrence(step, seq, initial, { goBackwards: this.goBackwards, mask, needSequences: this.returnSequences, unroll: this.unroll });
+    let r;
+    try {
+      r = runRecurrence(step, seq, initial, { goBackwards: this.goBackwards, mask, needSequences: this.returnSequences, unroll: this.unroll });
+    } finally {
+      dropCell?.endDropout();
+    }
     if (this.stateVariables) this.stateVariables.forEach((v, i) => v.assign(r.states[i]!));
     const output = this.returnSequences ? r.outputs! : r.lastOutput;
     return this.returnState ? [output, ...r.states] : output;

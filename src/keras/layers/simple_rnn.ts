@@ -23,7 +23,7 @@ export class SimpleRNNCell extends GatedCell {
 
   override stepProjected(xp: Tensor, states: Tensor[], args: CallArgs): Tensor[] {
     this.checkDropout(args);
-    const h = this.act(ops.add(xp, ops.matmul(states[0]!, this.recurrentKernel!.read())));
+    const h = this.act(ops.add(xp, ops.matmul(this.recurrentInput(states[0]!), this.recurrentKernel!.read())));
     return [h, h];
   }
 
