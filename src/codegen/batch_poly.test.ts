@@ -70,7 +70,7 @@ type Model = kiln.Sequential | kiln.Functional;
 async function checkModel(make: () => Model, itemShape: number[]) {
   const model = make();
   const poly = kiln.compile(model, { maxBatch: MAX });
-  expect(poly.manifest.batch).toEqual({ max: MAX });
+  expect(poly.manifest.batch?.max).toBe(MAX);
   expect(poly.manifest.inputs[0]!.shape).toEqual([MAX, ...itemShape]);
   // Kernels that compute per batch item scale their work; at least the anchors do.
   expect(poly.manifest.kernels.filter((k) => k.batch !== undefined).length).toBeGreaterThan(0);

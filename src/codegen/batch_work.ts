@@ -23,6 +23,10 @@ import type { Program } from './program.js';
 export type BatchWork = number | number[];
 
 export interface BatchPlan {
+  /** The program with the batch slot added (an i32 after the arena) and its GEMMs computing live rows only. */
+  readonly program: Program;
+  /** Byte offset of the batch slot: the runtime writes the run's batch size there. */
+  readonly slot: number;
   readonly maxBatch: number;
   /** Per kernel (program order). */
   readonly work: (BatchWork | undefined)[];
@@ -96,7 +100,18 @@ export function planBatchWork(program: Program, factors: BatchFactors, maxBatch:
     const p = table[0]!;
     return table.every((t, i) => t === p * (i + 1)) ? p : table;
   });
-  return { maxBatch, work, perItem };
+  // The batch slot: one i32 past the arena, never reused by the planner.
+  const slotOffset = program.arenaOffset + Math.ceil(program.arenaBytes / 64) * 64;
+  const slot = program.buffers.length;
+  program.buffers.push({ id: slot, kind: 'temp', dtype: 'i32', shape: [1], bytes: 4, offset: slotOffset, note: 'batch size (written by the runtime)' });
+  // GEMMs over batch rows compute only the live rows of a partial row block (batch 1: one row, not GEMM_MR).
+  program.kernels.forEach((k, i) => {
+    const s = k.body[0];
+    if (work[i] === undefined || k.body.length !== 1 || s?.k !== 'gemm' || s.g.a.transA || !perItem.has(s.g.out) || s.g.M % maxBatch !== 0) return;
+    program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem: s.g.M / maxBatch } } }] };
+  });
+  const arenaBytes = slotOffset + 64 - program.arenaOffset;
+  return { program: { ...program, arenaBytes, totalBytes: program.arenaOffset + arenaBytes }, slot: slotOffset, maxBatch, work, perItem };
 }
 
 /** Work items of a kernel at batch n (the runtime computes the same from the manifest). */

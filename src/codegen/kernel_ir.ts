@@ -80,6 +80,11 @@ export interface Gemm {
    * range w % nSplit, so small-M products (batch-1 dense layers) still spread over threads.
    */
   readonly nSplit?: number;
+  /**
+   * Batch-polymorphic programs: only the first rowsPerItem * (the i32 in buffer `slot`, the run's
+   * batch size) rows are computed; a partial last row block computes only its live rows.
+   */
+  readonly live?: { readonly slot: number; readonly rowsPerItem: number };
 }
 
 /**

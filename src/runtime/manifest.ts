@@ -148,7 +148,11 @@ export interface Manifest {
    * `batch` field scale their leading dimension, kernels with one their work). Memory is laid out
    * for `max`.
    */
-  batch?: { max: number };
+  batch?: {
+    max: number;
+    /** Byte offset of an i32 the runtime sets to the run's batch size before running (kernels read it). */
+    slot: number;
+  };
   meta?: Record<string, unknown>;
 }
 

@@ -485,6 +485,7 @@ export class Program implements EntryPoint {
     const n = this.batchOf(plan, inputs);
     const specs = n === undefined ? plan.inputs : plan.inputs.map((t) => specAtBatch(t, n));
     for (const [s, data] of checkInputs(specs, inputs, whose)) this.write(s, data);
+    if (n !== undefined) new DataView(this.parts.memory.buffer).setInt32(this.manifest.batch!.slot, n, true);
     if (n !== undefined && plan.batch !== n) {
       // Workers read these counts after the run's generation bump (an Atomics write) makes them visible.
       plan.schedule.forEach((k, i) => { plan.work[i] = workAtBatch(this.manifest.kernels[k]!, n); });

@@ -92,6 +92,11 @@ export interface GemmSpec {
   nr?: number;
   /** k-loop unroll factor (default 1, see DEFAULT_MR). */
   kUnroll?: number;
+  /**
+   * Rows computed at run time: perItem times the i32 at byte address `addr` (a batch size), at
+   * most M; a partial last row block runs a micro-kernel for just its live rows.
+   */
+  liveRows?: { addr: number; perItem: number };
 }
 
 export interface GemmKernel {
@@ -154,6 +159,7 @@ export function emitGemm(mod: Module, spec: GemmSpec): GemmKernel {
   const BK = local(); // B pointer in the k loop
   const AEND = local();
   const COFF = local(); // CROW + COLB
+  const LIVE = local(); // rows computed in this run (liveRows)
   const i32Count = next - 2;
   const AV = local(); // broadcast A element
   const TMP = local();
@@ -248,11 +254,19 @@ export function emitGemm(mod: Module, spec: GemmSpec): GemmKernel {
   const fullBlocks = Math.floor(M / mr);
   const tailRows = M % mr;
   let perBlock: ExpressionRef;
-  if (tailRows === 0) perBlock = rowBlock(mr, 'm');
+  const live = spec.liveRows;
+  if (live) {
+    // rem = live rows from this block on: a full block, or a micro-kernel for 1..mr-1 rows.
+    const rem = mod.i32.sub(get(LIVE), mod.i32.mul(get(RB), c(mr)));
+    perBlock = mod.nop();
+    for (let r = 1; r < mr; r++) perBlock = mod.if(mod.i32.eq(rem, c(r)), rowBlock(r, `ml${r}`), perBlock);
+    perBlock = mod.if(mod.i32.ge_s(rem, c(mr)), rowBlock(mr, 'm'), perBlock);
+  } else if (tailRows === 0) perBlock = rowBlock(mr, 'm');
   else if (fullBlocks === 0) perBlock = rowBlock(tailRows, 'mt');
   else perBlock = mod.if(mod.i32.lt_u(get(RB), c(fullBlocks)), rowBlock(mr, 'm'), rowBlock(tailRows, 'mt'));
 
   const body = mod.block(null, [
+    live ? set(LIVE, mod.i32.mul(mod.i32.load(0, 4, c(live.addr)), c(live.perItem))) : mod.nop(),
     set(RB, get(0)),
     mod.block('done', [
       mod.loop(
