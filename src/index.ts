@@ -7,6 +7,7 @@ export * as constraints from './keras/constraints.js';
 export * as optimizers from './keras/optimizers/index.js';
 export * as losses from './keras/losses.js';
 export * as metrics from './keras/metrics.js';
+export * as data from './keras/data/index.js';
 export {
   input, model, sequential, InputLayer, KerasTensor, Layer, Model, Functional, Sequential,
   deserializeLayer, registerLayer, resetLayerNames,

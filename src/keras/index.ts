@@ -28,3 +28,4 @@ export {
 } from './engine/training_state.js';
 export { loadLayersModel, type LoadLayersModelOptions } from './saving/load.js';
 export { type SaveOptions } from './saving/save.js';
+export * as data from './data/index.js';

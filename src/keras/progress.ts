@@ -108,14 +108,17 @@ export class ProgbarLogger extends Callback {
     for (const n of this.trainNames) if (logs[n] !== undefined) this.sums[n] = (this.sums[n] ?? 0) + logs[n]! * size;
     if (this.verbose !== 1 || !this.stream.isTTY) return;
     const now = performance.now();
-    const steps = this.params?.steps ?? this.batchesDone;
-    if (now - this.lastDraw < this.intervalMs && this.batchesDone < steps) return;
+    const known = this.params?.steps;
+    const steps = known ?? this.batchesDone;
+    if (now - this.lastDraw < this.intervalMs && (known === undefined || this.batchesDone < steps)) return;
     this.lastDraw = now;
     const running: Logs = {};
     for (const n of Object.keys(this.sums)) running[n] = this.sums[n]! / this.seen;
     const elapsed = now - this.epochStart;
     const eta = (elapsed / this.batchesDone) * (steps - this.batchesDone);
-    this.stream.write(`\r${this.counter(this.batchesDone, steps)} ${formatBar(this.batchesDone, steps)} - ETA: ${formatDuration(eta)} - ${formatLogs(running, this.trainNames)}\x1b[K`);
+    // A dataset of unknown size: a count of batches so far, no bar or ETA (Keras's "12/Unknown").
+    const head = known === undefined ? `${this.batchesDone}/Unknown` : `${this.counter(this.batchesDone, steps)} ${formatBar(this.batchesDone, steps)} - ETA: ${formatDuration(eta)}`;
+    this.stream.write(`\r${head} - ${formatLogs(running, this.trainNames)}\x1b[K`);
   }
 
   override onEpochEnd(epoch: number, logs: Logs): void {

@@ -17,11 +17,12 @@ export type Logs = Record<string, number>;
 export interface TrainingParams {
   epochs: number;
   initialEpoch: number;
-  /** Batches per epoch. */
-  steps: number;
-  /** Training samples per epoch. */
-  samples: number;
-  batchSize: number;
+  /** Batches per epoch (undefined: a dataset of unknown size). */
+  steps: number | undefined;
+  /** Training samples per epoch (undefined when unknown). */
+  samples: number | undefined;
+  /** undefined: a dataset whose batch size is not announced. */
+  batchSize: number | undefined;
   verbose: 0 | 1 | 2;
   /** Names reported in epoch logs, e.g. ['loss', 'acc', 'val_loss', 'val_acc']. */
   metrics: string[];

@@ -15,6 +15,9 @@ import type { Logs } from '../callbacks/callback.js';
 import { saveModel, type SaveOptions } from '../saving/save.js';
 import type { ModelDestination } from '../../frontend/io/source.js';
 import type { SaveResult } from '../../frontend/io/formats.js';
+import { Dataset } from '../data/dataset.js';
+import type { Element } from '../data/element.js';
+import { evaluateDataset, fitDataset, predictDataset, type DatasetFitArgs } from '../data/fit.js';
 import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileArgs, type ModelEvaluateArgs, type ModelFitArgs } from './training.js';
 import { checkCompileArgs, checkEvaluateArgs, checkFitArgs, checkPredictArgs, xTensors, yTensor } from './model_args.js';
 import { InputLayer } from './input.js';
@@ -183,7 +186,10 @@ export class Model extends Layer {
   }
 
   /** Train for `epochs` epochs; each step is one compiled program with resident state. */
-  async fit(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelFitArgs): Promise<History> {
+  async fit(x: Dataset<Element>, args?: DatasetFitArgs): Promise<History>;
+  async fit(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelFitArgs): Promise<History>;
+  async fit(x: Tensor | Tensor[] | Dataset<Element>, y?: Tensor | [Tensor] | DatasetFitArgs, args?: ModelFitArgs): Promise<History> {
+    if (x instanceof Dataset) return fitDataset(this, x, y as DatasetFitArgs | undefined); // kiln.data: batches stream
     const who = `fit: model '${this.name}'`;
     const xs = xTensors(who, x);
     const ys = yTensor(who, y);
@@ -196,7 +202,10 @@ export class Model extends Layer {
   }
 
   /** Loss and metrics over (x, y), e.g. {loss: 0.31, acc: 0.9}. */
-  async evaluate(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelEvaluateArgs): Promise<Logs> {
+  async evaluate(x: Dataset<Element>, args?: { steps?: number }): Promise<Logs>;
+  async evaluate(x: Tensor | Tensor[], y: Tensor | [Tensor], args?: ModelEvaluateArgs): Promise<Logs>;
+  async evaluate(x: Tensor | Tensor[] | Dataset<Element>, y?: Tensor | [Tensor] | { steps?: number }, args?: ModelEvaluateArgs): Promise<Logs> {
+    if (x instanceof Dataset) return evaluateDataset(this, x, y as { steps?: number } | undefined);
     const who = `evaluate: model '${this.name}'`;
     return evaluateModel(this, xTensors(who, x), yTensor(who, y), checkEvaluateArgs(who, args));
   }
@@ -331,10 +340,12 @@ export class Model extends Layer {
    * IR function (weights are parameters kept resident by the compiled program) and run by the
    * frontend's executor.
    */
+  predict(x: Dataset<Element>, args?: { steps?: number }): Promise<Tensor | Tensor[]>;
   predict(x: Tensor, args?: PredictArgs): Tensor | Tensor[];
   predict(x: Tensor[], args?: PredictArgs): Tensor | Tensor[];
   predict(x: Tensor | Tensor[], args?: PredictArgs): Tensor | Tensor[];
-  predict(x: Tensor | Tensor[], options?: PredictArgs): Tensor | Tensor[] {
+  predict(x: Tensor | Tensor[] | Dataset<Element>, options?: PredictArgs | { steps?: number }): Tensor | Tensor[] | Promise<Tensor | Tensor[]> {
+    if (x instanceof Dataset) return predictDataset(this, x, options as { steps?: number } | undefined); // streams, so asynchronous
     const xs = xTensors(`predict: model '${this.name}'`, x);
     const args = checkPredictArgs(`predict: model '${this.name}'`, options);
     if (xs.some((t) => t.isSymbolic)) {

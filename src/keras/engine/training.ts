@@ -152,12 +152,12 @@ function inline(func: Func, inputs: readonly Tensor[]): Tensor[] {
 }
 
 /** Per-example type of an input: the tensor's type without its batch axis. */
-interface FeatureType {
+export interface FeatureType {
   shape: number[];
   dtype: DType;
 }
 
-const featureOf = (t: Tensor): FeatureType => ({ shape: t.shape.slice(1), dtype: t.dtype });
+export const featureOf = (t: Tensor): FeatureType => ({ shape: t.shape.slice(1), dtype: t.dtype });
 const batchType = (f: FeatureType, b: number): TensorType => tensorType([b, ...f.shape], f.dtype);
 const scalarF32 = (v: number): Float32Array => Float32Array.of(v);
 
@@ -633,7 +633,7 @@ function asList(x: Tensor | readonly Tensor[]): Tensor[] {
 }
 
 /** Check x and y against the model's inputs; errors name the model and the shapes. */
-function checkData(what: string, model: Model, xs: Tensor[], y: Tensor): number {
+export function checkData(what: string, model: Model, xs: Tensor[], y: Tensor): number {
   if (!(y instanceof Tensor)) throw new KilnError(`${what}: model '${model.name}' expects y as a Tensor, got ${typeof y}`);
   xs.forEach((x, i) => {
     if (!(x instanceof Tensor)) throw new KilnError(`${what}: model '${model.name}' expects x as a Tensor or a list of Tensors; item ${i} is ${typeof x}`);
@@ -735,7 +735,7 @@ function checkLabels(out: Record<string, TensorData>, trainer: Trainer, data: Da
   );
 }
 
-function feeds(arrays: TensorData[]): Record<string, TensorData> {
+export function feeds(arrays: TensorData[]): Record<string, TensorData> {
   const xNames = inputNames(arrays.length - 1);
   const rec: Record<string, TensorData> = { y: arrays[arrays.length - 1]! };
   xNames.forEach((n, i) => { rec[n] = arrays[i]!; });
@@ -754,7 +754,7 @@ export async function evaluateModel(model: Model, x: Tensor | Tensor[], y: Tenso
 // ---- fit ----------------------------------------------------------------------------------------------
 
 /** Give each callback the state setTrainingState restored for it (matched by position and class). */
-function restoreCallbackStates(callbacks: readonly Callback[], trainer: Trainer): void {
+export function restoreCallbackStates(callbacks: readonly Callback[], trainer: Trainer): void {
   const states = trainer.resumeCallbacks;
   trainer.resumeCallbacks = undefined;
   if (!states) return;
