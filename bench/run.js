@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
@@ -40,6 +40,7 @@ const benches = [
   { name: 'transformer', args: ['--rounds', rounds, '--budget', budget] },
   { name: 'lstm', args: ['--budget', quick ? '1000' : '3000'] },
   { name: 'sampler', args: ['--rounds', rounds, '--budget', budget] },
+  { name: 'resident_weights', args: ['--budget', quick ? '100' : '200', '--changes', quick ? '3' : '6'] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -88,6 +89,7 @@ section('Training', 'training.md');
 section('Transformer encoder', 'transformer.md');
 section('LSTM language model training', 'lstm.md');
 section('Text sampler (compiled while loop)', 'sampler.md');
+section('Predict after a weight change (resident weights)', 'resident_weights.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');
