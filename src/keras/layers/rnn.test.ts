@@ -80,7 +80,7 @@ describe('RNN wrapper', () => {
     expect(getMask(l1.apply(e) as Tensor)).toBe(getMask(e));
   });
 
-  it('stateful: states carry over between calls and resetStates clears them, as tfjs-layers', () => {
+  it('stateful: states carry over between calls and resetStates clears them, as tfjs-layers', async () => {
     const x1 = randomTensor([2, 3, 2], 36), x2 = randomTensor([2, 3, 2], 37);
     const k = lstm({ units: 3, stateful: true });
     k.apply(x1);
@@ -97,6 +97,10 @@ describe('RNN wrapper', () => {
     expect(k.weights).toHaveLength(3); // states are not weights
     expect(() => k.apply(randomTensor([3, 3, 2], 1))).toThrow(/stateful: built for batch size 2, got an input of batch 3/);
     expect(() => lstm({ units: 2 }).resetStates()).toThrow(/needs a stateful RNN/);
+    // fit's compiled step does not bind the states: refused with what to do, not silently dropped.
+    const m = sequential({ layers: [lstm({ units: 3, stateful: true, batchInputShape: [2, 3, 2] })] });
+    m.compile({ optimizer: sgd({ learningRate: 0.1 }), loss: 'meanSquaredError' });
+    await expect(m.fit(x1, randomTensor([2, 3], 5), { epochs: 1, batchSize: 2, verbose: 0 })).rejects.toThrow(/stateful: the carried states cannot be updated inside this traced function/);
   });
 
   it('config round trip of the generic RNN (stacked cells) through the registry', () => {

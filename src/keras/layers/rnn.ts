@@ -301,7 +301,16 @@ export class RNN extends Layer {
     } finally {
       dropCell?.endDropout();
     }
-    if (this.stateVariables) this.stateVariables.forEach((v, i) => v.assign(r.states[i]!));
+    if (this.stateVariables) {
+      try {
+        this.stateVariables.forEach((v, i) => v.assign(r.states[i]!));
+      } catch (e) {
+        if (!(e instanceof KilnError)) throw e;
+        // A traced step that does not bind the states (fit's training step today) cannot carry them.
+        this.fail(`stateful: the carried states cannot be updated inside this traced function (${e.message.split(':')[0]}); ` +
+          'stateful RNNs run in predict and in eager calls; to train, use stateful: false (fit does not carry states between batches yet)');
+      }
+    }
     const output = this.returnSequences ? r.outputs! : r.lastOutput;
     return this.returnState ? [output, ...r.states] : output;
   }
