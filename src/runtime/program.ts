@@ -500,22 +500,16 @@ export class Program implements EntryPoint {
    */
   private batchOf(plan: EntryPlan, inputs: unknown): number | undefined {
     const max = this.maxBatch;
-    if (max === undefined) return undefined;
-    if (typeof inputs !== 'object' || inputs === null) return max;
+    if (max === undefined || typeof inputs !== 'object' || inputs === null) return max;
     let n: number | undefined, from = '';
     for (const s of plan.inputs) {
-      if (s.batch === undefined) continue;
-      const data = (inputs as Record<string, unknown>)[s.name];
-      if (!ArrayBuffer.isView(data) || data instanceof DataView) continue;
-      const len = (data as TensorData).length;
+      const data = (inputs as Record<string, TensorData>)[s.name];
+      if (!s.batch || !ArrayBuffer.isView(data)) continue;
       const per = elementCount(s.shape) / max;
-      const item = `[${[s.batch, ...s.shape.slice(1)].join(', ')}]`;
-      if (len === 0 || len % per !== 0) {
-        throw new KilnRuntimeError(`input '${s.name}' has ${len} elements, not a whole number of batch items (each ${item} = ${per} elements, shape [N${s.batch > 1 ? `*${s.batch}` : ''}, ${s.shape.slice(1).join(', ')}] with N from 1 to maxBatch ${max})`);
-      }
-      const m = len / per;
-      if (m > max) {
-        throw new KilnRuntimeError(`input '${s.name}' has shape [${[m * s.batch, ...s.shape.slice(1)].join(', ')}]: batch ${m} is more than this artifact's maxBatch ${max}; split the batch, or compile with maxBatch >= ${m}`);
+      const m = data.length / per;
+      const shape = `[N${s.batch > 1 ? `*${s.batch}` : ''}, ${s.shape.slice(1).join(', ')}]`;
+      if (!(m >= 1 && m <= max && m % 1 === 0)) {
+        throw new KilnRuntimeError(`input '${s.name}' has ${data.length} elements; it takes shape ${shape} (${per} elements per batch item) with batch N from 1 to maxBatch ${max}`);
       }
       if (n !== undefined && m !== n) throw new KilnRuntimeError(`inputs disagree on the batch size: '${from}' has ${n} batch items, '${s.name}' has ${m}`);
       n = m;
@@ -523,4 +517,5 @@ export class Program implements EntryPoint {
     }
     return n ?? max;
   }
+
 }

@@ -262,16 +262,12 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
     bad('manifest.weights', `an object {offset, length} (the file has a ${wSection}-byte 'weights' section)`, undefined);
   }
 
-  // Batch polymorphism: max, and every batched tensor's leading dim a multiple of it.
-  let maxBatch: number | undefined;
-  if (raw.batch !== undefined) {
-    const b = obj(raw.batch, 'manifest.batch');
-    maxBatch = int(b.max, 'manifest.batch.max', 1, 65536);
-    const slot = int(b.slot, 'manifest.batch.slot');
-    if (slot % 4 !== 0 || slot + 4 > memBytes) bad('manifest.batch.slot', `a multiple of 4 inside the ${memBytes}-byte ${space}`, slot);
-    [['inputs', inputs], ['outputs', outputs]].forEach(([what, list]) => (list as TensorSpec[]).forEach((t, i) => {
-      if (t.batch !== undefined && t.shape[0] !== t.batch * maxBatch!) bad(`manifest.${what as string}[${i}].shape[0]`, `batch * manifest.batch.max = ${t.batch * maxBatch!}`, t.shape[0]);
-    }));
+  // Batch polymorphism: every batched tensor leads with batch * max; the slot is an i32 in memory.
+  const b = opt(raw.batch, (x) => obj(x, 'manifest.batch'));
+  const maxBatch = b && int(b.max, 'manifest.batch.max', 1, 65536);
+  if (b) {
+    if (int(b.slot, 'manifest.batch.slot') % 4 || (b.slot as number) + 4 > memBytes) bad('manifest.batch.slot', 'an aligned i32 in memory', b.slot);
+    for (const t of [...inputs, ...outputs]) if (t.batch && t.shape[0] !== t.batch * maxBatch!) bad(`'${t.name}'.shape[0]`, `batch * batch.max = ${t.batch * maxBatch!}`, t.shape[0]);
   }
   const kernelNames = new Map<string, number>();
   const kernels: KernelSpec[] = arr(raw.kernels, 'manifest.kernels').map((x, i) => {
@@ -285,11 +281,8 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
     const minWork = opt(k.minWorkPerThread, (v) => int(v, `${path}.minWorkPerThread`));
     opt(k.note, (v) => (typeof v === 'string' ? v : bad(`${path}.note`, 'a string', v)));
     opt(k.batch, (v) => {
-      if (maxBatch === undefined) bad(`${path}.batch`, 'absent (the manifest has no batch.max)', v);
-      if (Array.isArray(v)) {
-        if (v.length !== maxBatch) bad(`${path}.batch`, `a number or an array of ${maxBatch} work counts`, v);
-        v.forEach((x, j) => { if (int(x, `${path}.batch[${j}]`) > work) bad(`${path}.batch[${j}]`, `at most work (${work})`, x); });
-      } else if (int(v, `${path}.batch`) * maxBatch! > work) bad(`${path}.batch`, `at most work / batch.max (${work} / ${maxBatch})`, v);
+      const ok = maxBatch && (Array.isArray(v) ? v.length === maxBatch && v.every((x) => int(x, `${path}.batch`) <= work) : int(v, `${path}.batch`) * maxBatch <= work);
+      if (!ok) bad(`${path}.batch`, `work counts for batch 1..${maxBatch ?? '(no manifest.batch)'}, each at most work ${work}`, v);
     });
     return { ...(k as unknown as KernelSpec), name, work, ...(minWork !== undefined ? { minWorkPerThread: minWork } : {}) };
   });
