@@ -236,6 +236,31 @@ describe('loops', () => {
     }
   });
 
+  it('a per-iteration temporary is not carried; a loop variable that changes dtype is refused by name', () => {
+    const f = kiln.fn((x: kiln.Tensor) => {
+      let s = x;
+      let t;
+      while (k.less(k.sum(s), 50)) {
+        t = k.mul(s, 2);
+        s = k.add(t, 1);
+      }
+      return s;
+    }, { scope });
+    let s = toTf(rand([2], 3, 0, 1));
+    while (sumOf(s) < 50) s = tf.add(tf.mul(s, 2), 1);
+    expectClose(f(rand([2], 3, 0, 1)), s);
+    const bad = kiln.fn((x: kiln.Tensor) => {
+      let acc: number | kiln.Tensor = 0;
+      let n = 0;
+      while (k.less(k.sum(x), 10)) {
+        acc = k.add(k.cast(acc, 'f32'), k.sum(x));
+        n = n + 1;
+      }
+      return [acc as kiln.Tensor, k.scalar(n)];
+    }, { scope });
+    expect(() => bad(rand([2]))).toThrow(/while loop at line 4 .*loop variable 'acc' enters the loop as i32\[\] \(from the JS value 0\) but one iteration makes it f32\[\]/);
+  });
+
   it('do ... while on a tensor condition', () => {
     const f = kiln.fn((x: kiln.Tensor) => {
       let s = x;
