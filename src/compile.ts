@@ -13,7 +13,7 @@ import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion
 import { explainPlan } from './passes/explain.js';
 import { buildProgram, manifestSchedule, type Program, type ProgramBuffer } from './codegen/program.js';
 import { analyzeBatch } from './passes/batch_poly.js';
-import { planBatchWork } from './codegen/batch_work.js';
+import { describeBatchWork, planBatchWork } from './codegen/batch_work.js';
 import { unrollShortLoops } from './codegen/unroll.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
@@ -112,13 +112,15 @@ export class CompiledArtifact {
     readonly func: Func,
     readonly plan: FusionPlan,
     readonly program: Program,
+    /** maxBatch: how each kernel's work follows the run's batch (for explain). */
+    readonly batchNote?: string,
   ) {}
   /** Peak bytes of the intermediate arena, and what all intermediates would take unplanned. */
   get memory(): { peakBytes: number; sumIntermediateBytes: number; weightsBytes: number } {
     return { peakBytes: this.program.peakBytes, sumIntermediateBytes: this.program.sumIntermediateBytes, weightsBytes: this.program.weights.length };
   }
   explain(): string {
-    return explainPlan(this.plan);
+    return explainPlan(this.plan) + (this.batchNote ? `\n${this.batchNote}\n` : '');
   }
   async save(path: string): Promise<void> {
     // Crash-safe: a temporary name, fsync, rename; a reader never sees half an artifact.
@@ -262,7 +264,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
     meta: { splits: program.splits, signature: fn.params.map((p) => typeToString(p.type)) },
   };
   const bytes = stage(opts, 'pack', () => writeArtifact({ manifest, sections }));
-  return new CompiledArtifact(bytes, manifest, fn, plan, program);
+  return new CompiledArtifact(bytes, manifest, fn, plan, program, bw && describeBatchWork(program, bw));
 }
 
 export type { Manifest };

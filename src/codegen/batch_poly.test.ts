@@ -9,6 +9,7 @@ import * as kiln from '../index.js';
 import { KilnError } from '../ir/types.js';
 import { KilnRuntimeError } from '../runtime/errors.js';
 import { load, type Program } from '../runtime/index.js';
+import type { Manifest } from '../runtime/manifest.js';
 import { firstMismatch } from './wasm/test_util.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { cnnPair, saveWithTfjs } from '../cli/test_models.js';
@@ -100,6 +101,8 @@ describe('maxBatch: one artifact for every batch size', () => {
     // The conv kernels run one work item per output row of each batch item.
     const conv = poly.manifest.kernels.find((k) => k.note?.startsWith('conv '))!;
     expect(conv.batch).toBe(conv.work / MAX);
+    expect(poly.explain()).toContain(`batch: one program for every batch from 1 to ${MAX}`);
+    expect(poly.explain()).toContain(`  ${conv.name}: ${conv.work / MAX} * n`);
   }, 60_000);
 
   it('an MLP equals specialized artifacts (GEMM row blocks of 4 rows: work steps at 4-row boundaries)', async () => {
@@ -190,4 +193,19 @@ describe('maxBatch: one artifact for every batch size', () => {
       t.remove();
     }
   }, 30_000);
+
+  it('the loader checks the batch fields of the manifest', async () => {
+    const { readArtifact, writeArtifact } = await import('../runtime/index.js');
+    const art = kiln.compile(mlp(), { maxBatch: 4 });
+    const edit = async (f: (m: Manifest) => void) => {
+      const { manifest, sections } = readArtifact(art.bytes);
+      const m = JSON.parse(JSON.stringify(manifest)) as Manifest;
+      f(m);
+      try { await load(writeArtifact({ manifest: { ...m, sections: undefined }, sections }), { threads: 1 }); } catch (e) { expect(e).toBeInstanceOf(KilnRuntimeError); return (e as Error).message; }
+      throw new Error('loaded');
+    };
+    expect(await edit((m) => { m.kernels[0]!.batch = [1, 2]; })).toMatch(/manifest\.kernels\[0\]\.batch must be work counts for batch 1\.\.4, each at most work/);
+    expect(await edit((m) => { m.inputs[0]!.shape[0] = 5; })).toMatch(/'input'\.shape\[0\] must be batch \* batch\.max = 4/);
+    expect(await edit((m) => { m.batch!.slot = 3; })).toMatch(/manifest\.batch\.slot must be an aligned i32 in memory/);
+  });
 });

@@ -119,3 +119,16 @@ export function workAt(full: number, w: BatchWork | undefined, n: number): numbe
   if (w === undefined) return full;
   return typeof w === 'number' ? w * n : w[n - 1]!;
 }
+
+/** For explain(): which kernels follow the run's batch and how, and which always run in full. */
+export function describeBatchWork(program: Program, plan: BatchPlan): string {
+  const lines = [`batch: one program for every batch from 1 to ${plan.maxBatch} (memory planned at ${plan.maxBatch}); work items at batch n:`];
+  program.kernels.forEach((k, i) => {
+    const w = plan.work[i];
+    const how = w === undefined ? `${k.work} always (does not depend on the batch)`
+      : typeof w === 'number' ? `${w} * n`
+      : `${w[0]} at n = 1 ... ${k.work} at n = ${plan.maxBatch} (blocks of rows)`;
+    lines.push(`  ${k.name}: ${how}`);
+  });
+  return lines.join('\n');
+}
