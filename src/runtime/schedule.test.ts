@@ -150,12 +150,12 @@ describe('manifest validator: loop and branch entries', () => {
 
   it('refuses malformed loop and branch entries, naming the field', async () => {
     const at = `manifest\\.schedule\\[${loopAt}\\]`;
-    await rejects(edited(() => {}, 3), new RegExp(`${at} must be a kernel index \\(loop and branch entries need format version 4, this artifact is version 3\\)`));
+    await rejects(edited(() => {}, 3), new RegExp(`${at} must be a kernel index \\(version 3; loops and branches need version 4\\)`));
     await rejects(edited((_, l) => { delete l.flag; }), new RegExp(`${at}\\.loop must be a loop with a count, a flag or both`));
     await rejects(edited((_, l) => { l.count = -1; }), new RegExp(`${at}\\.loop\\.count must be an integer in \\[0, 2\\^31\\), got -1`));
     await rejects(edited((_, l) => { l.cnt = 3; }), new RegExp(`${at}\\.loop\\.cnt is not a field here \\(fields: count, head, flag, body, note\\)`));
-    await rejects(edited((_, l) => { l.flag.dtype = 'f16'; }), new RegExp(`${at}\\.loop\\.flag\\.dtype must be one of 'bool', 'u8', 'i8', 'i32', 'f32', got "f16"`));
-    await rejects(edited((_, l) => { l.flag.offset = 2 ** 30; }), new RegExp(`${at}\\.loop\\.flag \\[1073741824, 1073741825\\) does not fit the \\d+-byte memory`));
+    await rejects(edited((_, l) => { l.flag.dtype = 'f16'; }), new RegExp(`${at}\\.loop\\.flag\\.dtype must be one of bool, u8, i8, i32, f32, got "f16"`));
+    await rejects(edited((_, l) => { l.flag.offset = 2 ** 30; }), new RegExp(`${at}\\.loop\\.flag \\('flag'\\) \\[1073741824, 1073741825\\) does not fit the \\d+-byte memory`));
     await rejects(edited((_, l) => { l.flag = { offset: 2, dtype: 'i32' }; }), new RegExp(`${at}\\.loop\\.flag\\.offset must be a multiple of the i32 size 4, got 2`));
     await rejects(edited((m, l) => { l.body = [m.kernels.length]; }), new RegExp(`${at}\\.loop\\.body\\[0\\] must be an integer in \\[0, ${(seed.manifest as Obj).kernels.length - 1}\\]`));
     await rejects(edited((m) => { m.schedule[loopAt] = { branch: { flag: m.schedule[loopAt].loop.flag, then: [0] } }; }), new RegExp(`${at}\\.branch\\.else must be an array, got undefined`));

@@ -175,7 +175,7 @@ function tensors(x: unknown, path: string, memBytes: number, space: string): Ten
   });
 }
 
-const FLAG_DTYPES = ['bool', 'u8', 'i8', 'i32', 'f32'];
+const FLAG_DTYPES: string[] = ['bool', 'u8', 'i8', 'i32', 'f32'];
 
 /** Refuses keys outside `known`, listing the known ones. */
 function keys(o: Obj, path: string, known: readonly string[]): void {
@@ -188,26 +188,22 @@ function keys(o: Obj, path: string, known: readonly string[]): void {
  * scalars inside memory; a loop has a count or a flag.
  */
 function schedule(x: unknown, path: string, kernels: number, version: number, memBytes: number, space: string, depth = 0): ScheduleEntry[] {
-  if (depth > 32) fail(`${path}: loops and branches nest more than 32 deep`);
+  if (depth > 32) fail(`${path} nests too deep (over 32)`);
   const flag = (f: unknown, at: string): FlagSpec => {
     const o = obj(f, at);
     keys(o, at, ['offset', 'dtype']);
-    if (!FLAG_DTYPES.includes(o.dtype as string)) bad(`${at}.dtype`, `one of ${FLAG_DTYPES.map((d) => `'${d}'`).join(', ')}`, o.dtype);
-    const size = dtypeBytes(o.dtype as DType);
-    const offset = int(o.offset, `${at}.offset`);
-    if (offset % size !== 0) bad(`${at}.offset`, `a multiple of the ${String(o.dtype)} size ${size}`, offset);
-    if (offset + size > memBytes) fail(`${at} [${offset}, ${offset + size}) does not fit the ${memBytes}-byte ${space}`);
-    return { offset, dtype: o.dtype as FlagSpec['dtype'] };
+    const t = tensor({ ...o, name: 'flag', shape: [] }, at, memBytes, space);
+    if (!FLAG_DTYPES.includes(t.dtype)) bad(`${at}.dtype`, `one of ${FLAG_DTYPES.join(', ')}`, t.dtype);
+    return { offset: t.offset, dtype: t.dtype as FlagSpec['dtype'] };
   };
   const nested = (v: unknown, at: string) => schedule(v, at, kernels, version, memBytes, space, depth + 1);
-  const note = (o: Obj, at: string) => opt(o.note, (v) => (typeof v === 'string' ? v : bad(`${at}.note`, 'a string', v)));
   return arr(x, path).map((k, i): ScheduleEntry => {
     const at = `${path}[${i}]`;
     if (typeof k !== 'object' || k === null || Array.isArray(k)) {
       if (kernels === 0) bad(at, 'a kernel index, but manifest.kernels is empty', k);
       return int(k, at, 0, kernels - 1);
     }
-    if (version < 4) bad(at, `a kernel index (loop and branch entries need format version 4, this artifact is version ${version})`, k);
+    if (version < 4) bad(at, `a kernel index (version ${version}; loops and branches need version 4)`, k);
     const e = k as Obj;
     keys(e, at, ['loop', 'branch']);
     if ((e.loop === undefined) === (e.branch === undefined)) bad(at, 'a kernel index, {loop} or {branch}', k);
@@ -220,13 +216,11 @@ function schedule(x: unknown, path: string, kernels: number, version: number, me
       if (count === undefined && !f) bad(lp, 'a loop with a count, a flag or both (else it never ends)', l);
       const head = opt(l.head, (v) => nested(v, `${lp}.head`));
       const body = nested(l.body, `${lp}.body`);
-      note(l, lp);
       return { loop: { ...(count !== undefined ? { count } : {}), ...(head ? { head } : {}), ...(f ? { flag: f } : {}), body } };
     }
     const bp = `${at}.branch`;
     const b = obj(e.branch, bp);
     keys(b, bp, ['flag', 'then', 'else', 'note']);
-    note(b, bp);
     return { branch: { flag: flag(b.flag, `${bp}.flag`), then: nested(b.then, `${bp}.then`), else: nested(b.else, `${bp}.else`) } };
   });
 }
