@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const budgetMs = Number(args.get('budget') ?? 300);
   const threadCounts = (args.get('threads') ?? '1,2').split(',').map(Number);
+  const rounds = Number(args.get('rounds') ?? 5);
   const rows: Row[] = [];
   for (const spec of [MLP, CNN] as ModelSpec[]) {
     const maxBatch = Math.max(...spec.batches);
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
           row.maxDiff = maxAbsDiff(out(pp), out(sp));
           // Interleaved rounds, best of each: the machine is shared.
           let a = Infinity, b = Infinity;
-          for (let r = 0; r < 3; r++) {
+          for (let r = 0; r < rounds; r++) {
             a = Math.min(a, (await measure(() => pp.runSync(feed), { budgetMs })).ms);
             b = Math.min(b, (await measure(() => sp.runSync(feed), { budgetMs })).ms);
           }
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     rows.map((r) => [r.model, String(r.maxBatch), String(r.batch), String(r.threads), fmtMs(r.polyMs), fmtMs(r.specializedMs), r.ratio?.toFixed(2) ?? r.error ?? '—', r.maxDiff?.toExponential(1) ?? '—']),
   );
   writeResult('batch_poly', rows);
-  const md = 'One artifact compiled with `maxBatch` (the largest batch) run at batch 1 and at maxBatch, against artifacts specialized for that batch, best of 3 interleaved rounds of medians (ratio = polymorphic / specialized; target <= 1.10):\n\n' + table;
+  const md = `One artifact compiled with \`maxBatch\` (the largest batch) run at batch 1 and at maxBatch, against artifacts specialized for that batch, best of ${rounds} interleaved rounds of medians (ratio = polymorphic / specialized; target <= 1.10):\n\n` + table;
   fs.writeFileSync(path.join(OUT_DIR, 'batch_poly.md'), md + '\n');
   console.log(md);
 }
