@@ -75,7 +75,7 @@ describe('file sources', () => {
     expect(a.shape).toEqual([2, 2, 3]);
     expect(Array.from(a.data)).toEqual(Array.from({ length: 12 }, (_, i) => i * 20));
     expect(Array.from(decodeIdx(ints).data)).toEqual([-5, 70000, 9]);
-    const ds = await idx({ xs: gzipSync(img), ys: Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 7, 9) }, { normalize: true, channelsLast: true });
+    const ds = await idx({ xs: new Uint8Array(gzipSync(img)), ys: Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 7, 9) }, { normalize: true, channelsLast: true });
     const els = (await ds.toArray()) as XY[];
     expect(els[1]!.xs.shape).toEqual([2, 3, 1]);
     expect(els[1]!.xs.dataSync()[5]).toBeCloseTo((11 * 20) / 255, 6);
