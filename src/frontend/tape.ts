@@ -106,7 +106,7 @@ function flatten(out: unknown, who: string): { tensors: Tensor[]; unflatten(ts: 
 function inline(trace: Trace, func: Func, inputs: readonly Tensor[], op: string): Tensor[] {
   const map = new Map<Value, Value>();
   func.params.forEach((p, i) => map.set(p, trace.valueOf(inputs[i]!, op)));
-  for (const v of func.body) map.set(v, trace.builder.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, v.regions));
+  for (const v of func.body) map.set(v, trace.builder.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, v.regions.map((r) => r.clone())));
   return func.results.map((r) => trace.symbolic(map.get(r)!));
 }
 

@@ -147,7 +147,7 @@ function inline(func: Func, inputs: readonly Tensor[]): Tensor[] {
   const t = activeTrace()!;
   const map = new Map<Value, Value>();
   func.params.forEach((p, i) => map.set(p, t.valueOf(inputs[i]!, 'train_step')));
-  for (const v of func.body) map.set(v, t.builder.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, v.regions));
+  for (const v of func.body) map.set(v, t.builder.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, v.regions.map((r) => r.clone())));
   return func.results.map((r) => t.symbolic(map.get(r)!));
 }
 
