@@ -94,10 +94,10 @@ describe('file sources', () => {
     const batch = (await ds.batch(1000).take(1).toArray())[0] as XY;
     expect(batch.xs.shape).toEqual([1000, 28, 28, 1]);
     // Oracle: the gunzipped file's bytes after the 16-byte header, read directly.
-    const raw = gunzipSync(readFileSync(join(FM, files[0]!)));
+    const raw = gunzipSync(new Uint8Array(readFileSync(join(FM, files[0]!))));
     const px = batch.xs.dataSync();
     for (let i = 0; i < 1000 * 784; i += 997) expect(px[i]).toBeCloseTo(raw[16 + i]! / 255, 6);
-    const labRaw = gunzipSync(readFileSync(join(FM, files[1]!)));
+    const labRaw = gunzipSync(new Uint8Array(readFileSync(join(FM, files[1]!))));
     expect(Array.from(batch.ys.dataSync().subarray(0, 50))).toEqual(Array.from(labRaw.subarray(8, 58)));
     const counts = new Array(10).fill(0);
     for (const l of batch.ys.dataSync()) counts[l]++;
