@@ -153,6 +153,8 @@ describe('maxBatch: one artifact for every batch size', () => {
     refused((x) => kiln.transpose(x), /the batch reaches axis 1, not only the leading one/);
     refused((x) => kiln.concat([x, x], 0), /concatenates along the batch axis/);
     refused((x) => kiln.slice(x, [1, 0], [5, 4]), /maxBatch 6: .*slice %\d+/);
+    // A value computed from the batch size at trace time would be wrong at every other size.
+    refused((x) => kiln.div(x, x.shape[0]!), /constant %\d+ \(f32\[\]\) holds values that depend on the batch size \(element 0 is 6 at one batch size and 7 at the other\)/);
   });
 
   it('option checks: maxBatch must be a positive integer; a Func, compileEntries and CUDA refuse it', () => {

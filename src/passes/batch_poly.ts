@@ -65,12 +65,24 @@ export function analyzeBatch(fa: Func, fb: Func, maxBatch: number, otherBatch: n
       f = ka;
     }
     if (f > 0) factors.set(a, f);
+    if (a.op === 'constant') checkConstant(a, b, refuse);
     checkOp(a, f, k, refuse);
   });
   fa.results.forEach((r, i) => {
     if (index.get(r) !== index.get(fb.results[i]!)) throw new KilnError(`maxBatch ${maxBatch}: '${fa.name}' returns different values at batch ${maxBatch} and ${otherBatch} (result ${i}); compile it without maxBatch`);
   });
   return { maxBatch, factors };
+}
+
+/**
+ * A constant must not depend on the batch size (a folded 1/batch would be wrong at other sizes):
+ * equal in both traces, or for a batch-shaped one, its rows equal the other trace's first rows.
+ */
+function checkConstant(a: Value, b: Value, refuse: (v: Value, why: string) => never): void {
+  const x = attr.literal(a.attrs, 'value').data, y = attr.literal(b.attrs, 'value').data;
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i] && !(Number.isNaN(x[i]) && Number.isNaN(y[i]))) refuse(a, `holds values that depend on the batch size (element ${i} is ${x[i]} at one batch size and ${y[i]} at the other)`);
+  }
 }
 
 /** Whether op `v` keeps each batch row local (its rows depend only on the same rows of its operands). */
