@@ -210,4 +210,22 @@ describe('maxBatch: one artifact for every batch size', () => {
     expect(await edit((m) => { m.inputs[0]!.shape[0] = 5; })).toMatch(/'input'\.shape\[0\] must be batch \* batch\.max = 4/);
     expect(await edit((m) => { m.batch!.slot = 3; })).toMatch(/manifest\.batch\.slot must be an aligned i32 in memory/);
   });
+
+  it('a pretrained model (esrgan-slim x4, pixel shuffle): one artifact for batch 1..3 equals specialized artifacts', async () => {
+    const { existsSync } = await import('node:fs');
+    const path = new URL('../../test/fixtures/models/esrgan-slim/x4/model.json', import.meta.url).pathname;
+    if (!existsSync(path)) throw new Error(`fixture ${path} is missing: run \`npm run fixtures\` to fetch the pretrained test models`);
+    const model = await kiln.loadLayersModel(`file://${path}`);
+    const poly = kiln.compile(model, { maxBatch: 3, inputShapes: [[3, 12, 10, 3]] });
+    const prog = await loaded(poly.bytes, 2);
+    const name = prog.inputs[0]!.name;
+    for (const n of [1, 3]) {
+      const x = data(n * 12 * 10 * 3, n).map((v) => (v + 1) * 127.5);
+      const sp = await loaded(kiln.compile(model, { inputShapes: [[n, 12, 10, 3]] }).bytes, 2);
+      const got = Object.values(prog.runSync({ [name]: x }))[0]!;
+      const want = Object.values(sp.runSync({ [name]: x }))[0]!;
+      expect(got.length).toBe(n * 48 * 40 * 3);
+      expect(firstMismatch(`esrgan batch ${n}`, got, want, 1e-5, 1e-4)).toBeUndefined();
+    }
+  }, 30_000);
 });
