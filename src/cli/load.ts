@@ -16,6 +16,8 @@ export interface LoadedProgram {
   readonly threads: number;
   /** 'simd' / 'relaxed-simd' (WebAssembly) or the GPU's name. */
   readonly variant: string;
+  /** Batch-polymorphic artifacts: inputs and outputs lead with any batch up to this one. */
+  readonly maxBatch?: number | undefined;
   runSync(inputs: Record<string, TensorData>): Record<string, TensorData>;
   dispose(): void;
 }
@@ -41,7 +43,7 @@ export async function loadProgram(ctx: CliContext, file: string, threads: number
       return { target, inputs: p.inputs, outputs: p.outputs, threads: 1, variant: `cuda (${p.device.name})`, runSync: (x) => p.runSync(x), dispose: () => p.dispose() };
     }
     const p = await load(bytes, threads === undefined ? {} : { threads });
-    return { target, inputs: p.inputs, outputs: p.outputs, threads: p.threads, variant: p.variant, runSync: (x) => p.runSync(x), dispose: () => p.dispose() };
+    return { target, inputs: p.inputs, outputs: p.outputs, threads: p.threads, variant: p.variant, maxBatch: p.maxBatch, runSync: (x) => p.runSync(x), dispose: () => p.dispose() };
   } catch (e) {
     if (e instanceof KilnRuntimeError) throw new CommandError(`cannot load '${file}': ${e.message}`);
     throw e;

@@ -89,6 +89,17 @@ export function checkInput(t: TensorInfo, a: NpyArray, path: string): TensorData
   return a.data;
 }
 
+/**
+ * An input of a batch-polymorphic artifact (leading dim k * maxBatch) takes any leading dim
+ * k * n with n from 1 to maxBatch: the signature at the .npy's own leading dim when it is one.
+ */
+function atBatch(t: TensorInfo, lead: number | undefined, maxBatch: number | undefined): TensorInfo {
+  if (maxBatch === undefined || lead === undefined || t.shape.length === 0 || t.shape[0]! % maxBatch !== 0) return t;
+  const k = t.shape[0]! / maxBatch;
+  if (lead > t.shape[0]!) throw new CommandError(`input '${t.name}' has leading dimension ${lead}, more than this artifact's maxBatch ${maxBatch}${k > 1 ? ` (times ${k})` : ''}; split the batch, or compile with a larger --max-batch`);
+  return lead >= k && lead % k === 0 ? { ...t, shape: [lead, ...t.shape.slice(1)] } : t;
+}
+
 /** One line per output: name, type, the first values, min/max/mean (and NaN count). */
 export function previewLine(t: TensorInfo, data: TensorData, count: number): string {
   const n = data.length;
@@ -142,15 +153,17 @@ async function runLoaded(prog: LoadedProgram, file: string, args: ParsedArgs, ct
       if (e instanceof KilnError) throw new CommandError(e.message);
       throw e;
     }
-    inputs[t.name] = checkInput(t, a, path);
+    inputs[t.name] = checkInput(atBatch(t, a.shape[0], prog.maxBatch), a, path);
   }
   const t0 = performance.now();
   const outputs = runtimeCall(`running '${file}'`, () => prog.runSync(inputs));
   const ms = performance.now() - t0;
   ctx.stderr.write(`ran '${file}' in ${formatMs(ms)} (${prog.target}, ${prog.variant}${prog.target === 'wasm' ? `, ${prog.threads} thread${prog.threads === 1 ? '' : 's'}` : ''})\n`);
-  for (const t of prog.outputs) ctx.stdout.write(previewLine(t, outputs[t.name]!, previewCount) + '\n');
+  // A batch-polymorphic artifact's outputs lead with the run's batch: the shape follows the data.
+  const outInfo = (t: TensorInfo): TensorInfo => prog.maxBatch === undefined ? t : { ...t, shape: [outputs[t.name]!.length / t.shape.slice(1).reduce((x, y) => x * y, 1), ...t.shape.slice(1)] };
+  for (const t of prog.outputs) ctx.stdout.write(previewLine(outInfo(t), outputs[t.name]!, previewCount) + '\n');
   for (const [name, path] of outputFiles) {
-    const t = prog.outputs.find((o) => o.name === name)!;
+    const t = outInfo(prog.outputs.find((o) => o.name === name)!);
     await writeBytes(ctx, path, writeNpy(outputs[name]!, t.shape, OUT_DTYPE[t.dtype]), `output '${name}'`);
     ctx.stderr.write(`wrote output '${name}' ${sig(t)} to '${path}'\n`);
   }

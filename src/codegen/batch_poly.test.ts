@@ -168,7 +168,7 @@ describe('maxBatch: one artifact for every batch size', () => {
     expect(() => kiln.compile(fixed, { maxBatch: 3 })).toThrow(/needs an unknown \(null\) leading dimension, but model '.*' input 0 has shape \[3, 4\]/);
   });
 
-  it('kiln compile --max-batch: the artifact runs batches 1..N, equal to the tfjs-layers twin; N out of range and CUDA are refused', async () => {
+  it('kiln compile --max-batch: the artifact runs batches 1..N, and kiln run takes any batch up to N, equal to the tfjs-layers twin; N out of range and CUDA are refused', async () => {
     const t = tempDir();
     try {
       const { twin } = await cnnPair(5);
@@ -186,6 +186,21 @@ describe('maxBatch: one artifact for every batch size', () => {
         const want = (twin.predict(tf.tensor(x, [n, 8, 8, 3])) as tf.Tensor).dataSync();
         expect(firstMismatch(`cli batch ${n}`, got, want, 1e-4, 1e-5)).toBeUndefined();
       }
+      // kiln run: the .npy's leading dim is the batch; outputs follow it.
+      const { writeNpy, readNpy } = await import('../cli/npy.js');
+      const { writeFileSync } = await import('node:fs');
+      const x3 = data(3 * 8 * 8 * 3, 3);
+      writeFileSync(t.path('x3.npy'), writeNpy(x3, [3, 8, 8, 3]));
+      const run = await kilnCli(['run', 'poly.kiln', '--input', 'x3.npy', '--output', 'y3.npy'], t.dir);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/f32\[3,5\]/);
+      const y3 = readNpy(new Uint8Array(readFileSync(t.path('y3.npy'))));
+      expect(y3.shape).toEqual([3, 5]);
+      expect(firstMismatch('kiln run batch 3', y3.data, (twin.predict(tf.tensor(x3, [3, 8, 8, 3])) as tf.Tensor).dataSync(), 1e-4, 1e-5)).toBeUndefined();
+      writeFileSync(t.path('x9.npy'), writeNpy(data(9 * 8 * 8 * 3, 9), [9, 8, 8, 3]));
+      const big = await kilnCli(['run', 'poly.kiln', '--input', 'x9.npy'], t.dir);
+      expect(big.code).not.toBe(0);
+      expect(big.stderr).toContain("has leading dimension 9, more than this artifact's maxBatch 8");
       const bad = await kilnCli(['compile', 'model.json', '-o', 'x.kiln', '--max-batch', '0'], t.dir);
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toContain("--max-batch '0' is not an integer in [1, 4096]");
