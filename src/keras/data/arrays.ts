@@ -65,11 +65,11 @@ export function fromArrays(data: ArraysSource): Dataset<Element> {
       throw new KilnError(`fromArrays: every array needs the same number of rows; '${cols[0]!.path}' has ${n}, '${c.path}' has ${counts[i]}`);
     }
   });
-  return new Dataset<Element>(async function* () {
+  return Dataset.fromSync(function* () {
     for (let i = 0; i < n; i++) {
       yield rebuild(structure, cols.map((c) => viewTensor(c.shape, c.dtype, c.data.subarray(i * c.row, (i + 1) * c.row) as HostArray)));
     }
-  } as () => AsyncIterator<Element>, n);
+  }, n);
 }
 
 type AnyIterable<T> = Iterable<T> | AsyncIterable<T>;

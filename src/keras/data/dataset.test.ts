@@ -86,6 +86,10 @@ describe('fromArrays and transforms vs plain arrays', () => {
     expect(await nums(again)).toEqual(e1); // deterministic under the seed, epoch by epoch
     expect(await nums(again)).toEqual(e2);
     expect(await nums(ds.shuffle(n, { seed: 43 }))).not.toEqual(e1);
+    // The asynchronous path (a generator source) draws the same order as the in-memory one.
+    const viaGen = fromGenerator(() => range(n).map((i) => Tensor.concrete(literal([], 'f32', [i])))).shuffle(n, { seed: 42 });
+    expect(await nums(viaGen)).toEqual(e1);
+    expect(await nums(viaGen)).toEqual(e2);
     const fixed = ds.shuffle(n, { seed: 1, reshuffleEachIteration: false });
     expect(await nums(fixed)).toEqual(await nums(fixed));
     expect(await nums(ds.shuffle(1, { seed: 5 }))).toEqual(range(n)); // a buffer of one keeps the order

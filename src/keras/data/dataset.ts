@@ -11,7 +11,7 @@
 import { KilnError } from '../../ir/types.js';
 import { suggestion } from '../layers/args.js';
 import { stack, type Element } from './element.js';
-import { shuffled } from './shuffle.js';
+import { shuffled, shuffledSync } from './shuffle.js';
 import { prefetched } from './prefetch.js';
 
 /** Element count: a number, Infinity (endless), or undefined (unknown). */
@@ -47,7 +47,26 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     readonly cardinality: Cardinality,
     /** @internal Set by batch(): the sizes its batches come in. */
     readonly batchInfo?: BatchInfo,
+    /**
+     * @internal A synchronous way to the same elements, when every stage up to here is synchronous
+     * (in-memory sources, shuffle, batch, take, skip, repeat): such chains run as plain
+     * generators and cross into async iteration once, at the first stage that needs it, instead
+     * of awaiting at every stage for every element.
+     */
+    readonly makeSync?: () => Iterator<T>,
   ) {}
+
+  /** @internal A dataset whose elements come from a synchronous generator. */
+  static fromSync<T>(makeSync: () => Iterator<T>, cardinality: Cardinality, batchInfo?: BatchInfo): Dataset<T> {
+    return new Dataset<T>(async function* () {
+      const it = makeSync();
+      for (;;) {
+        const r = it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } as () => AsyncIterator<T>, cardinality, batchInfo, makeSync);
+  }
 
   /** A fresh iterator from the start (each call is one pass, e.g. one epoch). */
   iterator(): AsyncIterator<T> {
@@ -89,6 +108,23 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     const c = this.cardinality;
     const card = c === undefined || c === Infinity ? c : drop ? Math.floor(c / size) : Math.ceil(c / size);
     const rem = c === undefined ? undefined : c === Infinity || drop || c % size === 0 ? size : c % size;
+    const info = rem === undefined ? { size } : { size, remainder: rem };
+    const sync = src.makeSync;
+    if (sync) {
+      return Dataset.fromSync(function* () {
+        let buf: Element[] = [];
+        const it = sync();
+        for (let r = it.next(); !r.done; r = it.next()) {
+          buf.push(r.value);
+          if (buf.length === size) {
+            const b = buf;
+            buf = [];
+            yield stack(b);
+          }
+        }
+        if (buf.length > 0 && !drop) yield stack(buf);
+      }, card, info);
+    }
     return new Dataset<Element>(async function* () {
       let buf: Element[] = [];
       for await (const e of src) {
@@ -100,7 +136,7 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
         }
       }
       if (buf.length > 0 && !drop) yield stack(buf);
-    } as () => AsyncIterator<Element>, card, rem === undefined ? { size } : { size, remainder: rem });
+    } as () => AsyncIterator<Element>, card, info);
   }
 
   /**
@@ -116,6 +152,8 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     const re = o['reshuffleEachIteration'] ?? true;
     if (typeof re !== 'boolean') throw new KilnError(`shuffle: reshuffleEachIteration must be true or false, got ${typeof re}`);
     let iteration = 0;
+    const sync = this.makeSync;
+    if (sync) return Dataset.fromSync(() => shuffledSync(sync(), bufferSize, seed, re ? iteration++ : 0), this.cardinality, this.batchInfo);
     return new Dataset<T>(() => shuffled(this.make(), bufferSize, seed, re ? iteration++ : 0), this.cardinality, this.batchInfo);
   }
 
@@ -125,6 +163,17 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     const src = this;
     const c = this.cardinality;
     const card = count === undefined ? (c === 0 ? 0 : Infinity) : c === undefined ? undefined : c * count;
+    const sync = this.makeSync;
+    if (sync) {
+      return Dataset.fromSync(function* () {
+        for (let i = 0; count === undefined || i < count; i++) {
+          let any = false;
+          const it = sync();
+          for (let r = it.next(); !r.done; r = it.next()) { any = true; yield r.value; }
+          if (!any) return;
+        }
+      }, card, this.batchInfo);
+    }
     return new Dataset<T>(async function* () {
       for (let i = 0; count === undefined || i < count; i++) {
         let any = false;
@@ -139,6 +188,18 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     countArg('take', 'count', count, 0);
     const src = this;
     const c = this.cardinality;
+    const sync = this.makeSync;
+    if (sync) {
+      return Dataset.fromSync(function* () {
+        if (count === 0) return;
+        const it = sync();
+        for (let i = 0; i < count; i++) {
+          const r = it.next();
+          if (r.done) return;
+          yield r.value;
+        }
+      }, c === undefined ? (count === 0 ? 0 : undefined) : Math.min(c, count), this.batchInfo);
+    }
     return new Dataset<T>(async function* () {
       if (count === 0) return;
       let i = 0;
@@ -154,6 +215,14 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     countArg('skip', 'count', count, 0);
     const src = this;
     const c = this.cardinality;
+    const sync = this.makeSync;
+    if (sync) {
+      return Dataset.fromSync(function* () {
+        const it = sync();
+        let i = 0;
+        for (let r = it.next(); !r.done; r = it.next()) if (i++ >= count) yield r.value;
+      }, c === undefined || c === Infinity ? c : Math.max(0, c - count), this.batchInfo);
+    }
     return new Dataset<T>(async function* () {
       let i = 0;
       for await (const e of src) if (i++ >= count) yield e;

@@ -26,6 +26,13 @@ export function leaves(e: Element, path = '', out: { path: string; leaf: Tensor 
   return out;
 }
 
+function flatLeaves(e: Element, out: (Tensor | number)[]): void {
+  if (e instanceof Tensor || typeof e === 'number') out.push(e);
+  else if (Array.isArray(e)) for (const x of e as readonly Element[]) flatLeaves(x, out);
+  else if (e !== null && typeof e === 'object') for (const k in e) flatLeaves((e as { [key: string]: Element })[k]!, out);
+  else out.push(e as never); // reported by the named walk
+}
+
 /** Rebuild `like`'s structure with `values` as its leaves (in leaves() order). */
 export function rebuild(like: Element, values: readonly Tensor[], at = { i: 0 }): Element {
   if (like instanceof Tensor || typeof like === 'number') return values[at.i++]!;
@@ -47,8 +54,12 @@ export function stack(items: readonly Element[], who = 'batch'): Element {
     const row = shape.reduce((a, b) => a * b, 1);
     return { path, shape, dtype, row, data: hostArray(dtype, row * items.length), want: describe(leaf) };
   });
+  const flat: (Tensor | number)[] = [];
   items.forEach((item, j) => {
-    const ls = leaves(item);
+    // The fast walk first (no path strings); the named one only to explain a mismatch.
+    flat.length = 0;
+    flatLeaves(item, flat);
+    const ls = flat.length === cols.length ? flat.map((leaf, k) => ({ path: cols[k]!.path, leaf })) : leaves(item);
     if (ls.length !== cols.length) throw new KilnError(`${who}: element ${j} has ${ls.length} leaves, element 0 has ${cols.length}; every element must have the same structure`);
     ls.forEach(({ path, leaf }, k) => {
       const c = cols[k]!;

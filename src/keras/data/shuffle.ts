@@ -39,3 +39,26 @@ export async function* shuffled<T>(src: AsyncIterator<T>, bufferSize: number, se
     yield out;
   }
 }
+
+/** The same algorithm over a synchronous iterator (the same order for the same seed and iteration). */
+export function* shuffledSync<T>(src: Iterator<T>, bufferSize: number, seed: number, iteration: number): Generator<T> {
+  const rng = new SeededRandom(iterationSeed(seed, iteration));
+  const buf: T[] = [];
+  for (let r = src.next(); !r.done; r = src.next()) {
+    if (buf.length < bufferSize) {
+      buf.push(r.value);
+      continue;
+    }
+    const j = Math.floor(rng.next() * bufferSize);
+    const out = buf[j]!;
+    buf[j] = r.value;
+    yield out;
+  }
+  while (buf.length > 0) {
+    const j = Math.floor(rng.next() * buf.length);
+    const out = buf[j]!;
+    buf[j] = buf[buf.length - 1]!;
+    buf.pop();
+    yield out;
+  }
+}

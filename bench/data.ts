@@ -1,0 +1,97 @@
+/**
+ * kiln.data overhead: one epoch of `fit` for the Fashion-MNIST CNN (the acceptance test's model:
+ * a strided conv, a dense layer of 128, softmax) from a prefetched dataset
+ * (`idx(...).shuffle(N, {seed}).batch(64).prefetch(2)`) against `fit` on the same samples as
+ * in-memory tensors (shuffle by fit's seed), in the same process, rounds alternated, compiles
+ * excluded (each model trains once on a few batches first). Also reported: the pipeline without
+ * prefetch, and a streaming generator (elements made one by one from the raw bytes, normalized
+ * in a map) to show what per-element work costs. Reads /usr/share/datasets/fashion-mnist (the
+ * Debian package dataset-fashion-mnist); without it the section says so.
+ *
+ * Writes bench/out/data.json and .md; run through `npm run bench` (or `--only data`).
+ */
+import { existsSync } from 'node:fs';
+import { errorMessage, fmtMs, markdownTable, median, parseArgs, writeResult } from './common.js';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const kiln = await import('kiln');
+type Tensor = ReturnType<typeof kiln.tensor>;
+const args = parseArgs(process.argv.slice(2));
+const samples = Number(args.get('samples') ?? '19968'); // 312 batches of 64: no remainder entry to compile mid-run
+const rounds = Number(args.get('rounds') ?? '3');
+const B = 64;
+const DIR = '/usr/share/datasets/fashion-mnist';
+const IMAGES = `${DIR}/train-images-idx3-ubyte.gz`;
+const LABELS = `${DIR}/train-labels-idx1-ubyte.gz`;
+const md = (text: string): void => { fs.writeFileSync(path.resolve('bench/out/data.md'), text + '\n'); console.log(text); };
+
+function makeModel(): ReturnType<typeof kiln.sequential> {
+  const { layers, initializers } = kiln;
+  const m = kiln.sequential({ layers: [
+    layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, activation: 'relu', inputShape: [28, 28, 1], kernelInitializer: initializers.glorotUniform({ seed: 1 }) }),
+    layers.flatten(),
+    layers.dense({ units: 128, activation: 'relu', kernelInitializer: initializers.glorotUniform({ seed: 2 }) }),
+    layers.dense({ units: 10, activation: 'softmax', kernelInitializer: initializers.glorotUniform({ seed: 3 }) }),
+  ] });
+  m.compile({ optimizer: kiln.optimizers.adam({ learningRate: 2e-3 }), loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
+  return m;
+}
+
+if (!existsSync(IMAGES) || !existsSync(LABELS)) {
+  md(`Skipped: ${DIR} lacks the Fashion-MNIST training files (apt-get install dataset-fashion-mnist).`);
+  writeResult('data', { skipped: true });
+  process.exit(0);
+}
+
+try {
+  const full = await kiln.data.idx({ xs: IMAGES, ys: LABELS }, { normalize: true, channelsLast: true });
+  const first = (await full.take(samples).batch(samples).toArray())[0] as { xs: Tensor; ys: Tensor };
+  const x = first.xs;
+  const y = first.ys;
+  const raw = await kiln.data.readIdx(IMAGES);
+  const labels = (await kiln.data.readIdx(LABELS)).data;
+
+  const variants: Record<string, () => Promise<unknown>> = {};
+  const arraysModel = makeModel();
+  const dsModel = makeModel();
+  const plainModel = makeModel();
+  const genModel = makeModel();
+  const pipeline = kiln.data.fromArrays({ xs: x, ys: y }).shuffle(samples, { seed: 7 }).batch(B);
+  const prefetched = pipeline.prefetch(2);
+  const generated = kiln.data.fromGenerator(function* () {
+    for (let i = 0; i < samples; i++) yield { pixels: raw.data.subarray(i * 784, (i + 1) * 784), label: labels[i]! };
+  }, { cardinality: samples }).map(({ pixels, label }) => {
+    const f = new Float32Array(784);
+    for (let k = 0; k < 784; k++) f[k] = pixels[k]! / 255;
+    return { xs: kiln.tensor(f, [28, 28, 1]), ys: kiln.tensor([label], [], 'int32') };
+  }).shuffle(1024, { seed: 7 }).batch(B).prefetch(2);
+  variants['arrays'] = () => arraysModel.fit(x, y, { epochs: 1, batchSize: B, shuffle: true, seed: 7, verbose: 0 });
+  variants['dataset+prefetch'] = () => dsModel.fit(prefetched, { epochs: 1, verbose: 0 });
+  variants['dataset, no prefetch'] = () => plainModel.fit(pipeline, { epochs: 1, verbose: 0 });
+  variants['generator+map+prefetch'] = () => genModel.fit(generated, { epochs: 1, verbose: 0 });
+
+  // Compile each model's step once, outside the timing (640 samples: batches of 64 only).
+  const small = kiln.data.fromArrays({ xs: x, ys: y }).take(640).batch(B);
+  await arraysModel.fit(kiln.tensor(x.dataSync().subarray(0, 640 * 784), [640, 28, 28, 1]), kiln.tensor(y.dataSync().subarray(0, 640), [640], 'int32'), { epochs: 1, batchSize: B, verbose: 0 });
+  for (const m of [dsModel, plainModel, genModel]) await m.fit(small, { epochs: 1, verbose: 0 });
+
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, run] of Object.entries(variants)) {
+      const t0 = performance.now();
+      await run();
+      times[k]!.push(performance.now() - t0);
+      console.log(`round ${r + 1}: ${k} ${fmtMs(times[k]!.at(-1))} ms`);
+    }
+  }
+  const base = median(times['arrays']!);
+  const rows = Object.entries(times).map(([k, ts]) => [k, fmtMs(median(ts)), fmtMs(median(ts) / (samples / B)), `${((median(ts) / base - 1) * 100).toFixed(1)}%`]);
+  md(`Fashion-MNIST CNN, one epoch of \`fit\` over ${samples} samples (batches of ${B}, shuffled, Adam), median of ${rounds} rounds alternated in one process; overhead against fit on in-memory tensors (target: within 5% for the prefetched dataset):\n\n` +
+    markdownTable(['input', 'epoch ms', 'ms/step', 'vs arrays'], rows));
+  writeResult('data', { samples, batch: B, rounds, times });
+} catch (e) {
+  console.error(e);
+  md(`Failed: ${errorMessage(e)}`);
+  process.exit(1);
+}
