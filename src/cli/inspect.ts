@@ -62,6 +62,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   const entryNames = [m.defaultEntry ?? 'main', ...Object.keys(m.entries ?? {})];
   lines.push('', `signature (entry '${entryNames[0]}'${entryNames.length > 1 ? ', the default' : ''}):`);
   lines.push(...signature(m.inputs ?? [], m.outputs ?? [], '  '));
+  if (m.batch) lines.push(`  batch: any from 1 to ${m.batch.max} (leading dims listed at ${m.batch.max}; kernels scale their work with it)`);
   for (const [name, e] of Object.entries(m.entries ?? {})) {
     lines.push(`entry '${name}' (${plural(flattenSchedule(e.schedule).steps.length, 'kernel launch', 'kernel launches')}):`);
     lines.push(...signature(e.inputs, e.outputs, '  '));
@@ -76,6 +77,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
     const launch = cuda?.launches[i];
     return [
       String(i), k.name, `work ${k.work}`,
+      ...(m.batch ? [k.batch === undefined ? 'fixed' : typeof k.batch === 'number' ? `${k.batch} per batch item` : `${k.batch[0]} at batch 1`] : []),
       ...(launch ? [`grid ${launch.grid.join('x')} block ${launch.block.join('x')}`] : []),
       k.note ?? '',
     ];

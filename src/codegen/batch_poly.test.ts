@@ -186,6 +186,9 @@ describe('maxBatch: one artifact for every batch size', () => {
         const want = (twin.predict(tf.tensor(x, [n, 8, 8, 3])) as tf.Tensor).dataSync();
         expect(firstMismatch(`cli batch ${n}`, got, want, 1e-4, 1e-5)).toBeUndefined();
       }
+      const ins = await kilnCli(['inspect', 'poly.kiln'], t.dir);
+      expect(ins.stdout).toContain('  batch: any from 1 to 8 (leading dims listed at 8; kernels scale their work with it)');
+      expect(ins.stdout).toMatch(/work \d+ +\d+ per batch item +conv /);
       // kiln run: the .npy's leading dim is the batch; outputs follow it.
       const { writeNpy, readNpy } = await import('../cli/npy.js');
       const { writeFileSync } = await import('node:fs');
