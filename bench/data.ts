@@ -11,7 +11,7 @@
  * Writes bench/out/data.json and .md; run through `npm run bench` (or `--only data`).
  */
 import { existsSync } from 'node:fs';
-import { errorMessage, fmtMs, markdownTable, median, parseArgs, writeResult } from './common.js';
+import { OUT_DIR, errorMessage, fmtMs, markdownTable, median, parseArgs, writeResult } from './common.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -24,7 +24,7 @@ const B = 64;
 const DIR = '/usr/share/datasets/fashion-mnist';
 const IMAGES = `${DIR}/train-images-idx3-ubyte.gz`;
 const LABELS = `${DIR}/train-labels-idx1-ubyte.gz`;
-const md = (text: string): void => { fs.writeFileSync(path.resolve('bench/out/data.md'), text + '\n'); console.log(text); };
+const md = (text: string): void => { fs.mkdirSync(OUT_DIR, { recursive: true }); fs.writeFileSync(path.join(OUT_DIR, 'data.md'), text + '\n'); console.log(text); };
 
 function makeModel(): ReturnType<typeof kiln.sequential> {
   const { layers, initializers } = kiln;

@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,batch_poly,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,batch_poly,data,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
@@ -42,6 +42,7 @@ const benches = [
   { name: 'sampler', args: ['--rounds', rounds, '--budget', budget] },
   { name: 'resident_weights', args: ['--budget', quick ? '100' : '200', '--changes', quick ? '3' : '6'] },
   { name: 'batch_poly', args: ['--budget', quick ? '100' : '200', '--threads', '1,2'] },
+  { name: 'data', args: ['--rounds', quick ? '1' : '3', '--samples', quick ? '4992' : '19968'] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -92,6 +93,7 @@ section('LSTM language model training', 'lstm.md');
 section('Text sampler (compiled while loop)', 'sampler.md');
 section('Predict after a weight change (resident weights)', 'resident_weights.md');
 section('One artifact for every batch size (maxBatch)', 'batch_poly.md');
+section('Data pipelines: fit from a kiln.data Dataset', 'data.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');
