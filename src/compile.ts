@@ -144,7 +144,8 @@ function isModelLike(x: unknown): x is Exclude<Compilable, Func | ((...args: Ten
 
 /** Trace (if needed) to the IR Func the compiler starts from. */
 export function toFunc(target: Compilable, options: CompileOptions = {}): Func {
-  return toFuncChecked(target, checkCompileOptions('toFunc', options), 'toFunc');
+  const opts = checkCompileOptions('toFunc', options);
+  return toFuncChecked(target, opts, 'toFunc', opts.maxBatch);
 }
 
 /** `batch`: with maxBatch, the size given to each input's leading (batch) dimension. */
@@ -435,8 +436,19 @@ export interface ExplainOptions extends CompileOptions {
  */
 export function explain(target: Compilable, options: ExplainOptions = {}): string {
   const opts = checkCompileOptions('explain', options, EXPLAIN_OPTION_NAMES);
-  const fn = optimizeFor(toFuncChecked(target, opts, 'explain'), opts);
-  const text = explainPlan(planFor(fn, opts));
+  const maxB = opts.maxBatch;
+  const fn = optimizeFor(toFuncChecked(target, opts, 'explain', maxB), opts);
+  let text = explainPlan(planFor(fn, opts));
+  if (maxB !== undefined) {
+    // Whether one program can serve every batch, and if not, which op keeps it from doing so.
+    try {
+      analyzeBatch(fn, optimizeFor(toFuncChecked(target, opts, 'explain', maxB + 1), opts), maxB, maxB + 1);
+      text += `\nmaxBatch ${maxB}: one program runs every batch from 1 to ${maxB} (compile lists each kernel's work per batch in its explain())\n`;
+    } catch (e) {
+      if (!(e instanceof KilnError)) throw e;
+      text += `\n${e.message}\n`;
+    }
+  }
   if (opts.print !== null) (opts.print ?? console.log)(text);
   return text;
 }

@@ -153,6 +153,12 @@ describe('maxBatch: one artifact for every batch size', () => {
     refused((x) => kiln.transpose(x), /the batch reaches axis 1, not only the leading one/);
     refused((x) => kiln.concat([x, x], 0), /concatenates along the batch axis/);
     refused((x) => kiln.slice(x, [1, 0], [5, 4]), /maxBatch 6: .*slice %\d+/);
+    // explain() says why instead of throwing, and says so when it works.
+    const why = kiln.explain((x: kiln.Tensor) => kiln.transpose(x), { inputShapes: [[6, 4]], maxBatch: 6, print: null });
+    expect(why).toMatch(/^fusion plan for /);
+    expect(why).toMatch(/\nmaxBatch 6: 'main' cannot run every batch size with one program: transpose %\d+ \(f32\[4,6\]\) has dimension 1/);
+    expect(kiln.explain(mlp(), { maxBatch: 6, print: null })).toContain('maxBatch 6: one program runs every batch from 1 to 6');
+    expect(kiln.toFunc(mlp(), { maxBatch: 6 }).params[0]!.shape).toEqual([6, 20]);
     // A value computed from the batch size at trace time would be wrong at every other size.
     refused((x) => kiln.div(x, x.shape[0]!), /constant %\d+ \(f32\[\]\) holds values that depend on the batch size \(element 0 is 6 at one batch size and 7 at the other\)/);
   });
