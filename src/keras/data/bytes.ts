@@ -8,6 +8,14 @@ import { KilnError } from '../../ir/types.js';
 
 export type ByteSource = string | Uint8Array | ArrayBuffer;
 
+/**
+ * Import a Node-only module by a name bundlers do not follow: a browser bundle of Kiln must not
+ * pull in node:fs or the Node image decoders (and their zlib/stream dependencies).
+ */
+export function nodeImport<T>(name: string): Promise<T> {
+  return import(/* @vite-ignore */ name) as Promise<T>;
+}
+
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 export async function readBytes(who: string, src: ByteSource): Promise<Uint8Array> {
@@ -15,7 +23,7 @@ export async function readBytes(who: string, src: ByteSource): Promise<Uint8Arra
   if (src instanceof ArrayBuffer) return new Uint8Array(src);
   if (typeof src !== 'string') throw new KilnError(`${who}: expects a path/URL string, a Uint8Array or an ArrayBuffer, got ${src === null ? 'null' : typeof src}`);
   if (isNode() && !/^https?:\/\//.test(src)) {
-    const fs = await import('node:fs/promises');
+    const fs = await nodeImport<typeof import('node:fs/promises')>(['node:fs', 'promises'].join('/'));
     try {
       return new Uint8Array(await fs.readFile(src.startsWith('file://') ? new URL(src) : src));
     } catch (e) {

@@ -7,7 +7,7 @@
  */
 import { KilnError } from '../../ir/types.js';
 import type { Tensor } from '../backend.js';
-import { readBytes, type ByteSource } from './bytes.js';
+import { nodeImport, readBytes, type ByteSource } from './bytes.js';
 import { checkKeys, Dataset } from './dataset.js';
 import { viewTensor, type Element } from './element.js';
 
@@ -28,11 +28,11 @@ async function rgba(bytes: Uint8Array, where: string): Promise<{ width: number; 
   try {
     if (isNode()) {
       if (png) {
-        const { PNG } = (await import('pngjs')).default;
+        const { PNG } = (await nodeImport<{ default: typeof import('pngjs') }>(['png', 'js'].join(''))).default;
         const img = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength) };
       }
-      const jpegjs = (await import('jpeg-js')).default;
+      const jpegjs = (await nodeImport<typeof import('jpeg-js')>(['jpeg', 'js'].join('-'))).default;
       const img = jpegjs.decode(bytes, { useTArray: true, formatAsRGBA: true });
       return { width: img.width, height: img.height, data: img.data };
     }
