@@ -32,7 +32,7 @@ async function rgba(bytes: Uint8Array, where: string): Promise<{ width: number; 
         const img = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength) };
       }
-      const jpegjs = (await nodeImport<typeof import('jpeg-js')>(['jpeg', 'js'].join('-'))).default;
+      const jpegjs = (await nodeImport<{ default: typeof import('jpeg-js') }>(['jpeg', 'js'].join('-'))).default;
       const img = jpegjs.decode(bytes, { useTArray: true, formatAsRGBA: true });
       return { width: img.width, height: img.height, data: img.data };
     }
