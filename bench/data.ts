@@ -85,10 +85,16 @@ try {
       console.log(`round ${r + 1}: ${k} ${fmtMs(times[k]!.at(-1))} ms`);
     }
   }
-  const base = median(times['arrays']!);
-  const rows = Object.entries(times).map(([k, ts]) => [k, fmtMs(median(ts)), fmtMs(median(ts) / (samples / B)), `${((median(ts) / base - 1) * 100).toFixed(1)}%`]);
-  md(`Fashion-MNIST CNN, one epoch of \`fit\` over ${samples} samples (batches of ${B}, shuffled, Adam), median of ${rounds} rounds alternated in one process; overhead against fit on in-memory tensors (target: within 5% for the prefetched dataset):\n\n` +
-    markdownTable(['input', 'epoch ms', 'ms/step', 'vs arrays'], rows));
+  // On a shared machine the best round is the steadiest figure (load only ever adds time); the median is shown beside it.
+  const best = (ts: number[]): number => Math.min(...ts);
+  const base = best(times['arrays']!);
+  const baseMed = median(times['arrays']!);
+  const rows = Object.entries(times).map(([k, ts]) => [
+    k, fmtMs(best(ts)), fmtMs(best(ts) / (samples / B)), `${((best(ts) / base - 1) * 100).toFixed(1)}%`,
+    fmtMs(median(ts)), `${((median(ts) / baseMed - 1) * 100).toFixed(1)}%`,
+  ]);
+  md(`Fashion-MNIST CNN, one epoch of \`fit\` over ${samples} samples (batches of ${B}, shuffled, Adam), ${rounds} rounds alternated in one process, compiles excluded; overhead against fit on in-memory tensors (target: within 5% for the prefetched dataset):\n\n` +
+    markdownTable(['input', 'best epoch ms', 'ms/step', 'vs arrays (best)', 'median epoch ms', 'vs arrays (median)'], rows));
   writeResult('data', { samples, batch: B, rounds, times });
 } catch (e) {
   console.error(e);
