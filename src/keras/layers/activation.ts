@@ -19,6 +19,7 @@ export class Activation extends Layer {
   constructor(args: ActivationArgs) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['activation'], required: ['activation'] });
+    this.supportsMasking = true;
     this.activation = activationName(args.activation, this.label);
   }
 

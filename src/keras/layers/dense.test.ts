@@ -1,10 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { compareLayer, randomTensor, useCpuBackend } from '../test_util.js';
+import { compareLayer, maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { Dense, dense } from './dense.js';
 import { input } from '../engine/input.js';
-import { deserializeLayer } from '../engine/layer.js';
+import { deserializeLayer, getMask } from '../engine/layer.js';
 import { KilnError } from '../../ir/types.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { randomizeTfjs, tfjsSavedToKiln } from './recurrent_testkit.js';
+import { embedding } from './embedding.js';
+import { literal } from '../../ir/literal.js';
+import { Tensor } from '../backend.js';
 
 beforeAll(useCpuBackend);
 
@@ -59,5 +64,35 @@ describe('Dense', () => {
     expect(c).toMatchObject({ units: 4, activation: 'gelu', useBias: false, batchInputShape: [null, 6], kernelInitializer: { className: 'VarianceScaling', config: { scale: 2, mode: 'fanIn', distribution: 'normal' } } });
     expect(Dense.fromConfig(c).getConfig()).toEqual(c);
     expect(deserializeLayer(l.serialize()).getConfig()).toEqual(c);
+  });
+});
+
+describe('Dense passes masks through (supportsMasking, as tfjs-layers and Keras 3)', () => {
+  beforeAll(useCpuBackend);
+  const ids = Tensor.concrete(literal([2, 5], 'f32', [1, 2, 0, 0, 0, 6, 5, 4, 3, 0]));
+
+  it('Embedding(maskZero) -> Dense keeps the mask on its output', () => {
+    const y = dense({ units: 5, activation: 'tanh' }).apply(embedding({ inputDim: 7, outputDim: 3, maskZero: true }).apply(ids));
+    expect(Array.from(getMask(y)!.dataSync())).toEqual([1, 1, 0, 0, 0, 1, 1, 1, 1, 0]);
+  });
+
+  it('Embedding(maskZero) -> Dense -> LSTM loaded from tfjs-layers skips the padded steps as tfjs-layers does', async () => {
+    const t = tfl.sequential({ layers: [
+      tfl.layers.embedding({ inputDim: 7, outputDim: 3, maskZero: true, inputLength: 5 }),
+      tfl.layers.dense({ units: 5, activation: 'tanh' }),
+      tfl.layers.lstm({ units: 4, recurrentInitializer: 'zeros' }),
+    ] });
+    randomizeTfjs(t, 11);
+    const { diff, model } = await tfjsSavedToKiln(t, ids);
+    expect(diff).toBeLessThanOrEqual(1e-5);
+    // The mask matters: the same ids with the padding read as tokens give other outputs.
+    const unmasked = tfl.sequential({ layers: [
+      tfl.layers.embedding({ inputDim: 7, outputDim: 3, inputLength: 5 }),
+      tfl.layers.dense({ units: 5, activation: 'tanh' }),
+      tfl.layers.lstm({ units: 4, recurrentInitializer: 'zeros' }),
+    ] });
+    unmasked.setWeights(t.getWeights());
+    const yk = model.predict(ids) as Tensor;
+    expect(maxAbsDiff(yk, unmasked.predict(toTf(ids)) as tf.Tensor)).toBeGreaterThan(1e-3);
   });
 });

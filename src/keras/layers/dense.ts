@@ -64,6 +64,7 @@ export class Dense extends Layer {
   constructor(args: DenseArgs) {
     super(args?.inputDim != null && !args.inputShape && !args.batchInputShape ? { ...args, inputShape: [args.inputDim] } : args);
     checkLayerArgs(this.label, args, { known: DENSE_ARGS, required: ['units'] });
+    this.supportsMasking = true;
     if (!Number.isInteger(args.units) || args.units <= 0) this.fail(`units must be a positive integer, got ${JSON.stringify(args.units)}`);
     onlyValue(this.label, 'loraRank', args.loraRank, [null]);
     this.units = args.units;

@@ -1,12 +1,18 @@
-import { describe, expect, it } from 'vitest';
-import { randomTensor } from '../test_util.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { Dropout, dropout, type DropoutCallArgs } from './dropout.js';
 import { input } from '../engine/input.js';
-import { fn, ops, type Tensor } from '../backend.js';
+import { fn, ops, Tensor } from '../backend.js';
 import { grad } from '../../frontend/grad.js';
 import { trace } from '../../frontend/tracing.js';
 import { tensorType } from '../../ir/types.js';
 import { compiledProgramCount, useCompiledExecution } from '../../exec.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { randomizeTfjs, tfjsSavedToKiln } from './recurrent_testkit.js';
+import { embedding } from './embedding.js';
+import { getMask } from '../engine/layer.js';
+import { literal } from '../../ir/literal.js';
 
 const step = (n: number): Tensor => ops.scalar(n, 'i32');
 /** Training call args with a step counter (typed: `step` is Dropout's field of CallArgs). */
@@ -108,5 +114,35 @@ describe('Dropout', () => {
     expect(() => dropout({ rate: 0.1, seed: 1.5 })).toThrow(/seed must be an integer/);
     const c = dropout({ rate: 0.25, seed: 3, noiseShape: [1, null] });
     expect(Dropout.fromConfig(c.getConfig()).getConfig()).toEqual(c.getConfig());
+  });
+});
+
+describe('Dropout passes masks through (supportsMasking, as tfjs-layers and Keras 3)', () => {
+  beforeAll(useCpuBackend);
+  const ids = Tensor.concrete(literal([2, 5], 'f32', [1, 2, 0, 0, 0, 6, 5, 4, 3, 0]));
+
+  it('Embedding(maskZero) -> Dropout keeps the mask on its output', () => {
+    const y = dropout({ rate: 0.5 }).apply(embedding({ inputDim: 7, outputDim: 3, maskZero: true }).apply(ids));
+    expect(Array.from(getMask(y)!.dataSync())).toEqual([1, 1, 0, 0, 0, 1, 1, 1, 1, 0]);
+  });
+
+  it('Embedding(maskZero) -> Dropout -> LSTM loaded from tfjs-layers skips the padded steps as tfjs-layers does', async () => {
+    const t = tfl.sequential({ layers: [
+      tfl.layers.embedding({ inputDim: 7, outputDim: 3, maskZero: true, inputLength: 5 }),
+      tfl.layers.dropout({ rate: 0.5 }),
+      tfl.layers.lstm({ units: 4, recurrentInitializer: 'zeros' }),
+    ] });
+    randomizeTfjs(t, 11);
+    const { diff, model } = await tfjsSavedToKiln(t, ids);
+    expect(diff).toBeLessThanOrEqual(1e-5);
+    // The mask matters: the same ids with the padding read as tokens give other outputs.
+    const unmasked = tfl.sequential({ layers: [
+      tfl.layers.embedding({ inputDim: 7, outputDim: 3, inputLength: 5 }),
+      tfl.layers.dropout({ rate: 0.5 }),
+      tfl.layers.lstm({ units: 4, recurrentInitializer: 'zeros' }),
+    ] });
+    unmasked.setWeights(t.getWeights());
+    const yk = model.predict(ids) as Tensor;
+    expect(maxAbsDiff(yk, unmasked.predict(toTf(ids)) as tf.Tensor)).toBeGreaterThan(1e-3);
   });
 });

@@ -50,6 +50,7 @@ export class Dropout extends Layer {
   constructor(args: DropoutArgs) {
     super(args);
     checkLayerArgs(this.label, args, { known: ['rate', 'seed', 'noiseShape'], required: ['rate'] });
+    this.supportsMasking = true;
     if (!(args.rate >= 0 && args.rate < 1)) this.fail(`rate must be in [0, 1), got ${JSON.stringify(args.rate)}`);
     if (args.seed != null && !Number.isInteger(args.seed)) this.fail(`seed must be an integer, got ${JSON.stringify(args.seed)}`);
     this.rate = args.rate;
