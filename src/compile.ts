@@ -297,6 +297,12 @@ export interface EntriesInternal {
    * run that entry (the runtime's setState does not).
    */
   readonly repackEntry?: boolean;
+  /**
+   * Entries the host runs only after the state changed, before the repack entry (the executor's
+   * derived state, src/exec_derive.ts): the state they write counts as unchanging for the others,
+   * and their own operands are packed as they run.
+   */
+  readonly refreshEntries?: readonly string[];
 }
 
 /** compileEntries' arguments: entries of {name, func}, state of {name, value}; no inputShapes (Funcs fix them). */
@@ -339,7 +345,8 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
   }
   const stateBytes = top;
   // 2. One program per entry, state parameters pinned.
-  const updated = new Set(entries.flatMap((e) => e.func.aliases.map((a) => e.func.params[a.param]!.name)));
+  const refreshing = new Set(internal.refreshEntries ?? []);
+  const updated = new Set(entries.filter((e) => !refreshing.has(e.name)).flatMap((e) => e.func.aliases.map((a) => e.func.params[a.param]!.name)));
   const built = entries.map((e) => {
     const fn = optimizeFor(e.func, opts);
     const pinned = new Map<number, number>();
@@ -354,7 +361,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
     const plan = planFor(fn, opts);
     const program = tgt === 'cuda'
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
-      : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned, ...(internal.repackEntry ? { unchangingState: new Set([...pinned.keys()].filter((i) => !updated.has(fn.params[i]!.name))) } : {}) });
+      : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned, ...(internal.repackEntry && !refreshing.has(e.name) ? { unchangingState: new Set([...pinned.keys()].filter((i) => !updated.has(fn.params[i]!.name))) } : {}) });
     program.kernels.forEach((k, i) => { program.kernels[i] = { ...k, name: `${e.name}__${k.name}` }; });
     return { entry: e, fn, plan, program, pinned };
   });

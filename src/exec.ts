@@ -10,7 +10,8 @@
  * last time (a Variable keeps its Literal until assigned), so a weight change costs one copy of
  * the changed weights, not a retrace and a recompile. GEMM and conv operands that are state are
  * packed into persistent buffers by a compiled repack entry (compileEntries' `<name>__refresh`),
- * run once at load and again only after a state tensor changed (bench/resident_weights.ts).
+ * run once at load and again only after a state tensor changed (bench/resident_weights.ts), after
+ * the derive entry that computes what depends on state alone (src/exec_derive.ts).
  *
  * Every compile the compiler side does for the user (this executor, the training program) is
  * reported once here: `compileCount()` and `onCompile(cb)`.
@@ -25,6 +26,7 @@ import { compile, compileEntries } from './compile.js';
 import { readArtifact } from './runtime/artifact.js';
 import type { Manifest } from './runtime/manifest.js';
 import { flagValue, flattenSchedule, walkSchedule } from './runtime/schedule.js';
+import { splitDerived } from './exec_derive.js';
 
 // ---- the compile counter ------------------------------------------------------------------------
 
@@ -117,7 +119,13 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
   const stateNames = residentNames(fn, resident);
   if (stateNames === undefined) return makePlainRunner(fn);
   const first = fn.params.length - resident;
-  const art = compileEntries([{ name: fn.name, func: fn }], stateNames.map((name, i) => ({ name, value: inputs[first + i]! })), { threads: false, relaxedSimd: false, name: fn.name }, { repackEntry: true });
+  const state = stateNames.map((name, i) => ({ name, value: inputs[first + i]! }));
+  // Arithmetic on state alone (batch norm's scale and shift, kernel slices) becomes derived state.
+  const split = splitDerived(fn, first);
+  const deriveName = `${fn.name}__derive`;
+  const entries = split ? [{ name: fn.name, func: split.main }, { name: deriveName, func: split.derive }] : [{ name: fn.name, func: fn }];
+  if (split) split.derive.params.slice(stateNames.length).forEach((p, i) => state.push({ name: split.names[i]!, value: literal([...p.shape], p.dtype) }));
+  const art = compileEntries(entries, state, { threads: false, relaxedSimd: false, name: fn.name }, { repackEntry: true, refreshEntries: split ? [deriveName] : [] });
   const { manifest, memory, inst } = instantiate(art.bytes);
   const view = new DataView(memory.buffer);
   const runner = (schedule: Manifest['schedule']) => {
@@ -128,7 +136,9 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
   const runMain = runner(manifest.schedule);
   // Packs the weights (GEMM/conv operands) from state into persistent buffers: now, and after each change.
   const refreshSpec = manifest.entries?.[`${fn.name}__refresh`];
-  const repack = refreshSpec ? runner(refreshSpec.schedule) : () => {};
+  const deriveSpec = manifest.entries?.[deriveName];
+  const steps = [deriveSpec, refreshSpec].filter((e) => e !== undefined).map((e) => runner(e.schedule));
+  const repack = () => { for (const r of steps) r(); };
   repack();
   const mem = new Uint8Array(memory.buffer);
   const stateOffset = new Map(manifest.state!.map((s) => [s.name, s.offset]));
