@@ -75,11 +75,11 @@ export function splitDerived(fn: Func, first: number): DerivedSplit | undefined 
   const db = new Builder(`${fn.name}__derive`);
   const dmap = new Map<Value, Value>();
   fn.params.slice(first).forEach((p) => dmap.set(p, db.param(p.type, p.name)));
-  const outs = derived.map((d, i) => db.param(d.type, names[i]));
+  // The derived tensors' own parameters: where the aliased results land.
+  derived.forEach((d, i) => db.param(d.type, names[i]));
   replay(fn, derived, dmap, db, new Set());
   const derive = db.build(derived.map((d) => dmap.get(d)!), names.map((n) => `new:${n}`));
   derive.aliases = derived.map((_, i) => ({ result: i, param: fn.params.length - first + i }));
-  void outs;
   return { main, derive, names };
 }
 
