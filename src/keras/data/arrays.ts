@@ -8,7 +8,7 @@ import type { DType, HostArray } from '../../ir/dtype.js';
 import { KilnError, typeToString } from '../../ir/types.js';
 import { Tensor } from '../backend.js';
 import { Dataset } from './dataset.js';
-import { rebuild, viewTensor, type Element } from './element.js';
+import type { Column, Element } from './element.js';
 
 export type TypedArray = Float32Array | Int32Array | Uint8Array | Int8Array;
 /** What fromArrays slices: tensors, typed arrays (1-D), number arrays (1-D f32), nested in arrays/objects. */
@@ -21,7 +21,6 @@ function typedDType(a: TypedArray): DType {
   return 'i8';
 }
 
-interface Column { path: string; shape: number[]; dtype: DType; data: HostArray; row: number }
 
 function columns(src: ArraysSource, path: string, out: Column[]): Element {
   const name = path || '(root)';
@@ -65,11 +64,10 @@ export function fromArrays(data: ArraysSource): Dataset<Element> {
       throw new KilnError(`fromArrays: every array needs the same number of rows; '${cols[0]!.path}' has ${n}, '${c.path}' has ${counts[i]}`);
     }
   });
-  return Dataset.fromSync(function* () {
-    for (let i = 0; i < n; i++) {
-      yield rebuild(structure, cols.map((c) => viewTensor(c.shape, c.dtype, c.data.subarray(i * c.row, (i + 1) * c.row) as HostArray)));
-    }
+  const index = Dataset.fromSync(function* () {
+    for (let i = 0; i < n; i++) yield i;
   }, n);
+  return Dataset.fromRows({ cols, structure, index });
 }
 
 type AnyIterable<T> = Iterable<T> | AsyncIterable<T>;

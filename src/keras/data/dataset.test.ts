@@ -64,6 +64,15 @@ describe('fromArrays and transforms vs plain arrays', () => {
       expect(Array.from(e.xs.dataSync())).toEqual(range(20).slice(j * 8, j * 8 + e.xs.shape[0]! * 2));
       expect(Array.from(e.ys.dataSync())).toEqual(Array.from(xs).slice(j * 4, j * 4 + e.ys.shape[0]!));
     });
+    // In-memory rows are gathered straight into batches; a generator source goes element by element: same batches.
+    const direct = (await ds.shuffle(10, { seed: 3 }).take(9).batch(4).toArray()) as { xs: Tensor; ys: Tensor }[];
+    const elements = await ds.toArray();
+    const generic = (await fromGenerator(() => elements).shuffle(10, { seed: 3 }).take(9).batch(4).toArray()) as { xs: Tensor; ys: Tensor }[];
+    expect(direct.map((e) => e.xs.shape)).toEqual([[4, 2], [4, 2], [1, 2]]);
+    direct.forEach((e, j) => {
+      expect(Array.from(e.xs.dataSync())).toEqual(Array.from(generic[j]!.xs.dataSync()));
+      expect(Array.from(e.ys.dataSync())).toEqual(Array.from(generic[j]!.ys.dataSync()));
+    });
     const dropped = (await ds.batch(4, { dropRemainder: true }).toArray()) as { xs: Tensor }[];
     expect(dropped.map((e) => e.xs.shape[0])).toEqual([4, 4]);
     expect(ds.batch(4, { dropRemainder: true }).cardinality).toBe(2);

@@ -10,7 +10,9 @@
  */
 import { KilnError } from '../../ir/types.js';
 import { suggestion } from '../layers/args.js';
-import { stack, type Element } from './element.js';
+import type { HostArray } from '../../ir/dtype.js';
+import { hostArray } from '../../ir/dtype.js';
+import { rebuild, stack, viewTensor, type Column, type Element } from './element.js';
 import { shuffled, shuffledSync } from './shuffle.js';
 import { prefetched } from './prefetch.js';
 
@@ -22,6 +24,13 @@ export interface BatchInfo {
   size: number;
   /** The last batch's size when known (equal to size when there is no remainder). */
   remainder?: number;
+}
+
+/** @internal In-memory columns (one per leaf of `structure`) and the stream of row indices to pick. */
+export interface RowSource {
+  cols: Column[];
+  structure: Element;
+  index: Dataset<number>;
 }
 
 export function checkKeys(who: string, options: unknown, valid: readonly string[]): Record<string, unknown> {
@@ -54,7 +63,27 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
      * of awaiting at every stage for every element.
      */
     readonly makeSync?: () => Iterator<T>,
+    /** @internal Set by fromArrays and kept by index-only transforms (shuffle, take, skip, repeat). */
+    readonly rows?: RowSource,
   ) {}
+
+  /**
+   * @internal Rows of in-memory columns: elements are rows picked by an index stream. Shuffle,
+   * take, skip and repeat transform the index stream only, and batch copies the picked rows
+   * straight into the batch arrays: no per-element tensors on the way to fit.
+   */
+  static fromRows(rows: RowSource): Dataset<Element> {
+    const { cols, structure, index } = rows;
+    const makeSync = function* (): Generator<Element> {
+      const it = index.makeSync!();
+      for (let r = it.next(); !r.done; r = it.next()) {
+        const i = r.value;
+        yield rebuild(structure, cols.map((c) => viewTensor(c.shape, c.dtype, c.data.subarray(i * c.row, (i + 1) * c.row) as HostArray)));
+      }
+    };
+    const d = Dataset.fromSync(makeSync, index.cardinality);
+    return new Dataset<Element>(d.make, index.cardinality, undefined, makeSync, rows);
+  }
 
   /** @internal A dataset whose elements come from a synchronous generator. */
   static fromSync<T>(makeSync: () => Iterator<T>, cardinality: Cardinality, batchInfo?: BatchInfo): Dataset<T> {
@@ -109,6 +138,28 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     const card = c === undefined || c === Infinity ? c : drop ? Math.floor(c / size) : Math.ceil(c / size);
     const rem = c === undefined ? undefined : c === Infinity || drop || c % size === 0 ? size : c % size;
     const info = rem === undefined ? { size } : { size, remainder: rem };
+    const rows = src.rows;
+    if (rows) {
+      const { cols, structure, index } = rows;
+      const gather = (picked: readonly number[]): Element => rebuild(structure, cols.map((c) => {
+        const out = hostArray(c.dtype, picked.length * c.row);
+        picked.forEach((i, j) => out.set(c.data.subarray(i * c.row, (i + 1) * c.row) as never, j * c.row));
+        return viewTensor([picked.length, ...c.shape], c.dtype, out);
+      }));
+      return Dataset.fromSync(function* () {
+        let buf: number[] = [];
+        const it = index.makeSync!();
+        for (let r = it.next(); !r.done; r = it.next()) {
+          buf.push(r.value);
+          if (buf.length === size) {
+            const b = buf;
+            buf = [];
+            yield gather(b);
+          }
+        }
+        if (buf.length > 0 && !drop) yield gather(buf);
+      }, card, info);
+    }
     const sync = src.makeSync;
     if (sync) {
       return Dataset.fromSync(function* () {
@@ -152,6 +203,7 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     const re = o['reshuffleEachIteration'] ?? true;
     if (typeof re !== 'boolean') throw new KilnError(`shuffle: reshuffleEachIteration must be true or false, got ${typeof re}`);
     let iteration = 0;
+    if (this.rows) return Dataset.fromRows({ ...this.rows, index: this.rows.index.shuffle(bufferSize, { seed, reshuffleEachIteration: re }) }) as unknown as Dataset<T>;
     const sync = this.makeSync;
     if (sync) return Dataset.fromSync(() => shuffledSync(sync(), bufferSize, seed, re ? iteration++ : 0), this.cardinality, this.batchInfo);
     return new Dataset<T>(() => shuffled(this.make(), bufferSize, seed, re ? iteration++ : 0), this.cardinality, this.batchInfo);
@@ -163,6 +215,7 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     const src = this;
     const c = this.cardinality;
     const card = count === undefined ? (c === 0 ? 0 : Infinity) : c === undefined ? undefined : c * count;
+    if (this.rows) return Dataset.fromRows({ ...this.rows, index: this.rows.index.repeat(count) }) as unknown as Dataset<T>;
     const sync = this.makeSync;
     if (sync) {
       return Dataset.fromSync(function* () {
@@ -188,6 +241,7 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     countArg('take', 'count', count, 0);
     const src = this;
     const c = this.cardinality;
+    if (this.rows) return Dataset.fromRows({ ...this.rows, index: this.rows.index.take(count) }) as unknown as Dataset<T>;
     const sync = this.makeSync;
     if (sync) {
       return Dataset.fromSync(function* () {
@@ -215,6 +269,7 @@ export class Dataset<T = Element> implements AsyncIterable<T> {
     countArg('skip', 'count', count, 0);
     const src = this;
     const c = this.cardinality;
+    if (this.rows) return Dataset.fromRows({ ...this.rows, index: this.rows.index.skip(count) }) as unknown as Dataset<T>;
     const sync = this.makeSync;
     if (sync) {
       return Dataset.fromSync(function* () {

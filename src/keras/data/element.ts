@@ -12,6 +12,15 @@ import { Tensor } from '../backend.js';
 
 export type Element = Tensor | number | readonly Element[] | { readonly [key: string]: Element };
 
+/** One leaf of in-memory data: `data` holds rows of `row` values, each of `shape`. */
+export interface Column {
+  path: string;
+  shape: number[];
+  dtype: DType;
+  data: HostArray;
+  row: number;
+}
+
 /** A concrete tensor over `data` without copying it (data.length must fill the shape). */
 export function viewTensor(shape: readonly number[], dtype: DType, data: HostArray): Tensor {
   return Tensor.concrete({ type: tensorType(shape, dtype), data });
