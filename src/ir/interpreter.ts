@@ -21,6 +21,9 @@ import { KilnError, shapesEqual, typeToString, type TensorType } from './types.j
  * .wasm file in Node, and PROD hides every tfjs warning the user's own code would get.)
  */
 function quietCpuBackend(): void {
+  // A bundler that drops tfjs-backend-cpu's side-effect registration (or loads two copies of
+  // tfjs-core) leaves 'cpu' unregistered here: register it with this tfjs-core explicitly.
+  if (!tf.findBackendFactory('cpu')) tf.registerBackend('cpu', () => new MathBackendCPU(), 1);
   const cpu = tf.findBackend('cpu');
   if (cpu instanceof MathBackendCPU) (cpu as unknown as { firstUse: boolean }).firstUse = false;
 }

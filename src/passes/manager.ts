@@ -5,12 +5,11 @@
  * writes the IR text before the first pass and after each pass, so a miscompile can be bisected
  * by reading files. It returns, never prints, what each pass did and how long it took.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Func } from '../ir/function.js';
 import { printFunc } from '../ir/print.js';
 import { KilnError } from '../ir/types.js';
 import { verify } from '../ir/verify.js';
+import { nodeHost } from '../host/node.js';
 
 /** A pass mutates `fn` in place and says whether it changed anything. */
 export interface Pass {
@@ -75,7 +74,7 @@ export interface PipelineReport {
 export function runPipeline(fn: Func, pipeline: Pipeline, opts: PipelineOptions = {}): PipelineReport {
   const start = performance.now();
   const shouldVerify = opts.verify ?? true;
-  const dumpDir = opts.dumpDir === undefined ? process.env['KILN_DUMP'] || null : opts.dumpDir;
+  const dumpDir = opts.dumpDir === undefined ? (typeof process !== 'undefined' && process.env?.['KILN_DUMP']) || null : opts.dumpDir;
   const records: PassRecord[] = [];
   const dumped: string[] = [];
   let dumpCount = 0;
@@ -83,9 +82,10 @@ export function runPipeline(fn: Func, pipeline: Pipeline, opts: PipelineOptions 
 
   const dump = (label: string): void => {
     if (!dumpDir) return;
-    mkdirSync(dumpDir, { recursive: true });
-    const file = join(dumpDir, `${safeName(fn.name)}.${String(dumpCount++).padStart(2, '0')}.${safeName(label)}.txt`);
-    writeFileSync(file, printFunc(fn));
+    const { fs, path } = nodeHost('dumping IR (KILN_DUMP / dumpDir)');
+    fs.mkdirSync(dumpDir, { recursive: true });
+    const file = path.join(dumpDir, `${safeName(fn.name)}.${String(dumpCount++).padStart(2, '0')}.${safeName(label)}.txt`);
+    fs.writeFileSync(file, printFunc(fn));
     dumped.push(file);
   };
 

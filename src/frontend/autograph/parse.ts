@@ -4,9 +4,9 @@
  * for what can never be converted (classes, generators, async functions, `super`, #private names).
  * ts-morph (with the TypeScript compiler under it) is loaded on the first conversion only.
  */
-import { createRequire } from 'node:module';
 import type * as TsMorph from 'ts-morph';
 import { KilnError } from '../../ir/types.js';
+import { nodeHost } from '../../host/node.js';
 
 type Node = TsMorph.Node;
 
@@ -15,7 +15,7 @@ let project: TsMorph.Project | undefined;
 
 /** ts-morph (and the TypeScript compiler under it) loads on the first conversion only: it is large. */
 export function tsMorph(): typeof TsMorph {
-  return (lib ??= createRequire(import.meta.url)('ts-morph') as typeof TsMorph);
+  return (lib ??= nodeHost('AutoGraph (it parses JavaScript with ts-morph)').require('ts-morph') as typeof TsMorph);
 }
 
 

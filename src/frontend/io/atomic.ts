@@ -5,6 +5,8 @@
  * truncated one, whatever moment the process dies. Node only: node:fs is imported on first use,
  * so browser bundles that never write files don't load it.
  */
+import { nodeHost } from '../../host/node.js';
+
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await writeFilesAtomic([{ path, data }]);
 }
@@ -15,8 +17,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * so a crash never leaves it pointing at missing or partial shards.
  */
 export async function writeFilesAtomic(files: readonly { path: string; data: Uint8Array | string }[]): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const { dirname, basename, join } = await import('node:path');
+  const fs = nodeHost('writing files').fsp;
+  const { dirname, basename, join } = nodeHost('writing files').path;
   const temps: { tmp: string; path: string }[] = [];
   try {
     for (const { path, data } of files) {

@@ -9,6 +9,7 @@ import { KilnError } from '../../ir/types.js';
 import type { IOHandler, ModelArtifacts, ModelJson, SaveResult, WeightSpec } from './formats.js';
 import { concatBytes, shardWeights } from './weights.js';
 import { writeFilesAtomic } from './atomic.js';
+import { nodeHost } from '../../host/node.js';
 
 export type ModelSource = string | URL | IOHandler | ModelArtifacts;
 export type ModelDestination = string | URL | IOHandler;
@@ -58,7 +59,7 @@ async function readFromUrlOrPath(where: string, who: string): Promise<LoadedArti
   const http = /^https?:\/\//i.test(where);
   let modelUrl = where;
   if (!http) {
-    const fs = await import('node:fs/promises');
+    const fs = nodeHost('reading or writing a model by file path').fsp;
     const file = await toPath(where);
     const st = await fs.stat(file).catch(() => undefined);
     if (!st) throw new KilnError(`${who}: ${file} does not exist`);
@@ -92,7 +93,7 @@ async function readFromUrlOrPath(where: string, who: string): Promise<LoadedArti
 
 async function toPath(where: string): Promise<string> {
   if (!where.startsWith('file://')) return where;
-  const { fileURLToPath } = await import('node:url');
+  const { fileURLToPath } = nodeHost('reading or writing a model by file path').url;
   return fileURLToPath(where);
 }
 
@@ -107,7 +108,7 @@ async function readBytes(path: string, http: boolean, who: string): Promise<Uint
     if (!res.ok) throw new KilnError(`${who}: fetching ${path} failed: HTTP ${res.status} ${res.statusText}`);
     return new Uint8Array(await res.arrayBuffer());
   }
-  const fs = await import('node:fs/promises');
+  const fs = nodeHost('reading or writing a model by file path').fsp;
   try {
     return new Uint8Array(await fs.readFile(path));
   } catch (e) {
@@ -126,7 +127,7 @@ export async function writeModelArtifacts(dest: ModelDestination, artifacts: Mod
     const where = String(dest);
     if (/^https?:\/\//i.test(where)) throw new KilnError(`${who}: cannot save to ${where}: give a directory (path or file://) or an IOHandler (e.g. tf.io.browserHTTPRequest)`);
     const dir = (await toPath(where)).replace(/\/model\.json$/, '');
-    const fs = await import('node:fs/promises');
+    const fs = nodeHost('reading or writing a model by file path').fsp;
     const st = await fs.stat(dir).catch(() => undefined);
     if (st && !st.isDirectory()) throw new KilnError(`${who}: ${dir} exists and is not a directory; model.save writes model.json and weight shards into a directory`);
     await fs.mkdir(dir, { recursive: true });

@@ -24,6 +24,7 @@ import { KilnError } from '../../ir/types.js';
 import { getTrainingState, setTrainingState } from '../engine/training_state.js';
 import { Callback, refuseUnknown } from './callback.js';
 import { readTrainingState, writeTrainingState } from './checkpoint_file.js';
+import { nodeHost } from '../../host/node.js';
 
 export interface BackupAndRestoreArgs {
   /** The directory that holds the backup (created when missing). */
@@ -63,7 +64,7 @@ export class BackupAndRestore extends Callback {
   }
 
   override async onTrainBegin(): Promise<void> {
-    const { existsSync } = await import('node:fs');
+    const { existsSync } = nodeHost('BackupAndRestore').fs;
     this.batchesSinceSave = 0;
     this.firstEpoch = -1;
     this.restored = existsSync(this.file);
@@ -92,7 +93,7 @@ export class BackupAndRestore extends Callback {
 
   override async onTrainEnd(): Promise<void> {
     if (this.deleteCheckpoint) {
-      const { rm } = await import('node:fs/promises');
+      const { rm } = nodeHost('BackupAndRestore').fsp;
       await rm(this.file, { force: true });
     } else {
       await this.save();

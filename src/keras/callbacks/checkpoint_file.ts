@@ -17,6 +17,7 @@ import { KilnError } from '../../ir/types.js';
 import { writeFileAtomic } from '../../frontend/io/atomic.js';
 import type { StateTensor, TrainingState } from '../engine/training_state.js';
 import type { CallbackState } from './callback.js';
+import { nodeHost } from '../../host/node.js';
 
 const MAGIC = 'KILNSTAT';
 
@@ -143,15 +144,15 @@ export function decodeTrainingState(bytes: Uint8Array, path: string): TrainingSt
 
 /** Write `state` to `path` atomically (temp name, fsync, rename, directory sync). */
 export async function writeTrainingState(path: string, state: TrainingState): Promise<void> {
-  const { mkdir } = await import('node:fs/promises');
-  const { dirname } = await import('node:path');
+  const { mkdir } = nodeHost('a checkpoint file').fsp;
+  const { dirname } = nodeHost('a checkpoint file').path;
   await mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, encodeTrainingState(state));
 }
 
 /** Read and verify a training-state file (KilnError when it is missing a part or damaged). */
 export async function readTrainingState(path: string): Promise<TrainingState> {
-  const { readFile } = await import('node:fs/promises');
+  const { readFile } = nodeHost('a checkpoint file').fsp;
   const raw = await readFile(path);
   return decodeTrainingState(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), path);
 }

@@ -15,6 +15,7 @@ import { Tensor } from '../backend.js';
 import { writeFilesAtomic } from '../../frontend/io/atomic.js';
 import { Callback, jsonNumber, monitorIsMax, stateNumber, type CallbackState, type Logs } from './callback.js';
 import { crc32 } from './checkpoint_file.js';
+import { nodeHost } from '../../host/node.js';
 
 export interface ModelCheckpointArgs {
   /** The JSON path; may hold {epoch}, {epoch:02d} and log values such as {val_loss:.4f}. */
@@ -113,7 +114,7 @@ export class ModelCheckpoint extends Callback {
 
 /** Write the JSON + binary pair for named tensors, each file atomically, the binary first. */
 export async function writeCheckpoint(path: string, weights: readonly { name: string; value: Tensor }[], epoch: number, logs: Logs): Promise<void> {
-  const { mkdir } = await import('node:fs/promises');
+  const { mkdir } = nodeHost('ModelCheckpoint').fsp;
   const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
   if (dir) await mkdir(dir, { recursive: true });
   const specs: WeightSpec[] = [];
@@ -143,7 +144,7 @@ export async function writeCheckpoint(path: string, weights: readonly { name: st
  * mismatch) is refused with a KilnError naming the file.
  */
 export async function readCheckpoint(path: string): Promise<{ file: CheckpointFile; weights: { name: string; value: Tensor }[] }> {
-  const { readFile } = await import('node:fs/promises');
+  const { readFile } = nodeHost('ModelCheckpoint').fsp;
   const fail = (what: string): never => {
     throw new KilnError(`readCheckpoint: '${path}' ${what}; the checkpoint is partial or damaged`);
   };

@@ -26,6 +26,7 @@ import { literal } from '../../ir/literal.js';
 import { Tensor, Variable } from '../backend.js';
 import type { KerasShape } from './keras_tensor.js';
 import { assignWeights, isShapeList, Layer, withCallContext } from './layer.js';
+import { nodeHost } from '../../host/node.js';
 
 // ---- tracking -----------------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ async function toDir(where: string | URL, who: string): Promise<string> {
   if (/^https?:\/\//i.test(s)) throw new KilnError(`${who}: cannot use ${s}: give a directory (path or file://) or an IOHandler`);
   let path = s;
   if (s.startsWith('file://')) {
-    const { fileURLToPath } = await import('node:url');
+    const { fileURLToPath } = nodeHost('saveWeights/loadWeights with a file path').url;
     path = fileURLToPath(s);
   }
   return path.replace(/\/weights_manifest\.json$/, '').replace(/\/+$/, '') || '/';
@@ -205,7 +206,7 @@ export async function writeWeights(weights: readonly { path: string; value: Tens
   const { specs: ws, data } = encodeWeights(weights.map((w) => ({ name: w.path, shape: w.value.shape, dtype: w.value.dtype, data: w.value.dataSync() })), who);
   if (typeof dest === 'string' || dest instanceof URL) {
     const dir = await toDir(dest, who);
-    const fs = await import('node:fs/promises');
+    const fs = nodeHost('saveWeights/loadWeights with a file path').fsp;
     const st = await fs.stat(dir).catch(() => undefined);
     if (st && !st.isDirectory()) throw new KilnError(`${who}: ${dir} exists and is not a directory; saveWeights writes ${MANIFEST} and weight shards into a directory`);
     await fs.mkdir(dir, { recursive: true });
@@ -226,7 +227,7 @@ export async function readWeights(source: WeightsSource, who: string): Promise<M
   let bytes: Uint8Array;
   if (typeof source === 'string' || source instanceof URL) {
     const dir = await toDir(source, who);
-    const fs = await import('node:fs/promises');
+    const fs = nodeHost('saveWeights/loadWeights with a file path').fsp;
     const file = `${dir}/${MANIFEST}`;
     const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
       throw new KilnError(`${who}: cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file (saveWeights writes it)' : e.message}`);
