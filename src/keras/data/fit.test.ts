@@ -63,6 +63,11 @@ describe('fit / evaluate / predict on a Dataset', () => {
     const wa = a.getWeights(), wb = b.getWeights();
     wa.forEach((w, i) => Array.from(w.dataSync()).forEach((v, j) => expect(wb[i]!.dataSync()[j]).toBeCloseTo(v, 6)));
 
+    // validationData as [x, y] arrays (batched by validationBatchSize) gives the same validation figures.
+    const c = makeModel();
+    const hc = await c.fit(fromArrays({ xs: x, ys: y }).batch(8), { epochs: 2, verbose: 0, validationData: [x, y], validationBatchSize: 8 });
+    hc.history['val_loss']!.forEach((v, e) => expect(v).toBeCloseTo(ha.history['val_loss']![e]!, 6));
+
     // evaluate and predict on datasets equal the array paths.
     const ea = await a.evaluate(x, y, { batchSize: 8 });
     const eb = await b.evaluate(fromArrays({ xs: x, ys: y }).batch(8));
