@@ -37,6 +37,14 @@ export interface FusionContext {
   readonly group: ReadonlySet<Value>;
   /** How many distinct groups consume the producer (the producer joins all of them or none). */
   readonly groups: number;
+  /**
+   * Extra cost already charged to the duplicated cone the producer would extend: the largest
+   * `duplicationCost` of its users that were themselves copied into several groups (0 if none).
+   * Charging it again bounds the whole duplicated chain by the budget, not each op in it: a chain
+   * of cheap ops each read by the next step and by one other group (an LSTM's cell-state gradient
+   * over 64 time steps) would otherwise be recomputed in every later step's kernel.
+   */
+  readonly inheritedDuplication?: number;
   /** The producer is a function result (it must be stored whatever happens). */
   readonly isResult: boolean;
   readonly opts: Required<FusionOptions>;
@@ -44,6 +52,15 @@ export interface FusionContext {
   readonly order: ReadonlyMap<Value, number>;
   /** Memo for `rowKeyOf`, shared across one planning run. */
   readonly rowKeys: Map<Value, ReduceKey | null>;
+}
+
+/**
+ * Extra work of copying `p` into `ctx.groups` groups, in cost units: its own copies plus the extra
+ * work already charged to the duplicated consumers it would be recomputed inside (transitive).
+ */
+export function duplicationCost(p: Value, ctx: Pick<FusionContext, 'groups' | 'inheritedDuplication'>): number {
+  if (ctx.groups <= 1) return 0;
+  return (ctx.groups - 1) * opCost(p) + (ctx.inheritedDuplication ?? 0);
 }
 
 /** `exp %7` */
@@ -322,9 +339,10 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
   if (ctx.groups > 1) {
     if (anchor !== null) return no(`producer ${label(p)} is a ${anchor === 'reduction' ? 'reduction' : p.op} with consumers in ${ctx.groups} groups (never duplicate expensive ops)`);
     if (ctx.isResult) return no(`producer ${label(p)} is a function result used by ${ctx.groups} groups; it is stored once`);
-    const extra = (ctx.groups - 1) * opCost(p);
+    const extra = duplicationCost(p, ctx);
     if (extra > ctx.opts.maxDuplicationCost) {
-      return no(`duplicating ${label(p)} into ${ctx.groups} groups costs ${extra} > budget ${ctx.opts.maxDuplicationCost}`);
+      const chain = ctx.inheritedDuplication ? ` (${(ctx.groups - 1) * opCost(p)} for its copies + ${ctx.inheritedDuplication} already spent duplicating its consumers)` : '';
+      return no(`duplicating ${label(p)} into ${ctx.groups} groups costs ${extra}${chain} > budget ${ctx.opts.maxDuplicationCost}`);
     }
   }
   let groupAnchored = false;
@@ -347,7 +365,7 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
   }
 
   const anchorInGroup = merged.anchors.find((a) => a !== p);
-  const dup = ctx.groups > 1 ? ` (duplicated into ${ctx.groups} groups, extra cost ${(ctx.groups - 1) * opCost(p)})` : '';
+  const dup = ctx.groups > 1 ? ` (duplicated into ${ctx.groups} groups, extra cost ${duplicationCost(p, ctx)})` : '';
   if (anchor === 'reduction' && anchorInGroup) return yes(`chained reduction over the same rows ${keyString(reduceKey(p))} (row-wise multi-pass)`);
   if (anchor !== null) {
     if (anchor === 'dot' || anchor === 'conv') {

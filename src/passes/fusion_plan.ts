@@ -15,7 +15,7 @@
  */
 import type { Func, Value } from '../ir/function.js';
 import {
-  DEFAULT_FUSION_OPTIONS, anchorKind, controlDecision, describeGroup, isControl, isFree, isInput, keyString, label, reduceKey, shouldFuse,
+  DEFAULT_FUSION_OPTIONS, anchorKind, controlDecision, describeGroup, duplicationCost, isControl, isFree, isInput, keyString, label, reduceKey, shouldFuse,
   type FusionContext, type FusionOptions, type ReduceKey,
 } from './fusion.js';
 import { shapesEqual } from '../ir/types.js';
@@ -77,6 +77,8 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
   const clustersOf = new Map<Value, Cluster[]>();
   const clusters = new Set<Cluster>();
   const rowKeys = new Map<Value, ReduceKey | null>();
+  /** Extra cost charged to each value copied into several groups, with the cone it extends (see FusionContext.inheritedDuplication). */
+  const spentOn = new Map<Value, number>();
 
   const add = (c: Cluster, v: Value) => {
     c.members.add(v);
@@ -118,7 +120,11 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
       newCluster(p);
       continue;
     }
-    const ctx = { groups: targets.length, isResult: results.has(p), opts, order, rowKeys };
+    let inheritedDuplication = 0;
+    for (const u of users.get(p) ?? []) {
+      if ((clustersOf.get(u)?.length ?? 0) > 1) inheritedDuplication = Math.max(inheritedDuplication, spentOn.get(u) ?? 0);
+    }
+    const ctx = { groups: targets.length, isResult: results.has(p), opts, order, rowKeys, inheritedDuplication };
     const verdicts = targets.map((c) => {
       const consumer = firstUserIn(p, c);
       return { c, consumer, v: shouldFuse(p, consumer, { ...ctx, group: c.members }) };
@@ -135,7 +141,10 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
         : `not fused: ${label(p)} joins all its consumer groups or none, and the one with ${label(refusal.consumer)} refused`;
       decisions.push({ producer: p, consumer, fuse: refusal === undefined, why });
     }
-    if (refusal === undefined) for (const { c } of verdicts) add(c, p);
+    if (refusal === undefined) {
+      for (const { c } of verdicts) add(c, p);
+      if (targets.length > 1) spentOn.set(p, duplicationCost(p, ctx));
+    }
     else newCluster(p);
   }
 
