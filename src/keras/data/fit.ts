@@ -135,6 +135,7 @@ async function evalLoop(who: string, model: Model, trainer: Trainer, entries: En
     labelError(who, out, trainer, `batch ${step}`);
     step++;
   }
+  if (steps !== undefined) await it.return?.();
   if (!out) throw new KilnError(`${who}: the dataset yielded no batches`);
   return Object.fromEntries(trainer.metricNames.map((n) => [n, out![n]![0]!]));
 }
@@ -164,6 +165,7 @@ export async function predictDataset(model: Model, data: Dataset<Element>, args?
     const out = model.predict(xs.length === 1 ? xs[0]! : xs);
     chunks.push(Array.isArray(out) ? out : [out]);
   }
+  if (steps !== undefined) await it.return?.();
   if (chunks.length === 0) throw new KilnError(`${who}: the dataset yielded no batches`);
   const outs = chunks[0]!.map((_, i) => (chunks.length === 1 ? chunks[0]![i]! : ops.concat(chunks.map((c) => c[i]!), 0)));
   return outs.length === 1 ? outs[0]! : outs;
@@ -216,7 +218,7 @@ export async function fitDataset(model: Model, data: Dataset<Element>, args?: Da
   let ranOut = false;
   for (let epoch = initialEpoch; epoch < epochs && !model.stopTraining && !ranOut; epoch++) {
     await cbs.onEpochBegin(epoch);
-    if (stepsPerEpoch === undefined) it = data.iterator();
+    if (stepsPerEpoch === undefined) { await it?.return?.(); it = data.iterator(); }
     let out: Record<string, TensorData> | undefined;
     let reset = false;
     for (let step = 0; stepsPerEpoch === undefined || step < stepsPerEpoch; step++) {
@@ -259,6 +261,8 @@ export async function fitDataset(model: Model, data: Dataset<Element>, args?: Da
     trainer.sync();
     await cbs.onEpochEnd(epoch, epochLogs);
   }
+  // Close an iterator left mid-way (stepsPerEpoch, EarlyStopping): its generator's finally blocks run.
+  await it?.return?.();
   trainer.sync();
   await cbs.onTrainEnd();
   return history;
