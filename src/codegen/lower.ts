@@ -14,6 +14,7 @@ import { GEMM_MR, GEMM_NR, type Expr, type Kernel, type KernelBuf, type ReduceOp
 import {
   isConst, linearize, sadd, sclamp, sconst, sdiv, smod, smul, ssub, strideOf, svar, unflatten, type Sym,
 } from './symbolic.js';
+import { packPanels, type PanelView } from './wasm/pack.js';
 
 export class LoweringError extends Error {
   override name = 'LoweringError';
@@ -760,12 +761,7 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const o = g.outputs[0]!;
   const kernels: Kernel[] = [];
   // B as a logical [K, N] matrix: element (k, j) of rhs, j unflattened over rhs's free dims.
-  const bPacked = packOperand(g, ctx, rhs, K, N, (k, j) => {
-    const ri = new Array<Sym>(rhs.shape.length);
-    ri[rk] = k;
-    unflatten(j, nShape).forEach((s, t) => { ri[rFree[t]!] = s; });
-    return ri;
-  }, kernels);
+  const bPacked = packOperand(g, ctx, rhs, { kDims: [K], kAxes: [rk], jDims: nShape, jAxes: rFree }, kernels);
   const panels = Math.ceil(N / GEMM_NR);
   const aBuf = l.buf(lhs);
   const outBuf = l.buf(o);
@@ -778,28 +774,25 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
 }
 
 /**
- * Pack `rhs` viewed as B[K, N] (element (k, j) at k*kStride + nOff(j)) into GEMM panels: at compile
- * time when it is a constant, else with a pack kernel appended to `kernels` (or, for state the
- * program never updates, a kernel handed to ctx.refreshKernel that packs into a persistent buffer).
- * Returns the buffer.
+ * Pack `rhs` viewed as B[K, N] through `view` into GEMM panels: at compile time when it is a
+ * constant (plain typed-array loops over precomputed offsets, packPanels), else with a pack kernel
+ * appended to `kernels` (or, for state the program never updates, a kernel handed to
+ * ctx.refreshKernel that packs into a persistent buffer). Returns the buffer.
  */
-function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, K: number, N: number, at: (k: Sym, j: Sym) => Sym[], kernels: Kernel[]): number {
+function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, view: PanelView, kernels: Kernel[]): number {
+  const K = numel(view.kDims), N = numel(view.jDims);
   const panels = Math.ceil(N / GEMM_NR);
   const data = ctx.constData(rhs);
   // Constants are packed here only in f32 (host literals hold f16/bf16 widened to f32).
   if (data instanceof Float32Array && rhs.dtype === 'f32') {
-    const packed = new Float32Array(panels * K * GEMM_NR);
-    const rst = stridesOf(rhs.shape);
-    for (let k = 0; k < K; k++) {
-      for (let j = 0; j < N; j++) {
-        const ix = at(sconst(k), sconst(j));
-        let off = 0;
-        ix.forEach((s, d) => { off += s.c * rst[d]!; });
-        packed[Math.floor(j / GEMM_NR) * K * GEMM_NR + k * GEMM_NR + (j % GEMM_NR)] = data[off]!;
-      }
-    }
-    return ctx.constBuffer(packed, `packed ${rhs.op}`);
+    return ctx.constBuffer(packPanels(data, rhs.shape, view, GEMM_NR), `packed ${rhs.op}`);
   }
+  const at = (k: Sym, j: Sym): Sym[] => {
+    const ri = new Array<Sym>(rhs.shape.length);
+    unflatten(k, view.kDims).forEach((s, t) => { ri[view.kAxes[t]!] = s; });
+    unflatten(j, view.jDims).forEach((s, t) => { ri[view.jAxes[t]!] = s; });
+    return ri;
+  };
   const total = panels * K * GEMM_NR;
   // Unchanging state (resident weights) is packed once into a buffer that persists, not on every run.
   const persistent = new Set(g.values).has(rhs) ? undefined : ctx.persistentPack?.(rhs, rhs.dtype, [total], `packed ${rhs.name ?? 'state'}`);
@@ -877,7 +870,7 @@ function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] 
   if (kind === 'conv') {
     const w = root.inputs[1]!;
     // HWIO flattened is already B[KH*KW*Cin, Cout]: element (k, j) is w[k / (KW*Cin), (k / Cin) % KW, k % Cin, j].
-    weights = packOperand(g, ctx, w, KH * KW * Cin, Cout, (k, j) => [...unflatten(k, [KH, KW, Cin]), j], kernels);
+    weights = packOperand(g, ctx, w, { kDims: [KH, KW, Cin], kAxes: [0, 1, 2], jDims: [Cout], jAxes: [3] }, kernels);
     l.bufs.set(weights, { id: weights, dtype: 'f32', elems: Math.ceil(Cout / GEMM_NR) * KH * KW * Cin * GEMM_NR });
   } else if (kind === 'depthwise') {
     if (members.has(root.inputs[1]!)) return undefined;
