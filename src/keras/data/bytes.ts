@@ -1,31 +1,30 @@
 /**
  * Where file sources get their bytes: a Uint8Array / ArrayBuffer given directly, or a string
- * read from the file system in Node (node:fs loaded only when a path is given, so browser
- * bundles never need it) and fetched as a URL in browsers. `.gz` data is gunzipped with the
+ * read from the file system in Node (through src/host/node.ts, which browser bundles replace)
+ * and fetched as a URL in browsers. `.gz` data is gunzipped with the
  * host's DecompressionStream (Node 18+, browsers).
  */
+import { hasNodeHost, nodeHost } from '../../host/node.js';
 import { KilnError } from '../../ir/types.js';
 
 export type ByteSource = string | Uint8Array | ArrayBuffer;
 
 /**
- * Import a Node-only module by a name bundlers do not follow: a browser bundle of Kiln must not
- * pull in node:fs or the Node image decoders (and their zlib/stream dependencies).
+ * Import a Node-only npm package (the image decoders) by a name bundlers do not follow: a browser
+ * bundle of Kiln must not pull in their zlib/stream dependencies.
  */
 export function nodeImport<T>(name: string): Promise<T> {
   return import(/* @vite-ignore */ name) as Promise<T>;
 }
 
-const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-
 export async function readBytes(who: string, src: ByteSource): Promise<Uint8Array> {
   if (src instanceof Uint8Array) return src;
   if (src instanceof ArrayBuffer) return new Uint8Array(src);
   if (typeof src !== 'string') throw new KilnError(`${who}: expects a path/URL string, a Uint8Array or an ArrayBuffer, got ${src === null ? 'null' : typeof src}`);
-  if (isNode() && !/^https?:\/\//.test(src)) {
-    const fs = await nodeImport<typeof import('node:fs/promises')>(['node:fs', 'promises'].join('/'));
+  if (hasNodeHost && !/^https?:\/\//.test(src)) {
+    const { fsp } = nodeHost(`${who} (reading '${src}')`);
     try {
-      return new Uint8Array(await fs.readFile(src.startsWith('file://') ? new URL(src) : src));
+      return new Uint8Array(await fsp.readFile(src.startsWith('file://') ? new URL(src) : src));
     } catch (e) {
       throw new KilnError(`${who}: cannot read '${src}': ${(e as Error).message}`);
     }

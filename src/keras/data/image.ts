@@ -5,6 +5,7 @@
  * reads and decodes of the next images proceed while the model trains on the current batch).
  * A decoded image is [height, width, channels] (RGB by default), f32 in [0, 255] or u8.
  */
+import { hasNodeHost } from '../../host/node.js';
 import { KilnError } from '../../ir/types.js';
 import type { Tensor } from '../backend.js';
 import { nodeImport, readBytes, type ByteSource } from './bytes.js';
@@ -18,7 +19,7 @@ export interface DecodeImageOptions {
   dtype?: 'f32' | 'u8';
 }
 
-const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+const isNode = (): boolean => hasNodeHost;
 
 /** RGBA pixels of PNG or JPEG bytes, by their signature. */
 async function rgba(bytes: Uint8Array, where: string): Promise<{ width: number; height: number; data: Uint8Array }> {
