@@ -110,6 +110,20 @@ if (only.includes('size')) {
     failed.push('runtime size');
     console.error(r.stderr);
   }
+  // The compiler itself bundled for browsers (test/browser/compiler.mjs compiles and trains with it in a page).
+  const c = spawnSync(process.execPath, [path.join(root, 'scripts/build-browser.mjs'), '--json'], { cwd: root, encoding: 'utf8' });
+  if (c.status === 0) {
+    const { bytes, gzip } = JSON.parse(c.stdout.trim());
+    console.log(`kiln (compiler) browser bundle: ${bytes} bytes minified, ${gzip} bytes gzipped`);
+    sections.push(
+      '### Compiler bundle size\n\n' +
+        '`kiln` (compiler, Keras API, interpreter, binaryen, tfjs-core cpu) bundled by esbuild for browsers (minified ESM), as `node scripts/build-browser.mjs` measures it:\n\n' +
+        `| minified | gzip -9 |\n|---|---|\n| ${(bytes / 2 ** 20).toFixed(2)} MiB | ${(gzip / 2 ** 20).toFixed(2)} MiB |\n`,
+    );
+  } else {
+    failed.push('compiler bundle size');
+    console.error(c.stderr);
+  }
 }
 
 const cpus = os.cpus();

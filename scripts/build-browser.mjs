@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles `kiln` (compiler, Keras API, interpreter, runtime) into one ES module with esbuild, for
 // browsers (`--platform browser`, the default) or Node (`--platform node`), and prints its size
-// raw and gzipped. Usage: node scripts/build-browser.mjs [--platform browser|node] [--out FILE]
+// raw and gzipped. Usage: node scripts/build-browser.mjs [--platform browser|node] [--out FILE] [--json]
 //
 // What a bundler needs to know, shown here:
 // - browser: package.json's `browser` field swaps src/host/node.ts (Kiln's only importer of Node
@@ -62,13 +62,15 @@ export function nodeImports(metafile) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
-  const known = ['--platform', '--out'];
+  const known = ['--platform', '--out', '--json'];
   let platform = 'browser';
   let out;
-  for (let i = 0; i < args.length; i += 2) {
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
     if (!known.includes(args[i])) { console.error(`build-browser: unknown option ${args[i]} (known: ${known.join(', ')})`); process.exit(2); }
-    if (args[i] === '--platform') platform = args[i + 1];
-    else out = args[i + 1];
+    if (args[i] === '--json') json = true;
+    else if (args[i] === '--platform') platform = args[++i];
+    else out = args[++i];
   }
   const b = await bundleKiln({ platform });
   if (out) {
@@ -76,5 +78,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     writeFileSync(`${out}.tmp`, b.code); // whole file or none: write aside, then rename
     renameSync(`${out}.tmp`, out);
   }
-  console.log(`kiln ${platform} bundle: ${(b.bytes / 1024).toFixed(0)} KB, ${(b.gzipBytes / 1024).toFixed(0)} KB gzipped${out ? ` -> ${out}` : ''}`);
+  if (json) console.log(JSON.stringify({ platform, bytes: b.bytes, gzip: b.gzipBytes }));
+  else console.log(`kiln ${platform} bundle: ${(b.bytes / 1024).toFixed(0)} KB, ${(b.gzipBytes / 1024).toFixed(0)} KB gzipped${out ? ` -> ${out}` : ''}`);
 }
