@@ -43,6 +43,7 @@ const benches = [
   { name: 'resident_weights', args: ['--budget', quick ? '100' : '200', '--changes', quick ? '3' : '6'] },
   { name: 'batch_poly', args: ['--budget', quick ? '100' : '200', '--threads', '1,2'] },
   { name: 'data', args: ['--rounds', quick ? '1' : '3', '--samples', quick ? '4992' : '19968'] },
+  { name: 'kernels', args: ['--rounds', quick ? '4' : '12'] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -94,6 +95,7 @@ section('Text sampler (compiled while loop)', 'sampler.md');
 section('Predict after a weight change (resident weights)', 'resident_weights.md');
 section('One artifact for every batch size (maxBatch)', 'batch_poly.md');
 section('Data pipelines: fit from a kiln.data Dataset', 'data.md');
+section('GEMM micro-kernels: relaxed vs plain per shape', 'kernels.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');
