@@ -3,7 +3,7 @@ import {
   Func, Value, literal, makeValue, parseFunc, randomFunc, tensorType, typeToString, type Attrs, type DType,
 } from '../ir/index.js';
 import { explainPlan } from './explain.js';
-import { describeGroup } from './fusion.js';
+import { describeGroup, isFree, opCost } from './fusion.js';
 import { planFusion, type FusionPlan } from './fusion_plan.js';
 
 /** A tiny graph builder with explicit result shapes. */
@@ -293,6 +293,46 @@ describe('planFusion', () => {
     expect(hd.every((d) => !d.fuse)).toBe(true);
     expect(hd[0]!.why).toMatch(/duplicating exp %\d+ into 4 groups costs 24 > budget 8/);
     expect(q.groups.filter((k) => k.values.includes(costly.h)).length).toBe(1);
+  });
+
+  it('bounds duplication by the whole duplicated chain: a recurrence read by each next step and one other group stays linear', () => {
+    // c_t = c_{t-1} * f_t + g_t, and each c_t also feeds a row reduction (an LSTM's cell-state
+    // gradient and the per-step gate gradients). Charging only each op's own copies let c_t be
+    // recomputed inside the groups of c_{t+1}, c_{t+2}, ...: the chain's extra work grew per step.
+    const build = (steps: number) => {
+      const g = new G();
+      const f = g.param([4, 8], 'f'), gx = g.param([4, 8], 'g');
+      let c = g.param([4, 8], 'c0');
+      const outs: Value[] = [];
+      for (let t = 0; t < steps; t++) {
+        c = g.ew('add', g.ew('mul', c, f), gx);
+        outs.push(g.reduce(g.ew('mul', c, c), 'sum', [1]));
+      }
+      return g.func([...outs, c]);
+    };
+    for (const steps of [8, 32]) {
+      const p = plan(build(steps));
+      const copies = new Map<Value, number>();
+      for (const k of p.groups) for (const v of k.values) if (!isFree(v)) copies.set(v, (copies.get(v) ?? 0) + 1);
+      const users = p.func.users();
+      // Extra work of v's copies plus that of the duplicated consumers it is recomputed inside.
+      const memo = new Map<Value, number>();
+      const chain = (v: Value): number => {
+        if (memo.has(v)) return memo.get(v)!;
+        let inner = 0;
+        for (const u of users.get(v) ?? []) if ((copies.get(u) ?? 1) > 1) inner = Math.max(inner, chain(u));
+        const n = copies.get(v) ?? 1;
+        const r = (n > 1 ? (n - 1) * opCost(v) : 0) + inner;
+        memo.set(v, r);
+        return r;
+      };
+      for (const v of copies.keys()) expect(chain(v), `${v.op} %${v.id} at ${steps} steps`).toBeLessThanOrEqual(8);
+      const extra = [...copies.values()].reduce((a, n) => a + n - 1, 0);
+      expect(extra).toBeLessThanOrEqual(4 * steps);
+    }
+    // No duplication budget: every value in exactly one group.
+    const p0 = planFusion(build(8), { maxDuplicationCost: 0 });
+    for (const v of p0.func.body) if (!isFree(v) && v.op !== 'parameter') expect(p0.groups.filter((k) => k.values.includes(v)).length).toBe(1);
   });
 
   it('puts sibling reductions over one input into one multi-output kernel', () => {
