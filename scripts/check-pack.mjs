@@ -23,7 +23,7 @@ const files = info.files.map((f) => f.path);
 
 const FORBIDDEN = [
   [/\.test\.(js|d\.ts|ts|mjs)$/, 'a test'],
-  [/(^|\/)(test_util|testkit|test_models)\.(js|d\.ts|ts)$/, 'a test helper'],
+  [/(^|\/)(test_util|\w*testkit|test_models)\.(js|d\.ts|ts)$/, 'a test helper'],
   [/\.map$/, 'a source map'],
   [/^(src|test|bench|scripts|examples)\//, 'not part of the package (sources, tests, benchmarks, scripts)'],
   [/^native\/cuda\/build\//, 'a native build output (the install hook builds it)'],

@@ -8,7 +8,7 @@ import type { KerasTensor } from '../engine/keras_tensor.js';
 import { ops, type Tensor } from '../backend.js';
 import { valueAndGrad } from '../../frontend/grad.js';
 import { dot } from './dot.js';
-import { compiledPredict, expectConfigRoundTrip, interpreted, maxDiff, tfjsArtifacts, tfjsPredict } from './parity_util.js';
+import { compiledPredict, expectConfigRoundTrip, interpreted, maxDiff, tfjsArtifacts, tfjsPredict } from './parity_testkit.js';
 import { loadLayersModel } from '../../index.js';
 import type { ModelArtifacts } from '../../frontend/io/formats.js';
 

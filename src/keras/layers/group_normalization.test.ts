@@ -13,7 +13,7 @@ import { groupNormalization, type GroupNormalizationArgs } from './group_normali
 import { compiledDiff, expectConfigRoundTrip, fitParity, gradientDiffs, predictionDiff, type LayerCase } from './layer_testkit.js';
 import { sequential } from '../engine/sequential.js';
 import * as layers from './index.js';
-import { interpreted, maxDiff, tfjsArtifacts, tfjsPredict } from './parity_util.js';
+import { interpreted, maxDiff, tfjsArtifacts, tfjsPredict } from './parity_testkit.js';
 import { loadLayersModel } from '../../index.js';
 import type { ModelArtifacts } from '../../frontend/io/formats.js';
 

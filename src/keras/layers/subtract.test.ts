@@ -1,7 +1,7 @@
 import { beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useCpuBackend } from '../test_util.js';
-import { describeElementwiseMerge } from './parity_util.js';
+import { describeElementwiseMerge } from './parity_testkit.js';
 import { subtract } from './subtract.js';
 
 beforeAll(useCpuBackend);
