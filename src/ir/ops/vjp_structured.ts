@@ -35,11 +35,21 @@ function dotOperandVjp(
   const nb = batchMe.length;
   // g's dims: batch, lhs free, rhs free.
   const gOther = meIsLhs ? range(nb + keptMe.length, keptOther.length) : range(nb, keptOther.length);
+  const contractSorted = argsort(contractOther).map((i) => contractMe[i]!);
+  // dot(other, g) gives batch, my contracting dims, my free dims: when that is already my dim
+  // order (a weight [in, out] as the rhs of x·W), emit it so, with no transpose after the dot
+  // (a transposed cotangent would be read across rows by every consumer, e.g. the sum of an
+  // RNN's per-step weight gradients).
+  const swapped = argsort([...batchMe, ...contractSorted, ...keptMe]);
+  if (swapped.some((d, i) => d !== i) === false) {
+    return b.op('dot_general', [other, castTo(b, g, me.dtype)], {
+      lhs_batch: batchOther, rhs_batch: range(0, nb), lhs_contract: keptOther, rhs_contract: gOther,
+    });
+  }
   const dot = b.op('dot_general', [castTo(b, g, me.dtype), other], {
     lhs_batch: range(0, nb), rhs_batch: batchOther, lhs_contract: gOther, rhs_contract: keptOther,
   });
   // dot's dims: batch, my free dims, then my contracting dims ordered as their partners in `other`.
-  const contractSorted = argsort(contractOther).map((i) => contractMe[i]!);
   return transposeBy(b, dot, argsort([...batchMe, ...keptMe, ...contractSorted]));
 }
 
