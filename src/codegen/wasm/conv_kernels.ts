@@ -18,7 +18,7 @@
  */
 import binaryen from 'binaryen';
 import { KilnError } from '../../ir/types.js';
-import { type EpilogueContext, type GemmEpilogue, DEFAULT_NR, applyEpilogue } from './gemm.js';
+import { type EpilogueContext, type GemmEpilogue, DEFAULT_NR, applyEpilogue, fuseMadd } from './gemm.js';
 import {
   type ExpressionRef,
   type Module,
@@ -211,11 +211,12 @@ export function emitConv2d(mod: Module, spec: Conv2dSpec): WindowKernel {
   const ox0Expr = (ox0: Ox0): ExpressionRef => (ox0 === 'local' ? get(OX0) : c(ox0.fixed));
 
   const ciSteps = (rows: number, vecs: number, out: ExpressionRef[], kk: number): void => {
+    const fma = fuseMadd(relaxed, rows, vecs);
     for (let j = 0; j < vecs; j++) out.push(set(BV[j]!, mod.v128.load(kk * nr * 4 + j * 16, 16, get(BK))));
     for (let r = 0; r < rows; r++) {
       out.push(set(AV, mod.v128.load32_splat(spec.inAddr + r * pixStride + kk * 4, 4, get(AK))));
       for (let j = 0; j < vecs; j++) {
-        out.push(set(ACC[r]![j]!, madd(mod, relaxed, get(AV, v128), get(BV[j]!, v128), get(ACC[r]![j]!, v128))));
+        out.push(set(ACC[r]![j]!, madd(mod, fma, get(AV, v128), get(BV[j]!, v128), get(ACC[r]![j]!, v128))));
       }
     }
   };

@@ -116,6 +116,21 @@ export const DEFAULT_MR = 4;
 export const DEFAULT_NR = 8;
 export const DEFAULT_KU = 1;
 
+/**
+ * Whether a micro-kernel of rows x vecs accumulators uses the fused relaxed_madd (in the relaxed
+ * build) or multiply + add. Each accumulator is a dependency chain advancing once per
+ * multiply-add: fused, a step costs the FMA latency (4 cycles on current x86); unfused, the
+ * multiply is off the chain and a step costs the add latency (3). With few chains the loop is
+ * latency-bound, and relaxed FMA measured 1.1-3x slower than multiply + add there (bench/kernels.ts,
+ * AMD EPYC, V8 11.3: the single border pixels of a 1x7 conv, the 1-pixel row tail of a 7x1 conv,
+ * a 2-column edge panel of a dense layer). Threshold measured: at <= 4 accumulators multiply + add
+ * wins; at 6 (a 3-row tail of a 5x5 conv) fusing is 1.6x faster; full 4x8 blocks (8) fuse.
+ * Splitting k over more accumulator sets instead made V8 hoist the unrolled loads and spill.
+ */
+export function fuseMadd(relaxed: boolean, rows: number, vecs: number): boolean {
+  return relaxed && rows * vecs > 4;
+}
+
 function checkSpec(s: GemmSpec, mr: number, nr: number, ku: number): void {
   const bad = (msg: string): never => {
     throw new KilnError(`emitGemm '${s.name}' (M=${s.M}, N=${s.N}, K=${s.K}): ${msg}`);
@@ -184,11 +199,12 @@ export function emitGemm(mod: Module, spec: GemmSpec): GemmKernel {
 
   /** One k step (A offset kk relative to AK, B offset kk relative to BK). */
   const kStep = (rows: number, vecs: number, kk: number, out: ExpressionRef[]): void => {
+    const fma = fuseMadd(relaxed, rows, vecs);
     for (let j = 0; j < vecs; j++) out.push(set(BV[j]!, mod.v128.load(kk * nr * 4 + j * 16, 16, get(BK))));
     for (let r = 0; r < rows; r++) {
       out.push(set(AV, mod.v128.load32_splat(aOff(r, kk), 4, get(AK))));
       for (let j = 0; j < vecs; j++) {
-        out.push(set(ACC[r]![j]!, madd(mod, relaxed, get(AV, v128), get(BV[j]!, v128), get(ACC[r]![j]!, v128))));
+        out.push(set(ACC[r]![j]!, madd(mod, fma, get(AV, v128), get(BV[j]!, v128), get(ACC[r]![j]!, v128))));
       }
     }
   };
