@@ -192,6 +192,29 @@ for (const relaxed of [false, true]) {
   });
 }
 
+describe('relaxed build: small tiles multiply + add (fuseMadd)', () => {
+  const text = (M: number, N: number): string => {
+    const mod = createKernelModule({ relaxed: true });
+    emitGemm(mod, { name: 'g', M, N, K: 5, aAddr: 0, bPackedAddr: 4096, cAddr: 8192, relaxed: true });
+    const wat = mod.emitText();
+    mod.dispose();
+    return wat;
+  };
+  const fused = (wat: string): number => wat.split('relaxed_madd').length - 1;
+  it('fuses a full 4x8 tile and nothing else', () => {
+    expect(fused(text(4, 8))).toBeGreaterThan(0); // 8 accumulators
+    expect(fused(text(4, 4))).toBe(0); // 4 rows x 1 vector: latency-bound, multiply + add
+    expect(fused(text(1, 8))).toBe(0); // 1 row x 2 vectors
+    expect(fused(text(3, 8))).toBeGreaterThan(0); // 6 accumulators fuse
+  });
+  // Mixed kernels (fused full tiles, unfused edges) against the float64 reference: tail rows and
+  // columns, odd K, every epilogue.
+  for (const activation of [undefined, 'relu', 'relu6', { clamp: [-0.3, 0.4] }] as const) {
+    it(`M=9 N=10 K=7 edges, epilogue bias+residual+${JSON.stringify(activation ?? 'none')}`, () =>
+      runCase({ M: 9, N: 10, K: 7, relaxed: true, bias: true, residual: true, indexTerm: true, activation, splits: 2 }));
+  }
+});
+
 describe('emitGemm input checks', () => {
   const base = { name: 'g', M: 4, N: 4, K: 4, aAddr: 0, bPackedAddr: 64, cAddr: 128, relaxed: false };
   it('rejects bad shapes, blocking and addresses with KilnError', () => {
