@@ -45,6 +45,12 @@ export interface FusionContext {
    * over 64 time steps) would otherwise be recomputed in every later step's kernel.
    */
   readonly inheritedDuplication?: number;
+  /**
+   * How many members of the consumer group are stored (read by other groups or results), when the
+   * plan knows it. A GEMM stores one output: a dot joining a group that stores several would run
+   * as a generic dot kernel, so it stays a GEMM of its own instead.
+   */
+  readonly groupStores?: number;
   /** The producer is a function result (it must be stored whatever happens). */
   readonly isResult: boolean;
   readonly opts: Required<FusionOptions>;
@@ -364,6 +370,9 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
     }
   }
 
+  if (anchor === 'dot' && ctx.groups === 1 && (ctx.groupStores ?? 1) > 1) {
+    return no(`the group of ${label(consumer)} stores ${ctx.groupStores} values; a GEMM stores one output, so ${label(p)} runs as a GEMM of its own (a generic dot kernel would compute the multi-output epilogue)`);
+  }
   const anchorInGroup = merged.anchors.find((a) => a !== p);
   const dup = ctx.groups > 1 ? ` (duplicated into ${ctx.groups} groups, extra cost ${duplicationCost(p, ctx)})` : '';
   if (anchor === 'reduction' && anchorInGroup) return yes(`chained reduction over the same rows ${keyString(reduceKey(p))} (row-wise multi-pass)`);

@@ -97,6 +97,14 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
     for (const u of users.get(v) ?? []) for (const c of clustersOf.get(u) ?? []) if (!out.includes(c)) out.push(c);
     return out;
   };
+  /** Members of c read outside it (by another group) or returned: what its kernel stores. */
+  const storedMembers = (c: Cluster): number => {
+    let n = 0;
+    for (const m of c.members) {
+      if (results.has(m) || (users.get(m) ?? []).some((u) => (clustersOf.get(u) ?? []).some((d) => d !== c && !d.members.has(m)))) n++;
+    }
+    return n;
+  };
   const firstUserIn = (v: Value, c: Cluster): Value => (users.get(v) ?? []).find((u) => c.members.has(u))!;
 
   // 1. Producer into consumers, from the last value to the first.
@@ -127,7 +135,8 @@ export function planFusion(fn: Func, options: FusionOptions = {}): FusionPlan {
     const ctx = { groups: targets.length, isResult: results.has(p), opts, order, rowKeys, inheritedDuplication };
     const verdicts = targets.map((c) => {
       const consumer = firstUserIn(p, c);
-      return { c, consumer, v: shouldFuse(p, consumer, { ...ctx, group: c.members }) };
+      const groupStores = anchorKind(p) === 'dot' && targets.length === 1 ? storedMembers(c) : undefined;
+      return { c, consumer, v: shouldFuse(p, consumer, { ...ctx, group: c.members, groupStores }) };
     });
     const refusal = verdicts.find((x) => !x.v.fuse);
     if (refusal !== undefined && targets.length > 1 && anchorKind(p) !== null) {
