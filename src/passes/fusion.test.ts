@@ -335,6 +335,26 @@ describe('planFusion', () => {
     for (const v of p0.func.body) if (!isFree(v) && v.op !== 'parameter') expect(p0.groups.filter((k) => k.values.includes(v)).length).toBe(1);
   });
 
+  it('a dot stays a single-output GEMM rather than absorb an epilogue group that stores several values', () => {
+    const g = new G();
+    const x = g.param([8, 16], 'x'), w = g.param([16, 4], 'w'), m = g.param([8, 4], 'm');
+    const d = g.matmul(x, w);
+    const a = g.ew('add', d, m); // stored (a result) and read by b in the same group: Adam's new slot and new weight
+    const b = g.ew('mul', a, m);
+    const p = plan(g.func([a, b]));
+    const dg = p.groups.find((k) => k.values.includes(d))!;
+    expect(dg.kind).toBe('dot');
+    expect(dg.outputs).toEqual([d]);
+    expect(p.decisions.find((x) => x.producer === d)!.why).toMatch(/stores 2 values; a GEMM stores one output/);
+    // One stored value: the epilogue fuses as before.
+    const h = new G();
+    const hx = h.param([8, 16], 'x'), hw = h.param([16, 4], 'w'), hm = h.param([8, 4], 'm');
+    const hd = h.matmul(hx, hw);
+    const hb = h.ew('mul', h.ew('add', hd, hm), hm);
+    const q = plan(h.func([hb]));
+    expect(q.groups.find((k) => k.values.includes(hd))!.outputs).toEqual([hb]);
+  });
+
   it('puts sibling reductions over one input into one multi-output kernel', () => {
     const g = new G();
     const x = g.param([4, 8], 'x');
