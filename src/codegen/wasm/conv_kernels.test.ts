@@ -163,6 +163,10 @@ const convCases: Array<Omit<ConvCase, 'relaxed'>> = [
   { batch: 1, H: 8, W: 13, Cin: 13, Cout: 17, KH: 3, KW: 2, strides: [2, 1], pads: [0, 1, 2, 1] },
   { batch: 1, H: 12, W: 12, Cin: 3, Cout: 8, KH: 5, KW: 5, strides: [2, 2], pads: samePadding(12, 12, 5, 5, [2, 2]) },
   { batch: 1, H: 2, W: 3, Cin: 2, Cout: 3, KH: 3, KW: 3, pads: [1, 1, 1, 1] },
+  // InceptionV3's 1x7 / 7x1 'same' convs: single border pixels and a 1-pixel row tail, which the
+  // relaxed build multiplies + adds unfused (fuseMadd), next to fused full tiles.
+  { batch: 1, H: 5, W: 9, Cin: 7, Cout: 10, KH: 1, KW: 7, pads: samePadding(5, 9, 1, 7) },
+  { batch: 2, H: 9, W: 5, Cin: 5, Cout: 12, KH: 7, KW: 1, pads: samePadding(9, 5, 7, 1) },
 ];
 
 interface WinCase extends Geo {
