@@ -165,7 +165,7 @@ describe('optimize', () => {
   test('the standard pipeline is one fixpoint of simplify, cse, fold, fold_batchnorm, dce', () => {
     expect(STANDARD_PIPELINE.length).toBe(1);
     const fp = STANDARD_PIPELINE[0]!;
-    expect('kind' in fp && fp.kind === 'fixpoint' ? fp.steps.map((s) => ('name' in s ? s.name : 'group')) : []).toEqual(['simplify', 'cse', 'fold', 'fold_batchnorm', 'dce']);
+    expect('kind' in fp && fp.kind === 'fixpoint' ? fp.steps.map((s) => ('name' in s ? s.name : 'group')) : []).toEqual(['simplify', 'cse', 'fold', 'fold_batchnorm', 'layout', 'dce']);
   });
 
   test('passes enable each other: fold exposes x*1, CSE exposes a cancelling transpose pair', () => {
