@@ -27,11 +27,18 @@ function isLiteral(a: AttrValue): a is Literal {
 }
 
 /** FNV-1a over the literal's bytes: a cheap bucket key; equality is confirmed element by element. */
+/** Hashes by literal object: literals are never mutated, and each fixpoint round would rehash every weight. */
+const literalHashes = new WeakMap<Literal, string>();
+
 function literalHash(l: Literal): string {
+  const known = literalHashes.get(l);
+  if (known !== undefined) return known;
   const bytes = new Uint8Array(l.data.buffer, l.data.byteOffset, l.data.byteLength);
   let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return `${l.type.dtype}[${l.type.shape.join(',')}]#${(h >>> 0).toString(16)}`;
+  const key = `${l.type.dtype}[${l.type.shape.join(',')}]#${(h >>> 0).toString(16)}`;
+  literalHashes.set(l, key);
+  return key;
 }
 
 function attrKey(a: AttrValue): string {
