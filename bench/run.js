@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,batch_poly,data,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,batch_poly,data,cold_start,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
@@ -43,6 +43,7 @@ const benches = [
   { name: 'resident_weights', args: ['--budget', quick ? '100' : '200', '--changes', quick ? '3' : '6'] },
   { name: 'batch_poly', args: ['--budget', quick ? '100' : '200', '--threads', '1,2'] },
   { name: 'data', args: ['--rounds', quick ? '1' : '3', '--samples', quick ? '4992' : '19968'] },
+  { name: 'cold_start', args: ['--samples', quick ? '3' : '7'] },
   { name: 'kernels', args: ['--rounds', quick ? '4' : '12'] },
 ].filter((b) => only.includes(b.name));
 
@@ -95,6 +96,7 @@ section('Text sampler (compiled while loop)', 'sampler.md');
 section('Predict after a weight change (resident weights)', 'resident_weights.md');
 section('One artifact for every batch size (maxBatch)', 'batch_poly.md');
 section('Data pipelines: fit from a kiln.data Dataset', 'data.md');
+section('Cold start (load to first result)', 'cold_start.md');
 section('GEMM micro-kernels: relaxed vs plain per shape', 'kernels.md');
 
 if (only.includes('size')) {
