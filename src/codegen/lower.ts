@@ -673,6 +673,9 @@ function mergeable(shape: readonly number[], dims: readonly number[]): boolean {
 }
 
 /** Epilogue expressions a GEMM target can apply per output vector: elementwise f32 math on `acc`, column/row/output-indexed loads. */
+/** The unary ops gemm_epilogue.ts translates (every f32 one of kernel IR's, listed so a new op is not admitted by default). */
+const GEMM_EPILOGUE_UNARY: ReadonlySet<string> = new Set(['neg', 'abs', 'sign', 'sqrt', 'rsqrt', 'floor', 'ceil', 'round', 'exp', 'log', 'log1p', 'tanh', 'logistic', 'erf', 'sin', 'cos']);
+
 export function gemmEpilogueSupported(e: Expr, outAt: Sym): boolean {
   const ok = (x: Expr): boolean => {
     switch (x.k) {
@@ -686,7 +689,7 @@ export function gemmEpilogueSupported(e: Expr, outAt: Sym): boolean {
         if (vars.has('?')) return false;
         return (sn === 1 && !vars.has('m')) || (sn === 0);
       }
-      case 'un': return x.t === 'f32' && ok(x.a);
+      case 'un': return x.t === 'f32' && GEMM_EPILOGUE_UNARY.has(x.op) && ok(x.a);
       case 'bin': return x.t === 'f32' && x.op !== 'pow' && ok(x.a) && ok(x.b);
       case 'cmp': return ok(x.a) && ok(x.b) && x.a.k !== 'index';
       case 'sel': return x.t === 'f32' && ok(x.c) && ok(x.a) && ok(x.b);

@@ -57,4 +57,16 @@ describe('GEMM lowering', () => {
     expect(await compareCompiled(fn, [x, w], { load: { threads: 1 } })).toBeUndefined();
     expect(await compareCompiled(fn, [x, w], { load: { threads: 2 } })).toBeUndefined();
   });
+  it('sign in the epilogue (an L1 penalty\'s gradient) is applied per vector: 1, -1, and zeros kept', async () => {
+    const fn = parseFunc(`func @f(%x: f32[5,3], %w: f32[3,9]) -> (y: f32[5,9]) {
+  %0 = dot_general(%x, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[5,9]
+  %1 = sign(%0) : f32[5,9]
+  return %1
+}`);
+    expect(compile(fn).program.kernels.map((k) => k.note)).toEqual(['pack rhs', 'gemm 5x9x3']);
+    // Rows of x with zeros give exact zero products, so all three outcomes of sign occur.
+    const x = literal([5, 3], 'f32', [1, 2, 3, 0, 0, 0, -1, 0.5, 2, 4, -4, 1, 0, 0, -2]);
+    const w = literal([3, 9], 'f32', Array.from({ length: 27 }, (_, i) => Math.sin(i * 0.91)));
+    for (const threads of [1, 2]) expect(await compareCompiled(fn, [x, w], { load: { threads } })).toBeUndefined();
+  });
 });

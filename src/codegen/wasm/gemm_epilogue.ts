@@ -33,6 +33,13 @@ export function gemmEpilogue(e: Expr, outAt: Sym, addr: (buf: number) => number,
           return m.v128.load32_splat(base + x.at.c * 4, 4, ptr);
         }
         case 'un': {
+          if (x.op === 'sign') {
+            // 1 where > 0, -1 where < 0, the value itself otherwise (zeros and NaN), as the
+            // elementwise emitter computes it; each use of the operand is its own node.
+            const zero = () => m.v128.const(f32x4Bytes(0));
+            const neg = m.v128.bitselect(m.v128.const(f32x4Bytes(-1)), tr(x.a), m.f32x4.lt(tr(x.a), zero()));
+            return m.v128.bitselect(m.v128.const(f32x4Bytes(1)), neg, m.f32x4.gt(tr(x.a), zero()));
+          }
           const a = tr(x.a);
           switch (x.op) {
             case 'neg': return m.f32x4.neg(a);
