@@ -15,6 +15,7 @@ import {
   isConst, linearize, sadd, sclamp, sconst, sdiv, smod, smul, ssub, strideOf, svar, unflatten, type Sym,
 } from './symbolic.js';
 import { packPanels, type PanelView } from './wasm/pack.js';
+import { lowerPieces } from './lower_pieces.js';
 
 export class LoweringError extends Error {
   override name = 'LoweringError';
@@ -65,7 +66,7 @@ const BINARY = new Set<string>(['add', 'sub', 'mul', 'div', 'pow', 'max', 'min',
 const symKey = (idx: readonly Sym[]): string => idx.map((s) => s.key).join('|');
 
 /** Builds expressions for one kernel. */
-class Lowerer {
+export class Lowerer {
   private readonly members: Set<Value>;
   /** Values whose expression at a specific index is an already computed local (reduce results, accumulators). */
   readonly bound = new Map<Value, { key: string; expr: Expr }>();
@@ -331,6 +332,8 @@ function kernel(l: Lowerer, name: string, work: number, body: Stmt[], note: stri
 
 /** Lower a loop (elementwise/movement) group: one kernel per distinct output shape. */
 function lowerLoop(g: LowerGroup, ctx: LowerContext): Kernel[] {
+  const pieces = lowerPieces(g, ctx);
+  if (pieces) return pieces;
   const byShape = new Map<string, Value[]>();
   for (const o of g.outputs) {
     const k = o.shape.join(',');
