@@ -123,7 +123,7 @@ describe('artifact container', () => {
   it('rejects a newer format version, naming both versions', () => {
     const bytes = writeArtifact({ manifest, sections: { wasm } });
     new DataView(bytes.buffer).setUint32(8, 7, true);
-    expectError(() => readArtifact(bytes), /artifact format version 7 is newer than this runtime \(supports 1 to 4\)/);
+    expectError(() => readArtifact(bytes), /artifact format version 7 is newer than this runtime \(supports 1 to 5\)/);
   });
 
   it('rejects a file cut inside the header, the manifest, or a section, naming which', () => {

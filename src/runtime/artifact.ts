@@ -11,7 +11,7 @@
 import { bindCode, isCodeSection, manifestDigest } from './binding.js';
 import { crc32c } from './checksum.js';
 import { KilnRuntimeError } from './errors.js';
-import { FORMAT_VERSION, PLAIN_FORMAT_VERSION, type Manifest, type ManifestInput, type SectionEntry } from './manifest.js';
+import { CONTROL_FORMAT_VERSION, FORMAT_VERSION, PLAIN_FORMAT_VERSION, type Manifest, type ManifestInput, type SectionEntry } from './manifest.js';
 import { validateContainer } from './validate.js';
 
 const MAGIC = [0x4b, 0x49, 0x4c, 0x4e, 0x41, 0x52, 0x54, 0x00]; // "KILNART\0"
@@ -96,7 +96,8 @@ function layout(start: number, sizes: [string, number][]): SectionEntry[] {
 }
 
 /**
- * Serializes an artifact: version 4 when a schedule has a loop or a branch, else 3. `manifest.sections`,
+ * Serializes an artifact: version 5 when the weights are encoded, else 4 when a schedule has a
+ * loop or a branch, else 3. `manifest.sections`,
  * `format` and `version` are set here (values passed in are replaced);
  * sections are laid out in the order given. Code sections ('wasm',
  * 'wasm-relaxed', 'ptx') get the manifest's binding digest (binding.ts);
@@ -105,7 +106,8 @@ function layout(start: number, sizes: [string, number][]): SectionEntry[] {
 export function writeArtifact(a: { manifest: ManifestInput; sections: Record<string, Uint8Array> }): Uint8Array {
   const hasControl = (s: unknown[] | undefined): boolean => !!s?.some((e) => typeof e !== 'number');
   const m = a.manifest;
-  const version = hasControl(m.schedule) || Object.values(m.entries ?? {}).some((e) => hasControl(e.schedule)) ? FORMAT_VERSION : PLAIN_FORMAT_VERSION;
+  const control = hasControl(m.schedule) || Object.values(m.entries ?? {}).some((e) => hasControl(e.schedule));
+  const version = m.weights?.encoding ? FORMAT_VERSION : control ? CONTROL_FORMAT_VERSION : PLAIN_FORMAT_VERSION;
   const header = headerBytes(version);
   const base = { ...a.manifest, format: 'kiln', version };
   const lengths = Object.entries(a.sections).map(([n, b]): [string, number] => [n, b.length]);

@@ -1,5 +1,5 @@
 /**
- * The artifact manifest (format versions 1 to 4): its TypeScript shape. The
+ * The artifact manifest (format versions 1 to 5): its TypeScript shape. The
  * checks that turn a malformed one into a KilnRuntimeError naming the field
  * live in validate.ts. docs/artifact-format.md is the
  * normative description; keep the two in step.
@@ -9,13 +9,16 @@ import type { DType } from './dtypes.js';
 /**
  * The newest format this runtime reads. Version 2 added resident state and
  * named entry points; version 3 the header checksum and the manifest-to-code
- * binding; version 4 loop and branch schedule entries (ScheduleEntry).
- * writeArtifact writes version 4 only when a schedule holds a loop or a
- * branch, so artifacts without control flow stay version 3 and still load in
- * older runtimes, which refuse a version-4 file as "newer than this runtime".
+ * binding; version 4 loop and branch schedule entries (ScheduleEntry);
+ * version 5 encoded weights (WeightsEncoding). writeArtifact writes version 5
+ * only when the weights are encoded, else 4 only when a schedule holds a loop
+ * or a branch, else 3, so artifacts still load in the oldest runtime that
+ * understands them; older ones refuse them as "newer than this runtime".
  * Versions 1 and 2 are still read, verified structurally only (no checksum).
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
+/** The version written for artifacts with loops or branches and raw weights. */
+export const CONTROL_FORMAT_VERSION = 4;
 /** The version written for artifacts whose schedules are kernel indices only. */
 export const PLAIN_FORMAT_VERSION = 3;
 export const WASM_PAGE_BYTES = 65536;
@@ -88,6 +91,33 @@ export interface EntrySpec {
   schedule: ScheduleEntry[];
 }
 
+/**
+ * Version 5: the "weights" section encoded, decoded once at load into the weights region
+ * (docs/artifact-format.md, "Encoded weights"). Segments are in increasing `at` order and do not
+ * overlap; region bytes no segment covers are zero. Each segment's encoded bytes follow the
+ * previous segment's in the section, starting at a multiple of 4 (zero padding between).
+ */
+export interface WeightsEncoding {
+  segments: WeightSegment[];
+}
+
+/**
+ * One stretch of the weights region. `at`: its byte offset in the region (a multiple of 4 except
+ * for raw). `count`: f32 elements decoded (4 bytes each); raw segments give `bytes` instead.
+ * - raw: the bytes as they are (any dtype).
+ * - f16: IEEE binary16 values, 2 bytes each, widened exactly.
+ * - affine: unsigned codes of `bits` (8 or 16) bits, value = fround(code * scale + min) computed
+ *   in double precision (tfjs's dequantization of uint8/uint16 weights); code `zero`, when given,
+ *   decodes to +0 instead.
+ * - q8: blocks of `block` values: first every block's f32 scale, then every value as an int8
+ *   code q; value = fround(q * scale). Lossy (int8-weights).
+ */
+export type WeightSegment =
+  | { enc: 'raw'; at: number; bytes: number }
+  | { enc: 'f16'; at: number; count: number }
+  | { enc: 'affine'; at: number; count: number; bits: 8 | 16; scale: number; min: number; zero?: number }
+  | { enc: 'q8'; at: number; count: number; block: number };
+
 export interface SectionEntry {
   name: string;
   /** Byte offset from the start of the file; a multiple of 16. */
@@ -130,8 +160,11 @@ export interface Manifest {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   memory: MemorySpec;
-  /** Where the "weights" section is copied in linear memory at load. */
-  weights?: { offset: number; length: number };
+  /**
+   * Where the weights go in linear memory at load: `length` bytes at `offset`. Without `encoding`
+   * the "weights" section is those bytes; with it (version 5) the section holds them encoded.
+   */
+  weights?: { offset: number; length: number; encoding?: WeightsEncoding };
   kernels: KernelSpec[];
   /** Kernel indices in execution order (a kernel may appear more than once), with loops and branches from version 4. */
   schedule: ScheduleEntry[];

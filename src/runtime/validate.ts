@@ -18,7 +18,8 @@ import { boundDigest, manifestDigest } from './binding.js';
 import { dtypeBytes, isDType, type DType } from './dtypes.js';
 import { KilnRuntimeError } from './errors.js';
 import { relaxedSimdAvailable } from './host.js';
-import { elementCount, type EntrySpec, type FlagSpec, type KernelSpec, type Manifest, type ScheduleEntry, type SectionEntry, type StateSpec, type TensorSpec } from './manifest.js';
+import { align4, decodedBytes, encodedBytes } from './weights_codec.js';
+import { elementCount, type EntrySpec, type WeightSegment, type WeightsEncoding, type FlagSpec, type KernelSpec, type Manifest, type ScheduleEntry, type SectionEntry, type StateSpec, type TensorSpec } from './manifest.js';
 
 /** Every count, offset and size is an integer in [0, LIMIT). */
 export const LIMIT = 2 ** 31;
@@ -225,6 +226,40 @@ function schedule(x: unknown, path: string, kernels: number, version: number, me
   });
 }
 
+const SEGMENT_KEYS: Record<WeightSegment['enc'], string[]> = { raw: ['bytes'], f16: [], affine: ['bits', 'scale', 'min', 'zero'], q8: ['block'] };
+
+/**
+ * manifest.weights.encoding (version 5): known encodings with their fields, segments in order
+ * inside the `length`-byte region, f32 segments 4-aligned, and encoded sizes (each padded to a
+ * multiple of 4) adding up to the `section`-byte 'weights' section.
+ */
+function weightsEncoding(x: unknown, length: number, section: number): WeightsEncoding {
+  const path = 'manifest.weights.encoding';
+  let end = 0;
+  let from = 0;
+  const segments = arr(obj(x, path).segments, `${path}.segments`).map((y, i) => {
+    const at = `${path}.segments[${i}]`;
+    const s = obj(y, at);
+    const keys = Object.prototype.hasOwnProperty.call(SEGMENT_KEYS, s.enc as string) ? ['enc', 'at', ...(s.enc === 'raw' ? [] : ['count']), ...SEGMENT_KEYS[s.enc as WeightSegment['enc']]] : bad(`${at}.enc`, Object.keys(SEGMENT_KEYS).join(' | '), s.enc);
+    for (const k in s) if (!keys.includes(k)) bad(`${at}.${k}`, `absent (fields: ${keys.join(', ')})`, s[k]);
+    if (int(s.at, `${at}.at`) < end || (s.enc !== 'raw' && (s.at as number) % 4)) bad(`${at}.at`, `at least ${end}, in order${s.enc === 'raw' ? '' : ', a multiple of 4'}`, s.at);
+    int(s.enc === 'raw' ? s.bytes : s.count, `${at}.${s.enc === 'raw' ? 'bytes' : 'count'}`);
+    if (s.enc === 'q8') int(s.block, `${at}.block`, 1, 65536);
+    if (s.enc === 'affine') {
+      if (s.bits !== 8 && s.bits !== 16) bad(`${at}.bits`, '8 or 16', s.bits);
+      for (const k of ['scale', 'min']) if (!Number.isFinite(s[k])) bad(`${at}.${k}`, 'a finite number', s[k]);
+      opt(s.zero, (v) => int(v, `${at}.zero`, 0, 2 ** (s.bits as number) - 1));
+    }
+    const seg = s as unknown as WeightSegment;
+    end = seg.at + decodedBytes(seg);
+    if (end > length) bad(at, `inside the ${length}-byte weights region`, y);
+    from = align4(from + encodedBytes(seg));
+    return seg;
+  });
+  if (from !== align4(section)) bad(`${path}.segments`, `encoded sizes adding up to the 'weights' section's ${section} bytes`, `${from} bytes`);
+  return { segments };
+}
+
 /**
  * The fields both executors share: tensors, kernels, schedules, entries,
  * state and weights, checked against a memory image of `memBytes` bytes and
@@ -242,16 +277,22 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
   const inputs = tensors(raw.inputs, 'manifest.inputs', memBytes, space);
   const outputs = tensors(raw.outputs, 'manifest.outputs', memBytes, space);
 
-  // Weights: the 'weights' section, copied to [offset, offset + length).
-  let weights: { offset: number; length: number } | undefined;
+  // Weights: the 'weights' section, copied (or, version 5, decoded) to [offset, offset + length).
+  let weights: { offset: number; length: number; encoding?: WeightsEncoding } | undefined;
   const wSection = sectionSizes.get('weights');
   if (raw.weights !== undefined) {
     const w = obj(raw.weights, 'manifest.weights');
     const offset = int(w.offset, 'manifest.weights.offset');
     const length = int(w.length, 'manifest.weights.length');
     if (offset + length > memBytes) fail(`manifest.weights [${offset}, ${offset + length}) does not fit the ${memBytes}-byte ${space}`);
-    if (length !== (wSection ?? 0)) bad('manifest.weights.length', `the 'weights' section's size ${wSection ?? 0}`, length);
-    weights = { offset, length };
+    if (w.encoding !== undefined) {
+      if (version < 5) bad('manifest.weights.encoding', `absent in a version-${version} artifact (encoded weights need format version 5)`, w.encoding);
+      if (offset % 4) bad('manifest.weights.offset', 'a multiple of 4 (encoded weights decode to f32)', offset);
+      weights = { offset, length, encoding: weightsEncoding(w.encoding, length, wSection ?? 0) };
+    } else {
+      if (length !== (wSection ?? 0)) bad('manifest.weights.length', `the 'weights' section's size ${wSection ?? 0}`, length);
+      weights = { offset, length };
+    }
   } else if (wSection !== undefined && wSection > 0) {
     bad('manifest.weights', `an object {offset, length} (the file has a ${wSection}-byte 'weights' section)`, undefined);
   }

@@ -18,6 +18,7 @@ import { elementCount, type StateSpec, type TensorSpec } from '../manifest.js';
 import { flattenSchedule, flagValue, walkSchedule, type FlatSchedule } from '../schedule.js';
 import { loadAddon, type CudaDriver } from './addon.js';
 import { checkCudaManifest, type CudaManifest } from './manifest.js';
+import { decodeWeights } from '../weights_codec.js';
 
 export interface CudaLoadOptions {
   device?: 'cuda';
@@ -297,7 +298,13 @@ export async function loadCuda(bytes: Uint8Array | ArrayBuffer, options?: CudaLo
     const fns = m.kernels.map((k) => driver.getFunction(module, k.name));
     mem = driver.memAlloc(m.cuda.memoryBytes);
     if (m.weights && m.weights.length > 0) {
-      const w = art.sections['weights']!;
+      let w = art.sections['weights'] ?? new Uint8Array(0);
+      if (m.weights.encoding) {
+        // Encoded weights (version 5) are decoded on the host, then uploaded like raw ones.
+        const decoded = new Uint8Array(m.weights.length);
+        decodeWeights(w, m.weights.encoding, decoded);
+        w = decoded;
+      }
       if (w.length !== m.weights.length) throw new KilnRuntimeError(`invalid artifact manifest: weights.length is ${m.weights.length} but the 'weights' section has ${w.length} bytes`);
       driver.memcpyHtoD(mem, m.weights.offset, w);
     }
