@@ -55,8 +55,8 @@ describe('load() arguments', () => {
   });
 
   it('options: an object with known keys, the closest valid name suggested', async () => {
-    await refused(() => load(bytes, 'wasm' as never), /^load\(\) options must be an object with keys among \{threads, relaxedSimd, device, ordinal, addonPath\}, got 'wasm'$/);
-    await refused(() => load(bytes, { thread: 2 } as never), /^load\(\) options: unknown option 'thread' \(did you mean 'threads'\?\); valid options are: threads, relaxedSimd, device, ordinal, addonPath$/);
+    await refused(() => load(bytes, 'wasm' as never), /^load\(\) options must be an object with keys among \{threads, relaxedSimd, device, warmup, chunkedRuns, ordinal, addonPath\}, got 'wasm'$/);
+    await refused(() => load(bytes, { thread: 2 } as never), /^load\(\) options: unknown option 'thread' \(did you mean 'threads'\?\); valid options are: threads, relaxedSimd, device, warmup, chunkedRuns, ordinal, addonPath$/);
     await refused(() => load(bytes, { relaxedSIMD: false } as never), /unknown option 'relaxedSIMD' \(did you mean 'relaxedSimd'\?\)/);
     await refused(() => load(bytes, { quantize: true } as never), /^load\(\) options: unknown option 'quantize'; valid options are/);
     await refused(() => load(bytes, { relaxedSimd: 'no' } as never), /^load\(\) options: relaxedSimd must be a boolean, got 'no'$/);

@@ -3,7 +3,7 @@
  * other part of Kiln, no npm package), for Node and browsers; this is what
  * applications ship. See docs/artifact-format.md.
  */
-export { load, DEFAULT_MAX_THREADS } from './wasm_executor.js';
+export { load, DEFAULT_MAX_THREADS, COLD_RUNS } from './wasm_executor.js';
 export { MAX_THREADS } from './threads.js';
 export type { LoadOptions } from './wasm_executor.js';
 export { Program } from './program.js';

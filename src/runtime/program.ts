@@ -88,6 +88,10 @@ export interface EntryPlan {
   grain: Int32Array;
   /** The batch `work` holds counts for (batch-polymorphic artifacts; else the fixed batch). */
   batch?: number;
+  /** Runs left that call kernels in pieces (load's chunkedRuns; counts down). */
+  coldRuns: number;
+  /** Pieces per thread's share in those runs. */
+  coldPieces: number;
 }
 
 /** @internal Starts workers with these indices on a control block. */
@@ -317,6 +321,7 @@ export class Program implements EntryPoint {
     const alone = this.threads === 1 || this.restarting !== undefined || this.death !== undefined;
     const ctrl = alone ? newControl(false) : this.ctrl;
     const n = alone ? 1 : this.threads;
+    this.setPieces(plan, ctrl);
     if (n > 1) {
       Atomics.store(ctrl, CTRL.DETACHED, 0);
       Atomics.store(ctrl, CTRL.ENTRY, plan.index);
@@ -351,6 +356,7 @@ export class Program implements EntryPoint {
       this.counters.runs++;
       const { ctrl } = this;
       const deadline = Date.now() + timeoutMs;
+      this.setPieces(plan, ctrl);
       Atomics.store(ctrl, CTRL.DONE, 0);
       Atomics.store(ctrl, CTRL.DETACHED, 1);
       Atomics.store(ctrl, CTRL.ENTRY, plan.index);
@@ -377,6 +383,13 @@ export class Program implements EntryPoint {
     } finally {
       this.detachedInFlight = false;
     }
+  }
+
+  /** Cold runs of an entry call kernels in pieces (threads.ts, executeSchedule); later ones over whole shares. */
+  private setPieces(plan: EntryPlan, ctrl: Int32Array): void {
+    const cold = plan.coldRuns > 0;
+    if (cold) plan.coldRuns--;
+    Atomics.store(ctrl, CTRL.PIECES, cold ? plan.coldPieces : 0);
   }
 
   private finish(plan: EntryPlan, ctrl: Int32Array): Record<string, TensorData> {

@@ -38,6 +38,7 @@ export const CTRL = {
   AT_STEP: 12, // the schedule step thread 0 is at (to name a kernel that never returns)
   DEAD_MSG_LEN: 13,
   ERROR_AT: 14, // 0, or 1 + the ordinal (kernels run so far in this run) of the first failing kernel
+  PIECES: 15, // 0: each participant calls a kernel once over its share; p > 0: in up to p calls (cold runs, see executeSchedule)
   MSG: 16, // up to MSG_MAX UTF-16 code units of a kernel's error message
   MSG_MAX: 240,
   DEAD_MSG: 256, // up to MSG_MAX code units of the DEAD worker's error message
@@ -62,7 +63,9 @@ export type KernelFn = (start: number, end: number) => void;
  * Date.now() value; it then sets ABORT): the function returns false, and the
  * barrier count is left inconsistent, so the caller replaces the control
  * block and the workers. `canWait` is false on a browser main thread, which
- * may spin but not block.
+ * may spin but not block. With ctrl[PIECES] = p > 0, a share is run in up to
+ * p calls of consecutive pieces (work items are independent, so any split
+ * computes the same values as one call).
  */
 export function executeSchedule(
   fns: ReadonlyArray<KernelFn>,
@@ -106,6 +109,8 @@ export function executeSchedule(
   // A kernel small enough for thread 0 alone, followed directly by another one, needs no
   // barrier between them: the others run neither and meet thread 0 after the last of the run.
   const solo = (k: number) => work[k]! < 2 * grain[k]!;
+  // Set by the caller before it starts the run (the generation bump publishes it to workers).
+  const pieces = Atomics.load(ctrl, 15);
   // Loops and branches (schedule.ts describes the code); without code, steps run in order.
   const len = code ? code.length / 4 : fns.length;
   const view = code && mem ? new DataView(mem) : undefined;
@@ -146,7 +151,13 @@ export function executeSchedule(
         const end = Math.floor((w * (me + 1)) / active);
         if (end > start) {
           try {
-            fns[s]!(start, end);
+            // Cold runs (PIECES > 0) call a kernel on pieces of the share: WebAssembly has no
+            // on-stack replacement, so a kernel whose baseline (Liftoff) code exhausts its tier-up
+            // budget only gets optimized code at its next call.
+            if (pieces > 0 && end - start > 1) {
+              const step = Math.ceil((end - start) / pieces);
+              for (let a = start; a < end; a += step) fns[s]!(a, Math.min(end, a + step));
+            } else fns[s]!(start, end);
           } catch (e) {
             Atomics.compareExchange(ctrl, 14, 0, ran + 1);
             if (Atomics.compareExchange(ctrl, 4, 0, me + 1) === 0) {

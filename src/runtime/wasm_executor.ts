@@ -17,7 +17,6 @@ import { MAX_THREADS, startWorkers, type KernelFn } from './threads.js';
 import { validateWasm } from './validate.js';
 import { flattenSchedule } from './schedule.js';
 import { unshareMemoryImport } from './wasm_patch.js';
-import { decodeWeights } from './weights_codec.js';
 
 export interface LoadOptions {
   /**
@@ -33,6 +32,22 @@ export interface LoadOptions {
   /** false forces the plain-SIMD module even when the host has relaxed SIMD. */
   relaxedSimd?: boolean;
   /**
+   * Cold start (default true; batch-polymorphic artifacts skip it): at load, before the weights are written, each kernel with at
+   * least WARMUP_MIN_WORK work items runs once on its first item, which makes V8 (and other
+   * engines with budget-based tiering) start compiling it with the optimizing tier in the
+   * background; linear memory is zeroed again afterwards, so nothing of it remains. false
+   * skips it (load is shorter by that time, the first run slower).
+   */
+  warmup?: boolean;
+  /**
+   * How many runs of each entry point, from the first, call every kernel in pieces (up to
+   * COLD_PIECES calls per thread) instead of once over its whole share: an integer in [0, 1000],
+   * default COLD_RUNS (2). WebAssembly has no on-stack replacement, so a kernel still in baseline
+   * code at its start stays there until its next call; pieces let optimized code take over
+   * mid-kernel. 0 dispatches whole shares from the first run. Results do not depend on it.
+   */
+  chunkedRuns?: number;
+  /**
    * 'cuda' loads a CUDA artifact through kiln/runtime/cuda (Node with an NVIDIA driver); the
    * WebAssembly executor is the default ('wasm').
    */
@@ -43,12 +58,19 @@ export interface LoadOptions {
   addonPath?: string;
 }
 
-const WASM_OPTIONS = ['threads', 'relaxedSimd', 'device'] as const;
+const WASM_OPTIONS = ['threads', 'relaxedSimd', 'device', 'warmup', 'chunkedRuns'] as const;
 const CUDA_OPTIONS = ['device', 'ordinal', 'addonPath'] as const;
 const LOAD_OPTIONS = [...WASM_OPTIONS, 'ordinal', 'addonPath'] as const;
 
 /** Default cap: batch-1 inference rarely gains past this many threads. */
 export const DEFAULT_MAX_THREADS = 8;
+
+/** Runs of each entry dispatched in pieces by default (the second run still finds kernels whose optimized code is not ready). */
+export const COLD_RUNS = 2;
+/** Pieces per thread's share in a cold run: enough that a kernel switches to optimized code soon after it is ready, few enough that the calls cost nothing measurable. */
+export const COLD_PIECES = 64;
+/** Kernels with fewer work items are not warmed up at load: one item would be too large a share of their work. */
+export const WARMUP_MIN_WORK = 4;
 
 async function compileSection(bytes: Uint8Array, section: string): Promise<WebAssembly.Module> {
   try {
@@ -113,9 +135,10 @@ function checkLoadArgs(bytes: unknown, options: unknown): LoadOptions {
     }
   }
   checkInteger('load() options: threads', o.threads, 1, MAX_THREADS, ` (the runtime's limit is MAX_THREADS = ${MAX_THREADS})`);
-  if (o.relaxedSimd !== undefined && typeof o.relaxedSimd !== 'boolean') {
-    throw new KilnRuntimeError(`load() options: relaxedSimd must be a boolean, got ${describe(o.relaxedSimd)}`);
+  for (const k of ['relaxedSimd', 'warmup'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new KilnRuntimeError(`load() options: ${k} must be a boolean, got ${describe(o[k])}`);
   }
+  checkInteger('load() options: chunkedRuns', o.chunkedRuns, 0, 1000);
   return o;
 }
 
@@ -143,21 +166,14 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
 
   const pages = m.memory.pages;
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+  const instance = await instantiate(mod, memory, section, pages, shared);
+  if (options.warmup !== false) warmUp(instance, m, memory);
   if (m.weights && m.weights.length > 0) {
-    const w = art.sections['weights'] ?? new Uint8Array(0);
-    const region = new Uint8Array(memory.buffer, m.weights.offset, m.weights.length);
-    if (m.weights.encoding) decodeWeights(w, m.weights.encoding, region);
-    else if (w.length !== m.weights.length) {
+    const w = art.sections['weights']!;
+    if (w.length !== m.weights.length) {
       throw new KilnRuntimeError(`invalid artifact manifest: weights.length is ${m.weights.length} but the 'weights' section has ${w.length} bytes`);
-    } else region.set(w);
-  }
-  let instance: WebAssembly.Instance;
-  try {
-    instance = await WebAssembly.instantiate(mod, { env: { memory } });
-  } catch (e) {
-    throw new KilnRuntimeError(
-      `could not instantiate the '${section}' module: ${(e as Error).message} (the runtime gave it a memory of ${pages} pages, shared: ${shared}, as the manifest says; the module's memory import must match)`,
-    );
+    }
+    new Uint8Array(memory.buffer, m.weights.offset, w.length).set(w);
   }
   const kernelNames = m.kernels.map((k) => k.name);
   const entries: [string, EntrySpec][] = [
@@ -178,6 +194,8 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
       work: shareable(Int32Array.from(steps, (k) => m.kernels[k]!.work), shared),
       ...(m.batch ? { batch: m.batch.max } : {}),
       grain: Int32Array.from(steps, (k) => Math.max(1, m.kernels[k]!.minWorkPerThread ?? m.threads?.minWorkPerThread ?? 1)),
+      coldRuns: options.chunkedRuns ?? COLD_RUNS,
+      coldPieces: COLD_PIECES,
     };
   });
   let spawn: SpawnWorkers | undefined;
@@ -198,6 +216,45 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
   });
   await prog.startWorkers();
   return prog;
+}
+
+async function instantiate(mod: WebAssembly.Module, memory: WebAssembly.Memory, section: string, pages: number, shared: boolean): Promise<WebAssembly.Instance> {
+  try {
+    return await WebAssembly.instantiate(mod, { env: { memory } });
+  } catch (e) {
+    throw new KilnRuntimeError(
+      `could not instantiate the '${section}' module: ${(e as Error).message} (the runtime gave it a memory of ${pages} pages, shared: ${shared}, as the manifest says; the module's memory import must match)`,
+    );
+  }
+}
+
+/**
+ * Starts the optimizing compiler on every kernel before the first run. Engines compile
+ * WebAssembly with a baseline tier first and optimize a function once it has run enough
+ * (V8: a per-function budget of executed code); a kernel of a real model exhausts it within
+ * one work item. Called on a fresh memory, before anything is written to it: the kernels read
+ * zeros and write garbage (a trap is ignored; kernel loops have static bounds), then the
+ * memory is zeroed, so the program starts from exactly the memory it would have had.
+ * The pages touched here would be touched by the weights copy and the first run anyway.
+ * Skipped for batch-polymorphic artifacts (see below).
+ */
+function warmUp(instance: WebAssembly.Instance, m: Manifest, memory: WebAssembly.Memory): void {
+  // A batch-polymorphic artifact's arena is sized for its largest batch; zeroing it all would
+  // touch pages that runs at small batches never do.
+  if (m.batch) return;
+  let ran = false;
+  for (const k of m.kernels) {
+    if (k.work < WARMUP_MIN_WORK) continue;
+    try {
+      (instance.exports[k.name] as KernelFn)(0, 1);
+    } catch {
+      // A kernel that traps on zeros (an integer division, an index check) is simply not warmed up.
+    }
+    ran = true;
+  }
+  // All of it, the weights region included (its pages are resident by now: ~1 ms for 14 MB),
+  // so this holds whatever is written into memory afterwards and where.
+  if (ran) new Uint8Array(memory.buffer).fill(0);
 }
 
 /** `a` on a SharedArrayBuffer when memory is shared (workers then see updates), else itself. */
