@@ -57,3 +57,47 @@ const RELAXED_SIMD_PROBE = new Uint8Array([
 export function relaxedSimdAvailable(): boolean {
   return WebAssembly.validate(RELAXED_SIMD_PROBE);
 }
+
+// An int8 GEMM micro-kernel from codegen/wasm/gemm_i8.ts (1 row x 8 columns x K=4, relaxed build:
+// two i32x4.relaxed_dot_i8x16_i7x16_add_s per weight vector), and its packed weights + column
+// corrections. V8 11.3 (Node 20) computes this kernel wrongly on its baseline tier (Liftoff) while
+// its optimizing tier is exact; the simple one-instruction case is right on both, so the probe is
+// the real kernel pattern, with enough live vectors to hit the miscompile.
+const DOT_PROBE =
+  'AGFzbQEAAAABBgFgAn9/AAIPAQNlbnYGbWVtb3J5AgABAwIBAAcFAQFnAAAKjQIBigICB38GewNAIAAgAU9FBEAgAEEEdCEGIABBB3QhB0EQIQRBACEDA0AgA0ECdEEQaiIC/QAEICEJIAL9AAQwIQogBCECIAYiBUEEaiEIA0AgBf0JAAAiDf1NIgsgAv0ABAAiDP0MAAAAAAAAAAAAAAAAAAAAAP14Ig4gDP1xIA0gDiAJ/ZMC/ZMCIQkgCyAC/QAEECIL/QwAAAAAAAAAAAAAAAAAAAAA/XgiDCAL/XEgDSAMIAr9kwL9kwIhCiACQSBqIQIgCCAFQQRqIgVHDQALIAcgA0ECdGoiAiAJ/QsCgAEgAiAK/QsCkAEgBEEgaiEEIANBCGoiA0EISQ0ACyAAQQFqIQAMAQsLCw==';
+const DOT_PROBE_WEIGHTS = 'gYiPlo6VnKOboqmwqK+2vbW8w8rCydDXz9bd5Nzj6vHSAQAAngEAAGoBAAA2AQAAAgEAAM4AAACaAAAAZgAAAA==';
+
+const fromBase64 = (s: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
+
+/**
+ * Whether the relaxed int8 dot product computes exactly here, checked at load on the tier that runs
+ * a freshly compiled kernel first (where V8 11.3 is wrong): relaxed modules that use it fall back to
+ * the plain module when not. Not cached, as relaxedSimdAvailable.
+ */
+export function relaxedDotExact(): boolean {
+  if (!relaxedSimdAvailable()) return false;
+  try {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const u8 = new Uint8Array(memory.buffer);
+    const a = [-128, -91, -54, -17];
+    u8.set(a.map((x) => x & 255), 0);
+    u8.set(fromBase64(DOT_PROBE_WEIGHTS), 16);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(fromBase64(DOT_PROBE)), { env: { memory } });
+    (inst.exports['g'] as (s: number, e: number) => void)(0, 1);
+    const out = new Int32Array(memory.buffer, 128, 8);
+    for (let n = 0; n < 8; n++) {
+      let want = 0;
+      for (let k = 0; k < 4; k++) want += a[k]! * (((k * 7 + n * 13) % 255) - 127);
+      if (out[n] !== want) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a WebAssembly module's code contains i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113). */
+export function usesRelaxedDot(bytes: Uint8Array): boolean {
+  for (let i = 0; i + 2 < bytes.length; i++) if (bytes[i] === 0xfd && bytes[i + 1] === 0x93 && bytes[i + 2] === 0x02) return true;
+  return false;
+}
