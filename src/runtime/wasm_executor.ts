@@ -17,6 +17,7 @@ import { MAX_THREADS, startWorkers, type KernelFn } from './threads.js';
 import { validateWasm } from './validate.js';
 import { flattenSchedule } from './schedule.js';
 import { unshareMemoryImport } from './wasm_patch.js';
+import { decodeWeights } from './weights_codec.js';
 
 export interface LoadOptions {
   /**
@@ -169,11 +170,12 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
   const instance = await instantiate(mod, memory, section, pages, shared);
   if (options.warmup !== false) warmUp(instance, m, memory);
   if (m.weights && m.weights.length > 0) {
-    const w = art.sections['weights']!;
-    if (w.length !== m.weights.length) {
+    const w = art.sections['weights'] ?? new Uint8Array(0);
+    const region = new Uint8Array(memory.buffer, m.weights.offset, m.weights.length);
+    if (m.weights.encoding) decodeWeights(w, m.weights.encoding, region);
+    else if (w.length !== m.weights.length) {
       throw new KilnRuntimeError(`invalid artifact manifest: weights.length is ${m.weights.length} but the 'weights' section has ${w.length} bytes`);
-    }
-    new Uint8Array(memory.buffer, m.weights.offset, w.length).set(w);
+    } else region.set(w);
   }
   const kernelNames = m.kernels.map((k) => k.name);
   const entries: [string, EntrySpec][] = [
