@@ -1,7 +1,8 @@
 /**
  * CRC-32C (Castagnoli: reflected polynomial 0x82F63B78, initial value and
  * final xor 0xFFFFFFFF), table-driven, slicing by 8 (8 bytes per step: the
- * artifact check is on the load path, ~4x faster than a byte at a time). Chainable:
+ * artifact check is on the load path, ~4x faster than a byte at a time; words read as
+ * aligned u32s on little-endian hosts). Chainable:
  * crc32c(b, crc32c(a)) === crc32c(a followed by b).
  */
 let table: Uint32Array | undefined;
@@ -18,17 +19,27 @@ function makeTable(): Uint32Array {
   return t;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** The CRC-32C of `bytes`, continuing from `crc` (the CRC of what came before; 0 to start). */
 export function crc32c(bytes: Uint8Array, crc = 0): number {
   const t = (table ??= makeTable());
   let c = ~crc;
-  const n = bytes.length, end8 = n - (n & 7);
+  const n = bytes.length;
   let i = 0;
-  for (; i < end8; i += 8) {
-    const b = bytes;
-    const lo = c ^ (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24));
-    c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^ t[1024 + (lo >>> 24)]! ^
-      t[768 + b[i + 4]!]! ^ t[512 + b[i + 5]!]! ^ t[256 + b[i + 6]!]! ^ t[b[i + 7]!]!;
+  // The middle is read as aligned little-endian words (2 loads per 8 bytes instead of 8: the
+  // check runs once per load, mostly before the JIT has optimized it); head and tail bytewise.
+  const head = LITTLE_ENDIAN ? Math.min(n, (4 - (bytes.byteOffset & 3)) & 3) : n;
+  for (; i < head; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  const words = ((n - i) >>> 3) << 1;
+  if (words > 0) {
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let j = 0; j < words; j += 2) {
+      const lo = c ^ w[j]!, hi = w[j + 1]!;
+      c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^ t[1024 + (lo >>> 24)]! ^
+        t[768 + (hi & 0xff)]! ^ t[512 + ((hi >>> 8) & 0xff)]! ^ t[256 + ((hi >>> 16) & 0xff)]! ^ t[hi >>> 24]!;
+    }
+    i += words * 4;
   }
   for (; i < n; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
