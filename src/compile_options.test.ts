@@ -1,6 +1,6 @@
 /**
  * The compiler entries refuse what they cannot honour: unknown option keys (with the closest
- * valid name), `quantize` (not available yet), targets and SM architectures outside the
+ * valid name), malformed `quantize` objects, targets and SM architectures outside the
  * supported set, malformed inputShapes/inputDtypes, non-boolean flags; and accept what they can
  * (Keras dtype spellings, every key CompileOptions declares). Each message names the entry, the
  * option, the expected and the received value.
@@ -37,9 +37,13 @@ describe('compile options', () => {
     expect(kilnError(() => kiln.compile(mlp(), { zzzzzz: 1 } as never))).toMatch(/^compile: unknown option 'zzzzzz'; valid options are: .*onStage/);
   });
 
-  it('quantize (and its misspellings) say int8 quantization is not available yet', () => {
-    expect(kilnError(() => kiln.compile(mlp(), { quantize: 'int8' } as never))).toMatch(/^compile: option 'quantize' is not supported: int8 quantization is not available yet/);
-    expect(kilnError(() => kiln.compile(mlp(), { quantise: true } as never))).toMatch(/^compile: unknown option 'quantise' \(did you mean 'quantize'\? int8 quantization is not available yet/);
+  it('quantize is an object with a known mode and nothing else; its misspellings get the closest name', () => {
+    expect(kilnError(() => kiln.compile(mlp(), { quantize: 'int8-weights' } as never))).toBe("compile: option 'quantize' must be an object {mode: ...}, got string 'int8-weights' (write quantize: {mode: 'int8-weights'})");
+    expect(kilnError(() => kiln.compile(mlp(), { quantize: { mode: 'int8-weight' } } as never))).toMatch(/^compile: option 'quantize\.mode' must be one of .*'int8-weights'.*, got 'int8-weight' \(did you mean 'int8-weights'\?\)/);
+    expect(kilnError(() => kiln.compile(mlp(), { quantize: {} } as never))).toMatch(/^compile: option 'quantize' needs a mode, one of /);
+    expect(kilnError(() => kiln.compile(mlp(), { quantize: { mode: 'float16-weights', blok: 32 } } as never))).toMatch(/^compile \(quantize\): unknown option 'blok'; valid options are: mode/);
+    expect(kilnError(() => kiln.compile(mlp(), { target: 'cuda', quantize: { mode: 'int8-weights' } }))).toMatch(/quantize mode 'int8-weights' is not supported for target 'cuda' yet/);
+    expect(kilnError(() => kiln.compile(mlp(), { quantise: { mode: 'none' } } as never))).toMatch(/^compile: unknown option 'quantise' \(did you mean 'quantize'\?\)/);
   });
 
   it('target only wasm or cuda; sm only 80 or 90, and only for cuda', () => {
@@ -100,7 +104,7 @@ describe('compile options', () => {
     const stages: string[] = [];
     const all: Required<Omit<kiln.CompileOptions, 'sm' | 'mixedPrecision'>> = {
       target: 'wasm', inputShapes: [[2, 3]], inputDtypes: ['f32'], threads: false, relaxedSimd: false, optimizeWasm: false,
-      fusion: { maxDuplicationCost: 4 }, name: 'all_options', onStage: (s) => stages.push(s), maxBatch: 2,
+      fusion: { maxDuplicationCost: 4 }, name: 'all_options', onStage: (s) => stages.push(s), maxBatch: 2, quantize: { mode: 'float16-weights' },
     };
     const art = kiln.compile(mlp(), all);
     expect(art.manifest.name).toBe('all_options');

@@ -10,7 +10,7 @@ import { parseDType, type DType } from './ir/dtype.js';
 import { KilnError } from './ir/types.js';
 import { DEFAULT_FUSION_OPTIONS } from './passes/fusion.js';
 import { describe, suggest } from './runtime/args.js';
-import type { CompileOptions, ExplainOptions } from './compile.js';
+import type { CompileOptions, ExplainOptions, QuantizeMode } from './compile.js';
 
 /**
  * Every key of CompileOptions. `satisfies Record<keyof CompileOptions, true>` makes a key missing
@@ -18,7 +18,7 @@ import type { CompileOptions, ExplainOptions } from './compile.js';
  */
 const COMPILE_KEYS = {
   target: true, sm: true, inputShapes: true, inputDtypes: true, threads: true, relaxedSimd: true,
-  optimizeWasm: true, fusion: true, name: true, mixedPrecision: true, onStage: true, maxBatch: true,
+  optimizeWasm: true, fusion: true, name: true, mixedPrecision: true, onStage: true, maxBatch: true, quantize: true,
 } as const satisfies Record<keyof CompileOptions, true>;
 
 const EXPLAIN_ONLY_KEYS = { print: true } as const satisfies Record<Exclude<keyof ExplainOptions, keyof CompileOptions>, true>;
@@ -28,9 +28,7 @@ export const COMPILE_OPTION_NAMES: readonly string[] = Object.keys(COMPILE_KEYS)
 export const EXPLAIN_OPTION_NAMES: readonly string[] = [...COMPILE_OPTION_NAMES, ...Object.keys(EXPLAIN_ONLY_KEYS)];
 
 /** Options people will reach for that Kiln does not offer yet, with what to say instead of "unknown". */
-const NOT_AVAILABLE: Readonly<Record<string, string>> = {
-  quantize: 'int8 quantization is not available yet in Kiln (models compile in f32; on CUDA, mixedPrecision: \'f16\' or \'bf16\' computes dot/conv in half precision)',
-};
+const NOT_AVAILABLE: Readonly<Record<string, string>> = {};
 
 /** The SM architectures the PTX emitter targets. */
 export const SUPPORTED_SM = [80, 90] as const;
@@ -43,6 +41,23 @@ const isPlainObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof ArrayBuffer);
 
 const quoted = (xs: readonly (string | number)[]): string => xs.map((x) => (typeof x === 'string' ? `'${x}'` : String(x))).join(', ');
+
+/** The `quantize` modes ('none': every weight stored f32, even an imported model's uint8/float16 ones). */
+export const QUANTIZE_MODES = ['int8-weights', 'float16-weights', 'none'] as const satisfies readonly QuantizeMode[];
+const QUANTIZE_KEYS = ['mode'];
+
+/** Option `quantize`: an object {mode, ...} with a known mode and no unknown keys. */
+function checkQuantize(who: string, q: unknown, target: string): void {
+  if (q === undefined) return;
+  if (typeof q === 'string') throw new KilnError(`${who}: option 'quantize' must be an object {mode: ...}, got string '${q}' (write quantize: {mode: '${q}'})`);
+  if (!isPlainObject(q)) throw new KilnError(`${who}: option 'quantize' must be an object {mode: ${quoted(QUANTIZE_MODES).replaceAll(', ', ' | ')}}, got ${describe(q)}`);
+  refuseUnknownKeys(`${who} (quantize)`, q, QUANTIZE_KEYS);
+  if (q.mode === undefined) throw new KilnError(`${who}: option 'quantize' needs a mode, one of ${quoted(QUANTIZE_MODES)}`);
+  checkChoice(who, 'quantize.mode', q.mode, QUANTIZE_MODES);
+  if (target === 'cuda' && q.mode !== 'none') {
+    throw new KilnError(`${who}: quantize mode '${String(q.mode)}' is not supported for target 'cuda' yet (the CUDA executor decodes encoded weights, but the CUDA artifact writer stores them f32); use target 'wasm'`);
+  }
+}
 
 /** Refuse keys outside `valid`: a planned-but-missing feature says so; a typo gets the closest name. */
 function refuseUnknownKeys(who: string, options: Record<string, unknown>, valid: readonly string[]): void {
@@ -121,6 +136,7 @@ export function checkCompileOptions<T extends CompileOptions>(who: string, optio
   if (o.maxBatch !== undefined && (typeof o.maxBatch !== 'number' || !Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > MAX_BATCH)) {
     throw new KilnError(`${who}: option 'maxBatch' must be an integer from 1 to ${MAX_BATCH}, got ${describe(o.maxBatch)}`);
   }
+  checkQuantize(who, o.quantize, String(o.target ?? 'wasm'));
   checkShapes(who, o.inputShapes);
   let dtypes: DType[] | undefined;
   if (o.inputDtypes !== undefined) {

@@ -14,7 +14,7 @@ export {
   type InputArgs, type KerasShape, type CallArgs, type LayerArgs, type LayerConfig, type SerializedLayer,
   type PredictArgs, type FunctionalArgs, type FunctionalConfig, type SequentialArgs, type SequentialConfig,
 } from './keras/index.js';
-export { compile, compileEntries, explain, toFunc, CompiledArtifact, type CompileOptions, type CompileStage, type ExplainOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
+export { compile, compileEntries, explain, toFunc, CompiledArtifact, type CompileOptions, type QuantizeOptions, type QuantizeMode, type CompileStage, type ExplainOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
 export { useCompiledExecution, compiledProgramCount, compileCount, onCompile, type CompileEvent, type CompileKind } from './exec.js';
 export { explainPlan } from './passes/explain.js';
 export { planFusion } from './passes/fusion_plan.js';

@@ -16,6 +16,7 @@ import { Tensor } from '../tensor.js';
 import { fn, trace } from '../tracing.js';
 import { readModelArtifacts, type ModelSource } from '../io/source.js';
 import { decodeWeights, type DecodedWeight } from '../io/weights.js';
+import { recordWeightStorage } from '../io/weight_storage.js';
 import { NodeAttrs, anyDType, shapeDims, type GraphDefJson, type NodeDefJson, type SignatureJson } from './graph_def.js';
 import { OP_TABLE, REFUSED_OPS } from './ops/index.js';
 
@@ -410,5 +411,8 @@ export async function loadGraphModel(source: GraphModelSource, options: LoadGrap
     declaredShapes.push(declared);
     return { name: p.name, shape, dtype };
   });
-  return new GraphModel(walk, name, inputs, outputRefs, declaredShapes);
+  const model = new GraphModel(walk, name, inputs, outputRefs, declaredShapes);
+  // kiln.compile keeps the weights' uint8/uint16/float16 storage (codegen/weights_encode.ts).
+  recordWeightStorage(model, specs);
+  return model;
 }

@@ -15,6 +15,7 @@ import { Model } from '../engine/model.js';
 import { setOptimizerState, type StateTensor } from '../engine/training_state.js';
 import { readModelArtifacts, type ModelSource } from '../../frontend/io/source.js';
 import { decodeWeights, type DecodedWeight } from '../../frontend/io/weights.js';
+import { recordWeightStorage } from '../../frontend/io/weight_storage.js';
 import type { KerasObjectJson, LayersModelTopologyJson, TrainingConfigJson, WeightSpec } from '../../frontend/io/formats.js';
 import { normalizeKeras3, pythonicToTs, shiftNestedNodeIndices, toCamelCase } from './keras_json.js';
 import { fromTfjsOptimizerOrder } from './optimizer_weights.js';
@@ -220,5 +221,7 @@ export async function loadLayersModel(source: ModelSource, options?: LoadLayersM
   }
   built.initialize(matchWeights(model, modelWeights, opts.strict, where));
   if (opts.loadTrainingConfig && json.trainingConfig) applyTrainingConfig(model, json.trainingConfig, optimizerWeights, where);
+  // kiln.compile keeps the weights' uint8/uint16/float16 storage (codegen/weights_encode.ts).
+  recordWeightStorage(model, specs.filter((s) => s.group !== 'optimizer'));
   return model;
 }

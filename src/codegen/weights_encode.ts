@@ -1,0 +1,268 @@
+/**
+ * Weight compression, compiler side: encodes the program's weights image (its constants, already
+ * packed and laid out for the kernels) into the version-5 "weights" section the runtime decodes
+ * once at load (runtime/weights_codec.ts; docs/artifact-format.md, "Encoded weights"). Compute
+ * stays f32, so only the artifact's size and the load change.
+ *
+ * Each constant buffer is encoded on its own, by the first rule that applies:
+ * - all zeros: no bytes at all (the decoder zero-fills what no segment covers);
+ * - lossless, from the storage the model was imported with (`storage`): `affine` codes when every
+ *   value is exactly `fround(q * scale + min)` for one recorded uint8/uint16 scale and min (the
+ *   packing's padding zeros take a code no value uses), `f16` when every value is an exact half.
+ *   A pass that changed the values (batch-norm folding multiplies a conv's weights per channel)
+ *   makes both fail; the buffer then falls back to the mode's lossy encoding or stays raw, and
+ *   the report says so;
+ * - lossy, with mode 'float16-weights' (`f16`, round to nearest even) or 'int8-weights' (`q8`:
+ *   blocks of 64 consecutive values sharing an f32 scale max|x|/127, GGML q8_0 style: the image is
+ *   packed panels, so a block is a run of one panel row, and 64 values per scale track the weights'
+ *   range more closely than one scale per output channel). Only buffers of at least 1024 values
+ *   that are not vectors: an IR constant of rank 0 or 1 (a bias, a batch-norm scale or shift) and
+ *   anything smaller stays exact f32, as biases do in TFLite's weight-only quantization;
+ * - otherwise raw bytes (non-f32 constants always).
+ * Every lossless choice is checked by decoding it with the runtime's own decoder and comparing
+ * bits, so a mistake here can only cost size, never change a weight.
+ */
+import { KilnError } from '../ir/types.js';
+import { f16BitsToF32, f32ToF16Bits } from '../runtime/dtypes.js';
+import type { WeightSegment, WeightsEncoding } from '../runtime/manifest.js';
+import { align4, decodeWeights, encodedBytes } from '../runtime/weights_codec.js';
+import type { WeightStorage } from '../frontend/io/weight_storage.js';
+import type { Program, ProgramBuffer } from './program.js';
+
+/** 'keep': lossless only, from the imported storage (the default). */
+export type WeightsMode = 'keep' | 'int8-weights' | 'float16-weights';
+
+/** Values per int8 block (one f32 scale each). */
+export const Q8_BLOCK = 64;
+/** Lossy encodings apply to buffers of at least this many values (not vectors). */
+export const LOSSY_MIN_VALUES = 1024;
+
+export interface EncodedWeights {
+  /** The "weights" section. */
+  section: Uint8Array;
+  /** Absent when nothing was encoded (the section is then the raw image). */
+  encoding?: WeightsEncoding;
+  /** Decoded f32 image bytes by encoding, and what they take encoded. */
+  stats: Record<WeightSegment['enc'] | 'zeros', { buffers: number; decoded: number; encoded: number }>;
+  /** Buffers whose imported storage did not survive the passes, with why. */
+  fallbacks: string[];
+}
+
+interface Choice {
+  seg: WeightSegment | undefined;
+  bytes: Uint8Array;
+  why?: string;
+}
+
+/** Encode the weights of `program` under `mode`, using the recorded storage of an imported model. */
+export function encodeWeights(program: Program, mode: WeightsMode, storage: readonly WeightStorage[] = []): EncodedWeights {
+  const image = program.weights;
+  const stats: EncodedWeights['stats'] = {
+    raw: { buffers: 0, decoded: 0, encoded: 0 }, f16: { buffers: 0, decoded: 0, encoded: 0 },
+    affine: { buffers: 0, decoded: 0, encoded: 0 }, q8: { buffers: 0, decoded: 0, encoded: 0 }, zeros: { buffers: 0, decoded: 0, encoded: 0 },
+  };
+  const fallbacks: string[] = [];
+  const consts = program.buffers.filter((b) => b.kind === 'const' && b.bytes > 0).sort((a, b) => a.offset - b.offset);
+  const segments: WeightSegment[] = [];
+  const parts: Uint8Array[] = [];
+  let rawStart = -1;
+  let rawEnd = -1;
+  const flushRaw = () => {
+    if (rawStart < 0) return;
+    segments.push({ enc: 'raw', at: rawStart, bytes: rawEnd - rawStart });
+    parts.push(image.subarray(rawStart, rawEnd));
+    rawStart = -1;
+  };
+  let encodedAny = false;
+  for (const b of consts) {
+    const at = b.offset - program.weightsOffset;
+    const bytes = image.subarray(at, at + b.bytes);
+    const c = choose(b, bytes, at, mode, storage);
+    if (c.why) fallbacks.push(`${describeBuffer(b)}: ${c.why}`);
+    const kind = c.seg ? c.seg.enc : 'zeros';
+    stats[kind].buffers++;
+    stats[kind].decoded += b.bytes;
+    stats[kind].encoded += c.bytes.length;
+    if (c.seg?.enc === 'raw') {
+      if (rawStart < 0) rawStart = at;
+      rawEnd = at + b.bytes;
+      continue;
+    }
+    encodedAny = true;
+    flushRaw();
+    if (c.seg) {
+      segments.push(c.seg);
+      parts.push(c.bytes);
+    }
+  }
+  flushRaw();
+  if (!encodedAny) return { section: image, stats, fallbacks };
+  let total = 0;
+  for (const p of parts) total = align4(total + p.length);
+  const section = new Uint8Array(total);
+  let from = 0;
+  for (const p of parts) {
+    section.set(p, from);
+    from = align4(from + p.length);
+  }
+  const encoding: WeightsEncoding = { segments };
+  // The whole image through the runtime's decoder: lossless segments must give the same bits.
+  const decoded = new Uint8Array(image.length);
+  decodeWeights(section, encoding, decoded);
+  segments.forEach((s) => {
+    if (s.enc === 'q8' || (mode === 'float16-weights' && s.enc === 'f16')) return;
+    const n = s.enc === 'raw' ? s.bytes : s.count * 4;
+    const a = image.subarray(s.at, s.at + n), d = decoded.subarray(s.at, s.at + n);
+    for (let i = 0; i < n; i++) {
+      if (a[i] !== d[i]) throw new KilnError(`weights_encode: the ${s.enc} segment at byte ${s.at} does not decode to the weights it encodes (byte ${s.at + i}: ${d[i]} instead of ${a[i]}); this is a compiler bug`);
+    }
+  });
+  return { section, encoding, stats, fallbacks };
+}
+
+function describeBuffer(b: ProgramBuffer): string {
+  const what = b.value ? `constant %${b.value.id}` : (b.note ?? 'constant');
+  return `${what} f32[${b.shape.join(',')}] at byte ${b.offset}`;
+}
+
+function choose(b: ProgramBuffer, bytes: Uint8Array, at: number, mode: WeightsMode, storage: readonly WeightStorage[]): Choice {
+  const raw: Choice = { seg: { enc: 'raw', at, bytes: bytes.length }, bytes };
+  if (b.dtype !== 'f32' || bytes.length % 4 !== 0) return raw;
+  if (mode === 'keep' && storage.length === 0) return raw;
+  const v = new Float32Array(bytes.slice().buffer);
+  const bits = new Uint32Array(v.buffer);
+  if (bits.every((x) => x === 0)) return { seg: undefined, bytes: new Uint8Array(0) };
+  let best: Choice | undefined;
+  const consider = (c: Choice | undefined) => {
+    if (c && (!best || c.bytes.length < best.bytes.length)) best = c;
+  };
+  // Lossless, from the imported storage.
+  for (const s of storage) {
+    if (s.kind === 'affine') consider(affine(v, at, s));
+    if (best && best.bytes.length <= v.length) break;
+  }
+  if (storage.some((s) => s.kind === 'f16') || mode === 'float16-weights') consider(exactF16(v, at));
+  const lossyOk = v.length >= LOSSY_MIN_VALUES && !(b.value && b.value.shape.length <= 1);
+  const lost = storage.length > 0 && !best ? 'no recorded storage reproduces its values exactly (a pass changed them)' : undefined;
+  if (lossyOk && mode === 'int8-weights' && (!best || best.bytes.length > v.length)) consider(q8(v, at));
+  if (lossyOk && mode === 'float16-weights' && !best) {
+    const h = roundF16(v, at);
+    if (h) consider(h);
+  }
+  if (!best || best.bytes.length >= bytes.length) return lost ? { ...raw, why: `${lost}; kept f32` } : raw;
+  return lost ? { ...best, why: `${lost}; stored as ${best.seg!.enc}` } : best;
+}
+
+/**
+ * Codes for `fround(q * scale + min)`: the rounding of (v - min) / scale, or its neighbour, must
+ * give v back exactly. Padding zeros take a code no value uses (or the 16-bit code 2^bits).
+ */
+function affine(v: Float32Array, at: number, s: Extract<WeightStorage, { kind: 'affine' }>): Choice | undefined {
+  const max = 2 ** s.bits - 1;
+  const f = new Float32Array(1);
+  const codeOf = (x: number): number => {
+    const q0 = Math.round((x - s.min) / s.scale);
+    for (const q of [q0, q0 - 1, q0 + 1]) {
+      if (q < 0 || q > max) continue;
+      f[0] = q * s.scale + s.min;
+      if (f[0] === x && (x !== 0 || !Object.is(f[0], -0))) return q;
+    }
+    return -1;
+  };
+  // Cheap rejection: the first few nonzero values.
+  let checked = 0;
+  for (let i = 0; i < v.length && checked < 8; i++) {
+    if (v[i] === 0) continue;
+    if (codeOf(v[i]!) < 0) return undefined;
+    checked++;
+  }
+  const codes = new Uint32Array(v.length);
+  const used = new Uint8Array(max + 1);
+  let zeros = false;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    let q = codeOf(x);
+    if (q < 0) {
+      if (!(x === 0 && !Object.is(x, -0))) return undefined;
+      zeros = true;
+      q = -1;
+    } else used[q] = 1;
+    codes[i] = q;
+  }
+  let bits = s.bits;
+  let zero: number | undefined;
+  if (zeros) {
+    zero = used.indexOf(0);
+    if (zero < 0) {
+      if (bits === 16) return undefined;
+      bits = 16;
+      zero = max + 1;
+    }
+    for (let i = 0; i < v.length; i++) if (codes[i] === 0xffffffff) codes[i] = zero;
+  }
+  const out = bits === 8 ? Uint8Array.from(codes) : new Uint8Array(Uint16Array.from(codes).buffer);
+  return { seg: { enc: 'affine', at, count: v.length, bits: bits as 8 | 16, scale: s.scale, min: s.min, ...(zero !== undefined ? { zero } : {}) }, bytes: out };
+}
+
+/** IEEE halves when every value is one exactly (sign of zero included). */
+function exactF16(v: Float32Array, at: number): Choice | undefined {
+  const h = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    const b = f32ToF16Bits(x);
+    const back = f16BitsToF32(b);
+    if (back !== x || Object.is(back, -0) !== Object.is(x, -0)) return undefined;
+    h[i] = b;
+  }
+  return { seg: { enc: 'f16', at, count: v.length }, bytes: new Uint8Array(h.buffer) };
+}
+
+/** IEEE halves rounded to nearest even; undefined when a value is beyond the half range (it would become infinite). */
+function roundF16(v: Float32Array, at: number): Choice | undefined {
+  const h = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const b = f32ToF16Bits(v[i]!);
+    if ((b & 0x7c00) === 0x7c00 && Number.isFinite(v[i]!)) return undefined;
+    h[i] = b;
+  }
+  return { seg: { enc: 'f16', at, count: v.length }, bytes: new Uint8Array(h.buffer) };
+}
+
+/** Blocks of Q8_BLOCK values: an f32 scale max|x|/127 each, then round(x / scale) as int8. */
+function q8(v: Float32Array, at: number): Choice | undefined {
+  const blocks = Math.ceil(v.length / Q8_BLOCK);
+  const out = new Uint8Array(blocks * 4 + v.length);
+  const scales = new Float32Array(out.buffer, 0, blocks);
+  const codes = new Int8Array(out.buffer, blocks * 4, v.length);
+  for (let b = 0; b < blocks; b++) {
+    const lo = b * Q8_BLOCK, hi = Math.min(lo + Q8_BLOCK, v.length);
+    let m = 0;
+    for (let i = lo; i < hi; i++) {
+      const a = Math.abs(v[i]!);
+      if (!Number.isFinite(a)) return undefined;
+      if (a > m) m = a;
+    }
+    scales[b] = m / 127;
+    const scale = scales[b]!;
+    if (scale === 0) continue;
+    for (let i = lo; i < hi; i++) codes[i] = Math.max(-127, Math.min(127, Math.round(v[i]! / scale)));
+  }
+  return { seg: { enc: 'q8', at, count: v.length, block: Q8_BLOCK }, bytes: out };
+}
+
+/** One line per encoding for explain() and `kiln inspect`-style summaries. */
+export function describeEncoded(e: EncodedWeights, mode: WeightsMode): string {
+  const mb = (n: number) => `${(n / 1e6).toFixed(n < 1e5 ? 3 : 2)} MB`;
+  let dec = 0, enc = 0;
+  const lines: string[] = [];
+  for (const [k, s] of Object.entries(e.stats)) {
+    if (s.buffers === 0) continue;
+    dec += s.decoded;
+    enc += s.encoded;
+    const what = { raw: 'raw (kept exact)', f16: 'float16', affine: 'uint8/uint16 codes (imported storage)', q8: `int8 blocks of ${Q8_BLOCK}`, zeros: 'all zeros (no bytes)' }[k];
+    lines.push(`  ${what}: ${s.buffers} buffer(s), ${mb(s.decoded)} -> ${mb(s.encoded)}`);
+  }
+  const head = `weights (${mode}${e.encoding ? '' : ', stored raw'}): ${mb(dec)} f32 -> ${mb(enc)} in the artifact (${dec ? ((100 * enc) / dec).toFixed(1) : '100.0'}%), decoded once at load`;
+  const fb = e.fallbacks.length ? [`  imported storage lost in ${e.fallbacks.length} buffer(s):`, ...e.fallbacks.slice(0, 20).map((f) => `    ${f}`), ...(e.fallbacks.length > 20 ? [`    ... ${e.fallbacks.length - 20} more`] : [])] : [];
+  return [head, ...lines, ...fb].join('\n');
+}
