@@ -14,6 +14,7 @@ import type { Value } from '../ir/function.js';
 import { attr, getOp, type OpKind } from '../ir/registry.js';
 import { numel, shapesEqual, typeToString, type Shape } from '../ir/types.js';
 import type { GroupKind } from './fusion_plan.js';
+import { foldedTransposeOf } from './layout_policy.js';
 
 export interface FusionOptions {
   /**
@@ -320,6 +321,10 @@ function checkAnchored(
     if (isFree(a)) continue;
     if (kind === 'dot' || kind === 'conv') {
       if (kind === 'conv' && isConvPaddingPad(a, anchor)) continue;
+      // Layout (layout_policy.ts): a transpose the kernel reads at permuted indices; what it reads stays stored.
+      if (foldedTransposeOf(a, anchor)) continue;
+      const folded = [...set].find((u) => u.inputs.includes(a) && foldedTransposeOf(u, anchor));
+      if (folded) return `layout: ${label(a)} is stored in its own layout [${a.shape.join(',')}], read at permuted indices by ${label(folded)} folded into ${label(anchor)} (computed inside, it would be walked in the transposed order)`;
       if (isDequantizeLike(a)) continue;
       const users = [...set].filter((u) => u.inputs.includes(a));
       if (a.op === 'broadcast_in_dim' && users.every(isDequantizeLike)) continue;
@@ -391,6 +396,8 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
     if (merged.ancestors.includes(p)) {
       if (ak === 'reduction') return yes(`input fusion into ${label(anchorInGroup)}${dup}`);
       if (ak === 'conv' && isConvPaddingPad(p, anchorInGroup)) return yes(`zero pad folds into the padding of ${label(anchorInGroup)} (prologue)`);
+      const folded = foldedTransposeOf(p, anchorInGroup);
+      if (folded) return yes(`layout: ${folded.why}`);
       return yes(`${isDequantizeLike(p) ? 'dequantize ' : ''}prologue of ${label(anchorInGroup)}${dup}`);
     }
     if (ctx.group.size > 0 && merged.dependents.length > 0 && !merged.dependents.includes(p)) {
