@@ -16,6 +16,7 @@ import {
 } from './symbolic.js';
 import { packPanels, type PanelView } from './wasm/pack.js';
 import { lowerPieces } from './lower_pieces.js';
+import { packedBefore, rememberPacked, withPackRollback } from './packed_operands.js';
 
 export class LoweringError extends Error {
   override name = 'LoweringError';
@@ -786,6 +787,15 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
  * ctx.refreshKernel that packs into a persistent buffer). Returns the buffer.
  */
 function packOperand(g: LowerGroup, ctx: LowerContext, rhs: Value, view: PanelView, kernels: Kernel[]): number {
+  // Packed already by an earlier GEMM of this program (packed_operands.ts): read those panels.
+  const shared = packedBefore(ctx, rhs, view);
+  if (shared !== undefined) return shared;
+  const buf = packOperandOnce(g, ctx, rhs, view, kernels);
+  rememberPacked(ctx, rhs, view, buf);
+  return buf;
+}
+
+function packOperandOnce(g: LowerGroup, ctx: LowerContext, rhs: Value, view: PanelView, kernels: Kernel[]): number {
   const K = numel(view.kDims), N = numel(view.jDims);
   const panels = Math.ceil(N / GEMM_NR);
   const data = ctx.constData(rhs);
@@ -916,6 +926,10 @@ function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] 
 
 /** Lower one group to one or more kernels (run in order). */
 export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
+  return withPackRollback(ctx, () => lowerGroupOnce(g, ctx));
+}
+
+function lowerGroupOnce(g: LowerGroup, ctx: LowerContext): Kernel[] {
   const root = g.root;
   if (g.outputs.some((o) => numel(o.shape) === 0)) {
     // Nothing to compute for empty outputs; keep only non-empty ones.

@@ -1,0 +1,59 @@
+/**
+ * GEMM operands packed once per program: a B operand (a weight read by every time step of an
+ * unrolled recurrence, forward as x·W and backward as g·Wᵀ) is packed into its panel layout by the
+ * first GEMM that reads it in that layout, and every later GEMM of the same lowering reads those
+ * panels instead of packing again. Keyed by the IR value (not its buffer: in a loop body a buffer
+ * holds a new value every iteration, a value is computed once where it is defined) and by the
+ * panel view. The first GEMM's pack kernel is scheduled before it, and the packed buffer's
+ * liveness runs to the last GEMM that reads it (the memory planner sees the reads).
+ *
+ * A group whose lowering fails after packing (LoweringError, then split into single ops) drops its
+ * kernels, pack kernel included: `withPackRollback` forgets what that group registered.
+ */
+import type { Value } from '../ir/function.js';
+import type { PanelView } from './wasm/pack.js';
+
+interface Scope {
+  readonly packs: Map<Value, Map<string, number>>;
+  /** Registered by the group being lowered (forgotten if it fails). */
+  readonly pending: [Value, string][];
+}
+
+const scopes = new WeakMap<object, Scope>();
+
+function scopeOf(ctx: object): Scope {
+  let s = scopes.get(ctx);
+  if (!s) scopes.set(ctx, (s = { packs: new Map(), pending: [] }));
+  return s;
+}
+
+const viewKey = (dtype: string, view: PanelView): string => `${dtype}|${view.kDims}|${view.kAxes}|${view.jDims}|${view.jAxes}`;
+
+/** The buffer `v` was already packed into with `view` in this lowering context, if any. */
+export function packedBefore(ctx: object, v: Value, view: PanelView): number | undefined {
+  return scopes.get(ctx)?.packs.get(v)?.get(viewKey(v.dtype, view));
+}
+
+/** Record that `buf` holds `v` packed with `view` (by a kernel of the group being lowered). */
+export function rememberPacked(ctx: object, v: Value, view: PanelView, buf: number): void {
+  const s = scopeOf(ctx);
+  let byView = s.packs.get(v);
+  if (!byView) s.packs.set(v, (byView = new Map()));
+  const key = viewKey(v.dtype, view);
+  byView.set(key, buf);
+  s.pending.push([v, key]);
+}
+
+/** Run one group's lowering; if it throws, the packs it registered are forgotten. */
+export function withPackRollback<T>(ctx: object, lower: () => T): T {
+  const s = scopeOf(ctx);
+  const mark = s.pending.length;
+  try {
+    const out = lower();
+    s.pending.length = mark;
+    return out;
+  } catch (e) {
+    for (const [v, key] of s.pending.splice(mark)) s.packs.get(v)?.delete(key);
+    throw e;
+  }
+}
