@@ -21,6 +21,7 @@ import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, usePeer, type PeerName } from './peers.js';
 import { flattenSchedule } from '../src/runtime/schedule.js';
+import type { ScheduleEntry } from '../src/runtime/manifest.js';
 import { OUT_DIR, errorMessage, fmtMs, markdownTable, median, parseArgs, uniformInput, writeResult } from './common.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -184,23 +185,44 @@ async function profileKernels(): Promise<void> {
   const instance = await WebAssembly.instantiate(mod, { env: { memory } });
   const byNote = new Map<string, { ms: number; n: number }>();
   let total = 0;
+  const each: { name: string; note: string; work: number; ms: number }[] = [];
+  // `--profile-reps N`: the fastest of N timings of each kernel (steadier on a loaded machine).
+  const reps = Number(args.get('profile-reps') ?? '1');
+  // A loop's kernels (`--loop scan`) count once per trip: each is timed once and weighted by the trip count.
+  const times = new Map<number, number>();
+  const weigh = (es: readonly ScheduleEntry[], n: number): void => {
+    for (const e of es) {
+      if (typeof e === 'number') times.set(e, (times.get(e) ?? 0) + n);
+      else if ('loop' in e) weigh([...(e.loop.head ?? []), ...e.loop.body], n * (e.loop.count ?? 1));
+      else weigh([...e.branch.then, ...e.branch.else], n);
+    }
+  };
+  weigh(m.schedule, 1);
   for (const k of flattenSchedule(m.schedule).steps) {
     const spec = m.kernels[k]!;
     if (spec.work === 0) continue;
     const f = instance.exports[spec.name] as (a: number, b: number) => void;
     f(0, spec.work); // warm: the first touch of fresh memory would dominate
-    const t0 = performance.now();
-    f(0, spec.work);
-    const dt = performance.now() - t0;
+    let best = Infinity;
+    for (let rep = 0; rep < reps; rep++) {
+      const t0 = performance.now();
+      f(0, spec.work);
+      best = Math.min(best, performance.now() - t0);
+    }
+    const dt = best * (times.get(k) ?? 1);
     total += dt;
+    each.push({ name: spec.name, note: spec.note ?? '', work: spec.work, ms: dt });
     const key = (spec.note ?? spec.name).replace(/%\d+/g, '%');
     const e = byNote.get(key) ?? { ms: 0, n: 0 };
     e.ms += dt;
-    e.n++;
+    e.n += times.get(k) ?? 1;
     byNote.set(key, e);
   }
   console.log(`kernels alone: ${total.toFixed(0)} ms`);
   for (const [k, v] of [...byNote].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.log(`${v.ms.toFixed(1).padStart(8)} ms ${String(v.n).padStart(4)}x  ${k.slice(0, 110)}`);
+  // `--profile-kernels N`: the N slowest single kernels, by name (the group number leads to explain()'s plan).
+  const top = Number(args.get('profile-kernels') ?? '0');
+  for (const e of each.sort((a, b) => b.ms - a.ms).slice(0, top)) console.log(`${e.ms.toFixed(2).padStart(8)} ms  ${e.name}  work ${e.work}  ${e.note.slice(0, 80)}`);
 }
 if (profile) {
   if (args.has('explain')) fs.writeFileSync('/tmp/b4/explain.txt', built.artifact.explain());
