@@ -7,7 +7,7 @@ v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../../ir/types.js';
-import { emitGemmI8, gemmI8Layout, packGemmI8 } from './gemm_i8.js';
+import { emitGemmI8, gemmI8Layout, packGemmI8, requantSpec } from './gemm_i8.js';
 import { createKernelModule, emitModule, instantiateKernels } from './module_builder.js';
 import { relaxedDotExact } from '../../runtime/host.js';
 
@@ -81,7 +81,7 @@ function runCase(c: Case): void {
   const cAddr = constAddr + blob.length + 3 + (c.raw ? 1 : 0);
   const end = cAddr + M * ldc * es + 64;
   const mod = createKernelModule({ initialPages: Math.ceil(end / 65536) + 1, relaxed: c.relaxed });
-  const q = c.raw ? undefined : { zeroPoint: zp, min, max, leftShift: shift.some((s) => s > 0) };
+  const q = c.raw ? undefined : requantSpec({ multiplier: mult, shift, zeroPoint: zp, min, max });
   const k = emitGemmI8(mod, { name: 'g', M, N, K, aAddr, lda, constAddr, cAddr, ldc, relaxed: c.relaxed, requant: q, bias: !c.noBias });
   const bytes = emitModule(mod);
   mod.dispose();
@@ -136,6 +136,8 @@ describe.each([false, true])('emitGemmI8 (relaxed: %s)', (relaxed) => {
   it('extreme operands (-128 activations, ±127 weights), huge wrapping biases, row and column strides', () => {
     runCase({ M: 5, N: 9, K: 300, relaxed, extremes: true, perChannel: true });
     runCase({ M: 7, N: 11, K: 13, relaxed, hugeBias: true, perChannel: true });
+    runCase({ M: 7, N: 11, K: 13, relaxed, hugeBias: true, shifts: [-31, -25] });
+    runCase({ M: 7, N: 11, K: 13, relaxed, hugeBias: true, perChannel: true, shifts: [-31, -28] });
     runCase({ M: 6, N: 10, K: 15, lda: 21, ldc: 13, relaxed, perChannel: true });
   });
   it('raw i32 output (no requantization), with and without bias', () => {

@@ -34,10 +34,14 @@ import binaryen from 'binaryen';
 import { KilnError } from '../../ir/types.js';
 import { type ExpressionRef, type Module, addKernel, v128Zero } from './module_builder.js';
 
-/** Panel width (columns) of packed int8 weights. */
-export const I8_NR = 8;
-/** Rows per register block: plain keeps two accumulators per output vector. */
-export const I8_MR_PLAIN = 2;
+/**
+ * Panel width (columns) of packed int8 weights and rows per register block. Measured with
+ * bench/int8.ts (AMD EPYC, V8 11.3, 1 thread): plain 4x4 (8 accumulators, 2 B halves x 1 vector)
+ * and 2x8 tie on the large shapes (~60-65 GOP/s), 4x4 is ahead on small-N / small-K shapes; 3x8
+ * and 4x8 spill; 1x16 re-broadcasts too little.
+ */
+export const I8_NR = 4;
+export const I8_MR_PLAIN = 4;
 export const I8_MR_RELAXED = 4;
 
 /** Requantization of an i32 accumulator to i8 (the IR op `requantize`, TFLite's convention). */
@@ -69,9 +73,9 @@ export interface GemmI8Layout {
   readonly mult: number;
   /** i32[Np] 2^max(shift, 0). */
   readonly lmul: number;
-  /** i64[Np] rounding addend of the right shift: e > 0 ? 2^(e-1) : 0 (e = max(-shift, 0)). */
+  /** i64[Np] rounding addend of the right shift, times 2^31: e > 0 ? 2^(e+30) : 0 (e = max(-shift, 0)). */
   readonly rnd: number;
-  /** i64[Np] -1 where e > 0 (a negative value rounds away from zero), else 0. */
+  /** i64[Np] -2^31 where e > 0 (a negative value rounds away from zero), else 0. */
   readonly negm: number;
   /** i64[Np] 2^(31-e): floor(y / 2^e) = (y·2^(31-e)) >> 31 lane by lane. */
   readonly pw: number;
@@ -144,12 +148,29 @@ export function packGemmI8(c: GemmI8Constants): Uint8Array {
       const e = Math.max(-s, 0);
       dv.setInt32(L.mult + n * 4, m, true);
       dv.setInt32(L.lmul + n * 4, 2 ** Math.max(s, 0) | 0, true);
-      dv.setBigInt64(L.rnd + n * 8, e > 0 ? 1n << BigInt(e - 1) : 0n, true);
-      dv.setBigInt64(L.negm + n * 8, e > 0 ? -1n : 0n, true);
+      dv.setBigInt64(L.rnd + n * 8, e > 0 ? 1n << BigInt(e + 30) : 0n, true);
+      dv.setBigInt64(L.negm + n * 8, e > 0 ? -(1n << 31n) : 0n, true);
       dv.setBigInt64(L.pw + n * 8, 1n << BigInt(31 - e), true);
     }
   }
   return out;
+}
+
+/** What the kernel code needs to know of the requantization (the tables are in the blob). */
+export interface RequantSpec {
+  zeroPoint: number;
+  min: number;
+  max: number;
+  /** Some column has a positive (left) shift. */
+  leftShift: boolean;
+  /** The right shift e = max(-shift, 0) when every column has the same one (cheaper code). */
+  uniformRight?: number;
+}
+
+/** The RequantSpec of a Requant. */
+export function requantSpec(q: Requant): RequantSpec {
+  const rights = new Set(q.shift.map((s) => Math.max(-s, 0)));
+  return { zeroPoint: q.zeroPoint, min: q.min, max: q.max, leftShift: q.shift.some((s) => s > 0), ...(rights.size === 1 ? { uniformRight: [...rights][0]! } : {}) };
 }
 
 export interface GemmI8Spec {
@@ -169,7 +190,7 @@ export interface GemmI8Spec {
   ldc?: number;
   relaxed: boolean;
   /** Requantize to i8 (zero point and clamp; the per-column tables are in the blob); absent: store i32. */
-  requant?: { zeroPoint: number; min: number; max: number; leftShift: boolean };
+  requant?: RequantSpec;
   /** Add the blob's bias (default true). */
   bias?: boolean;
   mr?: number;
@@ -215,7 +236,7 @@ function i64x2Const(mod: Module, x: bigint): Ref {
 }
 
 /** v128 scratch locals requantVec needs. */
-export interface RequantLocals { x: number; p: number; v: number; q: number; lo: number }
+export interface RequantLocals { x: number; t: number; lo: number }
 
 export type RequantTable = 'mult' | 'lmul' | 'rnd' | 'negm' | 'pw';
 
@@ -224,28 +245,40 @@ export type RequantTable = 'mult' | 'lmul' | 'rnd' | 'negm' | 'pw';
  * from `load(table, half)`: i32 tables (mult, lmul) are one v128, i64 tables two (half 0: lanes
  * 0-1, half 1: lanes 2-3). Returns MultiplyByQuantizedMultiplier per lane (before zero point and
  * clamp) as an i32x4 expression; `pre` receives the statements that must run first.
+ *
+ * With p = x·m (i64), gemmlowp's SRDHM trunc((p + (p >= 0 ? 2^30 : 1 - 2^30)) / 2^31) equals
+ * floor((p + 2^30) / 2^31) for every p (for p < 0, the truncation of v = p + 1 - 2^30 < 0 is
+ * floor((v + 2^31 - 1) / 2^31)). RoundingDivideByPOT(q, e) is floor((q + 2^(e-1) - [q < 0]) / 2^e)
+ * for e > 0 (half away from zero), and q < 0 exactly when t = p + 2^30 < 0, so with
+ * c = 2^(e-1)·2^31 - [t < 0]·2^31 (0 when e = 0): result = floor((t + c) / 2^(31+e)) - one i64 shift
+ * when every column has the same e (`uniformRight`), else floor(y / 2^e) with y = (t + c) >> 31
+ * computed as (y·2^(31-e)) >> 31 per lane (|y| < 2^32, so the product fits in i64).
  */
-export function requantVec(mod: Module, acc: Ref, load: (table: RequantTable, half: number) => Ref, leftShift: boolean, t: RequantLocals, pre: Ref[]): Ref {
+export function requantVec(mod: Module, acc: Ref, load: (table: RequantTable, half: number) => Ref, opts: { leftShift: boolean; uniformRight?: number }, l: RequantLocals, pre: Ref[]): Ref {
   const V = binaryen.v128;
-  const get = (l: number): Ref => mod.local.get(l, V);
-  const set = (l: number, e: Ref): Ref => mod.local.set(l, e);
-  const sign = (l: number): Ref => mod.i64x2.shr_s(get(l), mod.i32.const(63));
-  pre.push(set(t.x, leftShift ? mod.i32x4.mul(acc, load('lmul', 0)) : acc));
+  const get = (x: number): Ref => mod.local.get(x, V);
+  const set = (x: number, e: Ref): Ref => mod.local.set(x, e);
+  const e = opts.uniformRight;
+  pre.push(set(l.x, opts.leftShift ? mod.i32x4.mul(acc, load('lmul', 0)) : acc));
   const half = (h: number): Ref => {
-    // SRDHM: p = x·m (i64); v = p + (p >= 0 ? 2^30 : 1 - 2^30); q = trunc(v / 2^31).
     const mult = load('mult', 0);
-    const code: Ref[] = [
-      set(t.p, h === 0 ? mod.i64x2.extmul_low_i32x4_s(get(t.x), mult) : mod.i64x2.extmul_high_i32x4_s(get(t.x), mult)),
-      set(t.v, mod.i64x2.add(mod.i64x2.add(get(t.p), i64x2Const(mod, 1n << 30n)), mod.v128.and(sign(t.p), i64x2Const(mod, 1n - (1n << 31n))))),
-      set(t.q, mod.i64x2.shr_s(mod.i64x2.add(get(t.v), mod.v128.and(sign(t.v), i64x2Const(mod, (1n << 31n) - 1n))), mod.i32.const(31))),
-    ];
-    // RoundingDivideByPOT(q, e): y = q + 2^(e-1) - (q < 0 && e > 0); floor(y / 2^e) = (y·2^(31-e)) >> 31.
-    const y = mod.i64x2.add(mod.i64x2.add(get(t.q), load('rnd', h)), mod.v128.and(sign(t.q), load('negm', h)));
-    code.push(mod.i64x2.shr_s(mod.i64x2.mul(y, load('pw', h)), mod.i32.const(31)));
+    const p = h === 0 ? mod.i64x2.extmul_low_i32x4_s(get(l.x), mult) : mod.i64x2.extmul_high_i32x4_s(get(l.x), mult);
+    const code: Ref[] = [set(l.t, mod.i64x2.add(p, i64x2Const(mod, 1n << 30n)))];
+    const neg = mod.i64x2.shr_s(get(l.t), mod.i32.const(63));
+    if (e !== undefined) {
+      if (e === 0) code.push(mod.i64x2.shr_s(get(l.t), mod.i32.const(31)));
+      else {
+        const c = mod.i64x2.add(i64x2Const(mod, 1n << BigInt(e + 30)), mod.v128.and(neg, i64x2Const(mod, -(1n << 31n))));
+        code.push(mod.i64x2.shr_s(mod.i64x2.add(get(l.t), c), mod.i32.const(31 + e)));
+      }
+    } else {
+      const y = mod.i64x2.shr_s(mod.i64x2.add(mod.i64x2.add(get(l.t), load('rnd', h)), mod.v128.and(neg, load('negm', h))), mod.i32.const(31));
+      code.push(mod.i64x2.shr_s(mod.i64x2.mul(y, load('pw', h)), mod.i32.const(31)));
+    }
     return mod.block(null, code, V);
   };
-  pre.push(set(t.lo, half(0)));
-  return shuffle(mod, get(t.lo), half(1), LOW_HALVES);
+  pre.push(set(l.lo, half(0)));
+  return shuffle(mod, get(l.lo), half(1), LOW_HALVES);
 }
 
 function checkSpec(s: GemmI8Spec, mr: number, nr: number): void {
@@ -293,7 +326,7 @@ export function emitGemmI8(mod: Module, spec: GemmI8Spec): GemmI8Kernel {
     ACC.push([]);
     for (let j = 0; j < nv; j++) ACC[r]!.push(relaxed ? [local()] : [local(), local()]);
   }
-  const RQ: RequantLocals = { x: local(), p: local(), v: local(), q: local(), lo: local() };
+  const RQ: RequantLocals = { x: local(), t: local(), lo: local() };
   const OUTV = local();
   const v128Count = next - 2 - i32Count;
 
@@ -382,7 +415,7 @@ export function emitGemmI8(mod: Module, spec: GemmI8Spec): GemmI8Kernel {
     if (!q) return [...out, ...storeOut(r, j, lanes, acc)];
     const tables: Record<RequantTable, number> = { mult: L.mult, lmul: L.lmul, rnd: L.rnd, negm: L.negm, pw: L.pw };
     const load = (t: RequantTable, half: number): Ref => colLoad(tables[t], t === 'mult' || t === 'lmul' ? 4 : 8, j, half);
-    let v = requantVec(mod, acc, load, q.leftShift, RQ, out);
+    let v = requantVec(mod, acc, load, q, RQ, out);
     v = mod.i32x4.add(v, mod.i32x4.splat(c(q.zeroPoint)));
     v = mod.i32x4.min_s(mod.i32x4.max_s(v, mod.i32x4.splat(c(q.min))), mod.i32x4.splat(c(q.max)));
     const n16 = mod.i16x8.narrow_i32x4_s(v, v128Zero(mod));
