@@ -62,3 +62,30 @@ describe('crc32c slicing by 8', () => {
     expect(crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
   });
 });
+
+describe('crc32c on large inputs (the WebAssembly loop)', () => {
+  const ref = (b: Uint8Array, crc = 0): number => {
+    let c = ~crc;
+    for (const x of b) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    }
+    return ~c >>> 0;
+  };
+  it('matches the bitwise CRC-32C across window boundaries, odd lengths and offsets, chained with the JS loop', () => {
+    let seed = 99;
+    const data = new Uint8Array(200_011).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+    // Lengths at and around the 64 KiB window and the switch from the JS loop; odd byte offsets.
+    for (const [from, to] of [[0, 65_536], [0, 65_537], [3, 65_536 + 3 + 131_077], [1, 200_011], [65_535, 200_000], [7, 65_542]] as const) {
+      const part = data.subarray(from, to);
+      expect(crc32c(part), `bytes [${from}, ${to})`).toBe(ref(part));
+      expect(crc32c(part, 0x1234567), `bytes [${from}, ${to}) continuing a CRC`).toBe(ref(part, 0x1234567));
+    }
+    // A small piece (JS loop) then a large one (WebAssembly) chains to the CRC of the whole.
+    expect(crc32c(data.subarray(100), crc32c(data.subarray(0, 100)))).toBe(ref(data));
+    // A single-bit flip deep in a window changes it.
+    const flipped = data.slice();
+    flipped[150_001]! ^= 0x10;
+    expect(crc32c(flipped)).not.toBe(crc32c(data));
+  });
+});

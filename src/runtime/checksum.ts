@@ -4,6 +4,12 @@
  * artifact check is on the load path, ~4x faster than a byte at a time; words read as
  * aligned u32s on little-endian hosts). Chainable:
  * crc32c(b, crc32c(a)) === crc32c(a followed by b).
+ *
+ * Inputs of WASM_MIN bytes or more go through a 285-byte WebAssembly module (the same loop):
+ * the check runs once per process, before a JavaScript loop would be optimized (in a fresh
+ * Node process the JS loop took ~21 ms for a 14 MB artifact, ~9 ms once optimized), while
+ * WebAssembly starts in compiled baseline code and, called window by window, is optimized
+ * after the first few (~9-11 ms cold for the same 14 MB).
  */
 let table: Uint32Array | undefined;
 
@@ -21,8 +27,52 @@ function makeTable(): Uint32Array {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/**
+ * The module: memory m (2 pages: the table at 0, a WINDOW-byte data window at DATA) and
+ * c(crc, len) -> crc over the window's first len bytes, crc pre- and post-inverted by the caller:
+ *   p = DATA; end = DATA + (len & -8)
+ *   while p < end: lo = crc ^ load32(p); hi = load32(p + 4)
+ *     crc = T[7][lo & 255] ^ T[6][lo >> 8 & 255] ^ T[5][lo >> 16 & 255] ^ T[4][lo >>> 24]
+ *         ^ T[3][hi & 255] ^ T[2][hi >> 8 & 255] ^ T[1][hi >> 16 & 255] ^ T[0][hi >>> 24]; p += 8
+ *   end = DATA + len; while p < end: crc = T[0][(crc ^ load8(p)) & 255] ^ crc >>> 8; p++
+ * (T[k] at byte 1024 k: i32.load's offset immediate.)
+ */
+const CRC_WASM = 'AGFzbQEAAAABBwFgAn9/AX8DAgEABQMBAAIHCQIBbQIAAWMAAAr1AQHyAQEEf0GAwAAhAkGAwAAgAUF4cWohAwJAA0AgAiADTw0BIAAgAigCAHMhBCACKAIEIQUgBEH/AXFBAnQoAoA4IARBCHZB/wFxQQJ0KAKAMHMgBEEQdkH/AXFBAnQoAoAocyAEQRh2QQJ0KAKAIHMgBUH/AXFBAnQoAoAYcyAFQQh2Qf8BcUECdCgCgBBzIAVBEHZB/wFxQQJ0KAKACHMgBUEYdkECdCgCAHMhACACQQhqIQIMAAsLQYDAACABaiEDAkADQCACIANPDQEgACACLQAAc0H/AXFBAnQoAgAgAEEIdnMhACACQQFqIQIMAAsLIAAL';
+const DATA = 8192;
+const WINDOW = 65536;
+const WASM_MIN = 65536;
+interface CrcModule {
+  m: WebAssembly.Memory;
+  c: (crc: number, len: number) => number;
+}
+let wasm: CrcModule | null | undefined;
+
+function crcModule(): CrcModule | null {
+  if (wasm !== undefined) return wasm;
+  try {
+    const bin = atob(CRC_WASM);
+    const e = new WebAssembly.Instance(new WebAssembly.Module(Uint8Array.from(bin, (ch) => ch.charCodeAt(0)))).exports as unknown as CrcModule;
+    new Uint32Array(e.m.buffer, 0, 2048).set((table ??= makeTable()));
+    wasm = e;
+  } catch {
+    wasm = null; // no WebAssembly (the runtime will say so when it compiles the artifact): the JS loop
+  }
+  return wasm;
+}
+
 /** The CRC-32C of `bytes`, continuing from `crc` (the CRC of what came before; 0 to start). */
 export function crc32c(bytes: Uint8Array, crc = 0): number {
+  const w = bytes.length >= WASM_MIN ? crcModule() : null;
+  if (w) {
+    const mem = new Uint8Array(w.m.buffer);
+    let c = ~crc;
+    for (let i = 0; i < bytes.length; i += WINDOW) {
+      const piece = bytes.subarray(i, i + WINDOW);
+      mem.set(piece, DATA);
+      c = w.c(c, piece.length);
+    }
+    return ~c >>> 0;
+  }
   const t = (table ??= makeTable());
   let c = ~crc;
   const n = bytes.length;
