@@ -355,6 +355,30 @@ describe('planFusion', () => {
     expect(q.groups.find((k) => k.values.includes(hd))!.outputs).toEqual([hb]);
   });
 
+  it('a running sum of dot products (weight gradient over unrolled steps) keeps each add in its GEMM epilogue', () => {
+    const g = new G();
+    const hs = [0, 1, 2, 3].map((t) => g.param([8, 16], `h${t}`));
+    const dz = [0, 1, 2, 3].map((t) => g.param([8, 4], `dz${t}`));
+    const m = g.param([16, 4], 'm');
+    const dots = hs.map((h, t) => g.op('dot_general', [h, dz[t]!], { lhs_batch: [], rhs_batch: [], lhs_contract: [0], rhs_contract: [0] }, [16, 4]));
+    let sum = dots[0]!;
+    const adds: Value[] = [];
+    for (let t = 1; t < 4; t++) adds.push((sum = g.ew('add', sum, dots[t]!)));
+    // Adam-like consumer storing two values: the last dot cannot join it.
+    const slot = g.ew('add', m, sum);
+    const w = g.ew('mul', slot, m);
+    const p = plan(g.func([slot, w]));
+    // The inner adds each ride with their own dot; no loop kernel reads all four dot outputs.
+    for (const t of [1, 2]) {
+      const grp = p.groups.find((k) => k.values.includes(dots[t]!))!;
+      expect(grp.kind).toBe('dot');
+      expect(grp.values).toContain(adds[t - 1]);
+    }
+    expect(p.decisions.find((d) => d.producer === adds[0])!.why).toMatch(/running sum/);
+    const loopReads = p.groups.filter((k) => k.kind === 'loop').map((k) => k.inputs.filter((v) => v.op === 'dot_general').length);
+    expect(Math.max(0, ...loopReads)).toBeLessThanOrEqual(1);
+  });
+
   it('puts sibling reductions over one input into one multi-output kernel', () => {
     const g = new G();
     const x = g.param([4, 8], 'x');

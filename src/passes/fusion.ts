@@ -336,6 +336,11 @@ function checkAnchored(
   return undefined;
 }
 
+/** `add(sum, dot)` at the dot's shape: one term of a running sum of dot products. */
+function accumulatesDot(v: Value): boolean {
+  return v.op === 'add' && v.inputs.some((x) => x.op === 'dot_general' && shapesEqual(x.shape, v.shape));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -355,6 +360,10 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
       const chain = ctx.inheritedDuplication ? ` (${(ctx.groups - 1) * opCost(p)} for its copies + ${ctx.inheritedDuplication} already spent duplicating its consumers)` : '';
       return no(`duplicating ${label(p)} into ${ctx.groups} groups costs ${extra}${chain} > budget ${ctx.opts.maxDuplicationCost}`);
     }
+  }
+  if (anchor === null && ctx.groups === 1 && accumulatesDot(p) && accumulatesDot(consumer) && consumer.inputs.includes(p)) {
+    return no(`${label(p)} and ${label(consumer)} each add a dot product to a running sum (a weight gradient summed over unrolled steps): ` +
+      'each add stays the epilogue of its own GEMM (accumulator + previous sum), not one loop kernel reading every dot\'s output');
   }
   let groupAnchored = false;
   for (const m of ctx.group) if (anchorKind(m) !== null) { groupAnchored = true; break; }
