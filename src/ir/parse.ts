@@ -213,7 +213,8 @@ class Parser {
   private rawAttr(): RawAttr {
     const t = this.peek();
     if (this.eat('[')) {
-      return { kind: 'list', value: this.list(']', () => this.int()) };
+      // Integers for 'ints', any number (inf, nan spelled out) for 'floats': checked in attrValue.
+      return { kind: 'list', value: this.list(']', () => this.number(this.expectKind('number', 'a number'))) };
     }
     if (t.kind === 'number') {
       this.next();
@@ -250,6 +251,8 @@ class Parser {
       case 'float':
         return raw.kind === 'number' ? raw.value : bad();
       case 'ints':
+        return raw.kind === 'list' && raw.value.every((x) => Number.isInteger(x)) ? raw.value : bad();
+      case 'floats':
         return raw.kind === 'list' ? raw.value : bad();
       case 'literal':
         return raw.kind === 'literal' ? raw.value : bad();

@@ -119,7 +119,7 @@ export function printAttrValue(v: AttrValue, opts: PrintOptions = {}): string {
   if (typeof v === 'number') return formatF64(v);
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return printName(v);
-  if (Array.isArray(v)) return `[${(v as readonly number[]).join(', ')}]`;
+  if (Array.isArray(v)) return `[${(v as readonly number[]).map(formatF64).join(', ')}]`;
   return printLiteral(v as Literal, opts);
 }
 

@@ -397,14 +397,49 @@ const GENERATORS: Record<string, OpGenerator> = {
   },
   rng_uniform: rngGen('rng_uniform'),
   rng_normal: rngGen('rng_normal'),
+  quantize(g) {
+    const x = g.operand((v) => v.dtype === 'f32', () => tensorType(g.shape(), 'f32'));
+    return g.op('quantize', [x], quantAttrs(g, x, () => g.rng.choice([0.004, 0.01, 0.02, 0.1, 0.37])));
+  },
+  dequantize(g) {
+    const x = g.operand((v) => v.dtype === 'i8', () => tensorType(g.shape(), 'i8'));
+    return g.op('dequantize', [x], quantAttrs(g, x, () => g.rng.choice([0.004, 0.01, 0.02, 0.1, 0.37])));
+  },
+  requantize(g) {
+    const x = g.operand((v) => v.dtype === 'i32', () => tensorType(g.shape(), 'i32'));
+    const axis = x.shape.length && g.rng.chance(0.5) ? g.rng.int(0, x.shape.length - 1) : -1;
+    const n = axis === -1 ? 1 : x.shape[axis]!;
+    const multiplier = Array.from({ length: n }, () => g.rng.int(2 ** 30, 2 ** 31 - 1));
+    const shift = Array.from({ length: n }, () => g.rng.choice([0, -1, -3, -8, -17, -31, g.rng.int(-31, 0)]));
+    const zp = g.rng.int(-128, 127);
+    const lo = g.rng.chance(0.5) ? -128 : g.rng.int(-128, zp), hi = g.rng.chance(0.5) ? 127 : g.rng.int(lo, 127);
+    return g.op('requantize', [x], { multiplier, shift, axis, zero_point: zp, min: lo, max: hi });
+  },
   ...controlGenerators(),
 };
+
+/** quantize / dequantize attributes: per tensor or per channel along a random dim. */
+function quantAttrs(g: Gen, x: Value, scale: () => number): Attrs {
+  const axis = x.shape.length && g.rng.chance(0.5) ? g.rng.int(0, x.shape.length - 1) : -1;
+  const n = axis === -1 ? 1 : x.shape[axis]!;
+  return {
+    scale: Array.from({ length: n }, () => Math.fround(scale())),
+    zero_point: Array.from({ length: n }, () => (g.rng.chance(0.3) ? 0 : g.rng.int(-128, 127))),
+    axis,
+  };
+}
 
 /**
  * Control flow is drawn only when `opts.ops` names it: until the code generators schedule loops
  * and branches, the default random functions (which every target compiles) leave it out.
  */
 export const CONTROL_FLOW_OPS: readonly string[] = ['cond', 'while', 'scan', 'get_result'];
+
+/**
+ * The int8 ops (ops/quant.ts) are drawn only when `opts.ops` names them, like control flow: the
+ * default random graphs that every target compiles leave them out until every target lowers them.
+ */
+export const INT8_OPS: readonly string[] = ['quantize', 'dequantize', 'requantize'];
 
 /** A type-preserving op of `x` in a region body (regions use any op, whatever `opts.ops` allows). */
 function keepType(g: Gen, b: Builder, x: Value): Value {
@@ -494,7 +529,7 @@ export function missingGenerators(): string[] {
 
 /** Names of the ops `randomFunc` draws by default (registered, with a generator, not control flow). */
 export function generatableOps(): string[] {
-  return allOps().map((d) => d.name).filter((n) => n in GENERATORS && !CONTROL_FLOW_OPS.includes(n));
+  return allOps().map((d) => d.name).filter((n) => n in GENERATORS && !CONTROL_FLOW_OPS.includes(n) && !INT8_OPS.includes(n));
 }
 
 export interface RandomFuncOptions {
@@ -569,7 +604,7 @@ export function randomInputs(fn: Func, seed: number): Literal[] {
         if (POSITIVE_USES.has(v.op) || (v.op === 'pow' && j === 0)) positive = true;
         if (v.op === 'div' && j === 1) nonzero = true;
         if ((v.op === 'gather' || v.op === 'scatter_add') && j === 1) bound = Math.min(bound, v.inputs[0]!.shape[v.attrs['axis'] as number]!);
-        if (v.op.startsWith('rng_')) key = true;
+        if (v.op.startsWith('rng_') || v.op === 'requantize') key = true; // any 32-bit word (an accumulator)
       });
     }
     const n = numel(p.shape);

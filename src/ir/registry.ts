@@ -16,7 +16,7 @@ import type { Builder } from './builder.js';
  */
 export type OpKind = 'elementwise' | 'movement' | 'reduction' | 'dot' | 'conv' | 'window' | 'gather' | 'scatter' | 'source' | 'control';
 
-export type AttrKind = 'int' | 'ints' | 'float' | 'bool' | 'string' | 'dtype' | 'literal';
+export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'bool' | 'string' | 'dtype' | 'literal';
 
 export interface AttrSpec {
   readonly kind: AttrKind;
@@ -131,13 +131,14 @@ function attrMatches(spec: AttrSpec, v: AttrValue): boolean {
     case 'string': return typeof v === 'string' && (!spec.oneOf || spec.oneOf.includes(v));
     case 'dtype': return typeof v === 'string';
     case 'ints': return Array.isArray(v) && v.every((x) => Number.isInteger(x));
+    case 'floats': return Array.isArray(v) && v.every((x) => typeof x === 'number');
     case 'literal': return typeof v === 'object' && v !== null && !Array.isArray(v) && 'data' in v;
   }
 }
 
 function describeSpec(spec: AttrSpec): string {
   if (spec.kind === 'string' && spec.oneOf) return `one of ${spec.oneOf.map((s) => `'${s}'`).join(', ')}`;
-  return { int: 'an integer', float: 'a number', bool: 'a boolean', string: 'a string', dtype: 'a dtype', ints: 'a list of integers', literal: 'a literal' }[spec.kind];
+  return { int: 'an integer', float: 'a number', bool: 'a boolean', string: 'a string', dtype: 'a dtype', ints: 'a list of integers', floats: 'a list of numbers', literal: 'a literal' }[spec.kind];
 }
 
 /** Typed attribute readers for op implementations (attrs were checked on creation). */
@@ -147,5 +148,6 @@ export const attr = {
   bool: (a: Attrs, k: string): boolean => a[k] as boolean,
   str: (a: Attrs, k: string): string => a[k] as string,
   ints: (a: Attrs, k: string): readonly number[] => a[k] as readonly number[],
+  floats: (a: Attrs, k: string): readonly number[] => a[k] as readonly number[],
   literal: (a: Attrs, k: string): Literal => a[k] as Literal,
 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { allOps } from '../../ir/registry.js';
-import { randomFunc } from '../../ir/random.js';
+import { INT8_OPS, randomFunc } from '../../ir/random.js';
 import { printFunc } from '../../ir/print.js';
 import { parseFunc } from '../../ir/parse.js';
 import type { Func } from '../../ir/function.js';
@@ -17,7 +17,8 @@ if (!PTXAS) console.warn('SKIPPED: ptxas not found (install the CUDA toolkit or 
 const withPtxas = PTXAS ? it : it.skip;
 
 const ARCHS = [80, 90] as const;
-const OPS = allOps().map((d) => d.name).filter((n) => n !== 'constant');
+// The int8 ops have no PTX lowering yet (issue 10 point 4, CUDA half): a compile fails naming them.
+const OPS = allOps().map((d) => d.name).filter((n) => n !== 'constant' && !INT8_OPS.includes(n));
 
 const isWide = (fn: Func) => [...fn.params, ...fn.body].some((v) => v.dtype === 'f16' || v.dtype === 'bf16');
 

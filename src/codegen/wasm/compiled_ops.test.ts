@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { allOps } from '../../ir/registry.js';
-import { randomFunc, randomInputs } from '../../ir/random.js';
+import { INT8_OPS, randomFunc, randomInputs } from '../../ir/random.js';
 import { printFunc } from '../../ir/print.js';
 import { compareCompiled, usesOnlyWasmTypes } from './test_util.js';
 import '../../ir/ops/index.js';
 
 // Every op, compiled to WebAssembly and run through the runtime, agrees with the interpreter on
 // random shapes (sizes 1, non-multiples of 4 and zero-size dims come from the generator).
-const OPS = allOps().map((d) => d.name).filter((n) => n !== 'constant');
+// The int8 ops (quantize, dequantize, requantize) join this list once lower.ts lowers them
+// (issue 10 point 4); until then compiling one fails with a KilnError naming it (tested in passes/quantize).
+const OPS = allOps().map((d) => d.name).filter((n) => n !== 'constant' && !INT8_OPS.includes(n));
 
 describe('compiled ops agree with the interpreter', () => {
   for (const op of OPS) {
