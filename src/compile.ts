@@ -12,8 +12,8 @@ import { optimize } from './passes/pipeline.js';
 import { planFusion, type FusionPlan, type FusionOptions } from './passes/fusion_plan.js';
 import { explainPlan } from './passes/explain.js';
 import { buildProgram, manifestSchedule, type Program, type ProgramBuffer } from './codegen/program.js';
-import { analyzeBatch } from './passes/batch_poly.js';
-import { describeBatchWork, planBatchWork } from './codegen/batch_work.js';
+import { analyzeBatch, type BatchFactors } from './passes/batch_poly.js';
+import { describeBatchWork, planBatchWork, type BatchPlan } from './codegen/batch_work.js';
 import { unrollShortLoops } from './codegen/unroll.js';
 import { emitWasm, memoryPages, WASM_DTYPES, wantsRelaxedVariant } from './codegen/wasm/backend.js';
 import { writeArtifact } from './runtime/artifact.js';
@@ -326,6 +326,13 @@ export interface EntriesInternal {
    * and their own operands are packed as they run.
    */
   readonly refreshEntries?: readonly string[];
+  /**
+   * The first entry runs any batch from 1 to `maxBatch` (model.predict's one program for every
+   * batch size): its Func is traced at maxBatch, `other` is the same function traced at
+   * `otherBatch`, and passes/batch_poly.ts tells the batch dims apart (refusing, with a KilnError
+   * naming the op, a function that mixes batch items). The manifest gets `batch` as compile's does.
+   */
+  readonly batch?: { readonly other: Func; readonly maxBatch: number; readonly otherBatch: number };
 }
 
 /** compileEntries' arguments: entries of {name, func}, state of {name, value}; no inputShapes (Funcs fix them). */
@@ -371,8 +378,13 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
   // 2. One program per entry, state parameters pinned.
   const refreshing = new Set(internal.refreshEntries ?? []);
   const updated = new Set(entries.filter((e) => !refreshing.has(e.name)).flatMap((e) => e.func.aliases.map((a) => e.func.params[a.param]!.name)));
-  const built = entries.map((e) => {
+  if (internal.batch && tgt === 'cuda') throw new KilnError(`compileEntries: a batch-polymorphic entry ('${entries[0]!.name}', maxBatch ${internal.batch.maxBatch}) is not supported for target 'cuda' yet (the CUDA executor runs a fixed grid); use target 'wasm'`);
+  let bw: BatchPlan | undefined;
+  let batchFactors: BatchFactors | undefined;
+  const built = entries.map((e, ei) => {
     const fn = optimizeFor(e.func, opts);
+    const ib = ei === 0 ? internal.batch : undefined;
+    const analysis = ib && analyzeBatch(fn, optimizeFor(ib.other, opts), ib.maxBatch, ib.otherBatch);
     const pinned = new Map<number, number>();
     fn.params.forEach((p, i) => {
       const s = state.find((t) => t.name === p.name);
@@ -383,9 +395,14 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
       pinned.set(i, stateOffsets.get(s.name)!);
     });
     const plan = planFor(fn, opts);
-    const program = tgt === 'cuda'
+    let program = tgt === 'cuda'
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
       : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned, ...(internal.repackEntry && !refreshing.has(e.name) ? { unchangingState: new Set([...pinned.keys()].filter((i) => !updated.has(fn.params[i]!.name))) } : {}) });
+    if (analysis) {
+      bw = planBatchWork(program, analysis.factors, analysis.maxBatch);
+      batchFactors = analysis.factors;
+      program = bw.program;
+    }
     program.kernels.forEach((k, i) => { program.kernels[i] = { ...k, name: `${e.name}__${k.name}` }; });
     return { entry: e, fn, plan, program, pinned };
   });
@@ -429,11 +446,15 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
   // 4. Manifest: kernels of all entries; each entry's inputs, outputs and schedule.
   const kernels = programs.flatMap((p) => p.kernels);
   let first = 0;
-  const entrySpecs = built.map((b) => {
+  const entrySpecs = built.map((b, ei) => {
     const { fn, program } = b;
     const aliased = new Set(fn.aliases.filter((a) => b.pinned.has(a.param)).map((a) => a.result));
-    const inputs = program.inputs.filter((_, i) => !b.pinned.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
-    const outputs = program.outputs.filter((_, i) => !aliased.has(i)).map((io) => ({ name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset }));
+    const spec = (io: { name: string; buffer: ProgramBuffer }) => {
+      const k = ei === 0 && batchFactors && io.buffer.value ? batchFactors.get(io.buffer.value) : undefined;
+      return { name: io.name, shape: [...io.buffer.shape], dtype: io.buffer.dtype, offset: io.buffer.offset, ...(k ? { batch: k } : {}) };
+    };
+    const inputs = program.inputs.filter((_, i) => !b.pinned.has(i)).map(spec);
+    const outputs = program.outputs.filter((_, i) => !aliased.has(i)).map(spec);
     const schedule = manifestSchedule(program, first);
     const refresh = program.refresh.map((k) => k + first);
     first += program.kernels.length;
@@ -449,11 +470,12 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
     state: state.map((s) => ({ name: s.name, shape: [...s.value.type.shape], dtype: s.value.type.dtype, offset: stateOffsets.get(s.name)!, init: stateOffsets.get(s.name)! })),
     memory: { pages, shared, arenaOffset: arenaBase, arenaBytes, peakBytes: arenaBytes, sumIntermediateBytes: Math.max(...programs.map((p) => p.sumIntermediateBytes)) },
     ...(weights.length > 0 ? { weights: { offset: stateBytes, length: weights.length } } : {}),
-    kernels: kernels.map((k) => ({ name: k.name, work: k.work, note: k.note })),
+    kernels: kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}) })),
+    ...(bw ? { batch: { max: bw.maxBatch, slot: programs[0]!.buffers[bw.slotBuffer]!.offset } } : {}),
     meta: { splits: programs.flatMap((p) => p.splits) },
   } as ManifestInput;
   const bytes = writeArtifact({ manifest, sections });
-  return new CompiledArtifact(bytes, manifest, built[0]!.fn, built[0]!.plan, programs[0]!);
+  return new CompiledArtifact(bytes, manifest, built[0]!.fn, built[0]!.plan, programs[0]!, bw && describeBatchWork(programs[0]!, bw));
 }
 
 export interface ExplainOptions extends CompileOptions {

@@ -20,11 +20,12 @@ import type { Func } from './ir/function.js';
 import { literal, type Literal } from './ir/literal.js';
 import { KilnError } from './ir/types.js';
 import { byteSize } from './ir/dtype.js';
-import { setCompiledExecutor, type Executor, type RunOptions } from './frontend/executor.js';
+import { setCompiledExecutor, type BatchedProgram, type Executor, type OtherBatch, type RunOptions } from './frontend/executor.js';
 import { interpret } from './ir/interpreter.js';
 import { compile, compileEntries } from './compile.js';
 import { readArtifact } from './runtime/artifact.js';
-import type { Manifest } from './runtime/manifest.js';
+import { workAtBatch, type Manifest } from './runtime/manifest.js';
+import { MAX_BATCH } from './compile_options.js';
 import { flagValue, flattenSchedule, walkSchedule } from './runtime/schedule.js';
 import { splitDerived } from './exec_derive.js';
 
@@ -39,6 +40,10 @@ export interface CompileEvent {
   name: string;
   /** Wall time of the compile (trace excluded), in milliseconds. */
   ms: number;
+  /** A program for every batch from 1 to this (model.predict's); absent for a fixed-shape program. */
+  maxBatch?: number;
+  /** Why this compile happened where one might expect none (predict compiling one program per batch size: why). */
+  note?: string;
 }
 
 const counts: Record<CompileKind, number> = { function: 0, training: 0 };
@@ -115,9 +120,27 @@ function residentNames(fn: Func, resident: number): string[] | undefined {
   return names.slice(fn.params.length - resident);
 }
 
+/** A batch-polymorphic main entry (Executor.batched): the function at another batch, and the largest batch. */
+interface BatchSpec {
+  readonly other: Func;
+  readonly otherBatch: number;
+  readonly maxBatch: number;
+}
+
 function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Runner {
   const stateNames = residentNames(fn, resident);
   if (stateNames === undefined) return makePlainRunner(fn);
+  const r = makeResidentRunner(fn, inputs, resident, stateNames);
+  return { run: (ins) => r.run(ins, undefined) };
+}
+
+/**
+ * The resident-state program: weights copied in only when their Literal changed, derived state
+ * and the repack entry run after a change. With `batch`, the main entry runs any batch n from 1
+ * to batch.maxBatch: the runtime's batch slot holds n, kernels run their work at n, results that
+ * carry the batch are read back with n rows.
+ */
+function makeResidentRunner(fn: Func, inputs: readonly Literal[], resident: number, stateNames: string[], batch?: BatchSpec): { run(ins: readonly Literal[], n: number | undefined): Literal[] } {
   const first = fn.params.length - resident;
   const state = stateNames.map((name, i) => ({ name, value: inputs[first + i]! }));
   // Arithmetic on state alone (batch norm's scale and shift, kernel slices) becomes derived state.
@@ -125,15 +148,31 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
   const deriveName = `${fn.name}__derive`;
   const entries = split ? [{ name: fn.name, func: split.main }, { name: deriveName, func: split.derive }] : [{ name: fn.name, func: fn }];
   if (split) split.derive.params.slice(stateNames.length).forEach((p, i) => state.push({ name: split.names[i]!, value: literal([...p.shape], p.dtype) }));
-  const art = compileEntries(entries, state, { threads: false, relaxedSimd: false, name: fn.name }, { repackEntry: true, refreshEntries: split ? [deriveName] : [] });
+  let other: BatchSpec | undefined;
+  if (batch) {
+    // The other trace splits the same way (derived state does not depend on the batch).
+    const os = splitDerived(batch.other, first);
+    other = { ...batch, other: os ? os.main : batch.other };
+  }
+  const art = compileEntries(entries, state, { threads: false, relaxedSimd: false, name: fn.name }, {
+    repackEntry: true, refreshEntries: split ? [deriveName] : [], ...(other ? { batch: other } : {}),
+  });
   const { manifest, memory, inst } = instantiate(art.bytes);
   const view = new DataView(memory.buffer);
-  const runner = (schedule: Manifest['schedule']) => {
+  const runner = (schedule: Manifest['schedule'], batched = false) => {
     const flat = flattenSchedule(schedule);
-    const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, work: manifest.kernels[i]!.work }));
-    return () => walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
+    const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, spec: manifest.kernels[i]!, work: manifest.kernels[i]!.work }));
+    let at: number | undefined;
+    return (n?: number) => {
+      if (batched && n !== undefined && n !== at) {
+        for (const k of kernels) k.work = workAtBatch(k.spec, n);
+        view.setInt32(manifest.batch!.slot, n, true);
+        at = n;
+      }
+      walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
+    };
   };
-  const runMain = runner(manifest.schedule);
+  const runMain = runner(manifest.schedule, batch !== undefined);
   // Packs the weights (GEMM/conv operands) from state into persistent buffers: now, and after each change.
   const refreshSpec = manifest.entries?.[`${fn.name}__refresh`];
   const deriveSpec = manifest.entries?.[deriveName];
@@ -146,7 +185,7 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
   const held: Literal[] = stateNames.map((_, i) => inputs[first + i]!);
   const aliasOf = new Map(fn.aliases.filter((a) => a.param >= first).map((a) => [a.result, a.param - first]));
   return {
-    run(ins) {
+    run(ins, n) {
       manifest.inputs.forEach((spec, i) => copyIn(mem, ins[i]!, spec.offset));
       let changed = false;
       for (let k = 0; k < held.length; k++) {
@@ -157,16 +196,37 @@ function makeRunner(fn: Func, inputs: readonly Literal[], resident: number): Run
         changed = true;
       }
       if (changed) repack();
-      runMain();
+      runMain(n);
       let o = 0;
       const results = fn.results.map((r, i) => {
         const k = aliasOf.get(i);
         if (k !== undefined) return copyOut(mem, r.shape, r.dtype, stateOffset.get(stateNames[k]!)!);
-        return copyOut(mem, r.shape, r.dtype, manifest.outputs[o++]!.offset);
+        const spec = manifest.outputs[o++]!;
+        const shape = n !== undefined && spec.batch ? [spec.batch * n, ...r.shape.slice(1)] : r.shape;
+        return copyOut(mem, shape, r.dtype, spec.offset);
       });
       // The caller assigns an updated variable the very Literal returned, which memory already holds.
       for (const [i, k] of aliasOf) held[k] = results[i]!;
       return results;
+    },
+  };
+}
+
+/** Executor.batched: one resident-state program for every batch from 1 to maxBatch (model.predict). */
+function makeBatched(func: Func, other: OtherBatch, maxBatch: number, inputs: readonly Literal[], options?: RunOptions): BatchedProgram {
+  const resident = options?.resident ?? 0;
+  const names = residentNames(func, resident) ?? (resident === 0 ? [] : undefined);
+  if (names === undefined) throw new KilnError(`'${func.name}': its ${resident} state parameters need distinct names to stay resident in one program for every batch size`);
+  if (func.aliases.length > 0) throw new KilnError(`'${func.name}' updates state (${func.aliases.length} variable(s), e.g. a stateful layer), which one program for every batch size does not support`);
+  if (!(Number.isInteger(maxBatch) && maxBatch >= 1 && maxBatch <= MAX_BATCH)) throw new KilnError(`maxBatch must be an integer from 1 to ${MAX_BATCH}, got ${maxBatch}`);
+  const t0 = performance.now();
+  const r = makeResidentRunner(func, inputs, resident, names, { other: other.func, otherBatch: other.batch, maxBatch });
+  noteCompile({ kind: 'function', name: func.name, ms: performance.now() - t0, maxBatch, ...(options?.note ? { note: options.note } : {}) });
+  return {
+    maxBatch,
+    run(ins, n) {
+      if (!(Number.isInteger(n) && n >= 1 && n <= maxBatch)) throw new KilnError(`'${func.name}': batch must be an integer from 1 to ${maxBatch}, got ${n}`);
+      return r.run(ins, n);
     },
   };
 }
@@ -189,13 +249,14 @@ function makePlainRunner(fn: Func): Runner {
 }
 
 export const compiledExecutor: Executor = {
+  batched: makeBatched,
   run(func, inputs, options?: RunOptions) {
     let r = runners.get(func);
     if (r === undefined) {
       try {
         const t0 = performance.now();
         r = makeRunner(func, inputs, options?.resident ?? 0);
-        noteCompile({ kind: 'function', name: func.name, ms: performance.now() - t0 });
+        noteCompile({ kind: 'function', name: func.name, ms: performance.now() - t0, ...(options?.note ? { note: options.note } : {}) });
       } catch (e) {
         if (!(e instanceof KilnError)) throw e;
         if (!warned) {

@@ -27,6 +27,8 @@ export interface BatchPlan {
   readonly program: Program;
   /** Byte offset of the batch slot: the runtime writes the run's batch size there. */
   readonly slot: number;
+  /** The slot's buffer id in `program` (its offset moves when compileEntries relocates the arena). */
+  readonly slotBuffer: number;
   readonly maxBatch: number;
   /** Per kernel (program order). */
   readonly work: (BatchWork | undefined)[];
@@ -40,7 +42,9 @@ function firstStores(k: Kernel, buf: number): ((w: number) => number)[] {
   walk(k.body, (s) => {
     if (s.k === 'store' && s.buf === buf) {
       const at = s.at;
-      out.push((w) => evalSym(at, new Proxy({}, { get: (_, name) => (name === 'w' ? w : 0) }) as Record<string, number>));
+      let cur = 0;
+      const env = new Proxy({}, { get: (_, name) => (name === 'w' ? cur : 0) }) as Record<string, number>;
+      out.push((w) => { cur = w; return evalSym(at, env); });
     } else if (s.k === 'storex' && s.buf === buf) {
       throw new KilnError(`kernel '${k.name}' stores at data-dependent indices into a batch-carrying buffer, which maxBatch does not support`);
     } else if (s.k === 'gemm' && s.g.out === buf) {
@@ -91,11 +95,21 @@ export function planBatchWork(program: Program, factors: BatchFactors, maxBatch:
     }
     if (k.work === 0) return 0;
     const firsts = batchWrites.map((id) => ({ per: perItem.get(id)!, firsts: firstStores(k, id) }));
-    const table: number[] = [];
-    for (let n = 1; n <= maxBatch; n++) {
+    const needed = (n: number) => {
       let t = 0;
       for (const f of firsts) t = Math.max(t, neededWork(k, f.firsts, n * f.per));
-      table.push(n === maxBatch ? k.work : Math.min(k.work, t));
+      return Math.min(k.work, t);
+    };
+    // Most kernels need p*n items; checking that guess costs two probes per n instead of a binary
+    // search (model.predict compiles with maxBatch up to thousands, for every kernel).
+    const p1 = needed(1);
+    const past = (f: (typeof firsts)[number], w: number, n: number) => f.firsts.every((g) => g(w) >= n * f.per);
+    const exactly = (n: number, t: number) =>
+      t < k.work && firsts.every((f) => past(f, t, n)) && (t === 0 || firsts.some((f) => !past(f, t - 1, n)));
+    const table: number[] = [];
+    for (let n = 1; n <= maxBatch; n++) {
+      if (n === maxBatch) table.push(k.work);
+      else table.push(exactly(n, p1 * n) ? p1 * n : needed(n));
     }
     const p = table[0]!;
     return table.every((t, i) => t === p * (i + 1)) ? p : table;
@@ -111,7 +125,7 @@ export function planBatchWork(program: Program, factors: BatchFactors, maxBatch:
     program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem: s.g.M / maxBatch } } }] };
   });
   const arenaBytes = slotOffset + 64 - program.arenaOffset;
-  return { program: { ...program, arenaBytes, totalBytes: program.arenaOffset + arenaBytes }, slot: slotOffset, maxBatch, work, perItem };
+  return { program: { ...program, arenaBytes, totalBytes: program.arenaOffset + arenaBytes }, slot: slotOffset, slotBuffer: slot, maxBatch, work, perItem };
 }
 
 /** Work items of a kernel at batch n (the runtime computes the same from the manifest). */

@@ -21,6 +21,7 @@ import { evaluateDataset, fitDataset, predictDataset, type DatasetFitArgs } from
 import { compileModel, evaluateModel, fitModel, syncWeights, type ModelCompileArgs, type ModelEvaluateArgs, type ModelFitArgs } from './training.js';
 import { checkCompileArgs, checkEvaluateArgs, checkFitArgs, checkPredictArgs, xTensors, yTensor } from './model_args.js';
 import { InputLayer } from './input.js';
+import { PredictPrograms } from './predict_program.js';
 import {
   assignByPath, inputSpecsOf, markEngineKeys, noteInputSpecs, readWeights, traceCall, tracked, uniqueVariables, weightPaths, writeWeights,
   type WeightsDestination, type WeightsSource,
@@ -305,9 +306,35 @@ export class Model extends Layer {
   /** Traces of predict functions replaced since (a new list of weights). */
   private retiredTraces = 0;
 
-  /** How many times predict has traced the forward pass (one per input signature). */
+  /**
+   * model.predict's compiled programs (predict_program.ts): one for every batch size per input
+   * signature, weights resident. A new list of weights (a layer added or built since) starts anew.
+   */
+  private predictPrograms(): PredictPrograms {
+    const weights = uniqueVariables(this.weights);
+    const p = this.programs;
+    if (p && p.weights.length === weights.length && p.weights.every((w, i) => w === weights[i])) return p.programs;
+    this.retiredTraces += p?.programs.traces ?? 0;
+    // Sequential and Functional models declare their batch dim (null: any); a subclassed model's call takes any batch.
+    const openBatch = this.isSubclassed || this.inputs.every((t) => t.shape[0] === null);
+    const programs = new PredictPrograms(this.name, (xs) => this.run(xs, { training: false }), weights, openBatch);
+    this.programs = { weights, programs };
+    return programs;
+  }
+  private programs?: { weights: Variable[]; programs: PredictPrograms };
+
+  /**
+   * How many times predict has traced the forward pass for a new program: once per program for
+   * every batch size (and per growth), once per input signature where predict compiles one program
+   * per batch size, and per signature for the interpreter (runEagerly).
+   */
   get predictTraceCount(): number {
-    return this.retiredTraces + (this.predictFn?.traceCount ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
+    return this.retiredTraces + (this.programs?.programs.traces ?? 0) + (this.predictFn?.traceCount ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
+  }
+
+  /** The largest batch predict's program for inputs like `xs` runs without recompiling (undefined: none yet, or one program per batch size). */
+  predictMaxBatch(xs: Tensor | Tensor[]): number | undefined {
+    return this.programs?.programs.maxBatchFor(Array.isArray(xs) ? xs : [xs]);
   }
 
   /** Check a predict input against the model's declared input shapes (unknown dims match anything). */
@@ -354,7 +381,8 @@ export class Model extends Layer {
     this.ensureBuiltFor(xs);
     this.checkPredictInputs(xs);
     syncWeights(this);
-    const f = this.predictFunction(this.runEagerly);
+    // Compiled: one program for every batch size (predict_program.ts); the interpreter traces per signature.
+    const f = this.runEagerly ? this.predictFunction(true) : (...ins: Tensor[]) => this.predictPrograms().run(ins);
     const batch = xs[0]!.shape[0] ?? 0;
     if (xs.some((t) => t.shape[0] !== batch)) {
       throw new KilnError(`predict: model '${this.name}' inputs disagree on the batch size: ${xs.map((t) => typeToString(t.type)).join(', ')}`);
