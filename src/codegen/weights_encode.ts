@@ -25,7 +25,8 @@
 import { KilnError } from '../ir/types.js';
 import { f16BitsToF32, f32ToF16Bits } from '../runtime/dtypes.js';
 import type { WeightSegment, WeightsEncoding } from '../runtime/manifest.js';
-import { align4, decodeWeights, encodedBytes } from '../runtime/weights_codec.js';
+import { decodeWeights, decodedBytes, encodedStart } from '../runtime/weights_codec.js';
+import { GEMM_NR } from './kernel_ir.js';
 import type { WeightStorage } from '../frontend/io/weight_storage.js';
 import type { Program, ProgramBuffer } from './program.js';
 
@@ -77,41 +78,44 @@ export function encodeWeights(program: Program, mode: WeightsMode, storage: read
   for (const b of consts) {
     const at = b.offset - program.weightsOffset;
     const bytes = image.subarray(at, at + b.bytes);
-    const c = choose(b, bytes, at, mode, storage);
-    if (c.why) fallbacks.push(`${describeBuffer(b)}: ${c.why}`);
-    const kind = c.seg ? c.seg.enc : 'zeros';
+    const cs = chooseParts(b, bytes, at, mode, storage);
+    const why = cs.find((c) => c.why)?.why;
+    if (why) fallbacks.push(`${describeBuffer(b)}: ${why}`);
+    const main = cs.find((c) => c.seg)?.seg;
+    const kind = main ? main.enc : 'zeros';
     stats[kind].buffers++;
     stats[kind].decoded += b.bytes;
-    stats[kind].encoded += c.bytes.length;
-    if (c.seg?.enc === 'raw') {
+    for (const c of cs) stats[kind].encoded += c.bytes.length;
+    if (main?.enc === 'raw') {
       if (rawStart < 0) rawStart = at;
       rawEnd = at + b.bytes;
       continue;
     }
     encodedAny = true;
     flushRaw();
-    if (c.seg) {
+    for (const c of cs) {
+      if (!c.seg) continue;
       segments.push(c.seg);
       parts.push(c.bytes);
     }
   }
   flushRaw();
   if (!encodedAny) return { section: image, stats, fallbacks };
+  const starts: number[] = [];
   let total = 0;
-  for (const p of parts) total = align4(total + p.length);
+  parts.forEach((p, i) => {
+    starts.push(encodedStart(total, segments[i]!));
+    total = starts[i]! + p.length;
+  });
   const section = new Uint8Array(total);
-  let from = 0;
-  for (const p of parts) {
-    section.set(p, from);
-    from = align4(from + p.length);
-  }
+  parts.forEach((p, i) => section.set(p, starts[i]!));
   const encoding: WeightsEncoding = { segments };
   // The whole image through the runtime's decoder: lossless segments must give the same bits.
   const decoded = new Uint8Array(image.length);
   decodeWeights(section, encoding, decoded);
   segments.forEach((s) => {
     if (s.enc === 'q8' || (mode === 'float16-weights' && s.enc === 'f16')) return;
-    const n = s.enc === 'raw' ? s.bytes : s.count * 4;
+    const n = decodedBytes(s);
     const a = image.subarray(s.at, s.at + n), d = decoded.subarray(s.at, s.at + n);
     for (let i = 0; i < n; i++) {
       if (a[i] !== d[i]) throw new KilnError(`weights_encode: the ${s.enc} segment at byte ${s.at} does not decode to the weights it encodes (byte ${s.at + i}: ${d[i]} instead of ${a[i]}); this is a compiler bug`);
@@ -125,12 +129,53 @@ function describeBuffer(b: ProgramBuffer): string {
   return `${what} f32[${b.shape.join(',')}] at byte ${b.offset}`;
 }
 
-function choose(b: ProgramBuffer, bytes: Uint8Array, at: number, mode: WeightsMode, storage: readonly WeightStorage[]): Choice {
+/**
+ * A buffer's segments: one, or for a packed GEMM operand whose last panel is padded (columns past
+ * N % GEMM_NR zero in every row), the full panels and then that panel's real columns as rows of
+ * `width` every GEMM_NR values, so the padding costs nothing.
+ */
+function chooseParts(b: ProgramBuffer, bytes: Uint8Array, at: number, mode: WeightsMode, storage: readonly WeightStorage[]): Choice[] {
   const raw: Choice = { seg: { enc: 'raw', at, bytes: bytes.length }, bytes };
-  if (b.dtype !== 'f32' || bytes.length % 4 !== 0) return raw;
-  if (mode === 'keep' && storage.length === 0) return raw;
+  if (b.dtype !== 'f32' || bytes.length % 4 !== 0) return [raw];
+  if (mode === 'keep' && storage.length === 0) return [raw];
   const v = new Float32Array(bytes.slice().buffer);
-  const bits = new Uint32Array(v.buffer);
+  const lossyOk = v.length >= LOSSY_MIN_VALUES && !(b.value && b.value.shape.length <= 1);
+  const tail = b.value ? undefined : paddedTail(v);
+  if (!tail) return [choose(v, at, mode, storage, lossyOk, bytes.length)];
+  const head = v.subarray(0, v.length - tail.rows * GEMM_NR);
+  const rows = new Float32Array(tail.rows * tail.width);
+  for (let r = 0; r < tail.rows; r++) rows.set(v.subarray(head.length + r * GEMM_NR, head.length + r * GEMM_NR + tail.width), r * tail.width);
+  const c1 = head.length ? choose(head, at, mode, storage, lossyOk, head.length * 4) : { seg: undefined, bytes: new Uint8Array(0) };
+  const c2 = choose(rows, at + head.length * 4, mode, storage, lossyOk, v.length * 4 - head.length * 4);
+  // Raw anywhere: the whole buffer raw (one raw segment), as the fallback report says.
+  if (c1.seg?.enc === 'raw' || c2.seg?.enc === 'raw') return [{ ...raw, why: c1.why ?? c2.why }];
+  if (c2.seg) Object.assign(c2.seg, { width: tail.width, stride: GEMM_NR });
+  return [c1, c2];
+}
+
+/** The trailing rows of GEMM_NR values whose columns from `width` on are all +0 (a padded last panel). */
+function paddedTail(v: Float32Array): { rows: number; width: number } | undefined {
+  if (v.length % GEMM_NR !== 0) return undefined;
+  const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  const total = v.length / GEMM_NR;
+  let best: { rows: number; width: number; saved: number } | undefined;
+  let width = 0;
+  for (let r = total - 1; r >= 0; r--) {
+    let w = GEMM_NR;
+    while (w > 0 && bits[r * GEMM_NR + w - 1] === 0) w--;
+    width = Math.max(width, w, 1);
+    if (width === GEMM_NR) break;
+    const rows = total - r, saved = rows * (GEMM_NR - width);
+    if (!best || saved > best.saved) best = { rows, width, saved };
+  }
+  return best && best.saved >= 64 ? best : undefined;
+}
+
+/** The encoding of values `v` (decoded at byte `at`); `rawBytes` is what they take raw in the image. */
+function choose(v: Float32Array, at: number, mode: WeightsMode, storage: readonly WeightStorage[], lossyOk: boolean, rawBytes: number): Choice {
+  const rawv = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  const raw: Choice = { seg: { enc: 'raw', at, bytes: rawBytes }, bytes: rawv };
+  const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
   if (bits.every((x) => x === 0)) return { seg: undefined, bytes: new Uint8Array(0) };
   let best: Choice | undefined;
   const consider = (c: Choice | undefined) => {
@@ -142,14 +187,13 @@ function choose(b: ProgramBuffer, bytes: Uint8Array, at: number, mode: WeightsMo
     if (best && best.bytes.length <= v.length) break;
   }
   if (storage.some((s) => s.kind === 'f16') || mode === 'float16-weights') consider(exactF16(v, at));
-  const lossyOk = v.length >= LOSSY_MIN_VALUES && !(b.value && b.value.shape.length <= 1);
   const lost = storage.length > 0 && !best ? 'no recorded storage reproduces its values exactly (a pass changed them)' : undefined;
   if (lossyOk && mode === 'int8-weights' && (!best || best.bytes.length > v.length)) consider(q8(v, at));
   if (lossyOk && mode === 'float16-weights' && !best) {
     const h = roundF16(v, at);
     if (h) consider(h);
   }
-  if (!best || best.bytes.length >= bytes.length) return lost ? { ...raw, why: `${lost}; kept f32` } : raw;
+  if (!best || best.bytes.length >= rawBytes) return lost ? { ...raw, why: `${lost}; kept f32` } : raw;
   return lost ? { ...best, why: `${lost}; stored as ${best.seg!.enc}` } : best;
 }
 

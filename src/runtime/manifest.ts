@@ -95,7 +95,8 @@ export interface EntrySpec {
  * Version 5: the "weights" section encoded, decoded once at load into the weights region
  * (docs/artifact-format.md, "Encoded weights"). Segments are in increasing `at` order and do not
  * overlap; region bytes no segment covers are zero. Each segment's encoded bytes follow the
- * previous segment's in the section, starting at a multiple of 4 (zero padding between).
+ * previous segment's in the section, aligned to its element size (weights_codec.ts, encodedStart;
+ * zero padding between).
  */
 export interface WeightsEncoding {
   segments: WeightSegment[];
@@ -111,12 +112,21 @@ export interface WeightsEncoding {
  *   decodes to +0 instead.
  * - q8: blocks of `block` values: first every block's f32 scale, then every value as an int8
  *   code q; value = fround(q * scale). Lossy (int8-weights).
+ * Non-raw segments may give `width` and `stride` (elements): the values then fill rows of `width`,
+ * row r starting at element r * stride, zeros between (a packed GEMM panel's padding columns
+ * cost nothing); `count` is a multiple of `width` and the segment spans count / width * stride
+ * elements.
  */
 export type WeightSegment =
   | { enc: 'raw'; at: number; bytes: number }
-  | { enc: 'f16'; at: number; count: number }
-  | { enc: 'affine'; at: number; count: number; bits: 8 | 16; scale: number; min: number; zero?: number }
-  | { enc: 'q8'; at: number; count: number; block: number };
+  | ({ enc: 'f16'; at: number; count: number } & Rows)
+  | ({ enc: 'affine'; at: number; count: number; bits: 8 | 16; scale: number; min: number; zero?: number } & Rows)
+  | ({ enc: 'q8'; at: number; count: number; block: number } & Rows);
+
+interface Rows {
+  width?: number;
+  stride?: number;
+}
 
 export interface SectionEntry {
   name: string;

@@ -18,7 +18,7 @@ import { boundDigest, manifestDigest } from './binding.js';
 import { dtypeBytes, isDType, type DType } from './dtypes.js';
 import { KilnRuntimeError } from './errors.js';
 import { relaxedSimdAvailable } from './host.js';
-import { align4, decodedBytes, encodedBytes } from './weights_codec.js';
+import { decodedBytes, encodedBytes, encodedStart } from './weights_codec.js';
 import { elementCount, type EntrySpec, type WeightSegment, type WeightsEncoding, type FlagSpec, type KernelSpec, type Manifest, type ScheduleEntry, type SectionEntry, type StateSpec, type TensorSpec } from './manifest.js';
 
 /** Every count, offset and size is an integer in [0, LIMIT). */
@@ -230,8 +230,8 @@ const SEGMENT_KEYS: Record<WeightSegment['enc'], string[]> = { raw: ['bytes'], f
 
 /**
  * manifest.weights.encoding (version 5): known encodings with their fields, segments in order
- * inside the `length`-byte region, f32 segments 4-aligned, and encoded sizes (each padded to a
- * multiple of 4) adding up to the `section`-byte 'weights' section.
+ * inside the `length`-byte region, f32 segments 4-aligned, and encoded sizes (each aligned to its
+ * element size) adding up to the `section`-byte 'weights' section.
  */
 function weightsEncoding(x: unknown, length: number, section: number): WeightsEncoding {
   const path = 'manifest.weights.encoding';
@@ -240,10 +240,13 @@ function weightsEncoding(x: unknown, length: number, section: number): WeightsEn
   const segments = arr(obj(x, path).segments, `${path}.segments`).map((y, i) => {
     const at = `${path}.segments[${i}]`;
     const s = obj(y, at);
-    const keys = Object.prototype.hasOwnProperty.call(SEGMENT_KEYS, s.enc as string) ? ['enc', 'at', ...(s.enc === 'raw' ? [] : ['count']), ...SEGMENT_KEYS[s.enc as WeightSegment['enc']]] : bad(`${at}.enc`, Object.keys(SEGMENT_KEYS).join(' | '), s.enc);
+    const keys = Object.prototype.hasOwnProperty.call(SEGMENT_KEYS, s.enc as string) ? ['enc', 'at', ...(s.enc === 'raw' ? [] : ['count', 'width', 'stride']), ...SEGMENT_KEYS[s.enc as WeightSegment['enc']]] : bad(`${at}.enc`, Object.keys(SEGMENT_KEYS).join(' | '), s.enc);
     for (const k in s) if (!keys.includes(k)) bad(`${at}.${k}`, `absent (fields: ${keys.join(', ')})`, s[k]);
     if (int(s.at, `${at}.at`) < end || (s.enc !== 'raw' && (s.at as number) % 4)) bad(`${at}.at`, `at least ${end}, in order${s.enc === 'raw' ? '' : ', a multiple of 4'}`, s.at);
-    int(s.enc === 'raw' ? s.bytes : s.count, `${at}.${s.enc === 'raw' ? 'bytes' : 'count'}`);
+    const n = int(s.enc === 'raw' ? s.bytes : s.count, `${at}.${s.enc === 'raw' ? 'bytes' : 'count'}`);
+    if (s.width !== undefined || s.stride !== undefined) {
+      if (n % int(s.width, `${at}.width`, 1) || int(s.stride, `${at}.stride`, s.width as number) < 0) bad(`${at}.count`, `a multiple of width ${s.width}`, n);
+    }
     if (s.enc === 'q8') int(s.block, `${at}.block`, 1, 65536);
     if (s.enc === 'affine') {
       if (s.bits !== 8 && s.bits !== 16) bad(`${at}.bits`, '8 or 16', s.bits);
@@ -253,10 +256,10 @@ function weightsEncoding(x: unknown, length: number, section: number): WeightsEn
     const seg = s as unknown as WeightSegment;
     end = seg.at + decodedBytes(seg);
     if (end > length) bad(at, `inside the ${length}-byte weights region`, y);
-    from = align4(from + encodedBytes(seg));
+    from = encodedStart(from, seg) + encodedBytes(seg);
     return seg;
   });
-  if (from !== align4(section)) bad(`${path}.segments`, `encoded sizes adding up to the 'weights' section's ${section} bytes`, `${from} bytes`);
+  if (from !== section) bad(`${path}.segments`, `encoded sizes adding up to the 'weights' section's ${section} bytes`, `${from} bytes`);
   return { segments };
 }
 

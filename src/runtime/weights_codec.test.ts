@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useCpuBackend } from '../keras/test_util.js';
-import { decodeWeights, encodedBytes, align4 } from './weights_codec.js';
+import { decodeWeights, encodedBytes, encodedStart } from './weights_codec.js';
 import { validateProgram } from './validate.js';
 import { KilnRuntimeError } from './errors.js';
 import type { Manifest, WeightSegment } from './manifest.js';
@@ -19,16 +19,16 @@ function lcg(seed: number): () => number {
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
 }
 
-/** The section for `parts` laid out as the format says: each at a multiple of 4. */
-function section(parts: Uint8Array[]): Uint8Array {
+/** The section for `parts` laid out as the format says: each aligned to its element size (4 for q8, 2 for 16-bit codes, else 1). */
+function section(parts: Uint8Array[], align: number[]): Uint8Array {
+  const starts: number[] = [];
   let n = 0;
-  for (const p of parts) n = align4(n + p.length);
+  parts.forEach((p, i) => {
+    starts.push(Math.ceil(n / align[i]!) * align[i]!);
+    n = starts[i]! + p.length;
+  });
   const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at = align4(at + p.length);
-  }
+  parts.forEach((p, i) => out.set(p, starts[i]!));
   return out;
 }
 
@@ -57,7 +57,8 @@ describe('weights codec', () => {
       { enc: 'f16', at: 400, count: nh },
       { enc: 'q8', at: 600, count: nq, block: 64 },
     ];
-    const sec = section([raw, u8, new Uint8Array(u16.buffer), new Uint8Array(half.buffer), q8]);
+    const sec = section([raw, u8, new Uint8Array(u16.buffer), new Uint8Array(half.buffer), q8], [1, 1, 2, 2, 4]);
+    expect(segments.map((s) => encodedStart(1, s))).toEqual([1, 1, 2, 2, 4]);
     const length = 600 + nq * 4 + 12;
     // Start the region at a nonzero, misaligned-for-nothing offset, and the section inside a larger buffer at offset 1 (Node's Buffer pool does this).
     const mem = new Uint8Array(8 + length).fill(0xee);
@@ -83,6 +84,13 @@ describe('weights codec', () => {
     expect(segments.map(encodedBytes)).toEqual([5, n8, 2 * n16, 2 * nh, 3 * 4 + nq]);
   });
 
+  it('places a segment with width and stride in rows, zeros between (a padded GEMM panel)', () => {
+    const codes = Uint8Array.from([1, 2, 3, 4, 5, 6]);
+    const region = new Uint8Array(4 * 20).fill(0xff);
+    decodeWeights(codes, { segments: [{ enc: 'affine', at: 8, count: 6, bits: 8, scale: 0.25, min: 0, width: 3, stride: 8 }] }, region);
+    expect(Array.from(new Float32Array(region.buffer))).toEqual([0, 0, 0.25, 0.5, 0.75, 0, 0, 0, 0, 0, 1, 1.25, 1.5, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
   describe('validation', () => {
     const base = (weights: unknown, version = 5): Manifest => ({
       format: 'kiln', version, target: 'wasm', inputs: [{ name: 'x', shape: [4], dtype: 'f32', offset: 4096 }],
@@ -104,13 +112,13 @@ describe('weights codec', () => {
     const seg = (s: object) => ({ offset: 0, length: 1024, encoding: { segments: [s] } });
 
     it('accepts a well-formed encoding and keeps it', () => {
-      const m = check(seg({ enc: 'affine', at: 0, count: 10, bits: 8, scale: 0.5, min: -1, zero: 3 }), 12);
+      const m = check(seg({ enc: 'affine', at: 0, count: 10, bits: 8, scale: 0.5, min: -1, zero: 3 }), 10);
       expect(m.weights!.encoding!.segments[0]).toEqual({ enc: 'affine', at: 0, count: 10, bits: 8, scale: 0.5, min: -1, zero: 3 });
     });
     it('refuses encodings in older versions, unknown encodings and fields, bad parameters, overlaps and size mismatches', () => {
       rejects(seg({ enc: 'f16', at: 0, count: 2 }), 4, /manifest\.weights\.encoding must be absent in a version-4 artifact \(encoded weights need format version 5\)/, 4);
       rejects(seg({ enc: 'lz4', at: 0, count: 2 }), 4, /segments\[0\]\.enc must be raw \| f16 \| affine \| q8, got "lz4"/);
-      rejects(seg({ enc: 'f16', at: 0, count: 2, scale: 1 }), 4, /segments\[0\]\.scale must be absent \(fields: enc, at, count\), got 1/);
+      rejects(seg({ enc: 'f16', at: 0, count: 2, scale: 1 }), 4, /segments\[0\]\.scale must be absent \(fields: enc, at, count, width, stride\), got 1/);
       rejects(seg({ enc: 'f16', at: 2, count: 2 }), 4, /segments\[0\]\.at must be at least 0, in order, a multiple of 4, got 2/);
       rejects(seg({ enc: 'affine', at: 0, count: 4, bits: 4, scale: 1, min: 0 }), 4, /segments\[0\]\.bits must be 8 or 16, got 4/);
       rejects(seg({ enc: 'affine', at: 0, count: 4, bits: 8, scale: null, min: 0 }), 4, /segments\[0\]\.scale must be a finite number, got null/);
@@ -119,6 +127,8 @@ describe('weights codec', () => {
       rejects(seg({ enc: 'f16', at: 1020, count: 2 }), 4, /segments\[0\] must be inside the 1024-byte weights region/);
       rejects(seg({ enc: 'f16', at: 0, count: 2 }), 8, /segments must be encoded sizes adding up to the 'weights' section's 8 bytes, got "4 bytes"/);
       rejects({ offset: 0, length: 1024, encoding: { segments: [{ enc: 'f16', at: 8, count: 2 }, { enc: 'raw', at: 4, bytes: 4 }] } }, 8, /segments\[1\]\.at must be at least 16, in order, got 4/);
+      rejects(seg({ enc: 'f16', at: 0, count: 6, width: 4, stride: 8 }), 12, /segments\[0\]\.count must be a multiple of width 4, got 6/);
+      rejects(seg({ enc: 'f16', at: 0, count: 8, width: 4, stride: 2 }), 16, /segments\[0\]\.stride must be an integer in \[4, 2\^31\), got 2/);
       rejects({ offset: 2, length: 1024, encoding: { segments: [] } }, 0, /manifest\.weights\.offset must be a multiple of 4 \(encoded weights decode to f32\), got 2/);
     });
   });

@@ -18,12 +18,16 @@ export function encodedBytes(s: WeightSegment): number {
   }
 }
 
-/** Bytes a segment fills in the weights region. */
+/** Bytes a segment spans in the weights region. */
 export function decodedBytes(s: WeightSegment): number {
-  return s.enc === 'raw' ? s.bytes : s.count * 4;
+  return s.enc === 'raw' ? s.bytes : (s.width ? (s.count / s.width) * s.stride! : s.count) * 4;
 }
 
-export const align4 = (n: number): number => (n + 3) & ~3;
+/** Where a segment's encoded bytes start, the previous ones ending at `from`: aligned to its element size (4 for q8's scales, 2 for 16-bit codes, none for bytes). */
+export function encodedStart(from: number, s: WeightSegment): number {
+  const a = s.enc === 'q8' ? 4 : s.enc === 'f16' || (s.enc === 'affine' && s.bits === 16) ? 2 : 1;
+  return Math.ceil(from / a) * a;
+}
 
 let f16Table: Float32Array | undefined;
 
@@ -42,16 +46,18 @@ function halfTable(): Float32Array {
  * inside `dst`, sizes adding up to the section's. Bytes no segment covers are zeroed.
  */
 export function decodeWeights(section: Uint8Array, encoding: WeightsEncoding, dst: Uint8Array): void {
-  // Typed views need aligned offsets; a section inside a Node Buffer from the pool may not be.
+  // Typed views need aligned offsets: segments are aligned in the section, which a Node Buffer from the pool may not be.
   const src = section.byteOffset % 4 === 0 ? section : section.slice();
   let from = 0;
   let filled = 0;
   for (const s of encoding.segments) {
     dst.fill(0, filled, s.at);
+    from = encodedStart(from, s);
     const n = encodedBytes(s);
     if (s.enc === 'raw') dst.set(src.subarray(from, from + n), s.at);
     else {
-      const out = new Float32Array(dst.buffer, dst.byteOffset + s.at, s.count);
+      const rows = s.width ? s.count / s.width : 0;
+      const out = rows ? new Float32Array(s.count) : new Float32Array(dst.buffer, dst.byteOffset + s.at, s.count);
       if (s.enc === 'f16') {
         const t = halfTable();
         const codes = new Uint16Array(src.buffer, src.byteOffset + from, s.count);
@@ -73,8 +79,13 @@ export function decodeWeights(section: Uint8Array, encoding: WeightsEncoding, ds
           for (; i < end; i++) out[i] = codes[i]! * scale;
         }
       }
+      if (rows) {
+        const to = new Float32Array(dst.buffer, dst.byteOffset + s.at, decodedBytes(s) / 4);
+        to.fill(0);
+        for (let r = 0; r < rows; r++) to.set(out.subarray(r * s.width!, (r + 1) * s.width!), r * s.stride!);
+      }
     }
-    from = align4(from + n);
+    from += n;
     filled = s.at + decodedBytes(s);
   }
   dst.fill(0, filled);
