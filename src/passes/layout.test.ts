@@ -8,6 +8,8 @@ import { literal } from '../ir/literal.js';
 import { KilnError } from '../ir/types.js';
 import { dce } from './dce.js';
 import { layout, transposeLiteral } from './layout.js';
+import { optimize } from './pipeline.js';
+import { interpret } from '../ir/interpreter.js';
 
 function random(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -76,5 +78,152 @@ describe('layout pass on IR text', () => {
     const fn = parseFunc(text);
     expect(layout.run(fn)).toBe(false);
     expect(printFunc(fn)).toBe(printFunc(parseFunc(text)));
+  });
+});
+
+describe('layout pass: transpose sinking and cancellation (results equal the interpreter)', () => {
+  const lit = (shape: number[], seed: number) => literal(shape, 'f32', random(shape.reduce((a, b) => a * b, 1), seed));
+  const ops = (fn: ReturnType<typeof parseFunc>) => fn.body.filter((v) => v.op !== 'constant').map((v) => v.op);
+  const run = (fn: ReturnType<typeof parseFunc>) => { const changed = layout.run(fn); dce.run(fn); verify(fn); return changed; };
+
+  test('an elementwise chain over transposes by one perm computes in the operands\' layout; one transpose follows it', () => {
+    const fn = parseFunc(`func @f(%a: f32[2,3,4], %b: f32[2,3,4], %s: f32[]) -> (out0: f32[4,2,3]) {
+      %ta = transpose(%a) {perm=[2, 0, 1]}
+      %tb = transpose(%b) {perm=[2, 0, 1]}
+      %bs = broadcast_in_dim(%s) {shape=[4, 2, 3], dims=[]}
+      %m = mul(%ta, %tb)
+      %y = add(%m, %bs)
+      %e = exp(%y)
+      return %e
+    }`);
+    const inputs = [lit([2, 3, 4], 1), lit([2, 3, 4], 2), literal([], 'f32', [0.25])];
+    const before = interpret(fn, inputs);
+    expect(run(fn)).toBe(true);
+    expect(ops(fn)).toEqual(['mul', 'broadcast_in_dim', 'add', 'exp', 'transpose']);
+    const after = interpret(fn, inputs);
+    expect(after[0]!.type.shape).toEqual([4, 2, 3]);
+    expect([...after[0]!.data]).toEqual([...before[0]!.data]);
+    // Independent oracle: the same math in tfjs on the transposed operands.
+    const [a, b] = [tf.tensor(inputs[0]!.data, [2, 3, 4]), tf.tensor(inputs[1]!.data, [2, 3, 4])];
+    const want = tf.exp(tf.add(tf.mul(tf.transpose(a, [2, 0, 1]), tf.transpose(b, [2, 0, 1])), 0.25)).dataSync();
+    expect([...after[0]!.data]).toEqual([...want]);
+    expect(layout.run(fn)).toBe(false);
+  });
+
+  test('a sunk transpose cancels against the inverse one after it (standard pipeline): no transpose is left', () => {
+    const fn = parseFunc(`func @f(%a: f32[5,3], %c: f32[5,3]) -> (out0: f32[5,3]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %tc = transpose(%c) {perm=[1, 0]}
+      %z = constant() {value=f32[]{0}}
+      %zb = broadcast_in_dim(%z) {shape=[3, 5], dims=[]}
+      %g = compare(%ta, %zb) {dir=gt}
+      %r = select(%g, %ta, %tc)
+      %n = neg(%r)
+      %back = transpose(%n) {perm=[1, 0]}
+      return %back
+    }`);
+    const inputs = [lit([5, 3], 3), lit([5, 3], 4)];
+    const before = interpret(fn, inputs);
+    const out = optimize(fn, { dumpDir: null });
+    expect(out.body.some((v) => v.op === 'transpose'), printFunc(out)).toBe(false);
+    expect([...interpret(out, inputs)[0]!.data]).toEqual([...before[0]!.data]);
+    // Oracle: -(a > 0 ? a : c) elementwise.
+    const a = inputs[0]!.data, c = inputs[1]!.data;
+    expect([...before[0]!.data]).toEqual([...a].map((v, i) => -(v > 0 ? v : c[i]!)));
+  });
+
+  test('a transpose read by another op too stays where it is (sinking never copies work)', () => {
+    const text = `func @f(%a: f32[2,3]) -> (out0: f32[3,2], out1: f32[3,2]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %n = neg(%ta)
+      %e = exp(%ta)
+      return %n, %e
+    }`;
+    const fn = parseFunc(text);
+    expect(run(fn)).toBe(false);
+    expect(printFunc(fn)).toBe(printFunc(parseFunc(text)));
+  });
+
+  test('a cone that would end in more transposes than it reads is left alone', () => {
+    const text = `func @f(%a: f32[2,3]) -> (out0: f32[3,2], out1: f32[3,2]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %n = neg(%ta)
+      %e = exp(%ta)
+      %m = mul(%n, %e)
+      %s = sqrt(%n)
+      return %m, %s
+    }`;
+    const fn = parseFunc(text);
+    expect(run(fn)).toBe(false);
+    expect(printFunc(fn)).toBe(printFunc(parseFunc(text)));
+  });
+
+  test('a transpose also read by a dot keeps every elementwise reader where it is', () => {
+    const text = `func @f(%a: f32[2,3], %w: f32[2,4]) -> (out0: f32[3,2], out1: f32[3,4]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %n = neg(%ta)
+      %d = dot_general(%ta, %w) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]}
+      return %n, %d
+    }`;
+    const fn = parseFunc(text);
+    expect(run(fn)).toBe(false);
+  });
+
+  test('operands transposed by different perms, or not transposed, block sinking', () => {
+    const text = `func @f(%a: f32[2,2], %b: f32[2,2]) -> (out0: f32[2,2]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %y = add(%ta, %b)
+      return %y
+    }`;
+    const fn = parseFunc(text);
+    expect(run(fn)).toBe(false);
+    expect(printFunc(fn)).toBe(printFunc(parseFunc(text)));
+  });
+
+  test('a full-shape constant operand is transposed at compile time into the operands\' layout', () => {
+    const fn = parseFunc(`func @f(%a: f32[2,3]) -> (out0: f32[3,2]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %k = constant() {value=f32[3,2]{1, 2, 3, 4, 5, 6}}
+      %y = sub(%ta, %k)
+      return %y
+    }`);
+    const inputs = [lit([2, 3], 5)];
+    const before = interpret(fn, inputs);
+    expect(run(fn)).toBe(true);
+    expect(ops(fn)).toEqual(['sub', 'transpose']);
+    expect([...(fn.body.find((v) => v.op === 'constant')!.attrs['value'] as { data: Float32Array }).data]).toEqual([1, 3, 5, 2, 4, 6]);
+    expect([...interpret(fn, inputs)[0]!.data]).toEqual([...before[0]!.data]);
+  });
+
+  test('a reduce of a transpose reduces the operand and transposes the smaller result (or nothing)', () => {
+    const fn = parseFunc(`func @f(%x: f32[2,3,4]) -> (out0: f32[4,3], out1: f32[4]) {
+      %t = transpose(%x) {perm=[2, 0, 1]}
+      %r = reduce(%t) {op=sum, axes=[1]}
+      %u = transpose(%x) {perm=[1, 2, 0]}
+      %m = reduce(%u) {op=max, axes=[0, 2]}
+      return %r, %m
+    }`);
+    const inputs = [lit([2, 3, 4], 6)];
+    const before = interpret(fn, inputs);
+    expect(run(fn)).toBe(true);
+    expect(ops(fn)).toEqual(['reduce', 'transpose', 'reduce']);
+    const tr = fn.body.find((v) => v.op === 'transpose')!;
+    expect(tr.inputs[0]!.shape).toEqual([3, 4]);
+    const after = interpret(fn, inputs);
+    const x = tf.tensor(inputs[0]!.data, [2, 3, 4]);
+    expect(Array.from(after[0]!.data)).toEqual(Array.from(before[0]!.data));
+    expect(Array.from(after[1]!.data)).toEqual(Array.from(before[1]!.data));
+    expect(Array.from(after[0]!.data)).toEqual(Array.from(tf.sum(tf.transpose(x, [2, 0, 1]), 1).dataSync()));
+    expect(Array.from(after[1]!.data)).toEqual(Array.from(tf.max(tf.transpose(x, [1, 2, 0]), [0, 2]).dataSync()));
+  });
+
+  test('per-channel quantize does not commute with a transpose: it is left alone', () => {
+    const text = `func @f(%a: f32[2,3]) -> (out0: i8[3,2]) {
+      %ta = transpose(%a) {perm=[1, 0]}
+      %q = quantize(%ta) {scale=[0.5, 0.25], zero_point=[0, 0], axis=1}
+      return %q
+    }`;
+    const fn = parseFunc(text);
+    expect(run(fn)).toBe(false);
   });
 });
