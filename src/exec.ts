@@ -13,6 +13,10 @@
  * run once at load and again only after a state tensor changed (bench/resident_weights.ts), after
  * the derive entry that computes what depends on state alone (src/exec_derive.ts).
  *
+ * Batch-polymorphic programs (`batched`, model.predict's): the same resident-state program whose
+ * main entry runs any batch from 1 to maxBatch (compileEntries' `batch`), the batch written into
+ * the program's slot and each kernel's work taken at that batch.
+ *
  * Every compile the compiler side does for the user (this executor, the training program) is
  * reported once here: `compileCount()` and `onCompile(cb)`.
  */

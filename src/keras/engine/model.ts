@@ -1,9 +1,8 @@
 /**
  * What Sequential and Functional models share: a model is a Layer made of layers. It collects
  * their weights (all trainable weights in layer order, then all non-trainable ones, exactly as
- * tfjs-layers orders getWeights), runs inference through a traced `fn` (one trace per input
- * signature, weights bound as resident state, executed by the frontend's executor), and prints a
- * Keras-style summary.
+ * tfjs-layers orders getWeights), runs inference through one compiled program for every batch
+ * size (predict_program.ts, weights bound as resident state), and prints a Keras-style summary.
  */
 import { KilnError, typeToString } from '../../ir/types.js';
 import { fn, ops, type Tensor, type Variable } from '../backend.js';
@@ -43,7 +42,6 @@ type PredictFn = ((...xs: Tensor[]) => Tensor[]) & { readonly traceCount: number
  */
 export class Model extends Layer {
   static override className = 'Model';
-  private predictFn?: PredictFn;
   private eagerPredictFn?: PredictFn;
   /**
    * Keras's run_eagerly: true runs predict through the reference interpreter instead of the
@@ -277,31 +275,21 @@ export class Model extends Layer {
   }
 
   /**
-   * The traced forward pass predict runs. The weights are bound parameters, not constants: the
-   * compiled program keeps them resident and a weight change (fit, setWeights) copies the changed
-   * weights into it instead of retracing and recompiling. A new list of weights (a layer added or
+   * The forward pass predict runs through the reference interpreter (runEagerly), traced once per
+   * input signature with the weights bound as parameters. A new list of weights (a layer added or
    * built since) starts a new function.
    */
-  private predictFunction(eager: boolean): PredictFn {
+  private eagerPredictFunction(): PredictFn {
     const weights = uniqueVariables(this.weights);
     const same = (a: readonly Variable[] | undefined) => a !== undefined && a.length === weights.length && a.every((w, i) => w === weights[i]);
-    const forward = (...ins: Tensor[]) => this.run(ins, { training: false });
-    if (eager) {
-      if (!this.eagerPredictFn || !same(this.eagerPredictWeights)) {
-        this.retiredTraces += this.eagerPredictFn?.traceCount ?? 0;
-        this.eagerPredictFn = fn(forward, { name: this.name, execution: 'interpreter', variables: weights }) as unknown as PredictFn;
-        this.eagerPredictWeights = weights;
-      }
-      return this.eagerPredictFn;
+    if (!this.eagerPredictFn || !same(this.eagerPredictWeights)) {
+      this.retiredTraces += this.eagerPredictFn?.traceCount ?? 0;
+      const forward = (...ins: Tensor[]) => this.run(ins, { training: false });
+      this.eagerPredictFn = fn(forward, { name: this.name, execution: 'interpreter', variables: weights }) as unknown as PredictFn;
+      this.eagerPredictWeights = weights;
     }
-    if (!this.predictFn || !same(this.predictWeights)) {
-      this.retiredTraces += this.predictFn?.traceCount ?? 0;
-      this.predictFn = fn(forward, { name: this.name, variables: weights }) as unknown as PredictFn;
-      this.predictWeights = weights;
-    }
-    return this.predictFn;
+    return this.eagerPredictFn;
   }
-  private predictWeights?: Variable[];
   private eagerPredictWeights?: Variable[];
   /** Traces of predict functions replaced since (a new list of weights). */
   private retiredTraces = 0;
@@ -329,7 +317,7 @@ export class Model extends Layer {
    * per batch size, and per signature for the interpreter (runEagerly).
    */
   get predictTraceCount(): number {
-    return this.retiredTraces + (this.programs?.programs.traces ?? 0) + (this.predictFn?.traceCount ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
+    return this.retiredTraces + (this.programs?.programs.traces ?? 0) + (this.eagerPredictFn?.traceCount ?? 0);
   }
 
   /** The largest batch predict's program for inputs like `xs` runs without recompiling (undefined: none yet, or one program per batch size). */
@@ -363,9 +351,9 @@ export class Model extends Layer {
   }
 
   /**
-   * Inference on concrete tensors. The forward pass is traced once per input signature into an
-   * IR function (weights are parameters kept resident by the compiled program) and run by the
-   * frontend's executor.
+   * Inference on concrete tensors. Compiled, one program runs every batch size up to the largest
+   * seen (predict_program.ts: grown when exceeded; weights resident, so a weight change compiles
+   * nothing); runEagerly traces once per input signature for the reference interpreter.
    */
   predict(x: Dataset<Element>, args?: { steps?: number }): Promise<Tensor | Tensor[]>;
   predict(x: Tensor, args?: PredictArgs): Tensor | Tensor[];
@@ -382,7 +370,7 @@ export class Model extends Layer {
     this.checkPredictInputs(xs);
     syncWeights(this);
     // Compiled: one program for every batch size (predict_program.ts); the interpreter traces per signature.
-    const f = this.runEagerly ? this.predictFunction(true) : (...ins: Tensor[]) => this.predictPrograms().run(ins);
+    const f = this.runEagerly ? this.eagerPredictFunction() : (...ins: Tensor[]) => this.predictPrograms().run(ins);
     const batch = xs[0]!.shape[0] ?? 0;
     if (xs.some((t) => t.shape[0] !== batch)) {
       throw new KilnError(`predict: model '${this.name}' inputs disagree on the batch size: ${xs.map((t) => typeToString(t.type)).join(', ')}`);

@@ -116,14 +116,13 @@ describe('predict: one program for every batch size', () => {
   it('an LSTM model predicts every batch size equal to tfjs-layers (one program, or one per size with the reason said once)', () => {
     const m = sequential({ layers: [lstm({ units: 6, inputShape: [5, 3] }), dense({ units: 2 })] });
     randomize(m, 4);
-    const t = tfl.sequential({ layers: [tfl.layers.lstm({ units: 6, inputShape: [5, 3] }), tfl.layers.dense({ units: 2 })] });
+    const t = tfl.sequential({ layers: [tfl.layers.lstm({ units: 6, inputShape: [5, 3], recurrentInitializer: 'zeros' }), tfl.layers.dense({ units: 2 })] });
     const seen = events(() => {
       for (const n of [1, 4, 2]) {
         const x = randomTensor([n, 5, 3], 80 + n);
         expect(maxAbsDiff(m.predict(x) as Tensor, reference(t, m, x))).toBeLessThanOrEqual(1e-5);
       }
     });
-    console.log(seen);
     const notes = seen.filter((e) => e.note !== undefined);
     if (seen.length === 1) {
       expect(seen[0]!.maxBatch).toBe(MIN_PREDICT_BATCH);
