@@ -168,7 +168,7 @@ function paddedTail(v: Float32Array): { rows: number; width: number } | undefine
     const rows = total - r, saved = rows * (GEMM_NR - width);
     if (!best || saved > best.saved) best = { rows, width, saved };
   }
-  return best && best.saved >= 64 ? best : undefined;
+  return best && best.saved >= 16 ? best : undefined;
 }
 
 /** The encoding of values `v` (decoded at byte `at`); `rawBytes` is what they take raw in the image. */
