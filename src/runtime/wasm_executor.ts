@@ -3,9 +3,10 @@
  * picks the module variant, creates the linear memory (shared when the
  * artifact was compiled for threads and the host allows it; otherwise the
  * module is patched to import a plain memory and runs on one thread),
- * copies the weights in, builds each entry point's schedule, and starts the
- * worker threads once. Buffer addresses are baked into the code by the
- * compiler, so a run passes nothing but (start, end) to kernels.
+ * instantiates, warms the kernels up (see warmUp), builds each entry point's
+ * schedule, and starts the worker threads once, writing the weights while
+ * they start. Buffer addresses are baked into the code by the compiler, so a
+ * run passes nothing but (start, end) to kernels.
  */
 import { checkBytes, checkChoice, checkInteger, checkOptions, describe } from './args.js';
 import { readArtifact } from './artifact.js';
@@ -169,14 +170,6 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
   const instance = await instantiate(mod, memory, section, pages, shared);
   if (options.warmup !== false) warmUp(instance, m, memory);
-  if (m.weights && m.weights.length > 0) {
-    const w = art.sections['weights'] ?? new Uint8Array(0);
-    const region = new Uint8Array(memory.buffer, m.weights.offset, m.weights.length);
-    if (m.weights.encoding) decodeWeights(w, m.weights.encoding, region);
-    else if (w.length !== m.weights.length) {
-      throw new KilnRuntimeError(`invalid artifact manifest: weights.length is ${m.weights.length} but the 'weights' section has ${w.length} bytes`);
-    } else region.set(w);
-  }
   const kernelNames = m.kernels.map((k) => k.name);
   const entries: [string, EntrySpec][] = [
     [m.defaultEntry ?? 'main', m],
@@ -216,7 +209,23 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
     callerCanWait: canBlock(),
     spawn,
   });
-  await prog.startWorkers();
+  // Worker threads start (each boots its own JS engine instance) while this thread writes the weights.
+  const starting = prog.startWorkers();
+  try {
+    if (m.weights && m.weights.length > 0) {
+      const w = art.sections['weights'] ?? new Uint8Array(0);
+      const region = new Uint8Array(memory.buffer, m.weights.offset, m.weights.length);
+      if (m.weights.encoding) decodeWeights(w, m.weights.encoding, region);
+      else if (w.length !== m.weights.length) {
+        throw new KilnRuntimeError(`invalid artifact manifest: weights.length is ${m.weights.length} but the 'weights' section has ${w.length} bytes`);
+      } else region.set(w);
+    }
+  } catch (e) {
+    await starting.catch(() => undefined);
+    prog.dispose();
+    throw e;
+  }
+  await starting;
   return prog;
 }
 
