@@ -17,6 +17,7 @@ export function writtenBuffers(k: Kernel): number[] {
     if (s.k === 'store' || s.k === 'storex') ids.add(s.buf);
     if (s.k === 'gemm') ids.add(s.g.out);
     if (s.k === 'conv2d') ids.add(s.c.out);
+    if (s.k === 'gemm_i8') ids.add(s.g.out);
   });
   return [...ids];
 }
@@ -44,6 +45,7 @@ function reads(k: Kernel, f: (buf: number, at: string | undefined) => void): voi
       case 'accum': case 'set': visitLoads(s.val, f); break;
       case 'gemm': f(s.g.a.buf, undefined); f(s.g.bPacked, undefined); visitLoads(s.g.epilogue, f); break;
       case 'conv2d': f(s.c.input, undefined); if (s.c.weights >= 0) f(s.c.weights, undefined); visitLoads(s.c.epilogue, f); break;
+      case 'gemm_i8': f(s.g.a.buf, undefined); f(s.g.packed, undefined); break;
       default: break;
     }
   });
@@ -73,7 +75,7 @@ export function canWriteOver(k: Kernel, buf: number, out: number): boolean {
     if (s.k === 'store') {
       stores.add(s.at.key);
       if (s.buf === out) stored = true;
-    } else if (s.k === 'storex' || s.k === 'gemm' || s.k === 'conv2d' || s.k === 'accum') plain = false;
+    } else if (s.k === 'storex' || s.k === 'gemm' || s.k === 'conv2d' || s.k === 'gemm_i8' || s.k === 'accum') plain = false;
   });
   return plain && stores.size === 1 && loads.every((at) => at !== undefined && stores.has(at));
 }
@@ -102,6 +104,7 @@ export function renameBuffer(k: Kernel, from: number, to: number): Kernel {
       case 'accum': case 'set': return { ...s, val: ex(s.val) };
       case 'gemm': return { ...s, g: { ...s.g, a: { ...s.g.a, buf: id(s.g.a.buf) }, bPacked: id(s.g.bPacked), out: id(s.g.out), epilogue: ex(s.g.epilogue) } };
       case 'conv2d': return { ...s, c: { ...s.c, input: id(s.c.input), weights: s.c.weights >= 0 ? id(s.c.weights) : s.c.weights, out: id(s.c.out), epilogue: ex(s.c.epilogue) } };
+      case 'gemm_i8': return { ...s, g: { ...s.g, a: { ...s.g.a, buf: id(s.g.a.buf) }, packed: id(s.g.packed), out: id(s.g.out) } };
       default: return s;
     }
   };

@@ -55,7 +55,8 @@ export type Stmt =
   | { readonly k: 'accum'; readonly name: string; readonly op: ReduceOp; readonly val: Expr }
   | { readonly k: 'set'; readonly name: string; readonly val: Expr }
   | { readonly k: 'gemm'; readonly g: Gemm }
-  | { readonly k: 'conv2d'; readonly c: Conv2d };
+  | { readonly k: 'conv2d'; readonly c: Conv2d }
+  | { readonly k: 'gemm_i8'; readonly g: GemmI8 };
 
 /** Rows of C per GEMM work item, and the panel width B is packed in (packB in codegen/wasm/pack.ts). */
 export const GEMM_MR = 4;
@@ -114,6 +115,33 @@ export interface Conv2d {
   readonly weights: number;
   readonly out: number;
   readonly epilogue: Expr;
+}
+
+/** Rows per work item of an int8 GEMM (codegen/wasm/gemm_i8.ts I8_MR_PLAIN). */
+export const GEMM_I8_MR = 4;
+
+/**
+ * int8 GEMM: acc[m, n] = Σ_k A[m, k]·B[k, n] (+ bias[n]) in exact i32 arithmetic, stored as i32, or
+ * requantized to i8 (TFLite's MultiplyByQuantizedMultiplier, + zero point, clamp). A is i8 with a
+ * row stride of `lda` bytes; B, the bias and the requantization tables are packed at compile time
+ * into one constant buffer (`packed`, layout gemmI8Layout in codegen/wasm/gemm_i8.ts). Work items
+ * are blocks of GEMM_I8_MR rows.
+ */
+export interface GemmI8 {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly a: { readonly buf: number; readonly lda: number };
+  readonly packed: number;
+  readonly out: number;
+  readonly bias: boolean;
+  readonly requant?: {
+    readonly zeroPoint: number;
+    readonly min: number;
+    readonly max: number;
+    readonly leftShift: boolean;
+    readonly uniformRight?: number;
+  };
 }
 
 export type BufRole = 'input' | 'output' | 'temp' | 'const';

@@ -15,6 +15,7 @@ import {
   isConst, linearize, sadd, sclamp, sconst, sdiv, smod, smul, ssub, strideOf, svar, unflatten, type Sym,
 } from './symbolic.js';
 import { packPanels, type PanelView } from './wasm/pack.js';
+import { lowerConvI8, lowerDotI8, quantExpr } from './lower_i8.js';
 import { lowerPieces } from './lower_pieces.js';
 import { packedBefore, rememberPacked, withPackRollback } from './packed_operands.js';
 
@@ -165,6 +166,12 @@ export class Lowerer {
         };
       }
       case 'gather': return this.gather(v, idx);
+      case 'quantize': case 'dequantize':
+        return quantExpr(v, this.valueAt(ins[0]!, idx), idx, (data) => {
+          const id = this.ctx.constBuffer(data, `${op} parameters`);
+          this.bufs.set(id, { id, dtype: 'f32', elems: data.length });
+          return id;
+        });
       default:
         throw new LoweringError(`${this.g.name}: ${op} cannot be computed inside a fused loop`);
     }
@@ -924,6 +931,8 @@ function lowerWindow2d(g: LowerGroup, ctx: LowerContext, root: Value): Kernel[] 
   return kernels;
 }
 
+const newLowerer = (g: LowerGroup, ctx: LowerContext): Lowerer => new Lowerer(g, ctx);
+
 /** Lower one group to one or more kernels (run in order). */
 export function lowerGroup(g: LowerGroup, ctx: LowerContext): Kernel[] {
   return withPackRollback(ctx, () => lowerGroupOnce(g, ctx));
@@ -939,8 +948,8 @@ function lowerGroupOnce(g: LowerGroup, ctx: LowerContext): Kernel[] {
   }
   switch (root.op) {
     case 'reduce': return lowerReduction(g, ctx);
-    case 'dot_general': return lowerGemm(g, ctx, root) ?? lowerPerElement(g, ctx, dotAnchor(root));
-    case 'conv': return lowerWindow2d(g, ctx, root) ?? lowerPerElement(g, ctx, convAnchor(root));
+    case 'dot_general': return lowerDotI8(g, ctx, root, newLowerer, lowerGroup) ?? lowerGemm(g, ctx, root) ?? lowerPerElement(g, ctx, dotAnchor(root));
+    case 'conv': return lowerConvI8(g, ctx, root, newLowerer, lowerGroup) ?? lowerWindow2d(g, ctx, root) ?? lowerPerElement(g, ctx, convAnchor(root));
     case 'reduce_window': return lowerWindow2d(g, ctx, root) ?? lowerPerElement(g, ctx, windowAnchor(root));
     case 'scatter_add': return lowerScatter(g, ctx);
     default:
@@ -948,7 +957,9 @@ function lowerGroupOnce(g: LowerGroup, ctx: LowerContext): Kernel[] {
       for (const anchor of ['dot_general', 'conv', 'reduce_window'] as const) {
         const a = g.values.find((v) => v.op === anchor);
         if (a) {
-          const fast = anchor === 'dot_general' ? lowerGemm({ ...g, root: a }, ctx, a) : lowerWindow2d({ ...g, root: a }, ctx, a);
+          const ga = { ...g, root: a };
+          const fast = anchor === 'dot_general' ? lowerDotI8(ga, ctx, a, newLowerer, lowerGroup) ?? lowerGemm(ga, ctx, a)
+            : (anchor === 'conv' ? lowerConvI8(ga, ctx, a, newLowerer, lowerGroup) : undefined) ?? lowerWindow2d(ga, ctx, a);
           if (fast) return fast;
           const fn = anchor === 'dot_general' ? dotAnchor(a) : anchor === 'conv' ? convAnchor(a) : windowAnchor(a);
           return lowerPerElement({ ...g, root: a }, ctx, fn);

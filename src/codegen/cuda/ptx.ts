@@ -572,7 +572,7 @@ export function planWarp(k: Kernel): WarpPlan | undefined {
       case 'store': break;
       case 'set': if (accumBy.has(s.name)) return undefined; break;
       case 'accum': return undefined;
-      case 'storex': case 'gemm': case 'conv2d': return undefined;
+      case 'storex': case 'gemm': case 'conv2d': case 'gemm_i8': return undefined;
       case 'for': {
         const reds: { name: string; op: ReduceOp }[] = [];
         let ok = true;
@@ -688,7 +688,7 @@ class KernelPtx {
         b.op(`mov.${l.t === 'f32' ? 'f32' : 'b32'} ${l.reg}, ${v.reg}`);
         return;
       }
-      case 'gemm': case 'conv2d':
+      case 'gemm': case 'conv2d': case 'gemm_i8':
         throw new Error(`ptx: kernel ${this.k.name} mixes a ${s.k} statement with other statements; the CUDA target expects such a kernel to be the statement alone`);
     }
   }

@@ -104,7 +104,7 @@ export function planVector(s: ForStmt, env: PtxEnv): VectorPlan | undefined {
           if (depth > 0 || outerAccums.has(st.name)) ok = false;
           outerAccums.add(st.name);
           break;
-        case 'storex': case 'gemm': case 'conv2d': ok = false; break;
+        case 'storex': case 'gemm': case 'conv2d': case 'gemm_i8': ok = false; break;
       }
     }
   };

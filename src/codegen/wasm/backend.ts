@@ -10,9 +10,10 @@ import { addMathFunctions, type MathFn } from './math.js';
 import { emitKernel, resetExprIds } from './emit.js';
 import { createKernelModule, emitModule } from './module_builder.js';
 import { emitGemm } from './gemm.js';
+import { emitGemmI8 } from './gemm_i8.js';
 import { emitConv2d, emitDepthwiseConv2d, emitPool2d } from './conv_kernels.js';
 import { gemmEpilogue } from './gemm_epilogue.js';
-import { GEMM_MR, GEMM_NR } from '../kernel_ir.js';
+import { GEMM_I8_MR, GEMM_MR, GEMM_NR, type GemmI8 } from '../kernel_ir.js';
 import { sadd, smul, svar } from '../symbolic.js';
 
 /** Memory dtypes the WebAssembly kernels load and store. */
@@ -83,6 +84,8 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
           });
         }
         if (split > 1) emitSplitDispatcher(mod, k.name, subs, split);
+      } else if (k.body.length === 1 && s?.k === 'gemm_i8') {
+        emitGemmI8Statement(mod, k.name, s.g, env.addr);
       } else if (k.body.length === 1 && s?.k === 'conv2d') {
         const c = s.c;
         const outAt = sadd(smul(svar('m', c.batch * c.OH * c.OW), c.Cout), svar('n', c.Cout));
@@ -96,6 +99,19 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
       }
     }
   }
+}
+
+/**
+ * An int8 GEMM statement. Both builds run the plain SIMD128 kernel (i32x4.dot_i16x8_s): the
+ * relaxed one (relaxed_dot_i8x16_i7x16_add_s, gemm_i8.ts) needs two dot products per 16 products
+ * for full int8 weights and measured ~1.5x slower than plain on V8 11.3 / AMD EPYC (bench/int8.ts),
+ * besides being miscompiled by that V8's baseline tier (runtime/host.ts relaxedDotExact).
+ */
+function emitGemmI8Statement(mod: ReturnType<typeof createKernelModule>, name: string, g: GemmI8, addr: (id: number) => number): void {
+  emitGemmI8(mod, {
+    name, M: g.M, N: g.N, K: g.K, aAddr: addr(g.a.buf), lda: g.a.lda, constAddr: addr(g.packed), cAddr: addr(g.out),
+    relaxed: false, mr: GEMM_I8_MR, bias: g.bias, ...(g.requant ? { requant: g.requant } : {}),
+  });
 }
 
 /** Work item w runs row block w / split of column slice w % split (slices past N do nothing). */

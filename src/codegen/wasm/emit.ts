@@ -145,6 +145,7 @@ class KernelEmitter {
       }
       case 'gemm':
       case 'conv2d':
+      case 'gemm_i8':
         throw new Error(`emit: ${s.k} statements are emitted by the blocked micro-kernel generators`);
     }
   }
