@@ -4,7 +4,7 @@
  * head) with sensibly scaled random weights and non-trivial batch-norm statistics, and output
  * agreement measures.
  */
-import { input, layers, model, type Model } from '../keras/index.js';
+import { input, layers, model, type KerasTensor, type Model } from '../keras/index.js';
 import { BatchNormalization } from '../keras/layers/batch_normalization.js';
 import * as initializers from '../keras/initializers.js';
 import { Tensor } from '../frontend/tensor.js';
@@ -60,7 +60,7 @@ export function mobilenetStyle(size = 32, classes = 10, seed = 1): Model {
   h = layers.reLU({ maxValue: 6 }).apply(h);
   h = layers.conv2d({ filters: 24, kernelSize: 1, useBias: false, kernelInitializer: init() }).apply(h);
   h = layers.batchNormalization({}).apply(h);
-  h = layers.add({}).apply([b1, h]);
+  h = layers.add({}).apply([b1, h]) as KerasTensor;
   h = layers.maxPooling2d({ poolSize: 2 }).apply(h);
   h = layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(), biasInitializer: initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed * 100 + i++ }) }).apply(h);
   h = layers.globalAveragePooling2d({}).apply(h);
