@@ -5,6 +5,7 @@
 import type { Value } from '../ir/function.js';
 import { typeToString } from '../ir/types.js';
 import type { FusionPlan } from './fusion_plan.js';
+import { layoutLines } from './layout_policy.js';
 
 function describeValue(v: Value, plan: FusionPlan): string {
   const t = typeToString(v.type);
@@ -36,6 +37,11 @@ export function explainPlan(plan: FusionPlan): string {
   if (plan.controls.length > 0) {
     lines.push('control flow:');
     for (const c of plan.controls) lines.push(`  ${c}`);
+  }
+  const layout = layoutLines(fn, (v) => plan.groupOf.get(v));
+  if (layout.length > 0) {
+    lines.push('layout (transposes: fold = read at permuted indices by a kernel, change = explicit layout change):');
+    for (const l of layout) lines.push(`  ${l}`);
   }
   lines.push('decisions:');
   // Program order reads better than the planner's last-to-first traversal.

@@ -120,7 +120,7 @@ export function transposeLayout(t: Value, consumer: Value): LayoutDecision {
   return {
     fold: true,
     why: `${at}: folded into the operand read (${layouts.map((l, i) => `${targets[i]}: ${l!.layout}`).join('; ')}); ` +
-      `${src.op === 'parameter' ? `%${src.id}` : `${src.op} %${src.id}`} stays in its own layout [${src.shape.join(',')}] and is read once at permuted indices`,
+      `${src.op === 'parameter' ? `%${src.name ?? src.id}` : `${src.op} %${src.id}`} stays in its own layout [${src.shape.join(',')}] and is read once at permuted indices`,
   };
 }
 
@@ -130,3 +130,30 @@ export function foldedTransposeOf(v: Value, anchor: Value): LayoutDecision | und
   const d = transposeLayout(v, anchor);
   return d.fold ? d : undefined;
 }
+
+/**
+ * The layout decisions of a planned function, one line each, for `explain()`: every transpose
+ * feeding an operand a target declares (folded into the operand read, or materialized with the
+ * constraint that forces it), and every other transpose by where it runs: inside the kernel of
+ * its readers (read at permuted indices), or as a kernel of its own (an explicit layout change).
+ */
+export function layoutLines(fn: { body: readonly Value[]; users(): Map<Value, Value[]> }, groupOf: (v: Value) => { id: number; root: Value } | undefined): string[] {
+  const users = fn.users();
+  const lines: string[] = [];
+  for (const t of fn.body) {
+    if (t.op !== 'transpose') continue;
+    const declared = (users.get(t) ?? []).filter((u) => (Object.keys(TARGET_LAYOUTS) as LayoutTarget[]).some((tg) => operandLayout(tg, u, u.inputs.indexOf(t))));
+    for (const u of declared) {
+      const d = transposeLayout(t, u);
+      lines.push(`${d.fold ? 'fold' : 'change'} ${d.why}`);
+    }
+    if (declared.length > 0) continue;
+    const g = groupOf(t);
+    const at = `transpose %${t.id} [${attr.ints(t.attrs, 'perm').join(', ')}]: ${typeToShape(t)}`;
+    if (g && g.root === t) lines.push(`change ${at}: explicit layout change, stored by its own kernel (group #${g.id}) for its readers`);
+    else if (g) lines.push(`fold ${at}: read at permuted indices inside group #${g.id} (root ${g.root.op} %${g.root.id})`);
+  }
+  return lines;
+}
+
+const typeToShape = (v: Value): string => `[${v.shape.join(',')}]`;
