@@ -26,9 +26,10 @@ function builders(kiln: KilnModule) {
 export const MOBILENET_V2_INPUT = [224, 224, 3] as const;
 export const INCEPTION_V3_INPUT = [299, 299, 3] as const;
 
-export function mobilenetV2(kiln: KilnModule): Functional {
+/** `options.input` another input size; `options.logits` ends with the dense layer's logits (no softmax). */
+export function mobilenetV2(kiln: KilnModule, options: { input?: readonly [number, number, number]; logits?: boolean } = {}): Functional {
   const { L, ap, cbr } = builders(kiln);
-  const inp = kiln.input({ shape: [...MOBILENET_V2_INPUT] });
+  const inp = kiln.input({ shape: [...(options.input ?? MOBILENET_V2_INPUT)] });
   let x = cbr(inp, 32, 3, 3, 2, 'same', 'relu6');
   let cin = 32;
   for (const [t, c, n, s] of [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]] as const) {
@@ -46,7 +47,7 @@ export function mobilenetV2(kiln: KilnModule): Functional {
   }
   x = cbr(x, 1280, 1, 1, 1, 'same', 'relu6');
   x = ap(L.globalAveragePooling2d({}), x);
-  x = ap(L.dense({ units: 1000, activation: 'softmax' }), x);
+  x = ap(L.dense({ units: 1000, activation: options.logits ? 'linear' : 'softmax' }), x);
   return kiln.model({ inputs: inp, outputs: x });
 }
 

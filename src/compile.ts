@@ -26,7 +26,7 @@ import { Tensor } from './frontend/tensor.js';
 import { trace } from './frontend/tracing.js';
 import { checkCompileOptions, EXPLAIN_OPTION_NAMES } from './compile_options.js';
 import { describe } from './runtime/args.js';
-import { describeEncoded, encodeWeights, type WeightsMode } from './codegen/weights_encode.js';
+import { describeEncoded, encodeArtifact, encodeWeights, type WeightsMode } from './codegen/weights_encode.js';
 import { weightStorageOf } from './frontend/io/weight_storage.js';
 
 export interface CompileOptions {
@@ -243,13 +243,18 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
     return stage(opts, 'codegen', () => {
       const program = buildProgram(fn, plan, { dtypes: CUDA_DTYPES, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true });
       const cuda = buildCudaArtifact(program, { sm: opts.sm ?? 80 }, { signature: fn.params.map((p) => typeToString(p.type)) });
-      return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
+      // Weights kept as imported or compressed as `quantize` asks: the executor decodes them on the host.
+      const mode = opts.quantize?.mode ?? 'keep';
+      const enc = mode === 'none' || program.weights.length === 0 ? undefined : encodeArtifact(cuda.bytes, program, mode, weightStorageOf(target));
+      if (!enc?.encoded.encoding) return new CompiledArtifact(cuda.bytes, cuda.manifest as ManifestInput, fn, plan, program);
+      const manifest = { ...cuda.manifest, weights: { ...cuda.manifest.weights!, encoding: enc.encoded.encoding } } as ManifestInput;
+      return new CompiledArtifact(enc.bytes, manifest, fn, plan, program, undefined, describeEncoded(enc.encoded, mode as WeightsMode));
     });
   }
   const shared = opts.threads ?? true;
   const { program, sections, bw } = stage(opts, 'codegen', () => {
     const built = buildProgram(fn, plan, { dtypes: WASM_DTYPES });
-    const bw = batch && planBatchWork(built, batch.factors, batch.maxBatch);
+    const bw = batch && planBatchWork(built, batch.factors, batch.maxBatch, batch.strided);
     const program = bw ? bw.program : built;
     const sections: Record<string, Uint8Array> = {
       wasm: emitWasm(program, { relaxed: false, shared, optimize: opts.optimizeWasm }),
@@ -399,7 +404,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
       ? buildProgram(fn, plan, { dtypes: CUDA_DTYPES, state: pinned, windowKernels: false, gemmColumnSplit: false, lowPrecisionGemm: true })
       : buildProgram(fn, plan, { dtypes: WASM_DTYPES, state: pinned, ...(internal.repackEntry && !refreshing.has(e.name) ? { unchangingState: new Set([...pinned.keys()].filter((i) => !updated.has(fn.params[i]!.name))) } : {}) });
     if (analysis) {
-      bw = planBatchWork(program, analysis.factors, analysis.maxBatch);
+      bw = planBatchWork(program, analysis.factors, analysis.maxBatch, analysis.strided);
       batchFactors = analysis.factors;
       program = bw.program;
     }

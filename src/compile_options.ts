@@ -10,6 +10,7 @@ import { parseDType, type DType } from './ir/dtype.js';
 import { KilnError } from './ir/types.js';
 import { DEFAULT_FUSION_OPTIONS } from './passes/fusion.js';
 import { describe, suggest } from './runtime/args.js';
+import { checkInt8Options, INT8_KEYS } from './quantize_options.js';
 import type { CompileOptions, ExplainOptions, QuantizeMode } from './compile.js';
 
 /**
@@ -43,20 +44,18 @@ const isPlainObject = (x: unknown): x is Record<string, unknown> =>
 const quoted = (xs: readonly (string | number)[]): string => xs.map((x) => (typeof x === 'string' ? `'${x}'` : String(x))).join(', ');
 
 /** The `quantize` modes ('none': every weight stored f32, even an imported model's uint8/float16 ones). */
-export const QUANTIZE_MODES = ['int8-weights', 'float16-weights', 'none'] as const satisfies readonly QuantizeMode[];
+export const QUANTIZE_MODES = ['int8', 'int8-weights', 'float16-weights', 'none'] as const satisfies readonly (QuantizeMode | 'int8')[];
 const QUANTIZE_KEYS = ['mode'];
 
 /** Option `quantize`: an object {mode, ...} with a known mode and no unknown keys. */
-function checkQuantize(who: string, q: unknown, target: string): void {
+function checkQuantize(who: string, q: unknown): void {
   if (q === undefined) return;
   if (typeof q === 'string') throw new KilnError(`${who}: option 'quantize' must be an object {mode: ...}, got string '${q}' (write quantize: {mode: '${q}'})`);
   if (!isPlainObject(q)) throw new KilnError(`${who}: option 'quantize' must be an object {mode: ${quoted(QUANTIZE_MODES).replaceAll(', ', ' | ')}}, got ${describe(q)}`);
-  refuseUnknownKeys(`${who} (quantize)`, q, QUANTIZE_KEYS);
+  refuseUnknownKeys(`${who} (quantize)`, q, q.mode === 'int8' ? INT8_KEYS : QUANTIZE_KEYS);
   if (q.mode === undefined) throw new KilnError(`${who}: option 'quantize' needs a mode, one of ${quoted(QUANTIZE_MODES)}`);
   checkChoice(who, 'quantize.mode', q.mode, QUANTIZE_MODES);
-  if (target === 'cuda' && q.mode !== 'none') {
-    throw new KilnError(`${who}: quantize mode '${String(q.mode)}' is not supported for target 'cuda' yet (the CUDA executor decodes encoded weights, but the CUDA artifact writer stores them f32); use target 'wasm'`);
-  }
+  if (q.mode === 'int8') checkInt8Options(who, q);
 }
 
 /** Refuse keys outside `valid`: a planned-but-missing feature says so; a typo gets the closest name. */
@@ -136,7 +135,7 @@ export function checkCompileOptions<T extends CompileOptions>(who: string, optio
   if (o.maxBatch !== undefined && (typeof o.maxBatch !== 'number' || !Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > MAX_BATCH)) {
     throw new KilnError(`${who}: option 'maxBatch' must be an integer from 1 to ${MAX_BATCH}, got ${describe(o.maxBatch)}`);
   }
-  checkQuantize(who, o.quantize, String(o.target ?? 'wasm'));
+  checkQuantize(who, o.quantize);
   checkShapes(who, o.inputShapes);
   let dtypes: DType[] | undefined;
   if (o.inputDtypes !== undefined) {

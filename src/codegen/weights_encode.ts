@@ -26,6 +26,7 @@ import { KilnError } from '../ir/types.js';
 import { f16BitsToF32, f32ToF16Bits } from '../runtime/dtypes.js';
 import type { WeightSegment, WeightsEncoding } from '../runtime/manifest.js';
 import { decodeWeights, decodedBytes, encodedStart } from '../runtime/weights_codec.js';
+import { readArtifact, writeArtifact } from '../runtime/artifact.js';
 import { GEMM_NR } from './kernel_ir.js';
 import type { WeightStorage } from '../frontend/io/weight_storage.js';
 import type { Program, ProgramBuffer } from './program.js';
@@ -309,4 +310,26 @@ export function describeEncoded(e: EncodedWeights, mode: WeightsMode): string {
   const head = `weights (${mode}${e.encoding ? '' : ', stored raw'}): ${mb(dec)} f32 -> ${mb(enc)} in the artifact (${dec ? ((100 * enc) / dec).toFixed(1) : '100.0'}%), decoded once at load`;
   const fb = e.fallbacks.length ? [`  imported storage lost in ${e.fallbacks.length} buffer(s):`, ...e.fallbacks.slice(0, 20).map((f) => `    ${f}`), ...(e.fallbacks.length > 20 ? [`    ... ${e.fallbacks.length - 20} more`] : [])] : [];
   return [head, ...lines, ...fb].join('\n');
+}
+
+/**
+ * An artifact's bytes with its weights encoded under `mode` (the same artifact otherwise: code,
+ * manifest and memory plan unchanged). `program` is the one the artifact was built from. Used
+ * for targets whose artifact writer stores raw weights (CUDA) and by tools comparing modes.
+ */
+export function encodeArtifact(bytes: Uint8Array, program: Program, mode: WeightsMode, storage: readonly WeightStorage[] = []): { bytes: Uint8Array; encoded: EncodedWeights } {
+  const { manifest, sections } = readArtifact(bytes);
+  if (manifest.weights?.encoding) throw new KilnError('encodeArtifact: the artifact\'s weights are already encoded');
+  const raw = sections['weights'];
+  if (!manifest.weights || !raw || raw.length !== program.weights.length || manifest.weights.offset !== program.weightsOffset) {
+    throw new KilnError(`encodeArtifact: the artifact's weights (${raw?.length ?? 0} bytes) are not the program's (${program.weights.length} bytes)`);
+  }
+  const encoded = encodeWeights(program, mode, storage);
+  if (!encoded.encoding) return { bytes, encoded };
+  const { sections: _table, ...rest } = manifest;
+  const out = writeArtifact({
+    manifest: { ...rest, weights: { ...manifest.weights, encoding: encoded.encoding } },
+    sections: { ...sections, weights: encoded.section },
+  });
+  return { bytes: out, encoded };
 }
