@@ -31,6 +31,7 @@ function visitLoads(e: Expr, f: (buf: number, at: string | undefined) => void): 
     case 'bin': case 'cmp': visitLoads(e.a, f); visitLoads(e.b, f); break;
     case 'sel': visitLoads(e.c, f); visitLoads(e.a, f); visitLoads(e.b, f); break;
     case 'rng': visitLoads(e.k0, f); visitLoads(e.k1, f); break;
+    case 'requant': visitLoads(e.a, f); visitLoads(e.m, f); visitLoads(e.s, f); break;
     default: break;
   }
 }
@@ -92,6 +93,7 @@ export function renameBuffer(k: Kernel, from: number, to: number): Kernel {
       case 'cmp': return { ...e, a: ex(e.a), b: ex(e.b) };
       case 'sel': return { ...e, c: ex(e.c), a: ex(e.a), b: ex(e.b) };
       case 'rng': return { ...e, k0: ex(e.k0), k1: ex(e.k1) };
+      case 'requant': return { ...e, a: ex(e.a), m: ex(e.m), s: ex(e.s) };
       default: return e;
     }
   };

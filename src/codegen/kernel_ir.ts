@@ -35,6 +35,12 @@ export type Expr =
   | { readonly k: 'cast'; readonly a: Expr; readonly to: DType; readonly t: ScalarType }
   /** Threefry-2x32-20 draw for element `counter` under key (k0, k1): uniform [0,1) or normal. */
   | { readonly k: 'rng'; readonly dist: 'uniform' | 'normal'; readonly k0: Expr; readonly k1: Expr; readonly counter: Sym; readonly t: 'f32' }
+  /**
+   * TFLite's MultiplyByQuantizedMultiplier(a, m, s) in exact 64-bit arithmetic (gemmlowp's
+   * SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT; s > 0 shifts left first): the
+   * `requantize` op's core, with its multiplier `m` and shift `s` as i32 expressions.
+   */
+  | { readonly k: 'requant'; readonly a: Expr; readonly m: Expr; readonly s: Expr; readonly t: 'i32' }
   /** The accumulator of the enclosing gemm statement (epilogues only). */
   | { readonly k: 'acc'; readonly t: 'f32' };
 

@@ -45,6 +45,8 @@ export interface LowerContext {
   constData(v: Value): Float32Array | Int32Array | Int8Array | Uint8Array | undefined;
   /** A new constant buffer holding `data` (packed weights). */
   constBuffer(data: Float32Array, note: string): number;
+  /** A new i32 constant buffer (per-channel requantization multipliers and shifts). */
+  constI32?(data: Int32Array, note: string): number;
   /** A new scratch buffer (e.g. operands packed at run time). */
   tempBuffer(dtype: DType, shape: readonly number[], note: string): number;
   /**
@@ -166,10 +168,12 @@ export class Lowerer {
         };
       }
       case 'gather': return this.gather(v, idx);
-      case 'quantize': case 'dequantize':
+      case 'quantize': case 'dequantize': case 'requantize':
         return quantExpr(v, this.valueAt(ins[0]!, idx), idx, (data) => {
-          const id = this.ctx.constBuffer(data, `${op} parameters`);
-          this.bufs.set(id, { id, dtype: 'f32', elems: data.length });
+          const id = data instanceof Int32Array
+            ? this.ctx.constI32?.(data, `${op} parameters`) ?? fail(`${this.g.name}: this target has no i32 constant tables for a per-channel ${op}`)
+            : this.ctx.constBuffer(data, `${op} parameters`);
+          this.bufs.set(id, { id, dtype: data instanceof Int32Array ? 'i32' : 'f32', elems: data.length });
           return id;
         });
       default:
@@ -241,6 +245,10 @@ export class Lowerer {
     if (this.members.has(operand)) throw new LoweringError(`${this.g.name}: gather operand must be materialized`);
     return { k: 'loadx', buf: this.buf(operand), at, t: scalarType(v.dtype) };
   }
+}
+
+function fail(msg: string): never {
+  throw new LoweringError(msg);
 }
 
 function cmpIdx(op: CmpOp, a: Sym, b: Sym): Expr {
@@ -324,7 +332,7 @@ export function vectorFriendly(exprs: readonly Expr[], stores: readonly Sym[], v
       case 'cmp': return visit(e.a) && visit(e.b);
       case 'sel': return visit(e.c) && visit(e.a) && visit(e.b);
       case 'cast': return e.t === 'f32' && visit(e.a);
-      case 'rng': return false;
+      case 'rng': case 'requant': return false;
     }
   };
   return exprs.every((e) => exprType(e) === 'f32' && visit(e));

@@ -62,17 +62,34 @@ function convFn(x: [number, number, number, number], k: [number, number], Cout: 
   return b.build([dequant(b, epilogue(b, acc, Cout, q), 0.05, 1)]);
 }
 
+function depthwiseFn(x: [number, number, number, number], q: Q) {
+  const b = new Builder('depthwise_i8');
+  const p = b.param(tensorType(x, 'f32'), 'x');
+  const zpIn = 4;
+  const xq = b.op('pad', [quant(b, p, 0.03, zpIn)], { low: [0, 1, 1, 0], high: [0, 1, 1, 0], interior: [0, 0, 0, 0], value: zpIn });
+  const w = weights(b, [3, 3, 1, x[3]], q.seed);
+  const acc = b.op('conv', [xq, w], { strides: [1, 1], pad_lo: [0, 0], pad_hi: [0, 0], lhs_dilation: [1, 1], rhs_dilation: [1, 1], groups: x[3], dtype: 'i32' });
+  return b.build([dequant(b, epilogue(b, acc, x[3], q), 0.05, -2)]);
+}
+
+/** requantize alone on an i32 input (no int8 kernel around it): a loop kernel. */
+function requantizeFn(shape: number[], q: Q) {
+  const b = new Builder('requantize_i32');
+  const p = b.param(tensorType(shape, 'i32'), 'acc');
+  return b.build([epilogue(b, p, shape[shape.length - 1]!, q)]);
+}
+
 function inputs(shape: number[], seed: number) {
   const r = rng(seed);
   // Multiples of half the input scale produce quantization ties (round half away from zero).
   return [literal(shape, 'f32', Array.from({ length: shape.reduce((a, c) => a * c, 1) }, () => (r() < 0.3 ? ri(r, -300, 300) * 0.01 : r() * 6 - 3)))];
 }
 
-async function check(fn: ReturnType<Builder['build']>, shape: number[], seed: number, want: string): Promise<void> {
+async function check(fn: ReturnType<Builder['build']>, shape: number[], seed: number, want: string, ins = inputs(shape, seed)): Promise<void> {
   const notes = compile(fn).program.kernels.map((k) => k.note);
   expect(notes.some((n) => n.startsWith(want)), notes.join(' | ')).toBe(true);
   for (const threads of [1, 2]) {
-    expect(await compareCompiled(fn, inputs(shape, seed), { load: { threads }, rtol: 0, atol: 0 })).toBeUndefined();
+    expect(await compareCompiled(fn, ins, { load: { threads }, rtol: 0, atol: 0 })).toBeUndefined();
   }
 }
 
@@ -90,5 +107,13 @@ describe('int8 lowering', () => {
     await check(convFn([2, 5, 6, 9], [1, 1], 7, 1, 0, { perChannel: true, bias: true, seed: 3 }), [2, 5, 6, 9], 3, 'int8 gemm');
     await check(convFn([1, 9, 8, 3], [3, 3], 10, 1, 1, { perChannel: true, bias: true, clamp: [-5, 127], seed: 4 }), [1, 9, 8, 3], 4, 'int8 gemm');
     await check(convFn([2, 11, 10, 5], [3, 3], 6, 2, 1, { perChannel: false, bias: true, seed: 5 }), [2, 11, 10, 5], 5, 'int8 gemm');
+  });
+  it('depthwise conv (zero-point pad, per-channel requantize) and requantize alone lower to exact loop kernels', async () => {
+    await check(depthwiseFn([2, 6, 7, 5], { perChannel: true, bias: true, clamp: [-6, 100], seed: 6 }), [2, 6, 7, 5], 6, 'conv');
+    const r = rng(9);
+    // Accumulators over the whole i32 range (left shifts wrap like TFLite's int32 multiply).
+    const acc = [literal([3, 7], 'i32', Array.from({ length: 21 }, (_, i) => (i % 5 === 0 ? ri(r, -(2 ** 31), 2 ** 31 - 1) : ri(r, -70000, 70000))))];
+    await check(requantizeFn([3, 7], { perChannel: true, bias: false, seed: 7 }), [3, 7], 7, 'requantize', acc);
+    await check(requantizeFn([3, 7], { perChannel: false, bias: true, clamp: [0, 127], seed: 8 }), [3, 7], 8, 'requantize', acc);
   });
 });

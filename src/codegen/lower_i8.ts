@@ -252,19 +252,26 @@ function strides(shape: readonly number[]): number[] {
 }
 
 /** The per-tensor value or the per-channel table (a constant buffer) of a quantization attribute at `idx`. */
-function param(values: readonly number[], axis: number, idx: readonly Sym[], table: (data: Float32Array) => number): Expr {
-  if (values.length === 1 || axis < 0) return { k: 'const', t: 'f32', v: Math.fround(values[0]!) };
-  return { k: 'load', buf: table(Float32Array.from(values)), at: idx[axis]!, t: 'f32' };
+function param(values: readonly number[], axis: number, idx: readonly Sym[], table: (data: Float32Array | Int32Array) => number, t: 'f32' | 'i32'): Expr {
+  if (values.length === 1 || axis < 0) return { k: 'const', t, v: t === 'f32' ? Math.fround(values[0]!) : values[0]! };
+  return { k: 'load', buf: table(t === 'f32' ? Float32Array.from(values) : Int32Array.from(values)), at: idx[axis]!, t };
 }
 
 /**
- * quantize / dequantize at `idx` as kernel IR over the operand's expression `x`. `table` makes a
- * constant f32 buffer (per-channel scales and zero points) that the kernel may load.
+ * quantize / dequantize / requantize at `idx` as kernel IR over the operand's expression `x`.
+ * `table` makes a constant buffer (per-channel parameters) that the kernel may load.
  */
-export function quantExpr(v: Value, x: Expr, idx: readonly Sym[], table: (data: Float32Array) => number): Expr {
+export function quantExpr(v: Value, x: Expr, idx: readonly Sym[], table: (data: Float32Array | Int32Array) => number): Expr {
   const axis = attr.int(v.attrs, 'axis');
-  const scale = param(attr.floats(v.attrs, 'scale'), axis, idx, table);
-  const zp = param(attr.ints(v.attrs, 'zero_point'), axis, idx, table);
+  if (v.op === 'requantize') {
+    const m = param(attr.ints(v.attrs, 'multiplier'), axis, idx, table, 'i32');
+    const s = param(attr.ints(v.attrs, 'shift'), axis, idx, table, 'i32');
+    const c = (n: number): Expr => ({ k: 'const', t: 'i32', v: n });
+    const y: Expr = { k: 'bin', op: 'add', a: { k: 'requant', a: x, m, s, t: 'i32' }, b: c(attr.int(v.attrs, 'zero_point')), t: 'i32' };
+    return { k: 'bin', op: 'min', a: { k: 'bin', op: 'max', a: y, b: c(attr.int(v.attrs, 'min')), t: 'i32' }, b: c(attr.int(v.attrs, 'max')), t: 'i32' };
+  }
+  const scale = param(attr.floats(v.attrs, 'scale'), axis, idx, table, 'f32');
+  const zp = param(attr.ints(v.attrs, 'zero_point'), axis, idx, table, 'f32');
   if (v.op === 'dequantize') {
     // (q - zp) is an exact small integer in f32; one rounding, the multiply.
     const d: Expr = { k: 'bin', op: 'sub', a: { k: 'cast', a: x, to: 'f32', t: 'f32' }, b: zp, t: 'f32' };

@@ -143,6 +143,7 @@ export function buildProgram(fn: Func, plan: FusionPlan, opts: ProgramOptions = 
   };
   const ctx = {
     constBuffer: (data: Float32Array, note: string) => synth('const', 'f32', [data.length], note, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+    constI32: (data: Int32Array, note: string) => synth('const', 'i32', [data.length], note, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
     tempBuffer: (dtype: DType, shape: readonly number[], note: string) => synth('temp', dtype, shape, note),
     bufOf: (v: Value): number => bufferOf(v).id,
     constData: (v: Value) => (v.op === 'constant' ? attr.literal(v.attrs, 'value').data : undefined),

@@ -184,6 +184,7 @@ export class PtxEmitter {
       case 'bin': case 'cmp': r = this.laneDep(e.a) || this.laneDep(e.b); break;
       case 'sel': r = this.laneDep(e.c) || this.laneDep(e.a) || this.laneDep(e.b); break;
       case 'rng': r = mentions(e.counter, c.v) || this.laneDep(e.k0) || this.laneDep(e.k1); break;
+      case 'requant': r = this.laneDep(e.a) || this.laneDep(e.m) || this.laneDep(e.s); break;
     }
     this.laneDepMemo.set(e, r);
     return r;
@@ -381,6 +382,7 @@ export class PtxEmitter {
       }
       case 'cast': return this.cast(this.expr(e.a), e.to, e.t);
       case 'rng': return this.rng(e);
+      case 'requant': throw new Error('ptx: requantize (int8) is not lowered for the CUDA target yet');
     }
   }
 

@@ -53,6 +53,7 @@ function visitExpr(e: Expr, f: (x: Expr) => void): void {
     case 'sel': visitExpr(e.c, f); visitExpr(e.a, f); visitExpr(e.b, f); break;
     case 'loadx': visitExpr(e.at, f); break;
     case 'rng': visitExpr(e.k0, f); visitExpr(e.k1, f); break;
+    case 'requant': visitExpr(e.a, f); visitExpr(e.m, f); visitExpr(e.s, f); break;
     default: break;
   }
 }

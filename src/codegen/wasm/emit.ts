@@ -251,6 +251,7 @@ class KernelEmitter {
       case 'sel': add(this.deps(e.c)); add(this.deps(e.a)); add(this.deps(e.b)); break;
       case 'cast': add(this.deps(e.a)); break;
       case 'rng': symVars(e.counter, out); add(this.deps(e.k0)); add(this.deps(e.k1)); break;
+      case 'requant': add(this.deps(e.a)); add(this.deps(e.m)); add(this.deps(e.s)); break;
     }
     this.invariantMemo.set(e, out);
     return out;
@@ -487,6 +488,10 @@ class KernelEmitter {
         if (vec) throw new Error('emit: vector rng');
         return this.rng(e, f);
       }
+      case 'requant': {
+        if (vec) throw new Error('emit: vector requant');
+        return this.requant(this.expr(e.a, f, 'scalar'), this.expr(e.m, f, 'scalar'), this.expr(e.s, f, 'scalar'));
+      }
     }
   }
 
@@ -599,6 +604,29 @@ class KernelEmitter {
     if (to === 'i8') return m.i32.shr_s(m.i32.shl(i, m.i32.const(24)), m.i32.const(24));
     if (to === 'u8') return m.i32.and(i, m.i32.const(255));
     return i;
+  }
+
+  /**
+   * MultiplyByQuantizedMultiplier(a, m, s): p = i64(a << max(s, 0)) * m; q = (p + 2^30) >> 31
+   * (equal to gemmlowp's nudged, truncating SRDHM for every p; m > 0 so the saturating case
+   * never arises); then q / 2^e rounded half away from zero, e = max(-s, 0):
+   * (q + (2^e >> 1) - [q < 0 and e > 0]) >> e.
+   */
+  private requant(a: Ref, mul: Ref, sh: Ref): Ref {
+    const m = this.m;
+    const I64 = binaryen.i64;
+    const s = this.local(I32), q = this.local(I64), e = this.local(I64);
+    const gs = () => m.local.get(s, I32), gq = () => m.local.get(q, I64), ge = () => m.local.get(e, I64);
+    const left = m.select(m.i32.gt_s(gs(), m.i32.const(0)), gs(), m.i32.const(0));
+    return m.block(null, [
+      m.local.set(s, sh),
+      m.local.set(q, m.i64.shr_s(m.i64.add(m.i64.mul(m.i64.extend_s(m.i32.shl(a, left)), m.i64.extend_s(mul)), m.i64.const(1n << 30n)), m.i64.const(31n))),
+      m.local.set(e, m.i64.extend_s(m.select(m.i32.lt_s(gs(), m.i32.const(0)), m.i32.sub(m.i32.const(0), gs()), m.i32.const(0)))),
+      m.i32.wrap(m.i64.shr_s(
+        m.i64.sub(m.i64.add(gq(), m.i64.shr_s(m.i64.shl(m.i64.const(1n), ge()), m.i64.const(1n))),
+          m.i64.extend_u(m.i32.and(m.i64.lt_s(gq(), m.i64.const(0n)), m.i64.ne(ge(), m.i64.const(0n))))),
+        ge())),
+    ], I32);
   }
 
   /** Threefry-2x32 with 20 rounds (Random123), counter (i, 0), key (k0, k1). */
