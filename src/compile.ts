@@ -20,6 +20,9 @@ import { writeArtifact } from './runtime/artifact.js';
 import { buildCudaArtifact, buildCudaEntriesArtifact } from './codegen/cuda/artifact.js';
 import { makeMixedPrecision } from './passes/mixed_precision.js';
 import { verify } from './ir/verify.js';
+import type { Int8QuantizeOptions } from './quantize_options.js';
+import { quantizeInt8 } from './quantize_int8.js';
+import { describeQuantization, type QuantizeReport } from './passes/quantize.js';
 import { CUDA_DTYPES } from './codegen/cuda/backend.js';
 import type { Manifest, ManifestInput } from './runtime/manifest.js';
 import { Tensor } from './frontend/tensor.js';
@@ -77,7 +80,7 @@ export interface CompileOptions {
    * a model imported with uint8/uint16/float16 weights keeps that storage losslessly; 'none'
    * stores every weight as f32. The artifact's explain() reports what each weight became.
    */
-  quantize?: QuantizeOptions;
+  quantize?: QuantizeOptions | Int8QuantizeOptions;
 }
 
 /** `quantize.mode` values (codegen/weights_encode.ts). */
@@ -114,6 +117,17 @@ function optimizeFor(fn: Func, opts: CompileOptions): Func {
   return out;
 }
 
+/**
+ * int8 post-training quantization of the optimized `fn`, in place (quantize_int8.ts). Calibration
+ * batches of another batch size than the compiled one run on the model traced at their shape.
+ */
+function quantizeFor(target: Compilable, fn: Func, q: Int8QuantizeOptions, opts: CompileOptions): QuantizeReport {
+  if ((opts.target ?? 'wasm') === 'cuda') throw new KilnError(`compile: quantize mode 'int8' is not supported for target 'cuda' yet (no int8 PTX kernels); use target 'wasm', or mixedPrecision 'f16' on CUDA`);
+  if (opts.maxBatch !== undefined) throw new KilnError(`compile: quantize mode 'int8' with option 'maxBatch' is not supported yet; compile one int8 artifact per batch size`);
+  const retrace = isFunc(target) ? undefined : (shapes: number[][]) => optimizeFor(toFuncChecked(target, { ...opts, inputShapes: shapes }, 'compile'), opts);
+  return quantizeInt8(fn, q, retrace);
+}
+
 /** The fusion plan, its control-flow decisions preceded by the scans unrolled before it. */
 function planFor(fn: Func, opts: CompileOptions): FusionPlan {
   const plan = planFusion(fn, opts.fusion);
@@ -133,13 +147,15 @@ export class CompiledArtifact {
     readonly batchNote?: string,
     /** How the weights are stored (codegen/weights_encode.ts), for explain. */
     readonly weightsNote?: string,
+    /** What int8 quantization computed in integers and what stayed f32 (passes/quantize.ts), for explain. */
+    readonly quantizeNote?: string,
   ) {}
   /** Peak bytes of the intermediate arena, and what all intermediates would take unplanned. */
   get memory(): { peakBytes: number; sumIntermediateBytes: number; weightsBytes: number } {
     return { peakBytes: this.program.peakBytes, sumIntermediateBytes: this.program.sumIntermediateBytes, weightsBytes: this.program.weights.length };
   }
   explain(): string {
-    return explainPlan(this.plan) + (this.batchNote ? `\n${this.batchNote}\n` : '') + (this.weightsNote ? `\n${this.weightsNote}\n` : '');
+    return explainPlan(this.plan) + (this.batchNote ? `\n${this.batchNote}\n` : '') + (this.weightsNote ? `\n${this.weightsNote}\n` : '') + (this.quantizeNote ? `\n${this.quantizeNote}\n` : '');
   }
   async save(path: string): Promise<void> {
     // Crash-safe: a temporary name, fsync, rename; a reader never sees half an artifact.
@@ -230,11 +246,19 @@ function toFuncChecked(target: Compilable, opts: CompileOptions, who: string, ba
 
 /** Compile a model or function to a one-file WebAssembly artifact. */
 export function compile(target: Compilable, options: CompileOptions = {}): CompiledArtifact {
-  const opts = checkCompileOptions('compile', options);
+  const checked = checkCompileOptions('compile', options);
+  // int8 rewrites the function itself (below); the weight-only storage modes act on the artifact.
+  const int8 = checked.quantize?.mode === 'int8' ? checked.quantize : undefined;
+  const opts = (int8 ? { ...checked, quantize: undefined } : checked) as CompileOptions & { quantize?: QuantizeOptions };
   const tgt = opts.target ?? 'wasm';
   const maxB = opts.maxBatch;
   const traced = stage(opts, 'trace', () => toFuncChecked(target, opts, 'compile', maxB));
-  const fn = stage(opts, 'passes', () => optimizeFor(traced, opts));
+  let qreport: QuantizeReport | undefined;
+  const fn = stage(opts, 'passes', () => {
+    const f = optimizeFor(traced, opts);
+    if (int8) qreport = quantizeFor(target, f, int8, opts);
+    return f;
+  });
   // maxBatch: the same function at another batch shows which dims are the batch (passes/batch_poly.ts).
   const batch = maxB === undefined ? undefined : analyzeBatch(fn, optimizeFor(toFuncChecked(target, opts, 'compile', maxB + 1), opts), maxB, maxB + 1);
   const plan = stage(opts, 'fusion', () => planFor(fn, opts));
@@ -293,7 +317,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
   };
   const bytes = stage(opts, 'pack', () => writeArtifact({ manifest, sections }));
   const weightsNote = encoded && (encoded.encoding || wmode !== 'keep') ? describeEncoded(encoded, wmode as WeightsMode) : undefined;
-  return new CompiledArtifact(bytes, manifest, fn, plan, program, bw && describeBatchWork(program, bw), weightsNote);
+  return new CompiledArtifact(bytes, manifest, fn, plan, program, bw && describeBatchWork(program, bw), weightsNote, qreport && describeQuantization(qreport));
 }
 
 export type { Manifest };

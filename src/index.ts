@@ -15,6 +15,7 @@ export {
   type PredictArgs, type FunctionalArgs, type FunctionalConfig, type SequentialArgs, type SequentialConfig,
 } from './keras/index.js';
 export { compile, compileEntries, explain, toFunc, CompiledArtifact, type CompileOptions, type QuantizeOptions, type QuantizeMode, type CompileStage, type ExplainOptions, type Compilable, type Entry, type StateTensor } from './compile.js';
+export type { Int8QuantizeOptions, CalibrationData, CalibrationBatch } from './quantize_options.js';
 export { useCompiledExecution, compiledProgramCount, compileCount, onCompile, type CompileEvent, type CompileKind } from './exec.js';
 export { explainPlan } from './passes/explain.js';
 export { planFusion } from './passes/fusion_plan.js';

@@ -17,8 +17,7 @@ import { KilnError, shapesEqual, typeToString } from '../ir/types.js';
 import { quantizeScalar, dequantizeScalar } from '../ir/ops/quant.js';
 import { activationParams, findSites, quantizeFunc, type QuantizeReport, type QuantRange, type Site } from './quantize.js';
 
-export const CALIBRATION_METHODS = ['minmax', 'percentile', 'mse'] as const;
-export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
+export type CalibrationMethod = 'minmax' | 'percentile' | 'mse';
 
 export interface CalibrationOptions {
   readonly method?: CalibrationMethod;
