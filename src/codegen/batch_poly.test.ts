@@ -144,19 +144,45 @@ describe('maxBatch: one artifact for every batch size', () => {
     expect(Array.from(p2.runSync({ [a]: Float32Array.of(1, 2), [b]: Float32Array.of(10, 20) })[two.manifest.outputs[0]!.name]!)).toEqual([11, 22]);
   });
 
+  it('the batch on a non-leading axis (time-major [T, B, F], merged into [T*B, F] for one GEMM): kernels writing it run in full, the rest scale; equal to specialized artifacts', async () => {
+    const w = kiln.tensor(data(4 * 5, 3), [4, 5]);
+    // What an unrolled recurrent layer does: time-major, one projection GEMM over every step, back to batch-major.
+    const f = (x: kiln.Tensor) => {
+      const tm = kiln.transpose(x, [1, 0, 2]);
+      const proj = kiln.reshape(kiln.matmul(kiln.reshape(tm, [3 * x.shape[0]!, 4]), w), [3, x.shape[0]!, 5]);
+      return kiln.tanh(kiln.transpose(proj, [1, 0, 2]));
+    };
+    const poly = kiln.compile(f, { inputShapes: [[8, 3, 4]], maxBatch: 8, relaxedSimd: false });
+    const scaled = poly.manifest.kernels.filter((k) => k.batch !== undefined).length;
+    expect(scaled).toBeGreaterThan(0);
+    expect(scaled).toBeLessThan(poly.manifest.kernels.length);
+    const prog = await loaded(poly.bytes, 1);
+    for (const n of [1, 5, 8, 2]) {
+      const sp = await load(kiln.compile(f, { inputShapes: [[n, 3, 4]], relaxedSimd: false }).bytes, { threads: 1 });
+      const x = data(n * 12, 40 + n);
+      const got = Object.values(prog.runSync({ [prog.inputs[0]!.name]: x }))[0]!;
+      const want = Object.values(sp.runSync({ [sp.inputs[0]!.name]: x }))[0]!;
+      expect(got.length).toBe(n * 15);
+      expect(firstMismatch(`time-major batch ${n}`, got, want, 1e-6, 1e-7)).toBeUndefined();
+      sp.dispose();
+    }
+  });
+
   it('refuses functions that mix batch items, naming the op', () => {
     const refused = (f: (x: kiln.Tensor) => kiln.Tensor, re: RegExp) => {
       try { kiln.compile(f, { inputShapes: [[6, 4]], maxBatch: 6 }); } catch (e) { expect(e).toBeInstanceOf(KilnError); expect((e as Error).message).toMatch(re); return; }
       throw new Error('compiled');
     };
     refused((x) => kiln.sub(x, kiln.mean(x, 0, true)), /maxBatch 6: 'main' cannot run every batch size with one program: reduce %\d+ \(f32\[4\]\) combines the batch items/);
-    refused((x) => kiln.transpose(x), /the batch reaches axis 1, not only the leading one/);
+    refused((x) => kiln.transpose(x), /transpose %\d+ \(f32\[4,6\]\) is result 0 with the batch on axis 1; results lead with the batch/);
+    refused((x) => kiln.matmul(kiln.transpose(x), x), /dot_general %\d+ \(f32\[4,4\]\) combines the batch items/);
+    refused((x) => kiln.reshape(kiln.transpose(kiln.reshape(x, [x.shape[0]!, 2, 2]), [1, 0, 2]), [x.shape[0]!, 4]), /reshape %\d+ \(f32\[6,4\]\) splits the batch across dimensions/);
     refused((x) => kiln.concat([x, x], 0), /concatenates along the batch axis/);
     refused((x) => kiln.slice(x, [1, 0], [5, 4]), /maxBatch 6: .*slice %\d+/);
     // explain() says why instead of throwing, and says so when it works.
     const why = kiln.explain((x: kiln.Tensor) => kiln.transpose(x), { inputShapes: [[6, 4]], maxBatch: 6, print: null });
     expect(why).toMatch(/^fusion plan for /);
-    expect(why).toMatch(/\nmaxBatch 6: 'main' cannot run every batch size with one program: transpose %\d+ \(f32\[4,6\]\) has dimension 1/);
+    expect(why).toMatch(/\nmaxBatch 6: 'main' cannot run every batch size with one program: transpose %\d+ \(f32\[4,6\]\) is result 0/);
     expect(kiln.explain(mlp(), { maxBatch: 6, print: null })).toContain('maxBatch 6: one program runs every batch from 1 to 6');
     expect(kiln.toFunc(mlp(), { maxBatch: 6 }).params[0]!.shape).toEqual([6, 20]);
     // A value computed from the batch size at trace time would be wrong at every other size.

@@ -10,6 +10,7 @@
  */
 import { numel, KilnError } from '../ir/types.js';
 import type { BatchFactors } from '../passes/batch_poly.js';
+import type { Value } from '../ir/function.js';
 import type { Kernel } from './kernel_ir.js';
 import { GEMM_MR } from './kernel_ir.js';
 import { readBuffers, walk, writtenBuffers } from './kernel_buffers.js';
@@ -70,14 +71,23 @@ function neededWork(k: Kernel, firsts: readonly ((w: number) => number)[], limit
   return lo;
 }
 
-export function planBatchWork(program: Program, factors: BatchFactors, maxBatch: number): BatchPlan {
+/**
+ * `strided`: batch-carrying values whose batch items are not a prefix of their buffer (passes/batch_poly.ts);
+ * a kernel that writes one runs its full work at every batch.
+ */
+export function planBatchWork(program: Program, factors: BatchFactors, maxBatch: number, strided: ReadonlySet<Value> = new Set()): BatchPlan {
   const perItem = new Map<number, number>();
+  const full = new Set<number>();
   for (const b of program.buffers) {
     if (b.value && (factors.get(b.value) ?? 0) > 0) perItem.set(b.id, numel(b.shape) / maxBatch);
+    if (b.value && strided.has(b.value)) full.add(b.id);
   }
   const work = program.kernels.map((k): BatchWork | undefined => {
-    const reads = [...readBuffers(k)].filter((id) => perItem.has(id));
+    const reads = [...readBuffers(k)].filter((id) => perItem.has(id) || full.has(id));
     const writes = writtenBuffers(k);
+    // Scratch written from a strided value is laid out like it: strided too.
+    if ([...readBuffers(k)].some((id) => full.has(id))) for (const id of writes) if (!program.buffers[id]!.value) full.add(id);
+    if (writes.some((id) => full.has(id))) return undefined;
     // A scratch buffer (no IR value: a padded conv input) written from batch-carrying ones carries the batch too.
     if (reads.length > 0) {
       for (const id of writes) {

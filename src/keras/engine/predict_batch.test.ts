@@ -15,6 +15,9 @@ import { conv2d } from '../layers/conv2d.js';
 import { maxPooling2d } from '../layers/max_pooling2d.js';
 import { flatten } from '../layers/flatten.js';
 import { lstm } from '../layers/lstm.js';
+import { gru } from '../layers/gru.js';
+import { simpleRNN } from '../layers/simple_rnn.js';
+import { recurrenceLoop } from '../layers/recurrent.js';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import { sequential } from './sequential.js';
 import { Model } from './model.js';
@@ -113,23 +116,42 @@ describe('predict: one program for every batch size', () => {
     expect(compileCount()).toBe(before);
   });
 
-  it('an LSTM model predicts every batch size equal to tfjs-layers (one program, or one per size with the reason said once)', () => {
-    const m = sequential({ layers: [lstm({ units: 6, inputShape: [5, 3] }), dense({ units: 2 })] });
-    randomize(m, 4);
-    const t = tfl.sequential({ layers: [tfl.layers.lstm({ units: 6, inputShape: [5, 3], recurrentInitializer: 'zeros' }), tfl.layers.dense({ units: 2 })] });
-    const seen = events(() => {
-      for (const n of [1, 4, 2]) {
-        const x = randomTensor([n, 5, 3], 80 + n);
-        expect(maxAbsDiff(m.predict(x) as Tensor, reference(t, m, x))).toBeLessThanOrEqual(1e-5);
-      }
+  for (const [kind, steps] of [['lstm', 3], ['lstm', 8], ['gru', 8], ['simpleRNN', 3]] as const) {
+    it(`a ${kind} model over ${steps} time steps (unrolled: time-major steps, the batch on axis 1): one program for batches 1, 4, 2, equal to tfjs-layers`, () => {
+      const rec = { lstm, gru, simpleRNN }[kind];
+      const tfRec = { lstm: tfl.layers.lstm, gru: tfl.layers.gru, simpleRNN: tfl.layers.simpleRNN }[kind];
+      const m = sequential({ layers: [rec({ units: 6, returnSequences: true, inputShape: [steps, 3] }), rec({ units: 4 }), dense({ units: 2 })] });
+      randomize(m, 4);
+      const t = tfl.sequential({ layers: [
+        tfRec({ units: 6, returnSequences: true, inputShape: [steps, 3], recurrentInitializer: 'zeros' }), tfRec({ units: 4, recurrentInitializer: 'zeros' }), tfl.layers.dense({ units: 2 }),
+      ] });
+      const seen = events(() => {
+        for (const n of [1, 4, 2]) {
+          const x = randomTensor([n, steps, 3], 80 + n);
+          expect(maxAbsDiff(m.predict(x) as Tensor, reference(t, m, x))).toBeLessThanOrEqual(1e-5);
+        }
+      });
+      expect(seen.map((e) => [e.maxBatch, e.note])).toEqual([[MIN_PREDICT_BATCH, undefined]]);
     });
-    const notes = seen.filter((e) => e.note !== undefined);
-    if (seen.length === 1) {
-      expect(seen[0]!.maxBatch).toBe(MIN_PREDICT_BATCH);
-    } else {
-      expect(seen.length).toBe(3);
-      expect(notes.length).toBe(1);
-      expect(notes[0]!.note).toMatch(/compiles one program per batch size/);
+  }
+
+  it("an LSTM as one kiln.scan (recurrenceLoop.mode 'scan', 8 steps: a loop entry): one program per batch size, the reason said once", () => {
+    recurrenceLoop.mode = 'scan';
+    try {
+      const m = sequential({ layers: [lstm({ units: 5, inputShape: [8, 3] }), dense({ units: 2 })] });
+      randomize(m, 5);
+      const t = tfl.sequential({ layers: [tfl.layers.lstm({ units: 5, inputShape: [8, 3], recurrentInitializer: 'zeros' }), tfl.layers.dense({ units: 2 })] });
+      const seen = events(() => {
+        for (const n of [1, 4, 1]) {
+          const x = randomTensor([n, 8, 3], 85 + n);
+          expect(maxAbsDiff(m.predict(x) as Tensor, reference(t, m, x))).toBeLessThanOrEqual(1e-5);
+        }
+      });
+      expect(seen.length).toBe(2);
+      expect(seen[0]!.note).toMatch(/compiles one program per batch size: maxBatch 32: .* scan %\d+ .*is control flow over batch-carrying values/);
+      expect(seen[1]!.note).toBeUndefined();
+    } finally {
+      recurrenceLoop.mode = 'unroll';
     }
   });
 

@@ -85,9 +85,10 @@ export class PredictPrograms {
       try {
         p = this.build(xs, max, exec.batched);
       } catch (e) {
-        if (!(e instanceof KilnError)) throw e;
+        // A KilnError names what mixes batch items; anything else is a compiler bug, said the same way rather than failing predict.
         this.poly.delete(key);
-        this.refused.set(key, `predict: model '${this.name}' compiles one program per batch size: ${e.message}`);
+        const why = e instanceof KilnError ? e.message : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+        this.refused.set(key, `predict: model '${this.name}' compiles one program per batch size: ${why}`);
         return this.runFixed(xs, this.refused.get(key));
       }
       this.poly.set(key, p);
