@@ -67,9 +67,9 @@ const hardSigmoid = (v: Tensor) => ops.clipByValue(ops.add(ops.mul(v, 0.2), 0.5)
 
 /** Embedding -> LSTM (tfjs's hardSigmoid gates) -> Dense softmax, in the ops the Keras layers use. */
 function forward(x: Tensor, [emb, k, r, bias, wd, bd]: readonly Tensor[]): Tensor {
-  const e = ops.gather(emb!, ops.cast(ops.reshape(x, [B * T]), 'i32'), 0);
-  // As the LSTM layer does (rnn.ts): the input projection for the whole sequence at once.
-  const xp = ops.reshape(ops.add(ops.matmul(e, k!), bias!), [B, T, 4 * U]);
+  const e = ops.reshape(ops.gather(emb!, ops.cast(ops.reshape(x, [B * T]), 'i32'), 0), [B, T, E]);
+  // As the LSTM layer does (rnn.ts): the input projection for the whole (time-major) sequence at once.
+  const project = (tm: Tensor) => ops.reshape(ops.add(ops.matmul(ops.reshape(tm, [T * B, E]), k!), bias!), [T, B, 4 * U]);
   const step = (xt: Tensor, [h, c]: Tensor[]): [Tensor, Tensor[]] => {
     const z = ops.add(xt, ops.matmul(h!, r!));
     const [zi, zf, zc, zo] = ops.split(z, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
@@ -78,7 +78,7 @@ function forward(x: Tensor, [emb, k, r, bias, wd, bd]: readonly Tensor[]): Tenso
     return [h2, [h2, c2]];
   };
   const zero = ops.zeros([B, U]);
-  const seq = kiln.layers.runRecurrence(step, xp, [zero, zero], { needSequences: true }).outputs!;
+  const seq = kiln.layers.runRecurrence(step, e, [zero, zero], { needSequences: true, project }).outputs!;
   const logits = ops.add(ops.matmul(ops.reshape(seq, [B * T, U]), wd!), bd!);
   return ops.reshape(ops.softmax(logits, -1), [B, T, V]);
 }

@@ -695,13 +695,24 @@ function mergeable(shape: readonly number[], dims: readonly number[]): boolean {
 /** The unary ops gemm_epilogue.ts translates (every f32 one of kernel IR's, listed so a new op is not admitted by default). */
 const GEMM_EPILOGUE_UNARY: ReadonlySet<string> = new Set(['neg', 'abs', 'sign', 'sqrt', 'rsqrt', 'floor', 'ceil', 'round', 'exp', 'log', 'log1p', 'tanh', 'logistic', 'erf', 'sin', 'cos']);
 
+/** `at - outAt` when the two differ by a constant only (same terms), else undefined. */
+export function offsetFromOutput(at: Sym, outAt: Sym): number | undefined {
+  if (at.terms.length !== outAt.terms.length) return undefined;
+  for (let i = 0; i < at.terms.length; i++) {
+    const a = at.terms[i]!, b = outAt.terms[i]!;
+    if (a.key !== b.key || a.coef !== b.coef) return undefined;
+  }
+  return at.c - outAt.c;
+}
+
 export function gemmEpilogueSupported(e: Expr, outAt: Sym): boolean {
   const ok = (x: Expr): boolean => {
     switch (x.k) {
       case 'acc': case 'const': return x.k === 'acc' || x.t === 'f32';
       case 'load': {
         if (x.t !== 'f32') return false;
-        if (x.at.key === outAt.key) return true;
+        // At the output's index, or at a fixed offset from it (a contiguous block of a bigger buffer).
+        if (offsetFromOutput(x.at, outAt) !== undefined) return true;
         const sn = strideOf(x.at, 'n'), sm = strideOf(x.at, 'm');
         if (sn === 'complex' || sm === 'complex') return false;
         const vars = new Set(x.at.terms.map((t) => (t.atom.k === 'var' ? t.atom.name : '?')));

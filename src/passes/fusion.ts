@@ -91,6 +91,21 @@ export function anchorKind(v: Value): GroupKind | null {
 /** Movement ops whose output reads its input at a shifted or bounds-checked index. */
 const SHIFTED_INDEX_OPS = new Set(['pad', 'concat', 'slice']);
 
+/**
+ * A shifted-index op a GEMM epilogue still reads per vector: a unit-stride slice whose elements
+ * are one contiguous block of its input (one time step of a time-major sequence), so the read is
+ * the output's index plus a fixed offset.
+ */
+function isShiftedForGemm(v: Value): boolean {
+  if (!SHIFTED_INDEX_OPS.has(v.op)) return false;
+  if (v.op !== 'slice') return true;
+  if (attr.ints(v.attrs, 'strides').some((s) => s !== 1)) return true;
+  const full = v.inputs[0]!.shape;
+  // Dims after the first partial one are whole; dims before it are single.
+  const first = v.shape.findIndex((n, d) => n !== full[d]);
+  return first >= 0 && v.shape.some((n, d) => (d < first ? n !== 1 : d > first && n !== full[d]));
+}
+
 const TRANSCENDENTAL = new Set(['exp', 'log', 'log1p', 'tanh', 'logistic', 'sin', 'cos', 'erf', 'pow']);
 const MEDIUM = new Set(['div', 'sqrt', 'rsqrt']);
 /** Cost at or above which recomputing an op for every element of a broadcast is refused. */
@@ -392,7 +407,7 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
   if (anchor === 'reduction' && anchorInGroup) return yes(`chained reduction over the same rows ${keyString(reduceKey(p))} (row-wise multi-pass)`);
   if (anchor !== null) {
     if (anchor === 'dot' || anchor === 'conv') {
-      const shifted = [...ctx.group].find((m) => SHIFTED_INDEX_OPS.has(m.op) && !merged.ancestors.includes(m));
+      const shifted = [...ctx.group].find((m) => (anchor === 'dot' ? isShiftedForGemm(m) : SHIFTED_INDEX_OPS.has(m.op)) && !merged.ancestors.includes(m));
       // A channel-padded residual (BlazeFace's pad-then-add) would push the whole conv onto the
       // generic scalar path: GEMM and blocked-conv epilogues read operands at the output index.
       if (shifted) return no(`its epilogue reads ${label(shifted)} at a shifted or bounds-checked index, which GEMM and blocked-conv kernels cannot apply per vector`);
@@ -410,7 +425,7 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
       return yes(`${isDequantizeLike(p) ? 'dequantize ' : ''}prologue of ${label(anchorInGroup)}${dup}`);
     }
     if (ctx.group.size > 0 && merged.dependents.length > 0 && !merged.dependents.includes(p)) {
-      if ((ak === 'dot' || ak === 'conv') && SHIFTED_INDEX_OPS.has(p.op)) {
+      if ((ak === 'dot' && isShiftedForGemm(p)) || (ak === 'conv' && SHIFTED_INDEX_OPS.has(p.op))) {
         return no(`${p.op} would make the epilogue of ${label(anchorInGroup)} read an operand at a shifted or bounds-checked index, which GEMM and blocked-conv kernels cannot apply per vector; it runs as its own kernel`);
       }
       return yes(`${p.op} feeds the epilogue of ${label(anchorInGroup)}${dup}`);

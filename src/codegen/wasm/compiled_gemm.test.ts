@@ -69,4 +69,30 @@ describe('GEMM lowering', () => {
     const w = literal([3, 9], 'f32', Array.from({ length: 27 }, (_, i) => Math.sin(i * 0.91)));
     for (const threads of [1, 2]) expect(await compareCompiled(fn, [x, w], { load: { threads } })).toBeUndefined();
   });
+  it('one time step of a time-major projection (a contiguous block) is read in the epilogue at an offset, with no slice kernel', async () => {
+    // z_t = P[t] + h·R for t = 2 of a [4, 6, 10] projection: the slice is rows 12..17 of P.
+    const fn = parseFunc(`func @f(%p: f32[24,10], %h: f32[6,5], %r: f32[5,10]) -> (z: f32[6,10]) {
+  %0 = reshape(%p) {shape=[4,6,10]} : f32[4,6,10]
+  %1 = slice(%0) {start=[2, 0, 0], limit=[3, 6, 10], strides=[1, 1, 1]} : f32[1,6,10]
+  %2 = reshape(%1) {shape=[6,10]} : f32[6,10]
+  %3 = dot_general(%h, %r) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[6,10]
+  %4 = add(%2, %3) : f32[6,10]
+  %5 = tanh(%4) : f32[6,10]
+  return %5
+}`);
+    expect(compile(fn).program.kernels.map((k) => k.note)).toEqual(['pack rhs', 'gemm 6x10x5']);
+    for (const threads of [1, 2]) expect(await compareCompiled(fn, randomInputs(fn, 8), { load: { threads } })).toBeUndefined();
+  });
+  it('a strided slice (one time step of a batch-major sequence) stays out of the GEMM epilogue', async () => {
+    const fn = parseFunc(`func @f(%p: f32[6,4,10], %h: f32[6,5], %r: f32[5,10]) -> (z: f32[6,10]) {
+  %1 = slice(%p) {start=[0, 2, 0], limit=[6, 3, 10], strides=[1, 1, 1]} : f32[6,1,10]
+  %2 = reshape(%1) {shape=[6,10]} : f32[6,10]
+  %3 = dot_general(%h, %r) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[6,10]
+  %4 = add(%2, %3) : f32[6,10]
+  return %4
+}`);
+    const notes = compile(fn).program.kernels.map((k) => k.note);
+    expect(notes).toContain('gemm 6x10x5');
+    expect(await compareCompiled(fn, randomInputs(fn, 9), { load: { threads: 1 } })).toBeUndefined();
+  });
 });

@@ -2,12 +2,13 @@
  * A kernel-IR GEMM epilogue (an Expr over `acc` and loads indexed by `m`/`n`) as the callback the
  * GEMM micro-kernel applies to each f32x4 of accumulators before storing it. Loads indexed by the
  * column become per-column vector loads, loads at the output index read the same C position of
- * another buffer (residual add), loads indexed by the row or by nothing become splats.
+ * another buffer (residual add; or a fixed offset from it: one step's block of a sequence), loads indexed by the row or by nothing become splats.
  * lower.ts's gemmEpilogueSupported admits exactly what this translates.
  */
 import binaryen from 'binaryen';
 import type { Expr } from '../kernel_ir.js';
 import { strideOf, type Sym } from '../symbolic.js';
+import { offsetFromOutput } from '../lower.js';
 import type { EpilogueContext } from './gemm.js';
 import { f32x4Bytes, type MathFn } from './math.js';
 
@@ -24,7 +25,8 @@ export function gemmEpilogue(e: Expr, outAt: Sym, addr: (buf: number) => number,
         case 'const': return m.v128.const(f32x4Bytes(x.v));
         case 'load': {
           const base = addr(x.buf);
-          if (x.at.key === outAt.key) return ctx.loadAtOutput(base + colOffset);
+          const delta = offsetFromOutput(x.at, outAt);
+          if (delta !== undefined) return ctx.loadAtOutput(base + colOffset + delta * 4);
           const sn = strideOf(x.at, 'n');
           if (sn === 1) return ctx.loadPerColumn(base + colOffset + x.at.c * 4);
           // Per-row (or constant) value: splat of one element at a*m + c.

@@ -42,6 +42,13 @@ export interface RecurrenceOptions {
   needSequences?: boolean;
   /** Unroll even where the default is a scan (Keras's `unroll: true`). */
   unroll?: boolean;
+  /**
+   * A per-time-step map applied to the whole sequence at once after it is made time-major
+   * (`[time, batch, ...]` in, `[time, batch, ...]` out): a cell's input projection. Projected
+   * time-major, each step's slice is a contiguous block of the projection (no strided per-step
+   * copies), and the per-step cotangents stack into its gradient the same way.
+   */
+  project?: (timeMajor: Tensor) => Tensor;
 }
 
 export interface RecurrenceResult {
@@ -64,9 +71,8 @@ export function willScan(unroll = false): boolean {
 export function runRecurrence(step: StepFunction, inputs: Tensor, initialStates: Tensor[], opts: RecurrenceOptions = {}): RecurrenceResult {
   if (willScan(opts.unroll)) return scannedRecurrence(step, inputs, initialStates, opts);
   const timeSteps = inputs.shape[1]!;
-  // Time-major first, so each step's slice is contiguous.
-  const perm = [1, 0, ...inputs.shape.slice(2).map((_, i) => i + 2)];
-  let xs = timeSteps === 1 ? [ops.reshape(inputs, [inputs.shape[0]!, ...inputs.shape.slice(2)])] : ops.unstack(ops.transpose(inputs, perm), 0);
+  // Time-major first (then projected), so each step's slice is contiguous.
+  let xs = ops.unstack(timeMajor(inputs, opts.project), 0);
   let masks: Tensor[] | undefined;
   if (opts.mask) {
     const m = opts.mask.dtype === 'bool' ? opts.mask : ops.notEqual(opts.mask, 0);
@@ -98,11 +104,18 @@ export function runRecurrence(step: StepFunction, inputs: Tensor, initialStates:
   return { lastOutput, outputs: opts.needSequences ? ops.stack(outputs, 1) : undefined, states };
 }
 
+/** `[batch, time, ...]` -> `[time, batch, ...]`, then `project` (if any). */
+function timeMajor(inputs: Tensor, project?: (x: Tensor) => Tensor): Tensor {
+  const [b, t] = inputs.shape as [number, number];
+  const rest = inputs.shape.slice(2);
+  const tm = t === 1 || b === 1 ? ops.reshape(inputs, [t, b, ...rest]) : ops.transpose(inputs, [1, 0, ...rest.map((_, i) => i + 2)]);
+  return project ? project(tm) : tm;
+}
+
 /** `runRecurrence` as one `kiln.scan` over time-major inputs; the carry is [last output, ...states]. */
 function scannedRecurrence(step: StepFunction, inputs: Tensor, initialStates: Tensor[], opts: RecurrenceOptions): RecurrenceResult {
   const timeSteps = inputs.shape[1]!;
-  const perm = [1, 0, ...inputs.shape.slice(2).map((_, i) => i + 2)];
-  const xs = [ops.transpose(inputs, perm)];
+  const xs = [timeMajor(inputs, opts.project)];
   if (opts.mask) {
     const m = opts.mask.dtype === 'bool' ? opts.mask : ops.notEqual(opts.mask, 0);
     const m2 = m.rank === 3 ? ops.reshape(m, [m.shape[0]!, m.shape[1]!]) : m;

@@ -281,10 +281,12 @@ export class RNN extends Layer {
     const cellArgs: CallArgs = { training: args.training, step: args.step };
     // Dropout (training only): one input mask and one recurrent mask per call, as Keras.
     const dropCell = cell instanceof GatedCell ? cell : undefined;
-    let seq = dropCell ? dropCell.prepareDropout(x, cellArgs) : x;
+    const seq = dropCell ? dropCell.prepareDropout(x, cellArgs) : x;
     let step: (xt: Tensor, states: Tensor[]) => [Tensor, Tensor[]];
+    let project: ((timeMajor: Tensor) => Tensor) | undefined;
     if (cell.projectInputs && cell.stepProjected) {
-      seq = cell.projectInputs(seq);
+      // Projected after runRecurrence makes the sequence time-major: each step reads a contiguous block.
+      project = (tm) => cell.projectInputs!(tm);
       step = (xt, states) => {
         const out = cell.stepProjected!(xt, states, cellArgs);
         return [out[0]!, out.slice(1)];
@@ -297,7 +299,7 @@ export class RNN extends Layer {
     }
     let r;
     try {
-      r = runRecurrence(step, seq, initial, { goBackwards: this.goBackwards, mask, needSequences: this.returnSequences, unroll: this.unroll });
+      r = runRecurrence(step, seq, initial, { goBackwards: this.goBackwards, mask, needSequences: this.returnSequences, unroll: this.unroll, project });
     } finally {
       dropCell?.endDropout();
     }
