@@ -48,7 +48,7 @@ export const QUANTIZE_MODES = ['int8', 'int8-weights', 'float16-weights', 'none'
 const QUANTIZE_KEYS = ['mode'];
 
 /** Option `quantize`: an object {mode, ...} with a known mode and no unknown keys. */
-function checkQuantize(who: string, q: unknown, target: string): void {
+function checkQuantize(who: string, q: unknown): void {
   if (q === undefined) return;
   if (typeof q === 'string') throw new KilnError(`${who}: option 'quantize' must be an object {mode: ...}, got string '${q}' (write quantize: {mode: '${q}'})`);
   if (!isPlainObject(q)) throw new KilnError(`${who}: option 'quantize' must be an object {mode: ${quoted(QUANTIZE_MODES).replaceAll(', ', ' | ')}}, got ${describe(q)}`);
@@ -57,9 +57,6 @@ function checkQuantize(who: string, q: unknown, target: string): void {
   checkChoice(who, 'quantize.mode', q.mode, QUANTIZE_MODES);
   refuseUnknownKeys(`${who} (quantize)`, q, q.mode === 'int8' ? INT8_KEYS : QUANTIZE_KEYS);
   if (q.mode === 'int8') checkInt8Options(who, q);
-  if (target === 'cuda' && q.mode !== 'none') {
-    throw new KilnError(`${who}: quantize mode '${String(q.mode)}' is not supported for target 'cuda' yet (the CUDA executor decodes encoded weights, but the CUDA artifact writer stores them f32); use target 'wasm'`);
-  }
 }
 
 /** Refuse keys outside `valid`: a planned-but-missing feature says so; a typo gets the closest name. */
@@ -139,7 +136,7 @@ export function checkCompileOptions<T extends CompileOptions>(who: string, optio
   if (o.maxBatch !== undefined && (typeof o.maxBatch !== 'number' || !Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > MAX_BATCH)) {
     throw new KilnError(`${who}: option 'maxBatch' must be an integer from 1 to ${MAX_BATCH}, got ${describe(o.maxBatch)}`);
   }
-  checkQuantize(who, o.quantize, String(o.target ?? 'wasm'));
+  checkQuantize(who, o.quantize);
   checkShapes(who, o.inputShapes);
   let dtypes: DType[] | undefined;
   if (o.inputDtypes !== undefined) {

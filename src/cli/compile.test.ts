@@ -6,6 +6,7 @@ import { readArtifact } from '../runtime/index.js';
 import { readNpy, writeNpy } from './npy.js';
 import { kiln, maxAbs, randomData, tempDir, writeTinyGraphModel } from './test_util.js';
 import { cnnPair, writeIr } from './test_models.js';
+import * as kiln_ from '../index.js';
 
 const t = tempDir();
 afterAll(t.remove);
@@ -51,6 +52,35 @@ describe('kiln compile', () => {
     expect(c.stderr).toMatch(/^ {2}codegen /m);
   });
 
+  it('--quantize int8-weights / float16-weights store the weights compressed; the summary and kiln inspect say so; kiln run agrees with f32', async () => {
+    const mlp = kiln_.sequential({ layers: [kiln_.layers.dense({ units: 64, activation: 'relu', inputShape: [32] }), kiln_.layers.dense({ units: 4 })] });
+    writeIr(mlp, [[1, 32]], t.path('mlp.txt'));
+    const f32 = await kiln(['compile', 'mlp.txt', '-o', 'mlp.kiln'], t.dir);
+    expect(f32.code).toBe(0);
+    expect(f32.stdout).not.toContain('stored');
+    for (const [mode, enc] of [['int8-weights', 'q8'], ['float16-weights', 'f16']] as const) {
+      const r = await kiln(['compile', 'mlp.txt', '-o', `mlp_${enc}.kiln`, '--quantize', mode], t.dir);
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      const art = readArtifact(new Uint8Array(readFileSync(t.path(`mlp_${enc}.kiln`))));
+      expect(art.manifest.version).toBe(5);
+      expect(art.manifest.weights!.encoding!.segments.filter((x) => x.enc === enc)).toHaveLength(1);
+      expect(r.stdout).toMatch(new RegExp(`weights ${art.manifest.weights!.length.toLocaleString('en-US')} bytes( \\([^)]*\\))? \\(stored ${art.sections['weights']!.length.toLocaleString('en-US')} bytes`));
+      const i = await kiln(['inspect', `mlp_${enc}.kiln`], t.dir);
+      expect(i.code).toBe(0);
+      expect(i.stdout).toMatch(new RegExp(`stored encoded in ${art.sections['weights']!.length.toLocaleString('en-US')} bytes( \\([^)]*\\))?, decoded at load; segments: .*${enc} 1`));
+    }
+    const x = randomData(32, 4);
+    writeFileSync(t.path('mlp_x.npy'), writeNpy(x, [1, 32]));
+    const outs = await Promise.all(['mlp.kiln', 'mlp_q8.kiln', 'mlp_f16.kiln'].map(async (f, k) => {
+      const r = await kiln(['run', f, '--input', 'input=mlp_x.npy', '--output', `mlp_y${k}.npy`], t.dir);
+      expect(r.code).toBe(0);
+      return readNpy(new Uint8Array(readFileSync(t.path(`mlp_y${k}.npy`)))).data as Float32Array;
+    }));
+    expect(maxAbs(outs[1]!, outs[0]!)).toBeLessThan(0.02 * Math.max(...outs[0]!.map(Math.abs)));
+    expect(maxAbs(outs[2]!, outs[0]!)).toBeLessThan(0.002 * Math.max(...outs[0]!.map(Math.abs)));
+  });
+
   it('compiles a GraphModel model.json with --input-shape for its unknown batch; kiln run matches tfjs-converter', async () => {
     const r = await kiln(['compile', 'tiny.json', '-o', 'tiny.kiln', '--input-shape', '3,4'], t.dir);
     expect(r.stderr).not.toMatch(/error/);
@@ -89,7 +119,8 @@ describe('kiln compile', () => {
     ['no model', ['-o', 'x.kiln'], /'kiln compile' needs <model.json>: the model to compile/],
     ['an extra argument', ['cnn.txt', 'more.txt', '-o', 'x.kiln'], /unexpected argument 'more.txt'/],
     ['a misspelt flag', ['cnn.txt', '-o', 'x.kiln', '--inputshape', '2,8,8,3'], /unknown flag '--inputshape' for 'kiln compile'; did you mean '--input-shape'\?/],
-    ['a flag of another command', ['cnn.txt', '-o', 'x.kiln', '--quantize'], /unknown flag '--quantize' for 'kiln compile'/],
+    ['a flag of another command', ['cnn.txt', '-o', 'x.kiln', '--json'], /unknown flag '--json' for 'kiln compile'/],
+    ['a bad --quantize mode', ['cnn.txt', '-o', 'x.kiln', '--quantize', 'int8-weight'], /--quantize 'int8-weight' is not one of int8-weights, float16-weights, none \(did you mean 'int8-weights'\?\)/],
     ['-o twice', ['cnn.txt', '-o', 'a.kiln', '--output', 'b.kiln'], /is given twice \(as '-o' and '--output'\); give it once/],
     ['a flag without its value', ['cnn.txt', '-o'], /'-o' needs a value: -o <out.kiln>/],
     ['a value for a switch', ['cnn.txt', '-o', 'x.kiln', '--explain=yes'], /'--explain' takes no value/],

@@ -13,7 +13,11 @@ import { pathToFileURL } from 'node:url';
 import { CommandError, formatBytes, formatMs, readBytes, resolvePath, writeBytes, type CliContext } from './io.js';
 import { kindName, loadModelSource, type LoadedModel } from './model_source.js';
 import { KilnError } from '../ir/types.js';
-import { MAX_BATCH } from '../compile_options.js';
+import { MAX_BATCH, QUANTIZE_MODES } from '../compile_options.js';
+import { readArtifact } from '../runtime/artifact.js';
+
+/** The weight-only --quantize modes (codegen/weights_encode.ts). */
+const WEIGHT_MODES = QUANTIZE_MODES.filter((m) => m !== 'int8') as Exclude<(typeof QUANTIZE_MODES)[number], 'int8'>[];
 
 export const spec: CommandSpec = {
   name: 'compile',
@@ -30,6 +34,7 @@ export const spec: CommandSpec = {
     { name: 'layers', kind: 'list', arg: '<module.mjs>', help: "LayersModels: a JS module registering custom layers (its default export is called with the kiln API)" },
     { name: 'explain', kind: 'boolean', help: 'also print the fusion plan: each kernel and why ops fused or not' },
     { name: 'max-batch', kind: 'value', arg: '<n>', help: 'LayersModels, WebAssembly: one artifact that runs any batch from 1 to n (the unknown leading dim)' },
+    { name: 'quantize', kind: 'value', arg: `<${WEIGHT_MODES.join('|')}>`, help: 'store the weights compressed, decoded at load, compute f32: int8-weights (int8 blocks, ~27% of f32) or float16-weights (~50%); none: f32 even for a model imported with uint8/float16 weights (by default those keep their storage)' },
   ],
   details: [
     'examples:',
@@ -39,6 +44,7 @@ export const spec: CommandSpec = {
     '  kiln compile handtrack.json -o boxes.kiln --outputs Identity_6,Identity_7  (a GraphModel cut before NMS)',
     '  kiln compile gans/model.json -o gans.kiln --layers ./custom_layers.mjs --input-shape 1,32,32,3',
     '  kiln compile mnist/model.json -o mnist.kiln --max-batch 64  (runs batches of 1 to 64)',
+    '  kiln compile mobilenet/model.json -o small.kiln --quantize int8-weights  (weights ~27% of f32, decoded at load)',
   ].join('\n'),
 };
 
@@ -121,6 +127,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const shapes = shapeFlags.length ? shapeFlags.map(parseShape) : undefined;
   const maxBatch = intFlag(args, 'max-batch', 1, MAX_BATCH, 'compile');
   if (maxBatch !== undefined && target !== 'wasm') throw new UsageError(`--max-batch applies to --target wasm (the target is ${target}; the CUDA executor runs one batch size per artifact)`, 'compile');
+  const quantize = choiceFlag(args, 'quantize', WEIGHT_MODES, 'compile');
 
   const t0 = performance.now();
   const progress = (stage: string, ms: number, note = ''): void => {
@@ -156,6 +163,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
       ...(threads !== undefined ? { threads } : {}),
       ...(inputShapes ? { inputShapes } : {}),
       ...(maxBatch !== undefined ? { maxBatch } : {}),
+      ...(quantize !== undefined ? { quantize: { mode: quantize } } : {}),
       onStage: (stage, ms) => progress(stage, ms),
     });
   } catch (e) {
@@ -168,10 +176,13 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   if (flagBool(args, 'explain')) ctx.stdout.write(artifact.explain().trimEnd() + '\n');
   const m = artifact.manifest;
   const arena = m.memory.arenaBytes ?? artifact.memory.peakBytes;
+  // Encoded weights (kept as imported, or --quantize): what they take in the file.
+  const stored = m.weights?.encoding ? ` (stored ${formatBytes(readArtifact(artifact.bytes).sections['weights']?.length ?? 0)})` : '';
   ctx.stdout.write(
     `${out}: ${m.target}${m.target === 'wasm' ? (m.memory.shared ? ' (threads)' : ' (single thread)') : ''}, ${m.kernels.length} kernel${m.kernels.length === 1 ? '' : 's'}, ` +
-      `${m.batch ? `batch 1 to ${m.batch.max}, ` : ''}artifact ${formatBytes(artifact.bytes.length)}, arena ${formatBytes(arena)}, weights ${formatBytes(artifact.memory.weightsBytes)}, ` +
+      `${m.batch ? `batch 1 to ${m.batch.max}, ` : ''}artifact ${formatBytes(artifact.bytes.length)}, arena ${formatBytes(arena)}, weights ${formatBytes(artifact.memory.weightsBytes)}${stored}, ` +
       `compiled in ${formatMs(performance.now() - t0)}\n`,
   );
   return 0;
 }
+

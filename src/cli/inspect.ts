@@ -90,7 +90,7 @@ export function describeArtifact(art: Artifact, fileBytes: number, file: string)
   if (mem.arenaBytes !== undefined) memRows.push(['arena', `${formatBytes(mem.arenaBytes)}${mem.arenaOffset !== undefined ? ` at offset ${mem.arenaOffset}` : ''}`]);
   if (mem.peakBytes !== undefined) memRows.push(['peak intermediates', formatBytes(mem.peakBytes)]);
   if (mem.sumIntermediateBytes !== undefined) memRows.push(['unplanned intermediates', formatBytes(mem.sumIntermediateBytes)]);
-  memRows.push(['weights', m.weights ? `${formatBytes(m.weights.length)} at offset ${m.weights.offset}` : 'none']);
+  memRows.push(['weights', m.weights ? `${formatBytes(m.weights.length)} at offset ${m.weights.offset}${encodingNote(m)}` : 'none']);
   lines.push(...table(memRows, '  '));
 
   const state = m.state ?? [];
@@ -122,4 +122,14 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   if (flagBool(args, 'json')) ctx.stdout.write(JSON.stringify(raw, null, 2) + '\n');
   else ctx.stdout.write(describeArtifact(art, bytes.length, file));
   return 0;
+}
+
+/** Encoded weights (version 5): the stored size and the segments by encoding. */
+function encodingNote(m: Manifest): string {
+  const e = m.weights?.encoding;
+  if (!e) return '';
+  const count = new Map<string, number>();
+  for (const s of e.segments) count.set(s.enc, (count.get(s.enc) ?? 0) + 1);
+  const stored = m.sections.find((s) => s.name === 'weights')?.length ?? 0;
+  return `, stored encoded in ${formatBytes(stored)}, decoded at load; segments: ${[...count].map(([k, n]) => `${k} ${n}`).join(', ')}`;
 }
