@@ -767,7 +767,8 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   if (lb.length !== 0 || lc.length !== 1 || rc.length !== 1) return undefined;
   if (g.outputs.length !== 1 || numel(g.outputs[0]!.shape) !== numel(dot.shape)) return undefined;
   const members = new Set(g.values);
-  if (members.has(lhs) || members.has(rhs)) return undefined;
+  // Operands computed in the group: only splats (an initial state of zeros), written to memory first.
+  if ((members.has(lhs) && !splatOperand(lhs, members)) || (members.has(rhs) && !splatOperand(rhs, members))) return undefined;
   const kd = lc[0]!, rk = rc[0]!;
   const lFree = lhs.shape.map((_, d) => d).filter((d) => d !== kd);
   const rFree = rhs.shape.map((_, d) => d).filter((d) => d !== rk);
@@ -796,7 +797,8 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   // B as a logical [K, N] matrix: element (k, j) of rhs, j unflattened over rhs's free dims.
   const bPacked = packOperand(g, ctx, rhs, { kDims: [K], kAxes: [rk], jDims: nShape, jAxes: rFree }, kernels);
   const panels = Math.ceil(N / GEMM_NR);
-  const aBuf = l.buf(lhs);
+  const aBuf = members.has(lhs) ? materializeOperand(g, ctx, lhs, kernels) : l.buf(lhs);
+  if (members.has(lhs)) l.bufs.set(aBuf, { id: aBuf, dtype: lhs.dtype, elems: numel(lhs.shape) });
   const outBuf = l.buf(o);
   l.bufs.set(bPacked, { id: bPacked, dtype: rhs.dtype, elems: panels * K * GEMM_NR });
   // Few row blocks: split the panels too, so every thread gets work (enough K to pay for it).
@@ -804,6 +806,25 @@ function lowerGemm(g: LowerGroup, ctx: LowerContext, dot: Value): Kernel[] | und
   const nSplit = ctx.gemmColumnSplit !== false && rowBlocks < 4 && K * N >= 16384 ? Math.min(8, panels) : 1;
   kernels.push(kernel(l, g.name, rowBlocks * nSplit, [{ k: 'gemm', g: { M, N, K, a: { buf: aBuf, offset: 0, lda, transA }, bPacked, out: outBuf, epilogue, nSplit } }], `gemm ${M}x${N}x${K}`));
   return kernels;
+}
+
+/** An f32 operand the group computes from constants by movement only (a splat, e.g. a zero initial state). */
+function splatOperand(v: Value, members: ReadonlySet<Value>): boolean {
+  if (!members.has(v)) return v.op === 'constant';
+  const movement = v.op === 'broadcast_in_dim' || v.op === 'reshape' || v.op === 'transpose';
+  return v.dtype === 'f32' && (v.op === 'constant' || (movement && v.inputs.every((x) => splatOperand(x, members))));
+}
+
+/** A member operand written to a scratch buffer by a loop kernel (appended to `kernels`), for the GEMM to read. */
+function materializeOperand(g: LowerGroup, ctx: LowerContext, v: Value, kernels: Kernel[]): number {
+  const buf = ctx.tempBuffer(v.dtype, v.shape, 'gemm operand');
+  const mk = new Lowerer({ ...g, outputs: [] }, ctx);
+  const dom = rowDomain(v.shape);
+  const val = mk.valueAt(v, dom.idx);
+  const at = linearize(dom.idx, v.shape);
+  mk.bufs.set(buf, { id: buf, dtype: v.dtype, elems: numel(v.shape) });
+  kernels.push(kernel(mk, `${g.name}_operand`, dom.work, dom.wrap([{ k: 'store', buf, at, val }], vectorFriendly([val], [at], 'i')), 'gemm operand'));
+  return buf;
 }
 
 /**

@@ -83,6 +83,22 @@ describe('GEMM lowering', () => {
     expect(compile(fn).program.kernels.map((k) => k.note)).toEqual(['pack rhs', 'gemm 6x10x5']);
     for (const threads of [1, 2]) expect(await compareCompiled(fn, randomInputs(fn, 8), { load: { threads } })).toBeUndefined();
   });
+  it('a splat operand computed in the group (a zero or constant initial state) is written out and multiplied by the GEMM, not the scalar dot', async () => {
+    for (const c of ['0', '0.5']) {
+      const fn = parseFunc(`func @f(%r: f32[7,12], %x: f32[5,12]) -> (z: f32[5,12], g: f32[7,12]) {
+  %c = constant() {value=f32[]{${c}}} : f32[]
+  %h = broadcast_in_dim(%c) {shape=[5,7], dims=[]} : f32[5,7]
+  %0 = dot_general(%h, %r) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[5,12]
+  %1 = add(%x, %0) : f32[5,12]
+  %2 = dot_general(%h, %x) {lhs_batch=[], rhs_batch=[], lhs_contract=[0], rhs_contract=[0]} : f32[7,12]
+  return %1, %2
+}`);
+      const notes = compile(fn).program.kernels.map((k) => k.note);
+      expect(notes.filter((n) => n.startsWith('gemm 5x12x7') || n.startsWith('gemm 7x12x5')), notes.join('; ')).toHaveLength(2);
+      expect(notes).not.toContain('dot_general');
+      for (const threads of [1, 2]) expect(await compareCompiled(fn, randomInputs(fn, 10), { load: { threads } })).toBeUndefined();
+    }
+  });
   it('a strided slice (one time step of a batch-major sequence) stays out of the GEMM epilogue', async () => {
     const fn = parseFunc(`func @f(%p: f32[6,4,10], %h: f32[6,5], %r: f32[5,10]) -> (z: f32[6,10]) {
   %1 = slice(%p) {start=[0, 2, 0], limit=[6, 3, 10], strides=[1, 1, 1]} : f32[6,1,10]
