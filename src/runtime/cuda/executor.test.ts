@@ -108,4 +108,31 @@ describe('CUDA executor', () => {
     }
     await expect(loadCuda(art.bytes, { addonPath })).rejects.toThrow(/^CUDA driver not found \(libcuda\.so\.1 could not be loaded\): .*libcuda\.so\.1/);
   });
+
+  it('decodes encoded weights (format version 5) on the host and uploads the f32 image', async () => {
+    const { sequential, layers } = await import('../../keras/index.js');
+    const { readArtifact } = await import('../artifact.js');
+    const { decodeWeights } = await import('../weights_codec.js');
+    const mlp = sequential({ layers: [layers.dense({ units: 48, activation: 'relu', inputShape: [40] }), layers.dense({ units: 3 })] });
+    for (const mode of ['int8-weights', 'float16-weights'] as const) {
+      const art = compile(mlp, { target: 'cuda', quantize: { mode } });
+      const { manifest: m, sections } = readArtifact(art.bytes);
+      expect(m.version).toBe(5);
+      const w = m.weights!;
+      expect(sections['weights']!.length).toBeLessThan(w.length);
+      const { d, log, mems } = fakeDriver(() => {});
+      const prog = await loadCuda(art.bytes, { driver: d });
+      expect(log).toContain(`htod ${w.offset} ${w.length}`);
+      const want = new Uint8Array(w.length);
+      decodeWeights(sections['weights']!, w.encoding!, want);
+      const device = [...mems.values()][0]!;
+      expect(Array.from(device.subarray(w.offset, w.offset + w.length))).toEqual(Array.from(want));
+      // Within the encoding's error of the f32 weights the compiler packed.
+      const exact = new Float32Array(art.program.weights.slice().buffer), got = new Float32Array(want.buffer);
+      const tol = mode === 'int8-weights' ? 1 / 127 : 1 / 1024;
+      const bound = tol * 0.5 * Math.max(...exact.map(Math.abs));
+      expect(Math.max(...got.map((v, i) => Math.abs(v - exact[i]!)))).toBeLessThanOrEqual(bound);
+      prog.dispose();
+    }
+  });
 });
