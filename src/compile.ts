@@ -310,7 +310,7 @@ export function compile(target: Compilable, options: CompileOptions = {}): Compi
       peakBytes: program.peakBytes, sumIntermediateBytes: program.sumIntermediateBytes,
     },
     ...(program.weights.length > 0 ? { weights: { offset: program.weightsOffset, length: program.weights.length, ...(encoded?.encoding ? { encoding: encoded.encoding } : {}) } } : {}),
-    kernels: program.kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}) })),
+    kernels: program.kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}), ...(bw?.segments[i] ? { batchSegments: bw.segments[i] } : {}) })),
     schedule: manifestSchedule(program),
     ...(bw ? { batch: { max: bw.maxBatch, slot: bw.slot } } : {}),
     meta: { splits: program.splits, signature: fn.params.map((p) => typeToString(p.type)) },
@@ -499,7 +499,7 @@ export function compileEntries(entries: readonly Entry[], state: readonly StateT
     state: state.map((s) => ({ name: s.name, shape: [...s.value.type.shape], dtype: s.value.type.dtype, offset: stateOffsets.get(s.name)!, init: stateOffsets.get(s.name)! })),
     memory: { pages, shared, arenaOffset: arenaBase, arenaBytes, peakBytes: arenaBytes, sumIntermediateBytes: Math.max(...programs.map((p) => p.sumIntermediateBytes)) },
     ...(weights.length > 0 ? { weights: { offset: stateBytes, length: weights.length } } : {}),
-    kernels: kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}) })),
+    kernels: kernels.map((k, i) => ({ name: k.name, work: k.work, note: k.note, ...(bw?.work[i] !== undefined ? { batch: bw.work[i] } : {}), ...(bw?.segments[i] ? { batchSegments: bw.segments[i] } : {}) })),
     ...(bw ? { batch: { max: bw.maxBatch, slot: programs[0]!.buffers[bw.slotBuffer]!.offset } } : {}),
     meta: { splits: programs.flatMap((p) => p.splits) },
   } as ManifestInput;

@@ -165,15 +165,28 @@ function makeResidentRunner(fn: Func, inputs: readonly Literal[], resident: numb
   const view = new DataView(memory.buffer);
   const runner = (schedule: Manifest['schedule'], batched = false) => {
     const flat = flattenSchedule(schedule);
-    const kernels = flat.steps.map((i) => ({ fn: inst.exports[manifest.kernels[i]!.name] as (a: number, b: number) => void, spec: manifest.kernels[i]!, work: manifest.kernels[i]!.work }));
+    const kernels = flat.steps.map((i) => {
+      const spec = manifest.kernels[i]!;
+      const seg = spec.batchSegments;
+      // A segmented kernel runs `work` items at the start of each of `count` segments of `len`.
+      return { fn: inst.exports[spec.name] as (a: number, b: number) => void, spec, work: spec.work, count: seg?.count ?? 1, len: seg ? spec.work / seg.count : 0 };
+    });
     let at: number | undefined;
     return (n?: number) => {
       if (batched && n !== undefined && n !== at) {
-        for (const k of kernels) k.work = workAtBatch(k.spec, n);
+        for (const k of kernels) {
+          const seg = k.spec.batchSegments;
+          k.work = seg ? workAtBatch({ work: k.len, batch: seg.work }, n) : workAtBatch(k.spec, n);
+        }
         view.setInt32(manifest.batch!.slot, n, true);
         at = n;
       }
-      walkSchedule(flat, (s) => { const k = kernels[s]!; if (k.work > 0) k.fn(0, k.work); }, (off, dt) => flagValue(view, off, dt));
+      walkSchedule(flat, (s) => {
+        const k = kernels[s]!;
+        if (k.work <= 0) return;
+        if (k.count === 1 || at === undefined) k.fn(0, k.count === 1 ? k.work : k.spec.work);
+        else for (let g = 0; g < k.count; g++) k.fn(g * k.len, g * k.len + k.work);
+      }, (off, dt) => flagValue(view, off, dt));
     };
   };
   const runMain = runner(manifest.schedule, batch !== undefined);

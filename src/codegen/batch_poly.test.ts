@@ -156,6 +156,10 @@ describe('maxBatch: one artifact for every batch size', () => {
     const scaled = poly.manifest.kernels.filter((k) => k.batch !== undefined).length;
     expect(scaled).toBeGreaterThan(0);
     expect(scaled).toBeLessThan(poly.manifest.kernels.length);
+    // The projection GEMM over [T*B, 4] rows: T segments, each running only its first items at batch n.
+    const seg = poly.manifest.kernels.find((k) => k.note?.startsWith('gemm'))!.batchSegments;
+    expect(seg?.count).toBe(3);
+    expect(poly.explain()).toMatch(/3 segments of \d+: .* per segment/);
     const prog = await loaded(poly.bytes, 1);
     for (const n of [1, 5, 8, 2]) {
       const sp = await load(kiln.compile(f, { inputShapes: [[n, 3, 4]], relaxedSimd: false }).bytes, { threads: 1 });

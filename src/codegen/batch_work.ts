@@ -35,6 +35,8 @@ export interface BatchPlan {
   readonly work: (BatchWork | undefined)[];
   /** Buffer id -> elements per batch item, for batch-carrying buffers. */
   readonly perItem: ReadonlyMap<number, number>;
+  /** Per kernel: kernels writing strided values whose work splits into segments of batch items (KernelSpec.batchSegments). */
+  readonly segments: ({ count: number; work: BatchWork } | undefined)[];
 }
 
 /** The first element of buffer `buf` that work item w stores, per store statement of the kernel. */
@@ -75,19 +77,28 @@ function neededWork(k: Kernel, firsts: readonly ((w: number) => number)[], limit
  * `strided`: batch-carrying values whose batch items are not a prefix of their buffer (passes/batch_poly.ts);
  * a kernel that writes one runs its full work at every batch.
  */
-export function planBatchWork(program: Program, factors: BatchFactors, maxBatch: number, strided: ReadonlySet<Value> = new Set()): BatchPlan {
+export function planBatchWork(program: Program, factors: BatchFactors, maxBatch: number, strided: ReadonlyMap<Value, number> = new Map()): BatchPlan {
   const perItem = new Map<number, number>();
   const full = new Set<number>();
+  /** Strided buffers: how many segments of items they hold (0: unknown, computed in full). */
+  const outer = new Map<number, number>();
   for (const b of program.buffers) {
     if (b.value && (factors.get(b.value) ?? 0) > 0) perItem.set(b.id, numel(b.shape) / maxBatch);
-    if (b.value && strided.has(b.value)) full.add(b.id);
+    if (b.value && strided.has(b.value)) {
+      full.add(b.id);
+      outer.set(b.id, strided.get(b.value)!);
+    }
   }
-  const work = program.kernels.map((k): BatchWork | undefined => {
+  const segments: BatchPlan['segments'] = program.kernels.map(() => undefined);
+  const work = program.kernels.map((k, ki): BatchWork | undefined => {
     const reads = [...readBuffers(k)].filter((id) => perItem.has(id) || full.has(id));
     const writes = writtenBuffers(k);
     // Scratch written from a strided value is laid out like it: strided too.
     if ([...readBuffers(k)].some((id) => full.has(id))) for (const id of writes) if (!program.buffers[id]!.value) full.add(id);
-    if (writes.some((id) => full.has(id))) return undefined;
+    if (writes.some((id) => full.has(id))) {
+      segments[ki] = segmentWork(k, writes, perItem, full, outer, program, maxBatch);
+      return undefined;
+    }
     // A scratch buffer (no IR value: a padded conv input) written from batch-carrying ones carries the batch too.
     if (reads.length > 0) {
       for (const id of writes) {
@@ -135,7 +146,51 @@ export function planBatchWork(program: Program, factors: BatchFactors, maxBatch:
     program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem: s.g.M / maxBatch } } }] };
   });
   const arenaBytes = slotOffset + 64 - program.arenaOffset;
-  return { program: { ...program, arenaBytes, totalBytes: program.arenaOffset + arenaBytes }, slot: slotOffset, slotBuffer: slot, maxBatch, work, perItem };
+  return { program: { ...program, arenaBytes, totalBytes: program.arenaOffset + arenaBytes }, slot: slotOffset, slotBuffer: slot, maxBatch, work, perItem, segments };
+}
+
+/**
+ * A kernel that writes strided values (time-major [T, B, F]: T segments of maxBatch items) whose
+ * work items split evenly into one run of items per segment, each run storing its segment's items
+ * in order: at batch n only the first t(n) items of every segment run (the same t for every
+ * segment, checked on the first, middle and last). Undefined where that does not hold: full work.
+ */
+function segmentWork(k: Kernel, writes: readonly number[], perItem: ReadonlyMap<number, number>, full: ReadonlySet<number>, outer: ReadonlyMap<number, number>, program: Program, maxBatch: number): { count: number; work: BatchWork } | undefined {
+  if (writes.some((id) => perItem.has(id) || !outer.get(id))) return undefined;
+  const count = outer.get(writes[0]!)!;
+  if (count <= 1 || writes.some((id) => outer.get(id) !== count) || k.work % count !== 0) return undefined;
+  const len = k.work / count;
+  let firsts: { per: number; firsts: ((w: number) => number)[] }[];
+  try {
+    firsts = writes.map((id) => ({ per: numel(program.buffers[id]!.shape) / (count * maxBatch), firsts: firstStores(k, id) }));
+  } catch {
+    return undefined;
+  }
+  if (firsts.some((f) => f.firsts.length === 0 || !Number.isInteger(f.per))) return undefined;
+  // Items needed in segment s for batch n: the first i whose stores all start at or past item n of the segment.
+  const needed = (s: number, n: number) => {
+    let t = 0;
+    for (const f of firsts) {
+      const base = s * maxBatch * f.per, limit = base + n * f.per;
+      let lo = 0, hi = len;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (f.firsts.every((g) => g(s * len + mid) >= limit)) hi = mid;
+        else lo = mid + 1;
+      }
+      t = Math.max(t, lo);
+    }
+    return t;
+  };
+  const table: number[] = [];
+  const probes = [...new Set([0, count >> 1, count - 1])];
+  for (let n = 1; n <= maxBatch; n++) {
+    const t = n === maxBatch ? len : needed(0, n);
+    if (n < maxBatch && probes.some((s) => needed(s, n) !== t)) return undefined;
+    table.push(t);
+  }
+  const p = table[0]!;
+  return { count, work: table.every((t, i) => t === p * (i + 1)) ? p : table };
 }
 
 /** Work items of a kernel at batch n (the runtime computes the same from the manifest). */
@@ -149,7 +204,9 @@ export function describeBatchWork(program: Program, plan: BatchPlan): string {
   const lines = [`batch: one program for every batch from 1 to ${plan.maxBatch} (memory planned at ${plan.maxBatch}); work items at batch n:`];
   program.kernels.forEach((k, i) => {
     const w = plan.work[i];
-    const how = w === undefined ? `${k.work} always (does not depend on the batch)`
+    const seg = plan.segments[i];
+    const how = seg ? `${seg.count} segments of ${k.work / seg.count}: ${typeof seg.work === 'number' ? `${seg.work} * n` : `${seg.work[0]} at n = 1 ... ${k.work / seg.count} at n = ${plan.maxBatch}`} per segment (a value with the batch inside)`
+      : w === undefined ? `${k.work} always (does not depend on the batch)`
       : typeof w === 'number' ? `${w} * n`
       : `${w[0]} at n = 1 ... ${k.work} at n = ${plan.maxBatch} (blocks of rows)`;
     lines.push(`  ${k.name}: ${how}`);

@@ -36,9 +36,11 @@ export interface BatchAnalysis {
   /**
    * Batch-carrying values whose batch axis has larger dims before it (a recurrent layer's
    * time-major [T, B, F]): batch items are not a prefix of the buffer, so kernels that write them
-   * run their full work at every batch (rows past the run's batch are computed and never read).
+   * run their full work at every batch (rows past the run's batch are computed and never read),
+   * or per segment (codegen/batch_work.ts). The number: how many blocks of items precede each
+   * other in memory (outer dims times the outer factor; 0 for a value the same for every item).
    */
-  readonly strided: ReadonlySet<Value>;
+  readonly strided: ReadonlyMap<Value, number>;
 }
 
 /**
@@ -68,7 +70,7 @@ export function analyzeBatch(fa: Func, fb: Func, maxBatch: number, otherBatch: n
   }
   const carries = new Map<Value, Carry>();
   const factors = new Map<Value, number>();
-  const strided = new Set<Value>();
+  const strided = new Map<Value, number>();
   const index = new Map<Value, number>();
   const all = [...fa.params, ...fa.body];
   const allB = [...fb.params, ...fb.body];
@@ -100,7 +102,7 @@ export function analyzeBatch(fa: Func, fb: Func, maxBatch: number, otherBatch: n
       // Batch items form a prefix of the buffer when nothing comes before the batch in memory (a
       // value the same for every item, oa 0, may be read in any layout: computed in full).
       if (prod(sa.slice(0, carry.axis)) * oa === 1) factors.set(a, carry.k);
-      else strided.add(a);
+      else strided.set(a, prod(sa.slice(0, carry.axis)) * oa);
     }
   });
   fa.results.forEach((r, i) => {

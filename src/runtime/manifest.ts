@@ -148,6 +148,13 @@ export interface KernelSpec {
    * `batch[n - 1]` (an array of manifest.batch.max counts). Absent: always `work`.
    */
   batch?: number | number[];
+  /**
+   * Batch-polymorphic artifacts, a kernel that writes a value whose batch items are not a prefix
+   * (time-major [T, B, F]): its work is `count` equal segments (one per outer index), and at
+   * batch n only the first `work` (as `batch` reads: work * n, or work[n - 1]) items of each
+   * segment need to run. A host may ignore it and run all `work` items (correct, slower).
+   */
+  batchSegments?: { count: number; work: number | number[] };
 }
 
 export interface MemorySpec {
