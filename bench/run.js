@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick');
 const rounds = option('rounds', quick ? '1' : '5');
 const budget = option('budget', quick ? '200' : '300');
-const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,batch_poly,data,cold_start,int8,size').split(',');
+const only = option('only', 'models,import,compile_time,memory,training,transformer,lstm,sampler,resident_weights,batch_poly,data,cold_start,int8,weights_compression,size').split(',');
 
 const benches = [
   { name: 'models', args: ['--rounds', rounds, '--budget', budget] },
@@ -46,6 +46,7 @@ const benches = [
   { name: 'cold_start', args: ['--samples', quick ? '3' : '7'] },
   { name: 'kernels', args: ['--rounds', quick ? '4' : '12'] },
   { name: 'int8', args: ['--rounds', quick ? '2' : '8'] },
+  { name: 'weights_compression', args: ['--samples', quick ? '3' : '7', '--runs', quick ? '5' : '10'] },
 ].filter((b) => only.includes(b.name));
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -100,6 +101,7 @@ section('Data pipelines: fit from a kiln.data Dataset', 'data.md');
 section('Cold start (load to first result)', 'cold_start.md');
 section('GEMM micro-kernels: relaxed vs plain per shape', 'kernels.md');
 section('int8 GEMM micro-kernels vs f32 (issue 10)', 'int8.md');
+section('Weight-only compression: size, load and run vs f32 (issue 10)', 'weights_compression.md');
 
 if (only.includes('size')) {
   console.log('\n=== runtime size ===');
