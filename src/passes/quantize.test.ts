@@ -11,7 +11,7 @@ import { multiplyByQuantizedMultiplier, quantizeScalar } from '../ir/ops/quant.j
 import { optimize } from './pipeline.js';
 import { activationParams, describeQuantization, findSites, quantizeFunc, quantizeMultiplier, quantizeWeights } from './quantize.js';
 import { calibrate, quantizeCalibrated } from './quantize_calibration.js';
-import { argmaxRows, cosine, images, mobilenetStyle, rows } from './quantize_testkit.js';
+import { argmaxRows, cosine, images, mixtures, mobilenetStyle, rows } from './quantize_testkit.js';
 
 describe('quantization parameters', () => {
   it('activation ranges always include 0; zero point maps 0 exactly', () => {
@@ -130,7 +130,7 @@ describe('quantize pass on IR', () => {
     const fn = optimize(toFunc(m, { inputShapes: [[4, 16, 16, 3]] }));
     const { sites } = findSites(fn);
     expect(sites.map((s) => `${s.kind}+${s.activation}`)).toEqual(['conv+relu6', 'depthwise+relu6', 'conv+relu6', 'depthwise+relu6', 'conv+none', 'conv+relu', 'dense+none']);
-    const data = images(8, 16, 3, 11);
+    const data = mixtures(8, 5, 16, 3);
     const q = fn.clone();
     const report = quantizeCalibrated(q, fn, [[rows(data, 0, 4)]], { method: 'minmax' });
     verify(q);

@@ -63,24 +63,87 @@ export function mobilenetStyle(size = 32, classes = 10, seed = 1): Model {
   h = layers.add({}).apply([b1, h]) as KerasTensor;
   h = layers.maxPooling2d({ poolSize: 2 }).apply(h);
   h = layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(), biasInitializer: initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed * 100 + i++ }) }).apply(h);
-  h = layers.globalAveragePooling2d({}).apply(h);
-  const out = layers.dense({ units: classes, activation: 'softmax', kernelInitializer: initializers.glorotUniform({ seed: seed * 100 + i++ }), biasInitializer: initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed * 100 + i++ }) }).apply(h);
+  const feats = layers.globalAveragePooling2d({}).apply(h) as KerasTensor;
+  const head = layers.dense({ units: classes, activation: 'softmax' });
+  const out = head.apply(feats);
   const m = model({ inputs: x, outputs: out as never });
   randomizeBatchNorms(m, seed);
+  // A sensibly initialised head, as training on separable data would leave it: a nearest-class-mean
+  // classifier over the pooled features of `classes` prototype images (diagonal LDA: features
+  // centred on the prototypes' mean and scaled by their spread). Inputs mixing two prototypes
+  // (mixtures below) then come with margins from clear to ambiguous.
+  const protos = prototypes(classes, size, seed);
+  const f = model({ inputs: x, outputs: feats }).predict(Tensor.concrete(protos)) as Tensor;
+  const fd = f.dataSync(), k = f.shape[1]!;
+  const mean = new Float64Array(k), v = new Float64Array(k);
+  for (let r = 0; r < classes; r++) for (let j = 0; j < k; j++) mean[j] += fd[r * k + j]! / classes;
+  for (let r = 0; r < classes; r++) for (let j = 0; j < k; j++) v[j] += (fd[r * k + j]! - mean[j]!) ** 2 / classes;
+  // Only the features that vary most across prototypes carry the decision (as weight decay leaves
+  // a trained head): w = (F_c - mean) / sd on the top half of features by sd, 0 elsewhere;
+  // logit_c = w_c . (f - mean) - |w_c|^2 sd / 2, a nearest-centre rule in those standardized features.
+  const sds = Array.from(v, (x) => Math.sqrt(x));
+  const cut = [...sds].sort((p, q) => q - p)[Math.floor(k / 2) - 1]!;
+  const w = new Float32Array(k * classes), b = new Float32Array(classes);
+  const temperature = 8 / k;
+  for (let c = 0; c < classes; c++) {
+    let bc = 0;
+    for (let j = 0; j < k; j++) {
+      if (sds[j]! < cut || sds[j]! === 0) continue;
+      const d = (fd[c * k + j]! - mean[j]!) / sds[j]!; // standardized centre
+      w[j * classes + c] = temperature * d / sds[j]!;
+      bc += temperature * (-mean[j]! * d / sds[j]! - 0.5 * d * d);
+    }
+    b[c] = bc;
+  }
+  head.setWeights([Tensor.concrete(literal([k, classes], 'f32', w)), Tensor.concrete(literal([classes], 'f32', b))]);
   return m;
 }
 
-/** `n` images in [0, 1) of shape [n, size, size, c] as a literal, with smooth structure (not pure noise). */
+/**
+ * `n` images in [0, 1) of shape [n, size, size, c] as a literal: per image a random mix of
+ * oriented gratings of random frequency, a base color, a color cast, contrast and noise (structure, not pure noise).
+ */
 export function images(n: number, size: number, c: number, seed: number): Literal {
   const noise = uniform(n * size * size * c, seed, 0, 1);
-  const phase = uniform(n * 4, seed + 1, 0, 6.28);
+  const p = uniform(n * 16, seed + 1, 0, 1);
   const data = new Float32Array(n * size * size * c);
-  for (let b = 0; b < n; b++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let k = 0; k < c; k++) {
-    const i = ((b * size + y) * size + x) * c + k;
-    const wave = 0.5 + 0.25 * Math.sin(x * 0.4 + phase[b * 4 + k % 4]!) * Math.cos(y * 0.3 + phase[b * 4 + 3]!);
-    data[i] = Math.min(0.999, Math.max(0, 0.7 * wave + 0.3 * noise[i]!));
+  for (let b = 0; b < n; b++) {
+    const q = (j: number) => p[b * 16 + j]!;
+    const f1 = 0.1 + 1.2 * q(0), f2 = 0.1 + 1.2 * q(1), a1 = 6.28 * q(2), a2 = 6.28 * q(3), contrast = 0.1 + 0.4 * q(4), amt = 0.05 + 0.3 * q(5);
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+      const g1 = Math.sin(f1 * (x * Math.cos(a1) + y * Math.sin(a1)) + 6.28 * q(6));
+      const g2 = Math.sin(f2 * (x * Math.cos(a2) + y * Math.sin(a2)) + 6.28 * q(7));
+      for (let k = 0; k < c; k++) {
+        const i = ((b * size + y) * size + x) * c + k;
+        const cast = q(8 + (k % 4));
+        const v = 0.2 + 0.6 * q(12 + (k % 4)) + contrast * (cast * g1 + (1 - cast) * g2) + amt * (noise[i]! - 0.5);
+        data[i] = Math.min(0.999, Math.max(0, v));
+      }
+    }
   }
   return literal([n, size, size, c], 'f32', data);
+}
+
+/** `classes` prototype images (the head's class centres). */
+export function prototypes(classes: number, size: number, seed: number): Literal {
+  return images(classes, size, 3, seed * 31 + 3);
+}
+
+/**
+ * `n` inputs mixing two different prototypes, a*P_i + (1-a)*P_j + noise, a uniform in
+ * [minWeight, 1]: with the default 0.6 each input is mostly one prototype (up to 40% of another
+ * mixed in); 0 makes half of them ambiguous mixtures (a near 0.5).
+ */
+export function mixtures(n: number, classes: number, size: number, seed: number, minWeight = 0.6): Literal {
+  const protos = prototypes(classes, size, seed);
+  const per = size * size * 3;
+  const r = uniform(n * 3, seed * 7 + 1, 0, 1), noise = uniform(n * per, seed * 7 + 2, -0.05, 0.05);
+  const data = new Float32Array(n * per);
+  for (let s = 0; s < n; s++) {
+    const i = Math.floor(r[s * 3]! * classes), j = (i + 1 + Math.floor(r[s * 3 + 1]! * (classes - 1))) % classes, a = minWeight + (1 - minWeight) * r[s * 3 + 2]!;
+    for (let e = 0; e < per; e++) data[s * per + e] = Math.min(0.999, Math.max(0, a * protos.data[i * per + e]! + (1 - a) * protos.data[j * per + e]! + noise[s * per + e]!));
+  }
+  return literal([n, size, size, 3], 'f32', data);
 }
 
 /** Rows [from, to) of a batch-major literal. */
