@@ -142,6 +142,15 @@ export function planBatchWork(program: Program, factors: BatchFactors, maxBatch:
   // GEMMs over batch rows compute only the live rows of a partial row block (batch 1: one row, not GEMM_MR).
   program.kernels.forEach((k, i) => {
     const s = k.body[0];
+    const seg = segments[i];
+    if (seg && k.body.length === 1 && s?.k === 'gemm' && !s.g.a.transA && (s.g.nSplit ?? 1) === 1) {
+      // Per segment of a time-major GEMM (its rows hold the batch once per segment): live rows counted within the segment.
+      const rows = s.g.M / seg.count;
+      if (Number.isInteger(rows) && rows % GEMM_MR === 0 && rows % maxBatch === 0) {
+        program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem: rows / maxBatch, segmentRows: rows } } }] };
+      }
+      return;
+    }
     if (work[i] === undefined || k.body.length !== 1 || s?.k !== 'gemm' || s.g.a.transA || !perItem.has(s.g.out) || s.g.M % maxBatch !== 0) return;
     program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem: s.g.M / maxBatch } } }] };
   });

@@ -89,9 +89,10 @@ export interface Gemm {
   readonly nSplit?: number;
   /**
    * Batch-polymorphic programs: only the first rowsPerItem * (the i32 in buffer `slot`, the run's
-   * batch size) rows are computed; a partial last row block computes only its live rows.
+   * batch size) rows are computed; a partial last row block computes only its live rows. With
+   * segmentRows (a time-major GEMM, codegen/batch_work.ts), rows count from each segment's start.
    */
-  readonly live?: { readonly slot: number; readonly rowsPerItem: number };
+  readonly live?: { readonly slot: number; readonly rowsPerItem: number; readonly segmentRows?: number };
 }
 
 /**

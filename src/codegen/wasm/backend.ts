@@ -80,7 +80,7 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
             // the fused multiply-add latency; separate mul + add measured faster there.
             relaxed: opts.relaxed && g.M >= GEMM_MR, mr: GEMM_MR, nr: GEMM_NR,
             epilogue: { custom: gemmEpilogue(g.epilogue, outAt, env.addr, mathUsed, c0 * 4) },
-            ...(g.live ? { liveRows: { addr: env.addr(g.live.slot), perItem: g.live.rowsPerItem } } : {}),
+            ...(g.live ? { liveRows: { addr: env.addr(g.live.slot), perItem: g.live.rowsPerItem, ...(g.live.segmentRows ? { segmentRows: g.live.segmentRows } : {}) } } : {}),
           });
         }
         if (split > 1) emitSplitDispatcher(mod, k.name, subs, split);

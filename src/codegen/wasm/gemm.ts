@@ -96,7 +96,7 @@ export interface GemmSpec {
    * Rows computed at run time: perItem times the i32 at byte address `addr` (a batch size), at
    * most M; a partial last row block runs a micro-kernel for just its live rows.
    */
-  liveRows?: { addr: number; perItem: number };
+  liveRows?: { addr: number; perItem: number; segmentRows?: number };
 }
 
 export interface GemmKernel {
@@ -273,7 +273,9 @@ export function emitGemm(mod: Module, spec: GemmSpec): GemmKernel {
   const live = spec.liveRows;
   if (live) {
     // rem = live rows from this block on: a full block, or a micro-kernel for 1..mr-1 rows.
-    const rem = mod.i32.sub(get(LIVE), mod.i32.mul(get(RB), c(mr)));
+    // With segments (time-major rows: every segmentRows rows hold the batch again), rows count within the segment.
+    const first = mod.i32.mul(get(RB), c(mr));
+    const rem = mod.i32.sub(get(LIVE), live.segmentRows ? mod.i32.rem_u(first, c(live.segmentRows)) : first);
     perBlock = mod.nop();
     for (let r = 1; r < mr; r++) perBlock = mod.if(mod.i32.eq(rem, c(r)), rowBlock(r, `ml${r}`), perBlock);
     perBlock = mod.if(mod.i32.ge_s(rem, c(mr)), rowBlock(mr, 'm'), perBlock);
