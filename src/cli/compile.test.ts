@@ -120,7 +120,7 @@ describe('kiln compile', () => {
     ['an extra argument', ['cnn.txt', 'more.txt', '-o', 'x.kiln'], /unexpected argument 'more.txt'/],
     ['a misspelt flag', ['cnn.txt', '-o', 'x.kiln', '--inputshape', '2,8,8,3'], /unknown flag '--inputshape' for 'kiln compile'; did you mean '--input-shape'\?/],
     ['a flag of another command', ['cnn.txt', '-o', 'x.kiln', '--json'], /unknown flag '--json' for 'kiln compile'/],
-    ['a bad --quantize mode', ['cnn.txt', '-o', 'x.kiln', '--quantize', 'int8-weight'], /--quantize 'int8-weight' is not one of int8-weights, float16-weights, none \(did you mean 'int8-weights'\?\)/],
+    ['a bad --quantize mode', ['cnn.txt', '-o', 'x.kiln', '--quantize', 'int8-weight'], /--quantize 'int8-weight' is not one of int8, int8-weights, float16-weights, none \(did you mean 'int8-weights'\?\)/],
     ['-o twice', ['cnn.txt', '-o', 'a.kiln', '--output', 'b.kiln'], /is given twice \(as '-o' and '--output'\); give it once/],
     ['a flag without its value', ['cnn.txt', '-o'], /'-o' needs a value: -o <out.kiln>/],
     ['a value for a switch', ['cnn.txt', '-o', 'x.kiln', '--explain=yes'], /'--explain' takes no value/],

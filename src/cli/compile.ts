@@ -15,9 +15,26 @@ import { kindName, loadModelSource, type LoadedModel } from './model_source.js';
 import { KilnError } from '../ir/types.js';
 import { MAX_BATCH, QUANTIZE_MODES } from '../compile_options.js';
 import { readArtifact } from '../runtime/artifact.js';
+import { literal, type Literal } from '../ir/literal.js';
+import { readNpy } from './npy.js';
 
-/** The weight-only --quantize modes (codegen/weights_encode.ts). */
-const WEIGHT_MODES = QUANTIZE_MODES.filter((m) => m !== 'int8') as Exclude<(typeof QUANTIZE_MODES)[number], 'int8'>[];
+/**
+ * --calibration data.npy: samples along the first axis, cut into batches of the compiled batch
+ * (`shape`, the first input's); a last partial batch is left out.
+ */
+async function calibrationFrom(ctx: CliContext, file: string, inputs: number, shape: readonly number[]): Promise<Literal[]> {
+  if (inputs !== 1) throw new UsageError(`--calibration takes one .npy file, for one-input models; this model has ${inputs} inputs`, 'compile');
+  const npy = readNpy(await readBytes(ctx, file, 'calibration data'), file);
+  const sample = shape.slice(1), b = shape[0] ?? 1;
+  const per = sample.reduce((x, y) => x * y, 1);
+  if (npy.dtype !== 'f32') throw new CommandError(`--calibration ${file}: dtype ${npy.dtype}, expected float32 samples`);
+  if (npy.shape.length !== sample.length + 1 || npy.shape.slice(1).some((d, i) => d !== sample[i])) {
+    throw new CommandError(`--calibration ${file}: shape [${npy.shape.join(',')}], expected [N,${sample.join(',')}] (samples of the input shape [${shape.join(',')}] without its batch)`);
+  }
+  const n = Math.floor(npy.shape[0]! / b);
+  if (n === 0) throw new CommandError(`--calibration ${file}: ${npy.shape[0]} samples, fewer than one batch of ${b}`);
+  return Array.from({ length: n }, (_, i) => literal([b, ...sample], 'f32', (npy.data as Float32Array).subarray(i * b * per, (i + 1) * b * per)));
+}
 
 export const spec: CommandSpec = {
   name: 'compile',
@@ -34,7 +51,9 @@ export const spec: CommandSpec = {
     { name: 'layers', kind: 'list', arg: '<module.mjs>', help: "LayersModels: a JS module registering custom layers (its default export is called with the kiln API)" },
     { name: 'explain', kind: 'boolean', help: 'also print the fusion plan: each kernel and why ops fused or not' },
     { name: 'max-batch', kind: 'value', arg: '<n>', help: 'LayersModels, WebAssembly: one artifact that runs any batch from 1 to n (the unknown leading dim)' },
-    { name: 'quantize', kind: 'value', arg: `<${WEIGHT_MODES.join('|')}>`, help: 'store the weights compressed, decoded at load, compute f32: int8-weights (int8 blocks, ~27% of f32) or float16-weights (~50%); none: f32 even for a model imported with uint8/float16 weights (by default those keep their storage)' },
+    { name: 'quantize', kind: 'value', arg: `<${QUANTIZE_MODES.join('|')}>`, help: 'int8: integer inference of dense/conv layers (needs --calibration; docs/quantization.md); int8-weights (int8 blocks, ~27% of f32) or float16-weights (~50%): weights stored compressed, decoded at load, compute f32; none: f32 even for a model imported with uint8/float16 weights (by default those keep their storage)' },
+    { name: 'calibration', kind: 'value', arg: '<data.npy>', help: '--quantize int8: representative inputs, samples along the first axis (float32, the input shape without the batch), fed in batches of the compiled batch size' },
+    { name: 'calibration-method', kind: 'value', arg: '<minmax|percentile|mse>', help: '--quantize int8: how activation ranges are chosen (default minmax)' },
   ],
   details: [
     'examples:',
@@ -45,6 +64,7 @@ export const spec: CommandSpec = {
     '  kiln compile gans/model.json -o gans.kiln --layers ./custom_layers.mjs --input-shape 1,32,32,3',
     '  kiln compile mnist/model.json -o mnist.kiln --max-batch 64  (runs batches of 1 to 64)',
     '  kiln compile mobilenet/model.json -o small.kiln --quantize int8-weights  (weights ~27% of f32, decoded at load)',
+    '  kiln compile cnn/model.json -o cnn8.kiln --quantize int8 --calibration samples.npy  (int8 kernels)',
   ].join('\n'),
 };
 
@@ -127,7 +147,11 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const shapes = shapeFlags.length ? shapeFlags.map(parseShape) : undefined;
   const maxBatch = intFlag(args, 'max-batch', 1, MAX_BATCH, 'compile');
   if (maxBatch !== undefined && target !== 'wasm') throw new UsageError(`--max-batch applies to --target wasm (the target is ${target}; the CUDA executor runs one batch size per artifact)`, 'compile');
-  const quantize = choiceFlag(args, 'quantize', WEIGHT_MODES, 'compile');
+  const quantize = choiceFlag(args, 'quantize', QUANTIZE_MODES, 'compile');
+  const calibrationFile = flagValue(args, 'calibration');
+  const method = choiceFlag(args, 'calibration-method', ['minmax', 'percentile', 'mse'] as const, 'compile');
+  if (quantize === 'int8' && calibrationFile === undefined) throw new UsageError('--quantize int8 needs --calibration <data.npy> (representative inputs, samples along the first axis)', 'compile');
+  if (quantize !== 'int8' && (calibrationFile !== undefined || method !== undefined)) throw new UsageError(`--${calibrationFile !== undefined ? 'calibration' : 'calibration-method'} applies to --quantize int8${quantize ? ` (the mode is ${quantize})` : ''}`, 'compile');
 
   const t0 = performance.now();
   const progress = (stage: string, ms: number, note = ''): void => {
@@ -155,6 +179,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   }
 
   const { compile } = await import('../compile.js');
+  const calibration = calibrationFile === undefined ? undefined : await calibrationFrom(ctx, calibrationFile, model.inputs.length, inputShapes?.[0] ?? model.inputs[0]?.shape.map((d) => d ?? 1) ?? []);
   let artifact;
   try {
     artifact = compile(model.target, {
@@ -163,7 +188,7 @@ export async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
       ...(threads !== undefined ? { threads } : {}),
       ...(inputShapes ? { inputShapes } : {}),
       ...(maxBatch !== undefined ? { maxBatch } : {}),
-      ...(quantize !== undefined ? { quantize: { mode: quantize } } : {}),
+      ...(quantize === 'int8' ? { quantize: { mode: 'int8' as const, calibration: calibration!, ...(method ? { method } : {}) } } : quantize !== undefined ? { quantize: { mode: quantize } } : {}),
       onStage: (stage, ms) => progress(stage, ms),
     });
   } catch (e) {
