@@ -74,7 +74,7 @@ export class PredictPrograms {
   run(xs: Tensor[]): Tensor[] {
     const key = signature(xs);
     const exec = batchedExecutor();
-    if (!exec || !this.openBatch || xs.some((x) => x.rank === 0)) return this.runFixed(xs);
+    if (!exec || !this.openBatch || xs.some((x) => x.rank === 0 || x.shape[0] === 0)) return this.runFixed(xs);
     if (this.refused.has(key)) return this.runFixed(xs, this.refused.get(key));
     const n = xs[0]!.shape[0]!;
     let p = this.poly.get(key);
