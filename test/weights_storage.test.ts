@@ -152,7 +152,7 @@ describe('imported models keep their weight storage', () => {
     parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
     const artifacts: tf.io.ModelArtifacts = { ...saved!, weightSpecs: qspecs, weightData: data.buffer };
     const want = tf.io.decodeWeights(data.buffer, qspecs);
-    const model = await kiln.loadLayersModel({ load: async () => artifacts });
+    const model = await kiln.loadLayersModel({ load: async () => artifacts } as unknown as Parameters<typeof kiln.loadLayersModel>[0]);
     const kept = kiln.compile(model, { inputShapes: [[2, 300]] });
     const f32 = kiln.compile(model, { inputShapes: [[2, 300]], quantize: { mode: 'none' } });
     expect(readArtifact(kept.bytes).sections['weights']!.length).toBeLessThan(data.length);
