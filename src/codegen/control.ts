@@ -26,6 +26,7 @@ import type { FusionPlan } from '../passes/fusion_plan.js';
 import type { Expr, Kernel, ScalarType, Stmt } from './kernel_ir.js';
 import { sadd, sdiv, smod, smul, ssub, svar, sconst, type Sym } from './symbolic.js';
 import { canWriteOver, readBuffers, renameBuffer, writtenBuffers } from './kernel_buffers.js';
+import { lowerLoopBody } from './packed_operands.js';
 
 /** A schedule entry while the program is built: kernel indices, loops and branches with flag buffers. */
 export type ProgramStep =
@@ -196,13 +197,17 @@ export function lowerControl(node: Value, getResults: readonly Value[], plans: r
     operands.forEach((o, i) => steps.push(h.kernel(copyKernel(`${name}_init${i}`, o, out[i]!, 'while: initial carried value'))));
     const [condFn, bodyFn] = node.regions as [Func, Func];
     condFn.params.forEach((p, i) => h.bind(p, out[i]!));
+    const headStart = h.kernels.length;
     const head = h.region(condFn, plans[0]!);
     const flag = h.bufOf(condFn.results[0]!).id;
     bodyFn.params.forEach((p, i) => h.bind(p, out[i]!));
     const bodyStart = h.kernels.length;
-    const body = h.region(bodyFn, plans[1]!);
+    const lowered = lowerLoopBody(passedThrough(bodyFn, bodyFn.params.length), () => h.region(bodyFn, plans[1]!));
+    const body = lowered.result;
     body.push(...writeBack(h, name, writeInPlace(h, bodyStart, body, bodyFn.results.map((r) => h.bufOf(r)), out), out));
     const max = attr.int(node.attrs, 'max_iterations');
+    // Hoisted packs go before the head's kernels (the loop's first), in index and schedule order.
+    steps.push(...hoistBefore(h, headStart, lowered.hoisted, [head, body]));
     steps.push({ loop: { ...(max >= 0 ? { count: max } : {}), head, flag, body, note: label } });
     return steps;
   }
@@ -227,11 +232,36 @@ export function lowerControl(node: Value, getResults: readonly Value[], plans: r
     h.bind(p, slice);
     body.push(h.kernel(sliceKernel(`${name}_x${i - nc}`, xs[i - nc]!, slice, axis, length, counter, reverse)));
   });
-  body.push(...h.region(bodyFn, plans[0]!));
+  const lowered = lowerLoopBody(passedThrough(bodyFn, nc), () => h.region(bodyFn, plans[0]!));
+  body.push(...lowered.result);
   const results = bodyFn.results.map((r) => h.bufOf(r));
   results.slice(nc).forEach((y, j) => body.push(h.kernel(stackKernel(`${name}_y${j}`, y, stacked[j]!, axis, length, counter, reverse))));
   body.push(...writeBack(h, name, writeInPlace(h, bodyStart, body, results.slice(0, nc), carried), carried));
   body.push(h.kernel(counterKernel(`${name}_t`, counter, true)));
+  steps.push(...hoistBefore(h, bodyStart, lowered.hoisted, [body]));
   steps.push({ loop: { count: length, head: [], body, note: `${label}, ${length} steps${reverse ? ', reversed' : ''}` } });
   return steps;
+}
+
+/** The first `n` parameters of a loop body that it returns unchanged (loop-invariant carried values). */
+function passedThrough(body: Func, n: number): Set<Value> {
+  return new Set(body.params.filter((p, i) => i < n && body.results[i] === p));
+}
+
+/**
+ * Kernels hoisted out of a loop (packs of loop-invariant operands, packed_operands.ts) become
+ * kernels `at`.. (the loop's first index), so kernel indices stay in schedule order for liveness:
+ * the loop's kernels from `at` on, referenced by `lists`, shift up. Returns the hoisted indices.
+ */
+function hoistBefore(h: ControlHost, at: number, hoisted: readonly Kernel[], lists: ProgramStep[][]): number[] {
+  if (hoisted.length === 0) return [];
+  const n = hoisted.length;
+  h.kernels.splice(at, 0, ...hoisted);
+  const shift = (ss: readonly ProgramStep[]): ProgramStep[] => ss.map((s): ProgramStep => {
+    if (typeof s === 'number') return s >= at ? s + n : s;
+    if ('loop' in s) return { loop: { ...s.loop, head: shift(s.loop.head), body: shift(s.loop.body) } };
+    return { branch: { ...s.branch, then: shift(s.branch.then), else: shift(s.branch.else) } };
+  });
+  for (const list of lists) list.splice(0, list.length, ...shift(list));
+  return hoisted.map((_, i) => at + i);
 }

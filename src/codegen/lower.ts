@@ -17,7 +17,7 @@ import {
 import { packPanels, type PanelView } from './wasm/pack.js';
 import { lowerConvI8, lowerDotI8, quantExpr } from './lower_i8.js';
 import { lowerPieces } from './lower_pieces.js';
-import { packedBefore, rememberPacked, withPackRollback } from './packed_operands.js';
+import { hoistedPackSink, packedBefore, rememberPacked, withPackRollback } from './packed_operands.js';
 
 export class LoweringError extends Error {
   override name = 'LoweringError';
@@ -871,7 +871,7 @@ function packOperandOnce(g: LowerGroup, ctx: LowerContext, rhs: Value, view: Pan
   pk.bufs.set(buf, { id: buf, dtype: rhs.dtype, elems: total });
   const pack = kernel(pk, `${g.name}_pack`, panels * K, [{ k: 'for', v: 'i', n: GEMM_NR, body: [{ k: 'store', buf, at: dst, val }], vector: vectorFriendly([val], [dst], 'i') ? 4 : undefined }], persistent === undefined ? 'pack rhs' : 'repack state');
   if (persistent !== undefined) ctx.refreshKernel!(pack);
-  else kernels.push(pack);
+  else (hoistedPackSink(rhs, g.values) ?? ((k: Kernel) => kernels.push(k)))(pack);
   return buf;
 }
 

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { Value } from '../ir/function.js';
 import { parseFunc } from '../ir/parse.js';
 import { randomInputs } from '../ir/random.js';
 import { compile } from '../compile.js';
 import { compareCompiled } from './wasm/test_util.js';
+import { Builder } from '../ir/builder.js';
+import { literal } from '../ir/literal.js';
+import { tensorType } from '../ir/types.js';
+import type { ScheduleEntry } from '../runtime/manifest.js';
 import '../ir/ops/index.js';
 
 // A runtime GEMM operand read by several GEMMs (an unrolled recurrence's weight: h·W every step
@@ -45,5 +50,30 @@ describe('GEMM operands packed once', () => {
     const art = compile(fn);
     expect(art.program.kernels.filter((k) => k.note === 'pack rhs')).toHaveLength(3);
     expect(await compareCompiled(fn, randomInputs(fn, 4), { load: { threads: 1 } })).toBeUndefined();
+  });
+
+  it('in a compiled scan, a weight the body passes through unchanged is packed once before the loop, not every step', async () => {
+    // h_t = tanh(x_t W + h_{t-1} U), W and U carried unchanged (captured weights), as a scanned RNN.
+    const T = 7, B = 3, I = 5, H = 12;
+    const f32 = (...s: number[]) => tensorType(s, 'f32');
+    const rb = new Builder('cell');
+    const [h, w, u, xt] = [f32(B, H), f32(I, H), f32(H, H), f32(B, I)].map((t, i) => rb.param(t, `p${i}`)) as [Value, Value, Value, Value];
+    const dot = (a: Value, m: Value) => rb.op('dot_general', [a, m], { lhs_batch: [], rhs_batch: [], lhs_contract: [1], rhs_contract: [0] });
+    const nh = rb.op('tanh', [rb.op('add', [dot(xt, w), dot(h, u)])]);
+    const body = rb.build([nh, w, u, nh]);
+    const b = new Builder('rnn');
+    const ps = [b.param(f32(B, H), 'h0'), b.param(f32(I, H), 'w'), b.param(f32(H, H), 'u'), b.param(f32(T, B, I), 'x')];
+    const sc = b.op('scan', ps, { carries: 3, length: T }, [body]);
+    const fn = b.build([b.op('get_result', [sc], { index: 0 }), b.op('get_result', [sc], { index: 3 })], ['h', 'hs']);
+    const art = compile(fn);
+    const notes = art.manifest.kernels.map((k) => k.note ?? k.name);
+    const inLoop = (es: readonly ScheduleEntry[], loop: boolean): string[] => es.flatMap((e) =>
+      typeof e === 'number' ? (loop ? [notes[e]!] : []) : 'loop' in e ? inLoop([...(e.loop.head ?? []), ...e.loop.body], true) : []);
+    const outside = (es: readonly ScheduleEntry[]): string[] => es.flatMap((e) => (typeof e === 'number' ? [notes[e]!] : []));
+    expect(inLoop(art.manifest.schedule, false).filter((n) => n === 'pack rhs')).toEqual([]);
+    expect(outside(art.manifest.schedule).filter((n) => n === 'pack rhs')).toHaveLength(2);
+    expect(inLoop(art.manifest.schedule, false).filter((n) => n.startsWith('gemm'))).toHaveLength(2);
+    const inputs = [literal([B, H], 'f32', Array.from({ length: B * H }, (_, i) => Math.cos(i) * 0.2)), ...randomInputs(fn, 6).slice(1)];
+    for (const threads of [1, 2]) expect(await compareCompiled(fn, inputs, { load: { threads } })).toBeUndefined();
   });
 });

@@ -7,11 +7,49 @@
  * panel view. The first GEMM's pack kernel is scheduled before it, and the packed buffer's
  * liveness runs to the last GEMM that reads it (the memory planner sees the reads).
  *
+ * Inside a loop body (a compiled scan or while), an operand that is loop-invariant (a carried
+ * value the body passes through unchanged: a captured weight) is packed by a kernel that runs once
+ * before the loop: control.ts lowers the body inside `lowerLoopBody` and schedules the hoisted
+ * pack kernels ahead of the loop.
+ *
  * A group whose lowering fails after packing (LoweringError, then split into single ops) drops its
  * kernels, pack kernel included: `withPackRollback` forgets what that group registered.
  */
 import type { Value } from '../ir/function.js';
+import type { Kernel } from './kernel_ir.js';
 import type { PanelView } from './wasm/pack.js';
+
+interface LoopFrame {
+  readonly invariant: ReadonlySet<Value>;
+  readonly hoisted: Kernel[];
+}
+
+/** The loop bodies being lowered, innermost last. */
+const loops: LoopFrame[] = [];
+
+/**
+ * Lower a loop body with `invariant` (its parameters that hold the same value in every iteration):
+ * returns what `lower` returned and the pack kernels hoisted out of the body, to run before the loop.
+ */
+export function lowerLoopBody<T>(invariant: ReadonlySet<Value>, lower: () => T): { result: T; hoisted: Kernel[] } {
+  const frame: LoopFrame = { invariant, hoisted: [] };
+  loops.push(frame);
+  try {
+    return { result: lower(), hoisted: frame.hoisted };
+  } finally {
+    loops.pop();
+  }
+}
+
+/**
+ * Where the kernel packing `v` goes when `v` is invariant in the innermost loop being lowered (and
+ * not computed by the group itself): that loop's hoisted kernels. Undefined: with the GEMM.
+ */
+export function hoistedPackSink(v: Value, groupValues: readonly Value[]): ((k: Kernel) => void) | undefined {
+  const frame = loops[loops.length - 1];
+  if (!frame || !frame.invariant.has(v) || groupValues.includes(v)) return undefined;
+  return (k) => { frame.hoisted.push(k); };
+}
 
 interface Scope {
   readonly packs: Map<Value, Map<string, number>>;
@@ -48,12 +86,15 @@ export function rememberPacked(ctx: object, v: Value, view: PanelView, buf: numb
 export function withPackRollback<T>(ctx: object, lower: () => T): T {
   const s = scopeOf(ctx);
   const mark = s.pending.length;
+  const frame = loops[loops.length - 1];
+  const hoistedMark = frame?.hoisted.length ?? 0;
   try {
     const out = lower();
     s.pending.length = mark;
     return out;
   } catch (e) {
     for (const [v, key] of s.pending.splice(mark)) s.packs.get(v)?.delete(key);
+    if (frame) frame.hoisted.length = hoistedMark;
     throw e;
   }
 }
