@@ -144,6 +144,25 @@ describe('maxBatch: one artifact for every batch size', () => {
     expect(Array.from(p2.runSync({ [a]: Float32Array.of(1, 2), [b]: Float32Array.of(10, 20) })[two.manifest.outputs[0]!.name]!)).toEqual([11, 22]);
   });
 
+  it('a wide dense layer splits its columns across work items while few row blocks are live (batch 1 on threads), rows from then on; equal to specialized artifacts', async () => {
+    const model = kiln.sequential({ name: 'wide', layers: [L.dense({ units: 256, activation: 'relu', inputShape: [64] }), L.dense({ units: 3 })] });
+    const poly = kiln.compile(model, { maxBatch: 64 });
+    const gemm = poly.manifest.kernels.find((k) => k.note === 'gemm 64x256x64')!;
+    const table = gemm.batch as number[];
+    // 8 column chunks per live row block below 4 blocks (batch 1..12), one item per row block from batch 13.
+    expect([table[0], table[3], table[4], table[11], table[12], table[63]]).toEqual([8, 8, 16, 24, 4, 16]);
+    for (const threads of [1, 2]) {
+      const prog = await loaded(poly.bytes, threads);
+      for (const n of [1, 5, 13, 64, 2]) {
+        const sp = await load(kiln.compile(model, { inputShapes: [[n, 64]] }).bytes, { threads });
+        const x = data(n * 64, 60 + n);
+        const name = poly.manifest.outputs[0]!.name;
+        expect(firstMismatch(`wide batch ${n} threads ${threads}`, prog.runSync({ input: x })[name]!, sp.runSync({ input: x })[name]!, 1e-5, 1e-6)).toBeUndefined();
+        sp.dispose();
+      }
+    }
+  });
+
   it('the batch on a non-leading axis (time-major [T, B, F], merged into [T*B, F] for one GEMM): kernels writing it run in full, the rest scale; equal to specialized artifacts', async () => {
     const w = kiln.tensor(data(4 * 5, 3), [4, 5]);
     // What an unrolled recurrent layer does: time-major, one projection GEMM over every step, back to batch-major.

@@ -12,7 +12,7 @@ import { numel, KilnError } from '../ir/types.js';
 import type { BatchFactors } from '../passes/batch_poly.js';
 import type { Value } from '../ir/function.js';
 import type { Kernel } from './kernel_ir.js';
-import { GEMM_MR } from './kernel_ir.js';
+import { GEMM_MR, GEMM_NR, GEMM_SPLIT_BELOW } from './kernel_ir.js';
 import { readBuffers, walk, writtenBuffers } from './kernel_buffers.js';
 import { evalSym } from './symbolic.js';
 import type { Program } from './program.js';
@@ -152,7 +152,19 @@ export function planBatchWork(program: Program, factors: BatchFactors, maxBatch:
       return;
     }
     if (work[i] === undefined || k.body.length !== 1 || s?.k !== 'gemm' || s.g.a.transA || !perItem.has(s.g.out) || s.g.M % maxBatch !== 0) return;
-    program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem: s.g.M / maxBatch } } }] };
+    const rowsPerItem = s.g.M / maxBatch;
+    // Few live row blocks (batch 1): split the columns too so threads share the product, as a
+    // GEMM specialized for that batch does (lower.ts); the work mapping switches at run time.
+    const blocks = (n: number) => Math.ceil((n * rowsPerItem) / GEMM_MR);
+    const panels = Math.ceil(s.g.N / GEMM_NR);
+    const S = Math.ceil(panels / Math.ceil(panels / Math.min(8, panels)));
+    if ((s.g.nSplit ?? 1) === 1 && S > 1 && s.g.K * s.g.N >= 16384 && blocks(maxBatch) >= GEMM_SPLIT_BELOW) {
+      const table = Array.from({ length: maxBatch }, (_, j) => (blocks(j + 1) < GEMM_SPLIT_BELOW ? blocks(j + 1) * S : blocks(j + 1)));
+      work[i] = table;
+      program.kernels[i] = { ...k, work: Math.max(...table), body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem, smallSplit: S } } }] };
+      return;
+    }
+    program.kernels[i] = { ...k, body: [{ k: 'gemm', g: { ...s.g, live: { slot, rowsPerItem } } }] };
   });
   const arenaBytes = slotOffset + 64 - program.arenaOffset;
   return { program: { ...program, arenaBytes, totalBytes: program.arenaOffset + arenaBytes }, slot: slotOffset, slotBuffer: slot, maxBatch, work, perItem, segments };

@@ -65,6 +65,8 @@ export type Stmt =
   | { readonly k: 'gemm_i8'; readonly g: GemmI8 };
 
 /** Rows of C per GEMM work item, and the panel width B is packed in (packB in codegen/wasm/pack.ts). */
+/** Live row blocks under which a batch-polymorphic GEMM splits columns (Gemm.live.smallSplit). */
+export const GEMM_SPLIT_BELOW = 4;
 export const GEMM_MR = 4;
 export const GEMM_NR = 8;
 
@@ -92,7 +94,17 @@ export interface Gemm {
    * batch size) rows are computed; a partial last row block computes only its live rows. With
    * segmentRows (a time-major GEMM, codegen/batch_work.ts), rows count from each segment's start.
    */
-  readonly live?: { readonly slot: number; readonly rowsPerItem: number; readonly segmentRows?: number };
+  readonly live?: {
+    readonly slot: number;
+    readonly rowsPerItem: number;
+    readonly segmentRows?: number;
+    /**
+     * Column chunks for small batches: while fewer than GEMM_SPLIT_BELOW row blocks are live,
+     * work item w is row block w / smallSplit, chunk w % smallSplit (threads share a batch-1
+     * product); from then on w is a row block over every chunk, as an unsplit GEMM.
+     */
+    readonly smallSplit?: number;
+  };
 }
 
 /**

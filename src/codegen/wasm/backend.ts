@@ -13,7 +13,7 @@ import { emitGemm } from './gemm.js';
 import { emitGemmI8 } from './gemm_i8.js';
 import { emitConv2d, emitDepthwiseConv2d, emitPool2d } from './conv_kernels.js';
 import { gemmEpilogue } from './gemm_epilogue.js';
-import { GEMM_I8_MR, GEMM_MR, GEMM_NR, type GemmI8 } from '../kernel_ir.js';
+import { GEMM_I8_MR, GEMM_MR, GEMM_NR, GEMM_SPLIT_BELOW, type GemmI8 } from '../kernel_ir.js';
 import { sadd, smul, svar } from '../symbolic.js';
 
 /** Memory dtypes the WebAssembly kernels load and store. */
@@ -63,7 +63,8 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
       if (k.body.length === 1 && s?.k === 'gemm') {
         const g = s.g;
         const outAt = sadd(smul(svar('m', g.M), g.N), svar('n', g.N));
-        const split = g.nSplit ?? 1;
+        const small = g.live?.smallSplit;
+        const split = small ?? g.nSplit ?? 1;
         const panels = Math.ceil(g.N / GEMM_NR);
         const per = Math.ceil(panels / split);
         const subs: string[] = [];
@@ -83,7 +84,8 @@ function emitProgram(mod: ReturnType<typeof createKernelModule>, p: Program, opt
             ...(g.live ? { liveRows: { addr: env.addr(g.live.slot), perItem: g.live.rowsPerItem, ...(g.live.segmentRows ? { segmentRows: g.live.segmentRows } : {}) } } : {}),
           });
         }
-        if (split > 1) emitSplitDispatcher(mod, k.name, subs, split);
+        if (small && g.live) emitSmallBatchDispatcher(mod, k.name, subs, env.addr(g.live.slot), g.live.rowsPerItem);
+        else if (split > 1) emitSplitDispatcher(mod, k.name, subs, split);
       } else if (k.body.length === 1 && s?.k === 'gemm_i8') {
         emitGemmI8Statement(mod, k.name, s.g, env.addr);
       } else if (k.body.length === 1 && s?.k === 'conv2d') {
@@ -136,6 +138,43 @@ function emitSplitDispatcher(mod: ReturnType<typeof createKernelModule>, name: s
     ]))]),
   ]);
   mod.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32, i32, i32], body);
+  mod.addFunctionExport(name, name);
+}
+
+/**
+ * A batch-polymorphic GEMM's work items (Gemm.live.smallSplit): while fewer than GEMM_SPLIT_BELOW
+ * row blocks are live (batch size in the i32 at `slotAddr` times `perItem` rows), item w is row
+ * block w / S over column chunk w % S; otherwise item w is row block w over every chunk in turn.
+ */
+function emitSmallBatchDispatcher(mod: ReturnType<typeof createKernelModule>, name: string, subs: readonly string[], slotAddr: number, perItem: number): void {
+  const i32 = binaryen.i32;
+  const S = subs.length;
+  const W = 2, RB = 3, C = 4, SPLIT = 5;
+  const get = (l: number) => mod.local.get(l, i32);
+  const c = (v: number) => mod.i32.const(v);
+  let one: binaryen.ExpressionRef = mod.nop();
+  for (let k = S - 1; k >= 0; k--) {
+    const run = mod.call(subs[k]!, [get(RB), mod.i32.add(get(RB), c(1))], binaryen.none);
+    one = k === S - 1 ? mod.if(mod.i32.eq(get(C), c(k)), run) : mod.if(mod.i32.eq(get(C), c(k)), run, one);
+  }
+  const all = mod.block(null, subs.map((sub) => mod.call(sub, [get(W), mod.i32.add(get(W), c(1))], binaryen.none)));
+  // Live row blocks = ceil(batch * perItem / MR).
+  const liveBlocks = mod.i32.div_u(mod.i32.add(mod.i32.mul(mod.i32.load(0, 4, c(slotAddr)), c(perItem)), c(GEMM_MR - 1)), c(GEMM_MR));
+  const body = mod.block(null, [
+    mod.local.set(SPLIT, mod.i32.lt_u(liveBlocks, c(GEMM_SPLIT_BELOW))),
+    mod.local.set(W, get(0)),
+    mod.block('done', [mod.loop('next', mod.block(null, [
+      mod.br('done', mod.i32.ge_s(get(W), get(1))),
+      mod.if(get(SPLIT), mod.block(null, [
+        mod.local.set(RB, mod.i32.div_u(get(W), c(S))),
+        mod.local.set(C, mod.i32.rem_u(get(W), c(S))),
+        one,
+      ]), all),
+      mod.local.set(W, mod.i32.add(get(W), c(1))),
+      mod.br('next'),
+    ]))]),
+  ]);
+  mod.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32, i32, i32, i32], body);
   mod.addFunctionExport(name, name);
 }
 
