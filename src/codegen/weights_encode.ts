@@ -23,9 +23,9 @@
  * bits, so a mistake here can only cost size, never change a weight.
  */
 import { KilnError } from '../ir/types.js';
-import { f16BitsToF32, f32ToF16Bits } from '../runtime/dtypes.js';
+import { f32ToF16Bits } from '../runtime/dtypes.js';
 import type { WeightSegment, WeightsEncoding } from '../runtime/manifest.js';
-import { decodeWeights, decodedBytes, encodedStart } from '../runtime/weights_codec.js';
+import { decodeWeights, decodedBytes, encodedStart, halfTable } from '../runtime/weights_codec.js';
 import { readArtifact, writeArtifact } from '../runtime/artifact.js';
 import { GEMM_NR } from './kernel_ir.js';
 import type { WeightStorage } from '../frontend/io/weight_storage.js';
@@ -118,11 +118,26 @@ export function encodeWeights(program: Program, mode: WeightsMode, storage: read
     if (s.enc === 'q8' || (mode === 'float16-weights' && s.enc === 'f16')) return;
     const n = decodedBytes(s);
     const a = image.subarray(s.at, s.at + n), d = decoded.subarray(s.at, s.at + n);
-    for (let i = 0; i < n; i++) {
-      if (a[i] !== d[i]) throw new KilnError(`weights_encode: the ${s.enc} segment at byte ${s.at} does not decode to the weights it encodes (byte ${s.at + i}: ${d[i]} instead of ${a[i]}); this is a compiler bug`);
+    if (!sameBytes(a, d)) {
+      const i = a.findIndex((x, k) => x !== d[k]);
+      throw new KilnError(`weights_encode: the ${s.enc} segment at byte ${s.at} does not decode to the weights it encodes (byte ${s.at + i}: ${d[i]} instead of ${a[i]}); this is a compiler bug`);
     }
   });
   return { section, encoding, stats, fallbacks };
+}
+
+/** Byte equality, four bytes at a time where both are aligned. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = a.length >> 2;
+    const x = new Uint32Array(a.buffer, a.byteOffset, n), y = new Uint32Array(b.buffer, b.byteOffset, n);
+    for (; i < n; i++) if (x[i] !== y[i]) return false;
+    i = n << 2;
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function describeBuffer(b: ProgramBuffer): string {
@@ -177,7 +192,9 @@ function choose(v: Float32Array, at: number, mode: WeightsMode, storage: readonl
   const rawv = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   const raw: Choice = { seg: { enc: 'raw', at, bytes: rawBytes }, bytes: rawv };
   const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
-  if (bits.every((x) => x === 0)) return { seg: undefined, bytes: new Uint8Array(0) };
+  let nonzero = false;
+  for (let i = 0; i < bits.length && !nonzero; i++) nonzero = bits[i] !== 0;
+  if (!nonzero) return { seg: undefined, bytes: new Uint8Array(0) };
   let best: Choice | undefined;
   const consider = (c: Choice | undefined) => {
     if (c && (!best || c.bytes.length < best.bytes.length)) best = c;
@@ -252,11 +269,12 @@ function affine(v: Float32Array, at: number, s: Extract<WeightStorage, { kind: '
 /** IEEE halves when every value is one exactly (sign of zero included). */
 function exactF16(v: Float32Array, at: number): Choice | undefined {
   const h = new Uint16Array(v.length);
+  const table = new Uint32Array(halfTable().buffer);
+  const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
   for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    const b = f32ToF16Bits(x);
-    const back = f16BitsToF32(b);
-    if (back !== x || Object.is(back, -0) !== Object.is(x, -0)) return undefined;
+    const b = f32ToF16Bits(v[i]!);
+    // Bit patterns: -0 stays -0, and a NaN payload must survive too.
+    if (table[b] !== bits[i]) return undefined;
     h[i] = b;
   }
   return { seg: { enc: 'f16', at, count: v.length }, bytes: new Uint8Array(h.buffer) };

@@ -32,7 +32,7 @@ export function encodedStart(from: number, s: WeightSegment): number {
 let f16Table: Float32Array | undefined;
 
 /** Every binary16 pattern widened (256 KiB, built on first use): a lookup per value decodes fast. */
-function halfTable(): Float32Array {
+export function halfTable(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
