@@ -229,7 +229,7 @@ export function describeBatchWork(program: Program, plan: BatchPlan): string {
     const how = seg ? `${seg.count} segments of ${k.work / seg.count}: ${typeof seg.work === 'number' ? `${seg.work} * n` : `${seg.work[0]} at n = 1 ... ${k.work / seg.count} at n = ${plan.maxBatch}`} per segment (a value with the batch inside)`
       : w === undefined ? `${k.work} always (does not depend on the batch)`
       : typeof w === 'number' ? `${w} * n`
-      : `${w[0]} at n = 1 ... ${k.work} at n = ${plan.maxBatch} (blocks of rows)`;
+      : `${w[0]} at n = 1 ... ${w[w.length - 1]} at n = ${plan.maxBatch} (${k.body[0]?.k === 'gemm' && k.body[0].g.live?.smallSplit ? `${k.body[0].g.live.smallSplit} column chunks per row block while fewer than ${GEMM_SPLIT_BELOW} are live, then row blocks` : 'blocks of rows'})`;
     lines.push(`  ${k.name}: ${how}`);
   });
   return lines.join('\n');
