@@ -351,6 +351,13 @@ function checkAnchored(
   return undefined;
 }
 
+/** Whether `slice` reads `p` through group members that are reshapes only. */
+function slicesThroughReshapes(slice: Value, p: Value, group: ReadonlySet<Value>): boolean {
+  let x = slice.inputs[0]!;
+  while (x !== p && x.op === 'reshape' && group.has(x)) x = x.inputs[0]!;
+  return x === p;
+}
+
 /** `add(sum, dot)` at the dot's shape: one term of a running sum of dot products. */
 function accumulatesDot(v: Value): boolean {
   return v.op === 'add' && v.inputs.some((x) => x.op === 'dot_general' && shapesEqual(x.shape, v.shape));
@@ -425,6 +432,10 @@ export function shouldFuse(producer: Value, consumer: Value, ctx: FusionContext)
       return yes(`${isDequantizeLike(p) ? 'dequantize ' : ''}prologue of ${label(anchorInGroup)}${dup}`);
     }
     if (ctx.group.size > 0 && merged.dependents.length > 0 && !merged.dependents.includes(p)) {
+      // A contiguous slice in a GEMM epilogue reads its block at an offset only if what it slices is
+      // in memory (or reshaped from it): a transpose or other op computed under it would not be.
+      const underSlice = ak === 'dot' && p.op !== 'reshape' && [...ctx.group].find((m) => m.op === 'slice' && slicesThroughReshapes(m, p, ctx.group));
+      if (underSlice) return no(`${label(p)} would be computed under ${label(underSlice)} in the epilogue of ${label(anchorInGroup)}, which reads the sliced block from memory at an offset; it runs as its own kernel`);
       if ((ak === 'dot' && isShiftedForGemm(p)) || (ak === 'conv' && SHIFTED_INDEX_OPS.has(p.op))) {
         return no(`${p.op} would make the epilogue of ${label(anchorInGroup)} read an operand at a shifted or bounds-checked index, which GEMM and blocked-conv kernels cannot apply per vector; it runs as its own kernel`);
       }

@@ -110,5 +110,17 @@ describe('GEMM lowering', () => {
     const notes = compile(fn).program.kernels.map((k) => k.note);
     expect(notes).toContain('gemm 6x10x5');
     expect(await compareCompiled(fn, randomInputs(fn, 9), { load: { threads: 1 } })).toBeUndefined();
+    // A contiguous block of a transposed value: the transpose is not computed inside the epilogue.
+    const tr = parseFunc(`func @f(%p: f32[6,4,10], %h: f32[6,5], %r: f32[5,10]) -> (z: f32[6,10]) {
+  %0 = transpose(%p) {perm=[1, 0, 2]} : f32[4,6,10]
+  %1 = slice(%0) {start=[2, 0, 0], limit=[3, 6, 10], strides=[1, 1, 1]} : f32[1,6,10]
+  %2 = reshape(%1) {shape=[6,10]} : f32[6,10]
+  %3 = dot_general(%h, %r) {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]} : f32[6,10]
+  %4 = add(%2, %3) : f32[6,10]
+  return %4
+}`);
+    const trNotes = compile(tr).program.kernels.map((k) => k.note);
+    expect(trNotes, trNotes.join('; ')).toContain('gemm 6x10x5');
+    expect(await compareCompiled(tr, randomInputs(tr, 9), { load: { threads: 1 } })).toBeUndefined();
   });
 });

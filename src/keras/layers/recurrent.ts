@@ -101,7 +101,18 @@ export function runRecurrence(step: StepFunction, inputs: Tensor, initialStates:
     if (opts.needSequences) outputs.push(lastOutput);
   }
   if (!lastOutput) throw new Error('runRecurrence: a sequence of zero time steps');
-  return { lastOutput, outputs: opts.needSequences ? ops.stack(outputs, 1) : undefined, states };
+  return { lastOutput, outputs: opts.needSequences ? stackSteps(outputs) : undefined, states };
+}
+
+/**
+ * Per-step outputs `[batch, ...]` as `[batch, time, ...]`: stacked time-major, then transposed, so
+ * the gradient (the transpose's) is made time-major once and each step's slice of it is a
+ * contiguous block (a batch-major stack's step is a strided slice, copied per step).
+ */
+function stackSteps(outputs: readonly Tensor[]): Tensor {
+  const first = outputs[0]!;
+  if (first.shape[0] === 1 || outputs.length === 1) return ops.stack([...outputs], 1);
+  return ops.transpose(ops.stack([...outputs], 0), [1, 0, ...first.shape.slice(1).map((_, i) => i + 2)]);
 }
 
 /** `[batch, time, ...]` -> `[time, batch, ...]`, then `project` (if any). */
