@@ -4,6 +4,7 @@ import { parseFunc } from '../ir/parse.js';
 import { randomInputs } from '../ir/random.js';
 import { compile } from '../compile.js';
 import { compareCompiled } from './wasm/test_util.js';
+import { packedBefore, rememberPacked, withPackRollback } from './packed_operands.js';
 import { Builder } from '../ir/builder.js';
 import { literal } from '../ir/literal.js';
 import { tensorType } from '../ir/types.js';
@@ -75,5 +76,20 @@ describe('GEMM operands packed once', () => {
     expect(inLoop(art.manifest.schedule, false).filter((n) => n.startsWith('gemm'))).toHaveLength(2);
     const inputs = [literal([B, H], 'f32', Array.from({ length: B * H }, (_, i) => Math.cos(i) * 0.2)), ...randomInputs(fn, 6).slice(1)];
     for (const threads of [1, 2]) expect(await compareCompiled(fn, inputs, { load: { threads } })).toBeUndefined();
+  });
+
+  it('a group that fails to lower forgets its packs, including those of groups lowered inside it', () => {
+    const ctx = {};
+    const b = new Builder('f');
+    const [w, v] = [b.param(tensorType([4, 8], 'f32'), 'w'), b.param(tensorType([4, 8], 'f32'), 'v')];
+    const view = { kDims: [4], kAxes: [0], jDims: [8], jAxes: [1] };
+    withPackRollback(ctx, () => rememberPacked(ctx, w, view, 1));
+    expect(() => withPackRollback(ctx, () => {
+      withPackRollback(ctx, () => rememberPacked(ctx, v, view, 2)); // nested success
+      throw new Error('lowering failed');
+    })).toThrow('lowering failed');
+    expect(packedBefore(ctx, w, view)).toBe(1);
+    expect(packedBefore(ctx, v, view)).toBeUndefined();
+    expect(packedBefore(ctx, w, { ...view, kAxes: [1], jAxes: [0], kDims: [8], jDims: [4] })).toBeUndefined();
   });
 });

@@ -55,13 +55,15 @@ interface Scope {
   readonly packs: Map<Value, Map<string, number>>;
   /** Registered by the group being lowered (forgotten if it fails). */
   readonly pending: [Value, string][];
+  /** Nested group lowerings in progress (int8 lowering lowers parts of its group as groups). */
+  depth: number;
 }
 
 const scopes = new WeakMap<object, Scope>();
 
 function scopeOf(ctx: object): Scope {
   let s = scopes.get(ctx);
-  if (!s) scopes.set(ctx, (s = { packs: new Map(), pending: [] }));
+  if (!s) scopes.set(ctx, (s = { packs: new Map(), pending: [], depth: 0 }));
   return s;
 }
 
@@ -88,13 +90,17 @@ export function withPackRollback<T>(ctx: object, lower: () => T): T {
   const mark = s.pending.length;
   const frame = loops[loops.length - 1];
   const hoistedMark = frame?.hoisted.length ?? 0;
+  s.depth++;
   try {
     const out = lower();
-    s.pending.length = mark;
+    // Kept until the outermost group succeeds: an enclosing group that fails drops these kernels too.
+    if (s.depth === 1) s.pending.length = 0;
     return out;
   } catch (e) {
     for (const [v, key] of s.pending.splice(mark)) s.packs.get(v)?.delete(key);
     if (frame) frame.hoisted.length = hoistedMark;
     throw e;
+  } finally {
+    s.depth--;
   }
 }
