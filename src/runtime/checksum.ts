@@ -7,9 +7,9 @@
  *
  * Inputs of WASM_MIN bytes or more go through a 285-byte WebAssembly module (the same loop):
  * the check runs once per process, before a JavaScript loop would be optimized (in a fresh
- * Node process the JS loop took ~21 ms for a 14 MB artifact, ~9 ms once optimized), while
+ * Node process the JS loop took ~24 ms for a 14 MB artifact, ~12 ms once optimized), while
  * WebAssembly starts in compiled baseline code and, called window by window, is optimized
- * after the first few (~9-11 ms cold for the same 14 MB).
+ * after the first few (~15 ms cold for the same 14 MB, ~9 ms warm).
  */
 let table: Uint32Array | undefined;
 
