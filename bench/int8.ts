@@ -1,5 +1,10 @@
 /**
- * int8 inference speed (issue 10, point 7). Part 1, kernels: the int8 GEMM micro-kernel
+ * int8 inference speed (issue 10, point 7). Part 1, models: the Fashion-MNIST-shaped CNN (batch 1
+ * and 64) and a MobileNet-style model (quantize_testkit's mobilenetStyle at 64x64, batch 1 and 8),
+ * quantized after calibration (passes/quantize, minmax on 2 batches), compiled, and run through the
+ * runtime on 1 thread, plain and relaxed builds, against Kiln's own f32 artifact of the same model
+ * and tfjs-backend-wasm f32 (1 thread, CNN; same weights), in one process (median timings).
+ * Part 2, kernels: the int8 GEMM micro-kernel
  * (gemm_i8.ts: i8 operands, i32 accumulation, exact requantization to i8) against the f32 GEMM
  * micro-kernel (gemm.ts, bias + ReLU epilogue) on the GEMM shapes of the Fashion-MNIST CNN and a
  * MobileNet-style model (im2col'd convs: M = output pixels, K = kh*kw*cin, N = cout; pointwise
@@ -25,12 +30,102 @@ import { emitGemmI8, gemmI8Layout, packGemmI8 } from '../src/codegen/wasm/gemm_i
 import { createKernelModule, emitModule, instantiateKernels } from '../src/codegen/wasm/module_builder.js';
 import { packB, packedBSize } from '../src/codegen/wasm/pack.js';
 import { relaxedDotExact } from '../src/runtime/host.js';
-import { OUT_DIR, markdownTable, parseArgs, writeResult } from './common.js';
+import { CNN, OUT_DIR, buildKilnModel, markdownTable, measure as measureCall, parseArgs, uniformInput, writeResult } from './common.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { tf, usePeer } from './peers.js';
+import * as K from '../src/index.js';
+import { toFunc, compile } from '../src/compile.js';
+import { optimize } from '../src/passes/pipeline.js';
+import { describeQuantization } from '../src/passes/quantize.js';
+import { quantizeCalibrated } from '../src/passes/quantize_calibration.js';
+import { argmaxRows, cosine, images, mobilenetStyle, rows as sliceRows } from '../src/passes/quantize_testkit.js';
+import { literal, type Literal } from '../src/ir/literal.js';
+import { load } from '../src/runtime/index.js';
+
+interface ModelCase { name: string; batch: number; model: ReturnType<typeof K.sequential>; inputShape: number[]; data: (n: number, seed: number) => Literal; tfl?: tfl.LayersModel }
+
+const cnnData = (n: number, seed: number): Literal => literal([n, 28, 28, 1], 'f32', uniformInput(n * 784, seed).map((v) => (v + 1) / 2));
+
+function cnnPeer(model: ReturnType<typeof K.sequential>): tfl.Sequential {
+  const L = tfl.layers;
+  const layers = CNN.layers.map((l, i) => {
+    const first = i === 0 ? { inputShape: CNN.inputShape } : {};
+    switch (l.kind) {
+      case 'dense': return L.dense({ units: l.units, activation: l.activation, ...first });
+      case 'conv2d': return L.conv2d({ filters: l.filters, kernelSize: l.kernelSize, activation: l.activation, ...first });
+      case 'maxPooling2d': return L.maxPooling2d({ poolSize: l.poolSize, ...first });
+      case 'flatten': return L.flatten(first);
+    }
+  });
+  const m = tfl.sequential({ layers });
+  m.setWeights(model.getWeights().map((w) => tf.tensor(w.dataSync() as Float32Array, [...w.shape])));
+  return m;
+}
+
+async function modelTable(): Promise<{ md: string; json: unknown[] }> {
+  const cnn = buildKilnModel(K as never, CNN) as unknown as ReturnType<typeof K.sequential>;
+  const mnet = mobilenetStyle(64, 10, 1) as unknown as ReturnType<typeof K.sequential>;
+  const cases: ModelCase[] = [
+    { name: 'CNN b1', batch: 1, model: cnn, inputShape: [28, 28, 1], data: cnnData, tfl: cnnPeer(cnn) },
+    { name: 'CNN b64', batch: 64, model: cnn, inputShape: [28, 28, 1], data: cnnData, tfl: cnnPeer(cnn) },
+    { name: 'MobileNet-style 64x64 b1', batch: 1, model: mnet, inputShape: [64, 64, 3], data: (n, seed) => images(n, 64, 3, seed) },
+    { name: 'MobileNet-style 64x64 b8', batch: 8, model: mnet, inputShape: [64, 64, 3], data: (n, seed) => images(n, 64, 3, seed) },
+  ];
+  const header = ['model', 'int8 plain ms', 'int8 relaxed ms', 'f32 plain ms', 'f32 relaxed ms', 'tfjs-wasm f32 ms', 'int8 vs f32 plain', 'int8 vs f32 relaxed', 'int8 vs tfjs-wasm', 'top-1 agree', 'cosine'];
+  const out: string[][] = [];
+  const json: unknown[] = [];
+  let quantNote = '';
+  for (const c of cases) {
+    const fn = optimize(toFunc(c.model as never, { inputShapes: [[c.batch, ...c.inputShape]] }));
+    const q = fn.clone();
+    const cal = [0, 1].map((i) => [c.data(Math.max(c.batch, 8), 100 + i)].map((l) => sliceRows(l, 0, c.batch)));
+    const report = quantizeCalibrated(q, fn, cal, { method: 'minmax' });
+    quantNote ||= `${c.name}: ${describeQuantization(report).split('\n').join('; ')}`;
+    const artF = compile(fn), artQ = compile(q);
+    const x = c.data(c.batch, 7);
+    const feed = (art: typeof artF): Record<string, Float32Array> => ({ [art.manifest.inputs[0]!.name]: x.data as Float32Array });
+    const times: Record<string, number> = {};
+    const outputs: Record<string, Float32Array> = {};
+    for (const [key, art] of [['int8', artQ], ['f32', artF]] as const) {
+      for (const relaxed of [false, true]) {
+        const prog = await load(art.bytes, { threads: 1, relaxedSimd: relaxed });
+        const run = (): Float32Array => Object.values(prog.runSync(feed(art)))[0] as Float32Array;
+        outputs[key] = run().slice();
+        times[`${key} ${relaxed ? 'relaxed' : 'plain'}`] = (await measureCall(() => { run(); }, { budgetMs })).ms;
+        prog.dispose();
+      }
+    }
+    let tfjs: number | undefined;
+    if (c.tfl) {
+      await usePeer('tfjs-wasm-1t');
+      const xt = tf.tensor(x.data as Float32Array, [c.batch, ...c.inputShape]);
+      const predict = (): void => { const y = c.tfl!.predict(xt, { batchSize: c.batch }) as tf.Tensor; y.dataSync(); y.dispose(); };
+      tfjs = (await measureCall(predict, { budgetMs })).ms;
+      xt.dispose();
+    }
+    const classes = 10;
+    const a = argmaxRows(outputs['f32']!, classes), b = argmaxRows(outputs['int8']!, classes);
+    const agree = a.filter((v, i) => v === b[i]).length / a.length;
+    const cos = cosine(outputs['f32']!, outputs['int8']!);
+    const ms = (k: string) => times[k]!.toFixed(3);
+    const ratio = (a: number | undefined, b: number) => (a === undefined ? '—' : `${(a / b).toFixed(2)}x`);
+    out.push([c.name, ms('int8 plain'), ms('int8 relaxed'), ms('f32 plain'), ms('f32 relaxed'), tfjs?.toFixed(3) ?? '—',
+      ratio(times['f32 plain'], times['int8 plain']!), ratio(times['f32 relaxed'], times['int8 relaxed']!), ratio(tfjs, Math.min(times['int8 plain']!, times['int8 relaxed']!)), `${(agree * 100).toFixed(0)}%`, cos.toFixed(4)]);
+    json.push({ model: c.name, batch: c.batch, times, tfjsWasmMs: tfjs, top1Agree: agree, cosine: cos, kernels: artQ.program.kernels.map((k) => k.note) });
+    console.log(out[out.length - 1]!.join(' | '));
+  }
+  const md = `int8 inference (quantized after minmax calibration on 2 batches) vs Kiln's f32 artifact of the same model and tfjs-backend-wasm f32, 1 thread, median ms per run; ratios > 1: int8 is faster. ` +
+    `Accuracy columns compare int8 with f32 outputs on one input batch (a speed table, not an accuracy study). ${quantNote}\n\n${markdownTable(header, out)}`;
+  return { md, json };
+}
+
+const models = await modelTable();
 
 const args = parseArgs(process.argv.slice(2));
 for (const k of args.keys()) {
-  if (k !== 'rounds') throw new Error(`bench/int8: unknown option --${k} (options: --rounds)`);
+  if (k !== 'rounds' && k !== 'budget') throw new Error(`bench/int8: unknown option --${k} (options: --rounds, --budget)`);
 }
+const budgetMs = Number(args.get('budget') ?? 300);
 const rounds = Number(args.get('rounds') ?? 8);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`bench/int8: --rounds must be a positive integer, got '${args.get('rounds')}'`);
 
@@ -117,8 +212,8 @@ for (const s of SHAPES) {
   results.push({ kernel: s.name, M: s.M, N: s.N, K: s.K, f32PlainS: fp, i8PlainS: ip, f32RelaxedS: fr, i8RelaxedS: ir });
   console.log(row.join(' | '));
 }
-writeResult('int8', { rounds, relaxedDotExact: probe, results });
+writeResult('int8', { rounds, relaxedDotExact: probe, models: models.json, results });
 fs.mkdirSync(OUT_DIR, { recursive: true });
 const md = `int8 GEMM micro-kernel (i8 x i8 -> i32, exact requantization to i8) vs the f32 GEMM micro-kernel (bias + ReLU), per shape, 1 thread, min of ${rounds} interleaved rounds; ratios > 1: int8 is faster. ` +
   `The relaxed int8 kernel is timed on V8's optimizing tier; this host's load-time probe of the relaxed dot product ${probe ? 'accepts it' : 'rejects it (baseline-tier miscompile), so artifacts run the plain int8 kernels here'}.\n\n${markdownTable(header, rows)}`;
-await writeFileAtomic(path.join(OUT_DIR, 'int8.md'), md + '\n');
+await writeFileAtomic(path.join(OUT_DIR, 'int8.md'), `${models.md}\n\n${md}\n`);
