@@ -203,7 +203,6 @@ function makeResidentRunner(fn: Func, inputs: readonly Literal[], resident: numb
   const aliasOf = new Map(fn.aliases.filter((a) => a.param >= first).map((a) => [a.result, a.param - first]));
   return {
     run(ins, n) {
-      manifest.inputs.forEach((spec, i) => copyIn(mem, ins[i]!, spec.offset));
       let changed = false;
       for (let k = 0; k < held.length; k++) {
         const lit = ins[first + k]!;
@@ -213,6 +212,8 @@ function makeResidentRunner(fn: Func, inputs: readonly Literal[], resident: numb
         changed = true;
       }
       if (changed) repack();
+      // After the repack: its entries' scratch shares the arena with the inputs.
+      manifest.inputs.forEach((spec, i) => copyIn(mem, ins[i]!, spec.offset));
       runMain(n);
       let o = 0;
       const results = fn.results.map((r, i) => {

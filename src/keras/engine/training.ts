@@ -24,7 +24,7 @@ import { literal, type Literal } from '../../ir/literal.js';
 import { KilnError, tensorType, typeToString, type TensorType } from '../../ir/types.js';
 import { gradFunc } from '../../passes/autodiff.js';
 import { activeTrace } from '../../frontend/context.js';
-import { runFunc } from '../../frontend/executor.js';
+import { batchedExecutor, runFunc } from '../../frontend/executor.js';
 import { trace } from '../../frontend/tracing.js';
 import { compileEntries } from '../../compile.js';
 import { noteCompile } from '../../exec.js';
@@ -32,7 +32,7 @@ import { load, type Program, type TensorData } from '../../runtime/index.js';
 import { ops, Tensor, type Variable } from '../backend.js';
 import { SeededRandom } from '../initializers.js';
 import { getLoss, sparseClassesSeen, watchSparseLabels, type Loss, type LossIdentifier } from '../losses.js';
-import { getMetric, Mean, type Metric, type MetricIdentifier } from '../metrics.js';
+import { getMetric, Mean, type MeanMetricWrapper, type Metric, type MetricIdentifier } from '../metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerIdentifier } from '../optimizers/index.js';
 import { callbackKey, CallbackList, type Callback, type CallbackLike, type CallbackState, type Logs, type TrainingParams } from '../callbacks/callback.js';
 import { History } from '../callbacks/history.js';
@@ -40,7 +40,8 @@ import { ProgbarLogger } from '../progress.js';
 import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
 import { constraintsOf, withPenalties } from './regularization.js';
-import { noteInputSpecs } from './subclass.js';
+import { noteInputSpecs, uniqueVariables } from './subclass.js';
+import { EvalProgram, evalProgramRefusal, hostLabelCheck, NotPerSample } from './eval_program.js';
 
 export interface ModelCompileArgs {
   /** A name ('adam', 'sgd', ...), an Optimizer, or a serialized {class_name, config}. */
@@ -479,6 +480,26 @@ export class Trainer {
     };
   }
 
+  // ---- evaluate's one program (eval_program.ts) ------------------------------------------------
+
+  private evalProg?: EvalProgram;
+  /** Set when a metric turned out to give one value per batch: evaluate then runs on the training program's entries. */
+  private evalRefused = false;
+
+  /** evaluate's program for every batch size; undefined where evaluate runs on the training program's entries. */
+  evalProgram(): EvalProgram | undefined {
+    // Without the compiled executor (kiln's entry installs it) the program would be interpreted: the training program's entries are compiled.
+    if (this.runEagerly || this.device !== 'wasm' || this.evalRefused || !batchedExecutor() || evalProgramRefusal(this.metrics) !== undefined) return undefined;
+    const openBatch = this.model.isSubclassed || this.model.inputs.every((t) => t.shape[0] === null);
+    this.evalProg ??= new EvalProgram(this.model.name, (xs) => this.forward(xs, false), this.loss, this.metrics as MeanMetricWrapper[], openBatch);
+    return this.evalProg;
+  }
+
+  refuseEvalProgram(): void {
+    this.evalRefused = true;
+    this.evalProg = undefined;
+  }
+
   // ---- running ---------------------------------------------------------------------------------
 
   resetMetrics(runner: Runner): void {
@@ -747,8 +768,40 @@ export async function evaluateModel(model: Model, x: Tensor | Tensor[], y: Tenso
   const xs = asList(x);
   const n = checkData('evaluate', model, xs, y);
   const b = positiveInt('evaluate', 'batchSize', args.batchSize ?? 32);
+  const data = new Dataset([...xs, y], n);
+  const logs = evaluateOnOneProgram(trainer, model, data, b);
+  if (logs) return logs;
   const runner = await trainer.prepare(xs.map(featureOf), featureOf(y), [], batchSizes(n, b));
-  return runEval(trainer, runner, new Dataset([...xs, y], n), b);
+  return runEval(trainer, runner, data, b);
+}
+
+/**
+ * evaluate on its one program for every batch size (eval_program.ts): nothing compiles for a new
+ * batch size, and the training program is left as it is. Undefined where evaluate needs the
+ * training program's entries (runEagerly, cuda, metrics that are not per-sample means).
+ */
+function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: number): Logs | undefined {
+  const ep = trainer.evalProgram();
+  if (!ep) return undefined;
+  trainer.sync(); // the trained weights may live only in the training program
+  const perSample = data.rowSizes[data.rowSizes.length - 1]!;
+  const check = (y: TensorData, start: number): void => {
+    if (ep.classes === undefined) return;
+    const out = hostLabelCheck(y, ep.classes);
+    if (out['labels/bad']![0] === 0) return;
+    trainer.labelClasses = ep.classes;
+    // The batch as the caller cut them (the program may run smaller ones).
+    const sample = start + Math.floor(out['labels/first_index']![0]! / perSample);
+    checkLabels(out, trainer, data, { what: 'evaluate', where: `batch ${Math.floor(sample / b)}`, start });
+  };
+  try {
+    const r = ep.run(uniqueVariables(model.weights), data.tensors, data.n, b, (start, size) => data.batch(undefined, start, size), check);
+    return Object.fromEntries(trainer.metricNames.map((name, i) => [name, r.sums[i]! / r.samples]));
+  } catch (e) {
+    if (!(e instanceof NotPerSample)) throw e;
+    trainer.refuseEvalProgram();
+    return undefined;
+  }
 }
 
 // ---- fit ----------------------------------------------------------------------------------------------
