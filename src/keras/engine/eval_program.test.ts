@@ -134,6 +134,20 @@ describe('evaluate: one program for every batch size', () => {
   });
 });
 
+describe('evaluate: sparse labels checked on the host', () => {
+  it('a label out of range or not an integer names the sample, the value and the batch as the caller cut them', async () => {
+    const m = sequential({ layers: [dense({ units: 3, activation: 'softmax', inputShape: [5] })] });
+    m.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
+    const x = randomTensor([N, 5], 5);
+    const labels = (bad: number, at: number) => Tensor.concrete(literal([N], 'f32', Array.from({ length: N }, (_, i) => (i === at ? bad : i % 3))));
+    await expect(m.evaluate(x, labels(3, 5), { batchSize: 4 })).rejects.toThrow(/^evaluate: sparse label y\[5\] = 3 is out of range \[0, 3\) \(batch 1,/);
+    // batchSize 64 runs in pieces of the program's maxBatch (32); the batch named is still the caller's.
+    await expect(m.evaluate(x, labels(1.5, 40), { batchSize: 64 })).rejects.toThrow(/y\[40\] = 1.5 is not an integer \(batch 0,/);
+    const ok = await m.evaluate(x, labels(0, 0), { batchSize: 64 });
+    expect(Number.isFinite(ok['loss'])).toBe(true);
+  });
+});
+
 describe('predict right after a weight change', () => {
   it('an LSTM: the first prediction after setWeights uses the new weights (the repack runs before the inputs are written)', () => {
     const m = sequential({ layers: [lstm({ units: 6, inputShape: [4, 3] }), dense({ units: 2 })] });
