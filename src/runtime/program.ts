@@ -88,6 +88,8 @@ export interface EntryPlan {
   grain: Int32Array;
   /** The batch `work` holds counts for (batch-polymorphic artifacts; else the fixed batch). */
   batch?: number;
+  /** Batch-polymorphic artifacts: each step's batchSegments as [count, segment length] ([0, 0]: none). */
+  segs?: number[];
   /** Runs left that call kernels in pieces (load's chunkedRuns; counts down). */
   coldRuns: number;
   /** Pieces per thread's share in those runs. */
@@ -328,7 +330,7 @@ export class Program implements EntryPoint {
       Atomics.add(ctrl, CTRL.GEN, 1);
       Atomics.notify(ctrl, CTRL.GEN);
     }
-    if (!executeSchedule(plan.fns, plan.work, plan.grain, ctrl, 0, n, this.parts.callerCanWait, Infinity, plan.code, this.parts.memory.buffer)) {
+    if (!executeSchedule(plan.fns, plan.work, plan.grain, ctrl, 0, n, this.parts.callerCanWait, Infinity, plan.code, this.parts.memory.buffer, plan.segs)) {
       throw this.abandon(plan, this.deathReason(ctrl) ?? 'the run was abandoned');
     }
     return this.finish(plan, ctrl);
@@ -501,7 +503,11 @@ export class Program implements EntryPoint {
     if (n !== undefined) new DataView(this.parts.memory.buffer).setInt32(this.manifest.batch!.slot, n, true);
     if (n !== undefined && plan.batch !== n) {
       // Workers read these counts after the run's generation bump (an Atomics write) makes them visible.
-      plan.schedule.forEach((k, i) => { plan.work[i] = workAtBatch(this.manifest.kernels[k]!, n); });
+      // A kernel with batchSegments: its live items in each segment, `count` times (executeSchedule maps them to the segments).
+      plan.schedule.forEach((k, i) => {
+        const s = this.manifest.kernels[k]!, g = s.batchSegments;
+        plan.work[i] = g ? g.count * workAtBatch({ work: s.work / g.count, batch: g.work }, n) : workAtBatch(s, n);
+      });
       plan.batch = n;
     }
   }

@@ -65,7 +65,9 @@ export type KernelFn = (start: number, end: number) => void;
  * block and the workers. `canWait` is false on a browser main thread, which
  * may spin but not block. With ctrl[PIECES] = p > 0, a share is run in up to
  * p calls of consecutive pieces (work items are independent, so any split
- * computes the same values as one call).
+ * computes the same values as one call). `segs` (batch-polymorphic artifacts, see manifest
+ * batchSegments) holds per step a segment count c and length L (0, 0: none): such a step's work
+ * w is c runs of w / c items, run g starting at item g * L, and a share of [0, w) maps onto them.
  */
 export function executeSchedule(
   fns: ReadonlyArray<KernelFn>,
@@ -78,6 +80,7 @@ export function executeSchedule(
   deadline: number,
   code?: ArrayLike<number>,
   mem?: ArrayBufferLike,
+  segs?: ArrayLike<number>,
 ): boolean {
   // Counter barrier with a phase word: read the phase before arriving, so the last arrival's
   // bump is never missed. False when the run is abandoned (a worker died, ABORT, deadline).
@@ -105,6 +108,17 @@ export function executeSchedule(
       }
     }
     return true;
+  };
+  // Items [a, b) of step s; a segmented step's items are the live runs at the start of each segment.
+  const call = (s: number, a: number, b: number): void => {
+    const c = segs ? segs[2 * s]! : 0, live = work[s]! / c, len = segs ? segs[2 * s + 1]! : 0;
+    if (c < 2 || live === len) return fns[s]!(a, b);
+    // Item i of run g is item i + g * (len - live) of the kernel.
+    for (let e; a < b; a = e) {
+      const g = Math.floor(a / live), skip = g * (len - live);
+      e = Math.min(b, (g + 1) * live);
+      fns[s]!(a + skip, e + skip);
+    }
   };
   // A kernel small enough for thread 0 alone, followed directly by another one, needs no
   // barrier between them: the others run neither and meet thread 0 after the last of the run.
@@ -156,8 +170,8 @@ export function executeSchedule(
             // budget only gets optimized code at its next call.
             if (pieces > 0 && end - start > 1) {
               const step = Math.ceil((end - start) / pieces);
-              for (let a = start; a < end; a += step) fns[s]!(a, Math.min(end, a + step));
-            } else fns[s]!(start, end);
+              for (let a = start; a < end; a += step) call(s, a, Math.min(end, a + step));
+            } else call(s, start, end);
           } catch (e) {
             Atomics.compareExchange(ctrl, 14, 0, ran + 1);
             if (Atomics.compareExchange(ctrl, 4, 0, me + 1) === 0) {
@@ -185,6 +199,8 @@ export interface SchedulePlan {
   grain: number[];
   /** Loops and branches (schedule.ts), absent for a plain schedule. */
   code?: number[] | undefined;
+  /** Segmented steps: [count, length] per step (executeSchedule), absent when none. */
+  segs?: number[] | undefined;
 }
 
 /** Test hook: make a worker fail outside any kernel at the start of its `afterRuns`-th run. */
@@ -221,11 +237,11 @@ export async function workerMain(
   post: (r: WorkerReply) => void,
   exec: typeof executeSchedule,
 ): Promise<void> {
-  let plans: { fns: KernelFn[]; work: Int32Array | number[]; grain: number[]; code?: number[] | undefined }[];
+  let plans: { fns: KernelFn[]; work: Int32Array | number[]; grain: number[]; code?: number[] | undefined; segs?: number[] | undefined }[];
   try {
     if (init.fault?.kind === 'start' && init.fault.worker === init.index) throw new Error('injected start failure (test hook)');
     const inst = await WebAssembly.instantiate(init.module, { env: { memory: init.memory } });
-    plans = init.entries.map((e) => ({ fns: e.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn), work: e.work, grain: e.grain, code: e.code }));
+    plans = init.entries.map((e) => ({ fns: e.schedule.map((k) => inst.exports[init.kernelNames[k]!] as KernelFn), work: e.work, grain: e.grain, code: e.code, segs: e.segs }));
   } catch (e) {
     post({ ok: false, message: String(e instanceof Error ? e.message : e) });
     return;
@@ -266,7 +282,7 @@ export async function workerMain(
       }
       const p = plans[Atomics.load(ctrl, 7)];
       if (!p) throw new Error(`no entry point at index ${Atomics.load(ctrl, 7)}`);
-      exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true, Infinity, p.code, init.memory.buffer);
+      exec(p.fns, p.work, p.grain, ctrl, init.index, init.threads, true, Infinity, p.code, init.memory.buffer, p.segs);
     } catch (e) {
       dead(`threw outside a kernel: ${String(e instanceof Error ? e.message : e)}`);
       throw e;

@@ -318,9 +318,17 @@ export function validateProgram(m: Manifest, sectionSizes: ReadonlyMap<string, n
     const work = int(k.work, `${path}.work`);
     const minWork = opt(k.minWorkPerThread, (v) => int(v, `${path}.minWorkPerThread`));
     opt(k.note, (v) => (typeof v === 'string' ? v : bad(`${path}.note`, 'a string', v)));
-    opt(k.batch, (v) => {
-      const ok = maxBatch && (Array.isArray(v) ? v.length === maxBatch && v.every((x) => int(x, `${path}.batch`) <= work) : int(v, `${path}.batch`) * maxBatch <= work);
-      if (!ok) bad(`${path}.batch`, `work counts for batch 1..${maxBatch ?? '(no manifest.batch)'}, each at most work ${work}`, v);
+    // Work counts at batch 1..maxBatch, each at most `limit` (the kernel's work, or a segment's length).
+    const counts = (v: unknown, p: string, limit: number, of: string) => {
+      const ok = maxBatch && (Array.isArray(v) ? v.length === maxBatch && v.every((x) => int(x, p) <= limit) : int(v, p) * maxBatch <= limit);
+      if (!ok) bad(p, `work counts for batch 1..${maxBatch ?? '(no manifest.batch)'}, each at most ${of} ${limit}`, v);
+    };
+    opt(k.batch, (v) => counts(v, `${path}.batch`, work, 'work'));
+    // The runtime runs the first items of each segment: they must lie inside it.
+    opt(k.batchSegments, (v) => {
+      const g = obj(v, `${path}.batchSegments`), len = work / int(g.count, `${path}.batchSegments.count`, 1);
+      if (len % 1) bad(`${path}.batchSegments.count`, `a divisor of work ${work}`, g.count);
+      counts(g.work, `${path}.batchSegments.work`, len, 'work / count');
     });
     return { ...(k as unknown as KernelSpec), name, work, ...(minWork !== undefined ? { minWorkPerThread: minWork } : {}) };
   });

@@ -188,6 +188,8 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
       // Shared with the workers, so a batch-polymorphic run can set each step's work for its batch.
       work: shareable(Int32Array.from(steps, (k) => m.kernels[k]!.work), shared),
       ...(m.batch ? { batch: m.batch.max } : {}),
+      // [count, length] of each step's batchSegments ([0, 0]: none), for executeSchedule.
+      ...(m.batch ? { segs: steps.flatMap((k) => { const { batchSegments: g, work } = m.kernels[k]!; return g ? [g.count, work / g.count] : [0, 0]; }) } : {}),
       grain: Int32Array.from(steps, (k) => Math.max(1, m.kernels[k]!.minWorkPerThread ?? m.threads?.minWorkPerThread ?? 1)),
       coldRuns: options.chunkedRuns ?? COLD_RUNS,
       coldPieces: COLD_PIECES,
@@ -195,7 +197,7 @@ export async function load(bytes: Uint8Array | ArrayBuffer, options?: LoadOption
   });
   let spawn: SpawnWorkers | undefined;
   if (shared && threadsAvailable()) {
-    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: p.work, grain: Array.from(p.grain), code: p.code && Array.from(p.code) }));
+    const entryPlans = plans.map((p) => ({ schedule: p.schedule, work: p.work, grain: Array.from(p.grain), code: p.code && Array.from(p.code), segs: p.segs }));
     spawn = (control, indices, onDeath) => startWorkers({ module: mod, memory, control, kernelNames, entries: entryPlans, threads }, indices, isNode, onDeath);
   }
   const prog = new Program({
