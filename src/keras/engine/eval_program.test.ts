@@ -16,6 +16,7 @@ import { ops, Tensor } from '../backend.js';
 import { customLoss } from '../losses.js';
 import { MeanMetricWrapper } from '../metrics.js';
 import { dense } from '../layers/dense.js';
+import { dropout } from '../layers/dropout.js';
 import { lstm } from '../layers/lstm.js';
 import { maxAbsDiff, randomTensor, toTf, useCpuBackend } from '../test_util.js';
 import type { Model } from './model.js';
@@ -51,7 +52,8 @@ const N = 50;
 
 describe('evaluate: one program for every batch size', () => {
   it('after fit, batch sizes 8, 20 and 64 compile one program (maxBatch) and equal tfjs-layers; the training program stays', async () => {
-    const m = sequential({ layers: [dense({ units: 8, activation: 'relu', inputShape: [5] }), dense({ units: 3, activation: 'softmax' })] });
+    // Dropout trains with fit and is off in evaluate, as in tfjs-layers.
+    const m = sequential({ layers: [dense({ units: 8, activation: 'relu', inputShape: [5] }), dropout({ rate: 0.5 }), dense({ units: 3, activation: 'softmax' })] });
     m.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
     const x = randomTensor([N, 5], 1);
     const y = Tensor.concrete(literal([N, 1], 'f32', Array.from({ length: N }, (_, i) => (i * 7) % 3)));
@@ -59,7 +61,7 @@ describe('evaluate: one program for every batch size', () => {
     await m.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0, shuffle: false });
     const fitCompiles = compileCount() - before;
     const prog = trainingProgram(m);
-    const t = tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [5] }), tfl.layers.dense({ units: 3, activation: 'softmax' })] });
+    const t = tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [5] }), tfl.layers.dropout({ rate: 0.5 }), tfl.layers.dense({ units: 3, activation: 'softmax' })] });
     t.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
     t.setWeights(m.getWeights().map(toTf));
     const [, seen] = await withEvents(async () => {
