@@ -8,8 +8,9 @@
  * changes it with setState and no recompile) and the metric accumulators. State updates are
  * results aliased to their parameters. All entries a fit needs share one artifact and one copy
  * of the state (compileEntries): `train_<B>` per training batch size (the full batch and the
- * last partial batch, which Keras trains on too), `eval_<B>` for validation/evaluate. Between
- * steps only the batch goes in and the batch's loss and metric scalars come out.
+ * last partial batch, which Keras trains on too), `eval_<B>` for validation (and for evaluate
+ * where its own program cannot serve: eval_program.ts, one program for every batch size, is the
+ * default). Between steps only the batch goes in and the batch's loss and metric scalars come out.
  *
  * The model's Variables are synchronized lazily: after steps ran, getWeights/predict (and every
  * epoch end) copy the program's weights back into them; a Variable assigned by the user since the
