@@ -33,3 +33,8 @@ export {
   loadGraphModel, GraphModel,
   type LoadGraphModelOptions, type GraphTensorInfo, type GraphModelInputs, type GraphModelSource,
 } from './frontend/import/graph_model.js';
+
+// AutoGraph resolves a user layer's `kiln.x` reads to this module (frontend/autograph/convert.ts).
+import { setAutographNamespace } from './frontend/autograph/index.js';
+import * as kilnModule from './index.js';
+setAutographNamespace(kilnModule);

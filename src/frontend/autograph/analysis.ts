@@ -18,6 +18,8 @@ export interface FreeName {
   readonly name: string;
   readonly line: number;
   readonly text: string;
+  /** The members read when every use is `name.member` (a module namespace's use); else undefined. */
+  readonly members?: readonly string[];
 }
 
 /** Whether a condition can be a Tensor: never, only through a relational operator, or as an object. */
@@ -228,14 +230,27 @@ export class FunctionAnalysis {
       });
     };
     thisVisit(this.root, false);
+    const members = new Map<string, Set<string> | null>();
     this.root.forEachDescendant((d) => {
       if (!N.isIdentifier(d) || !this.isReference(d)) return;
       const name = d.getText();
-      if (declared.has(name) || free.has(name)) return;
+      if (declared.has(name)) return;
+      const p = d.getParent();
+      const member = p && N.isPropertyAccessExpression(p) && p.getExpression() === d ? p.getName() : undefined;
+      const seen = members.get(name);
+      if (member === undefined) members.set(name, null);
+      else if (seen !== null) members.set(name, (seen ?? new Set<string>()).add(member));
+      if (free.has(name)) return;
       const line = this.lineOf(d);
       free.set(name, { name, line, text: this.lineText(line) });
     });
-    return { free: [...free.values()], usesThis };
+    return {
+      free: [...free.values()].map((f) => {
+        const m = members.get(f.name);
+        return m ? { ...f, members: [...m] } : f;
+      }),
+      usesThis,
+    };
   }
 
   /** A declaration (or pattern element) of a `var` of the converted function itself. */

@@ -14,7 +14,7 @@
  */
 import { KilnError } from '../../ir/types.js';
 import { AutographRuntime } from './runtime.js';
-import { transformSource, type Conversion, type FreeName } from './transform.js';
+import { NotConvertible, transformSource, type Conversion, type FreeName } from './transform.js';
 
 export interface ConvertOptions {
   /** The function's name in messages. */
@@ -23,16 +23,20 @@ export interface ConvertOptions {
   scope?: Readonly<Record<string, unknown>>;
   /**
    * Refuse (KilnError) a function that cannot be converted when one of its conditions may be a
-   * Tensor object; when false, run it unconverted.
+   * Tensor object; when false, run it unconverted. `'auto'` (a layer's `call` converted by
+   * default): native functions and sources the transform refuses run unconverted unless the
+   * transform had already found a condition that may be a Tensor object; unresolvable names
+   * are refused as with `true`.
    */
-  strict: boolean;
+  strict: boolean | 'auto';
   /** kiln.whileLoop's maximumIterations for every converted tensor loop. */
   maximumIterations?: number;
   /** Where the option came from, for messages: `kiln.fn(f, {scope})`. */
   scopeHint?: string;
 }
 
-type Outcome = { kind: 'unchanged' } | { kind: 'converted'; conversion: Conversion } | { kind: 'error'; error: KilnError };
+type Outcome = { kind: 'unchanged' } | { kind: 'converted'; conversion: Conversion }
+  | { kind: 'error'; error: KilnError; /** Whether a condition may be a Tensor object (undefined: not analysed). */ mandatory: boolean | undefined };
 
 interface Entry {
   outcome: Outcome;
@@ -41,6 +45,31 @@ interface Entry {
 }
 
 const cache = new WeakMap<object, Entry>();
+
+/** Kiln's public module namespace (src/index.ts registers it), for `'auto'` conversions. */
+let kilnNamespace: Readonly<Record<string, unknown>> | undefined;
+
+/**
+ * Register Kiln's public namespace. A layer's `call` converted by default cannot be given its
+ * module's imports, so a free name it reads only as `name.member`, every member an export of this
+ * namespace (`kiln.greater`, or the `__vite_ssr_import_0__.greater` a bundler made of it), is
+ * taken to be Kiln's module.
+ */
+export function setAutographNamespace(ns: Readonly<Record<string, unknown>>): void {
+  kilnNamespace = ns;
+}
+
+/** `scope` plus the free names of `conv` resolved to Kiln's namespace (see setAutographNamespace). */
+function withKilnNames(conv: Conversion, scope: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const ns = kilnNamespace;
+  if (!ns) return scope;
+  let out: Record<string, unknown> | undefined;
+  for (const n of conv.free) {
+    if (Object.prototype.hasOwnProperty.call(scope, n.name) || n.name in globalThis || !n.members) continue;
+    if (n.members.length > 0 && n.members.every((m) => Object.prototype.hasOwnProperty.call(ns, m))) (out ??= { ...scope })[n.name] = ns;
+  }
+  return out ?? scope;
+}
 let rewrites = 0;
 
 /** How many times a function's source went through the ts-morph transform (each function once). */
@@ -71,7 +100,7 @@ function entryFor(f: object, name: string): Entry | undefined {
     outcome = t.kind === 'unchanged' ? { kind: 'unchanged' } : { kind: 'converted', conversion: t.conversion };
   } catch (err) {
     if (!(err instanceof KilnError)) throw err;
-    outcome = { kind: 'error', error: err };
+    outcome = { kind: 'error', error: err, mandatory: err instanceof NotConvertible ? err.mandatory : undefined };
   }
   e = { outcome, factories: new Map() };
   cache.set(f, e);
@@ -87,7 +116,7 @@ const suggestions = 'write the control flow with kiln.cond / kiln.whileLoop / ki
 export function convert<F extends (...args: never[]) => unknown>(f: F, opts: ConvertOptions): F {
   const src = sourceOf(f);
   if (isNative(src)) {
-    if (!opts.strict) return f;
+    if (opts.strict !== true) return f;
     const bound = f.name.startsWith('bound ');
     throw new KilnError(
       `AutoGraph cannot convert '${opts.name}': it is a ${bound ? 'bound function (made by .bind), whose source JavaScript does not expose' : 'native function, which has no JavaScript source'}; ` +
@@ -99,11 +128,11 @@ export function convert<F extends (...args: never[]) => unknown>(f: F, opts: Con
   const o = entry.outcome;
   if (o.kind === 'unchanged') return f;
   if (o.kind === 'error') {
-    if (opts.strict) throw o.error;
+    if (opts.strict === true || (opts.strict === 'auto' && o.mandatory === true)) throw o.error;
     return f;
   }
   const conv = o.conversion;
-  const scope = opts.scope ?? {};
+  const scope = opts.strict === 'auto' ? withKilnNames(conv, opts.scope ?? {}) : opts.scope ?? {};
   const unresolved: FreeName[] = conv.free.filter((n) => !Object.prototype.hasOwnProperty.call(scope, n.name) && !(n.name in globalThis));
   if (conv.usesThis && conv.arrow) unresolved.push({ name: 'this', line: 0, text: 'an arrow function\'s this' });
   if (unresolved.length > 0) {

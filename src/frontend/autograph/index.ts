@@ -1,5 +1,5 @@
 /**
- * AutoGraph (docs/autograph.md): `kiln.fn` and opted-in layers' `call` convert `if`, `?:`,
+ * AutoGraph (docs/autograph.md): `kiln.fn` and user layers' `call` (under a trace) convert `if`, `?:`,
  * `while`, `for (;;)`, `break`/`continue` and `&&`/`||`/`!` on tensor conditions into
  * kiln.cond / kiln.whileLoop at trace time; conditions on JS values still run in JS.
  */
@@ -8,7 +8,7 @@ import { suggest } from '../../runtime/args.js';
 import { activeTrace } from '../context.js';
 import { convert } from './convert.js';
 
-export { autographRewrites, convert, toCode, type ConvertOptions } from './convert.js';
+export { autographRewrites, convert, setAutographNamespace, toCode, type ConvertOptions } from './convert.js';
 
 /** What a class says about converting its `call`: `static autograph = {scope: {kiln}}`. */
 export type AutographSetting = boolean | {
@@ -39,12 +39,21 @@ export function checkMaximumIterations(where: string, n: unknown): number | unde
 }
 
 /**
- * `method` converted for this trace when `setting` asks for it and a trace is open (eager calls
- * run the method as written, as TensorFlow runs Python eagerly); else `method` itself.
+ * `method` converted for this trace when a trace is open and `setting` does not turn it off
+ * (eager calls run the method as written, as TensorFlow runs Python eagerly); else `method`
+ * itself. `undefined` is the default of a user's layer: converted, but a method the transform
+ * refuses runs as written unless one of its conditions may be a Tensor object (strict 'auto').
  */
 export function autographMethod<F extends (...args: never[]) => unknown>(method: F, setting: unknown, label: string): F {
-  if (setting === undefined || setting === false || !activeTrace()) return method;
+  if (setting === false || !activeTrace()) return method;
   const where = `${label}: static autograph`;
+  if (setting === undefined) {
+    return convert(method, {
+      name: label,
+      strict: 'auto',
+      scopeHint: 'the class\'s `static autograph = {scope: {...}}` (or set `static autograph = false` if every condition in call is a plain JS value)',
+    });
+  }
   if (setting !== true && (setting === null || typeof setting !== 'object' || Array.isArray(setting))) {
     throw new KilnError(`${where} must be true, false or {scope, maximumIterations}, got ${String(setting)}`);
   }

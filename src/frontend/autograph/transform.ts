@@ -17,6 +17,7 @@
  * left untouched.
  */
 import type * as TsMorph from 'ts-morph';
+import { KilnError } from '../../ir/types.js';
 import { FunctionAnalysis, type FreeName, type Refusal } from './analysis.js';
 import { checkRewritable, parse, tsMorph, type RootKind } from './parse.js';
 import type { Site } from './runtime.js';
@@ -43,6 +44,17 @@ export interface Conversion {
   readonly mandatory: boolean;
   /** What was converted, for messages and tests: `if@3`, `while@5`... */
   readonly converted: readonly string[];
+}
+
+/**
+ * A function the transform refuses after finding what it would convert: `mandatory` says whether
+ * one of those conditions may be a Tensor object (so running it unconverted could silently take
+ * a Tensor as true).
+ */
+export class NotConvertible extends KilnError {
+  constructor(message: string, readonly mandatory: boolean) {
+    super(message);
+  }
 }
 
 export type TransformOutcome = { readonly kind: 'unchanged' } | { readonly kind: 'converted'; readonly conversion: Conversion };
@@ -85,8 +97,14 @@ class Transformer {
   run(kind: RootKind): TransformOutcome {
     this.scanNeed();
     if (!this.needed) return { kind: 'unchanged' };
-    checkRewritable(this.root, this.name);
-    const code = this.emitRoot(kind);
+    let code: string;
+    try {
+      checkRewritable(this.root, this.name);
+      code = this.emitRoot(kind);
+    } catch (err) {
+      if (err instanceof KilnError && !(err instanceof NotConvertible)) throw new NotConvertible(err.message, this.mandatory);
+      throw err;
+    }
     const { free, usesThis } = this.a.freeNames();
     return {
       kind: 'converted',

@@ -181,13 +181,32 @@ export function withDeferredInitializers<T>(build: () => T): { result: T; initia
 
 let nextLayerId = 0;
 
+/** The `call` methods of Kiln's own layer classes: AutoGraph never converts them. */
+const kilnCalls = new WeakSet<object>();
+
+/**
+ * Mark classes as Kiln's own (layers/index.ts and keras/index.ts list them): their `call` runs
+ * as written under a trace, with no AutoGraph source check. Values that are not Layer classes
+ * are ignored, so a module namespace can be passed as it is.
+ */
+export function markKilnLayers(values: Iterable<unknown>): void {
+  for (const v of values) {
+    if (typeof v !== 'function') continue;
+    const proto = (v as { prototype?: unknown }).prototype;
+    if (!(proto instanceof Layer) && v !== Layer) continue;
+    if (Object.prototype.hasOwnProperty.call(proto, 'call')) kilnCalls.add((proto as Layer).call);
+  }
+}
+
 export abstract class Layer {
   /** The Keras class name, used in configs and messages. Every subclass sets it. */
   static className = 'Layer';
   /**
-   * AutoGraph for `call` when it runs under a trace (docs/autograph.md): `true`, or
-   * `{scope: {kiln, ...}}` naming the module imports and other free variables `call` reads
-   * (JavaScript does not expose them to the rewritten source). Off unless a class sets it.
+   * AutoGraph for `call` when it runs under a trace (docs/autograph.md). Unset (the default), a
+   * user's class has its `call` converted when it has control flow; `false` turns that off;
+   * `true` or `{scope: {kiln, ...}}` (naming the module imports and other free variables `call`
+   * reads, which JavaScript does not expose to the rewritten source) make it strict. Kiln's own
+   * layers are never converted.
    */
   static autograph?: AutographSetting;
 
@@ -246,10 +265,15 @@ export abstract class Layer {
   /** The layer's computation on frontend Tensors (concrete or traced). */
   abstract call(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[];
 
-  /** `call`, converted by AutoGraph when the class sets `static autograph` and a trace is open. */
+  /**
+   * `call`, converted by AutoGraph when a trace is open, unless `call` is one of Kiln's own
+   * layers' or the class sets `static autograph = false`.
+   */
   callConverted(inputs: Tensor | Tensor[], args: CallArgs): Tensor | Tensor[] {
+    const call = this.call;
+    if (kilnCalls.has(call)) return call.call(this, inputs, args);
     const setting = (this.constructor as { autograph?: AutographSetting }).autograph;
-    return autographMethod(this.call, setting, this.label).call(this, inputs, args);
+    return autographMethod(call, setting, this.label).call(this, inputs, args);
   }
 
   /**
