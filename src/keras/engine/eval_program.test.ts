@@ -136,6 +136,28 @@ describe('evaluate: one program for every batch size', () => {
   });
 });
 
+describe('fit: validation on the evaluate program', () => {
+  it('validationData runs on the program evaluate uses: the training program holds no eval entries, and evaluate afterwards on 3 batch sizes compiles nothing', async () => {
+    const m = sequential({ layers: [dense({ units: 6, activation: 'tanh', inputShape: [4] }), dense({ units: 2 })] });
+    m.compile({ optimizer: 'sgd', loss: 'mse', metrics: ['mae'] });
+    const x = randomTensor([N, 4], 60), y = randomTensor([N, 2], 61);
+    const vx = randomTensor([23, 4], 62), vy = randomTensor([23, 2], 63);
+    const [h, seen] = await withEvents(() => m.fit(x, y, { epochs: 2, batchSize: 16, validationData: [vx, vy], verbose: 0, shuffle: false }));
+    expect(seen.map((e) => e.kind).sort()).toEqual(['function', 'training']);
+    const prog = trainingProgram(m)!;
+    expect([prog.manifest.defaultEntry, ...Object.keys(prog.manifest.entries ?? {})].filter((e) => e?.startsWith('eval'))).toEqual([]);
+    const t = tfl.sequential({ layers: [tfl.layers.dense({ units: 6, activation: 'tanh', inputShape: [4] }), tfl.layers.dense({ units: 2 })] });
+    t.compile({ optimizer: 'sgd', loss: 'meanSquaredError', metrics: ['mae'] });
+    t.setWeights(m.getWeights().map(toTf));
+    const [want] = tfEvaluate(t, vx, vy, 16);
+    expect(h.history['val_loss']![1]).toBeCloseTo(want!, 5);
+    const [, after] = await withEvents(async () => {
+      for (const b of [5, 16, 23]) expect((await m.evaluate(vx, vy, { batchSize: b }))['loss']).toBeCloseTo(want!, 5);
+    });
+    expect(after).toEqual([]);
+  });
+});
+
 describe('evaluate: sparse labels checked on the host', () => {
   it('a label out of range or not an integer names the sample, the value and the batch as the caller cut them', async () => {
     const m = sequential({ layers: [dense({ units: 3, activation: 'softmax', inputShape: [5] })] });

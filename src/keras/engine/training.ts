@@ -8,9 +8,9 @@
  * changes it with setState and no recompile) and the metric accumulators. State updates are
  * results aliased to their parameters. All entries a fit needs share one artifact and one copy
  * of the state (compileEntries): `train_<B>` per training batch size (the full batch and the
- * last partial batch, which Keras trains on too), `eval_<B>` for validation (and for evaluate
- * where its own program cannot serve: eval_program.ts, one program for every batch size, is the
- * default). Between steps only the batch goes in and the batch's loss and metric scalars come out.
+ * last partial batch, which Keras trains on too), and `eval_<B>` for validation and evaluate only
+ * where evaluate's own program (eval_program.ts: one for every batch size, the default) cannot
+ * serve. Between steps only the batch goes in and the batch's loss and metric scalars come out.
  *
  * The model's Variables are synchronized lazily: after steps ran, getWeights/predict (and every
  * epoch end) copy the program's weights back into them; a Variable assigned by the user since the
@@ -781,7 +781,7 @@ export async function evaluateModel(model: Model, x: Tensor | Tensor[], y: Tenso
  * batch size, and the training program is left as it is. Undefined where evaluate needs the
  * training program's entries (runEagerly, cuda, metrics that are not per-sample means).
  */
-function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: number): Logs | undefined {
+function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: number, what = 'evaluate'): Logs | undefined {
   const ep = trainer.evalProgram();
   if (!ep) return undefined;
   trainer.sync(); // the trained weights may live only in the training program
@@ -793,7 +793,7 @@ function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: 
     trainer.labelClasses = ep.classes;
     // The batch as the caller cut them (the program may run smaller ones).
     const sample = start + Math.floor(out['labels/first_index']![0]! / perSample);
-    checkLabels(out, trainer, data, { what: 'evaluate', where: `batch ${Math.floor(sample / b)}`, start });
+    checkLabels(out, trainer, data, { what, where: `batch ${Math.floor(sample / b)}`, start });
   };
   try {
     const r = ep.run(uniqueVariables(model.weights), data.tensors, data.n, b, (start, size) => data.batch(undefined, start, size), check);
@@ -843,7 +843,9 @@ export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor, ar
     train = new Dataset(train.slice(0, split), split);
     n = split;
   }
-  const runner = await trainer.prepare(xs.map(featureOf), featureOf(y), batchSizes(n, b), val ? batchSizes(val.n, b) : []);
+  // Validation runs on evaluate's program (eval_program.ts) where it can: the training program then holds no eval entries.
+  const oneEval = trainer.evalProgram() !== undefined;
+  let runner = await trainer.prepare(xs.map(featureOf), featureOf(y), batchSizes(n, b), val && !oneEval ? batchSizes(val.n, b) : []);
 
   const history = new History();
   const userCallbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks as CallbackLike];
@@ -913,7 +915,12 @@ export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor, ar
       }
       const epochLogs: Logs = Object.fromEntries(names.map((m) => [m, out[`running/${m}`]![0]!]));
       if (val) {
-        const v = await runEval(trainer, runner, val, b, 'fit (validation)');
+        let v = evaluateOnOneProgram(trainer, model, val, b, 'fit (validation)');
+        if (!v) {
+          // A metric turned out to give one value per batch: eval entries in the training program (one rebuild).
+          runner = await trainer.prepare(xs.map(featureOf), featureOf(y), batchSizes(n, b), batchSizes(val.n, b));
+          v = await runEval(trainer, runner, val, b, 'fit (validation)');
+        }
         for (const m of names) epochLogs[`val_${m}`] = v[m]!;
       }
       trainer.sync();
