@@ -30,9 +30,3 @@ export { loadLayersModel, type LoadLayersModelOptions } from './saving/load.js';
 export { type SaveOptions } from './saving/save.js';
 export * as data from './data/index.js';
 
-// The engine's own models: AutoGraph leaves their `call` as written (engine/layer.ts).
-import { markKilnLayers } from './engine/layer.js';
-import { Model } from './engine/model.js';
-import { Functional } from './engine/functional.js';
-import { Sequential } from './engine/sequential.js';
-markKilnLayers([Model, Functional, Sequential]);

@@ -184,18 +184,16 @@ let nextLayerId = 0;
 /** The `call` methods of Kiln's own layer classes: AutoGraph never converts them. */
 const kilnCalls = new WeakSet<object>();
 
+/** Kiln's own source folder (src/ or dist/): the layer classes registered from it are Kiln's. */
+const KILN_ROOT = new URL('../../', import.meta.url).pathname;
+
 /**
- * Mark classes as Kiln's own (layers/index.ts and keras/index.ts list them): their `call` runs
- * as written under a trace, with no AutoGraph source check. Values that are not Layer classes
- * are ignored, so a module namespace can be passed as it is.
+ * Whether registerLayer was called from one of Kiln's own modules (a layer file registering its
+ * class at load), read from the caller's stack frame; test files do not count.
  */
-export function markKilnLayers(values: Iterable<unknown>): void {
-  for (const v of values) {
-    if (typeof v !== 'function') continue;
-    const proto = (v as { prototype?: unknown }).prototype;
-    if (!(proto instanceof Layer) && v !== Layer) continue;
-    if (Object.prototype.hasOwnProperty.call(proto, 'call')) kilnCalls.add((proto as Layer).call);
-  }
+function registeredByKiln(): boolean {
+  const caller = (new Error().stack ?? '').split('\n')[3] ?? '';
+  return caller.includes(KILN_ROOT) && !/\.test\.[cm]?[jt]s/.test(caller);
 }
 
 export abstract class Layer {
@@ -505,6 +503,8 @@ export function registerLayer(a: LayerClass | string, b?: LayerClass | LayerCons
       throw new KilnError(`registerLayer: expects a layer class with a static className and fromConfig, or (className, classOrFactory); got ${String(a)}`);
     }
     layerClasses.set(a.className, a);
+    const call = (a as { prototype?: { call?: unknown } }).prototype?.call;
+    if (typeof call === 'function' && registeredByKiln()) kilnCalls.add(call);
     return;
   }
   if (a === '') throw new KilnError('registerLayer: the class name must be a non-empty string');

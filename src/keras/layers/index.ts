@@ -65,8 +65,3 @@ import { InputLayer, type InputLayerArgs } from '../engine/input.js';
 export function inputLayer(args: InputLayerArgs): InputLayer {
   return new InputLayer(args);
 }
-
-// Kiln's own layers: AutoGraph leaves their `call` as written (engine/layer.ts).
-import { markKilnLayers } from '../engine/layer.js';
-import * as own from './index.js';
-markKilnLayers(Object.values(own));
