@@ -58,8 +58,6 @@ export class PredictPrograms {
     private readonly weights: readonly Variable[],
     /** Whether the inputs' leading dimension is the batch (unknown in the model's input shapes). */
     private readonly openBatch: boolean,
-    /** Who runs it, for messages and program names ('evaluate': eval_program.ts, named `<model>_evaluate`). */
-    private readonly what: 'predict' | 'evaluate' = 'predict',
   ) {}
 
   /** The largest maxBatch compiled so far for inputs like `xs` (undefined: none, or per batch size). */
@@ -90,7 +88,7 @@ export class PredictPrograms {
         // A KilnError names what mixes batch items; anything else is a compiler bug, said the same way rather than failing predict.
         this.poly.delete(key);
         const why = e instanceof KilnError ? e.message : `internal error: ${e instanceof Error ? e.message : String(e)}`;
-        this.refused.set(key, `${this.what}: model '${this.name}' compiles one program per batch size: ${why}`);
+        this.refused.set(key, `predict: model '${this.name}' compiles one program per batch size: ${why}`);
         return this.runFixed(xs, this.refused.get(key));
       }
       this.poly.set(key, p);
@@ -113,7 +111,7 @@ export class PredictPrograms {
 
   private traceAt(xs: readonly Tensor[], batch: number): TraceResult<Tensor[]> {
     const types = xs.map((t) => tensorType([batch, ...t.shape.slice(1)], t.dtype));
-    return trace((...ins: Tensor[]) => this.forward(ins), types, { name: this.what === 'predict' ? this.name : `${this.name}_${this.what}`, variables: this.weights });
+    return trace((...ins: Tensor[]) => this.forward(ins), types, { name: this.name, variables: this.weights });
   }
 
   private build(xs: readonly Tensor[], maxBatch: number, batched: NonNullable<ReturnType<typeof batchedExecutor>>['batched']): Poly {
@@ -167,8 +165,8 @@ function signature(xs: readonly Tensor[]): string {
   return xs.map((t) => `${t.dtype}[${t.shape.slice(1)}]`).join(',');
 }
 
-/** Bytes of the largest value a Func computes (constants excluded): its batch-1 activations. */
-function largestValueBytes(f: Func): number {
+/** Bytes of the largest value a Func computes (constants excluded): its batch-1 activations (eval_program.ts sizes its maxBatch by it too). */
+export function largestValueBytes(f: Func): number {
   let most = 0;
   const visit = (fn: Func) => {
     for (const v of fn.body) {
