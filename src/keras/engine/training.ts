@@ -42,7 +42,7 @@ import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
 import { constraintsOf, withPenalties } from './regularization.js';
 import { noteInputSpecs, uniqueVariables } from './subclass.js';
-import { EvalProgram, evalProgramRefusal, hostLabelCheck, NotPerSample } from './eval_program.js';
+import { EvalProgram, evalProgramRefusal, hostLabelCheck } from './eval_program.js';
 
 export interface ModelCompileArgs {
   /** A name ('adam', 'sgd', ...), an Optimizer, or a serialized {class_name, config}. */
@@ -484,21 +484,15 @@ export class Trainer {
   // ---- evaluate's one program (eval_program.ts) ------------------------------------------------
 
   private evalProg?: EvalProgram;
-  /** Set when a metric turned out to give one value per batch: evaluate then runs on the training program's entries. */
-  private evalRefused = false;
 
   /** evaluate's program for every batch size; undefined where evaluate runs on the training program's entries. */
   evalProgram(): EvalProgram | undefined {
-    // Without the compiled executor (kiln's entry installs it) the program would be interpreted: the training program's entries are compiled.
-    if (this.runEagerly || this.device !== 'wasm' || this.evalRefused || !batchedExecutor() || evalProgramRefusal(this.metrics) !== undefined) return undefined;
-    const openBatch = this.model.isSubclassed || this.model.inputs.every((t) => t.shape[0] === null);
-    this.evalProg ??= new EvalProgram(this.model.name, (xs) => this.forward(xs, false), this.loss, this.metrics as MeanMetricWrapper[], openBatch);
+    // Without the compiled executor (kiln's entry installs it) kiln runs interpreted: so do the training program's entries then (compiled).
+    if (this.runEagerly || this.device !== 'wasm' || !batchedExecutor() || evalProgramRefusal(this.metrics) !== undefined) return undefined;
+    // A batch fixed in the model's inputs cannot vary.
+    if (!this.model.isSubclassed && this.model.inputs.some((t) => t.shape[0] !== null)) return undefined;
+    this.evalProg ??= new EvalProgram(`${this.model.name}_evaluate`, (xs) => this.forward(xs, false), this.loss, this.metrics as MeanMetricWrapper[]);
     return this.evalProg;
-  }
-
-  refuseEvalProgram(): void {
-    this.evalRefused = true;
-    this.evalProg = undefined;
   }
 
   // ---- running ---------------------------------------------------------------------------------
@@ -515,6 +509,7 @@ export class Trainer {
     this.sync();
     this.runner?.dispose();
     this.runner = undefined;
+    this.evalProg?.dispose();
   }
 }
 
@@ -770,7 +765,7 @@ export async function evaluateModel(model: Model, x: Tensor | Tensor[], y: Tenso
   const n = checkData('evaluate', model, xs, y);
   const b = positiveInt('evaluate', 'batchSize', args.batchSize ?? 32);
   const data = new Dataset([...xs, y], n);
-  const logs = evaluateOnOneProgram(trainer, model, data, b);
+  const logs = await evaluateOnOneProgram(trainer, model, data, b);
   if (logs) return logs;
   const runner = await trainer.prepare(xs.map(featureOf), featureOf(y), [], batchSizes(n, b));
   return runEval(trainer, runner, data, b);
@@ -781,7 +776,7 @@ export async function evaluateModel(model: Model, x: Tensor | Tensor[], y: Tenso
  * batch size, and the training program is left as it is. Undefined where evaluate needs the
  * training program's entries (runEagerly, cuda, metrics that are not per-sample means).
  */
-function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: number, what = 'evaluate'): Logs | undefined {
+async function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: number, what = 'evaluate'): Promise<Logs | undefined> {
   const ep = trainer.evalProgram();
   if (!ep) return undefined;
   trainer.sync(); // the trained weights may live only in the training program
@@ -795,14 +790,8 @@ function evaluateOnOneProgram(trainer: Trainer, model: Model, data: Dataset, b: 
     const sample = start + Math.floor(out['labels/first_index']![0]! / perSample);
     checkLabels(out, trainer, data, { what, where: `batch ${Math.floor(sample / b)}`, start });
   };
-  try {
-    const r = ep.run(uniqueVariables(model.weights), data.tensors, data.n, b, (start, size) => data.batch(undefined, start, size), check);
-    return Object.fromEntries(trainer.metricNames.map((name, i) => [name, r.sums[i]! / r.samples]));
-  } catch (e) {
-    if (!(e instanceof NotPerSample)) throw e;
-    trainer.refuseEvalProgram();
-    return undefined;
-  }
+  const r = await ep.run(uniqueVariables(model.weights), data.tensors, data.n, b, (start, size) => data.batch(undefined, start, size), check);
+  return r && Object.fromEntries(trainer.metricNames.map((name, i) => [name, r.sums[i]! / r.samples]));
 }
 
 // ---- fit ----------------------------------------------------------------------------------------------
@@ -915,9 +904,9 @@ export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor, ar
       }
       const epochLogs: Logs = Object.fromEntries(names.map((m) => [m, out[`running/${m}`]![0]!]));
       if (val) {
-        let v = evaluateOnOneProgram(trainer, model, val, b, 'fit (validation)');
+        let v = await evaluateOnOneProgram(trainer, model, val, b, 'fit (validation)');
         if (!v) {
-          // A metric turned out to give one value per batch: eval entries in the training program (one rebuild).
+          // A model or loss the evaluate program cannot serve: eval entries in the training program (one rebuild).
           runner = await trainer.prepare(xs.map(featureOf), featureOf(y), batchSizes(n, b), batchSizes(val.n, b));
           v = await runEval(trainer, runner, val, b, 'fit (validation)');
         }
