@@ -40,7 +40,7 @@ import { History } from '../callbacks/history.js';
 import { ProgbarLogger } from '../progress.js';
 import type { CallArgs } from './layer.js';
 import type { Model } from './model.js';
-import { constraintsOf, withPenalties } from './regularization.js';
+import { allLayers, constraintsOf, withPenalties } from './regularization.js';
 import { noteInputSpecs, uniqueVariables } from './subclass.js';
 import { EvalProgram, evalProgramRefusal, hostLabelCheck } from './eval_program.js';
 
@@ -573,8 +573,17 @@ interface StateLayout {
   metricZeros: Record<string, TensorData>;
 }
 
+/**
+ * The states stateful RNNs carry between batches (rnn.ts `stateVariables`): resident state of
+ * the training program beside the weights, read and updated by each step, never reset by fit
+ * (tfjs-layers: only `resetStates()` does).
+ */
+function carriedStates(model: Model): Variable[] {
+  return allLayers(model).flatMap((l) => (l as { stateVariables?: Variable[] }).stateVariables ?? []);
+}
+
 function buildLayout(model: Model, opt: Optimizer, lossTracker: Mean, metrics: readonly Metric[]): StateLayout {
-  const weights = model.weights;
+  const weights = [...model.weights, ...carriedStates(model)];
   const trainable = model.trainableWeights;
   if (trainable.length === 0) throw new KilnError(`fit: model '${model.name}' has no trainable weights`);
   const lrName = typeof opt.learningRate === 'number' ? `${opt.name}/learning_rate` : undefined;
@@ -665,7 +674,9 @@ export function checkData(what: string, model: Model, xs: Tensor[], y: Tensor): 
   }
   xs.forEach((x, i) => {
     const want = inputs[i]!;
-    const ok = x.rank === want.shape.length && want.shape.every((d, k) => d === null || d === x.shape[k]) && x.dtype === want.dtype;
+    // fit splits x into batches: a fixed batch size (stateful RNNs) takes any multiple of it.
+    const fixedBatchOk = (d: number, k: number): boolean => k === 0 && what === 'fit' && x.shape[0]! % d === 0;
+    const ok = x.rank === want.shape.length && want.shape.every((d, k) => d === null || d === x.shape[k] || fixedBatchOk(d, k)) && x.dtype === want.dtype;
     if (!ok) {
       throw new KilnError(`${what}: model '${model.name}' input ${i} must be [${want.shape.map((d) => d ?? 'null').join(',')}] ${want.dtype}, got x ${typeToString(x.type)}`);
     }
@@ -814,6 +825,10 @@ export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor, ar
   const epochs = args.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 0) throw new KilnError(`fit: epochs must be a non-negative integer, got ${epochs}`);
   const b = positiveInt('fit', 'batchSize', args.batchSize ?? 32);
+  const fixed = model.inputs[0]?.shape[0];
+  if (typeof fixed === 'number' && Math.min(b, n) !== fixed) {
+    throw new KilnError(`fit: model '${model.name}' has a fixed batch size ${fixed} (batchInputShape), so every batch must have ${fixed} samples: pass batchSize: ${fixed}, got batchSize ${b} for ${n} samples`);
+  }
   const verbose = args.verbose ?? 1;
   const initialEpoch = args.initialEpoch ?? 0;
   let train = new Dataset([...xs, y], n);

@@ -97,10 +97,14 @@ describe('RNN wrapper', () => {
     expect(k.weights).toHaveLength(3); // states are not weights
     expect(() => k.apply(randomTensor([3, 3, 2], 1))).toThrow(/stateful: built for batch size 2, got an input of batch 3/);
     expect(() => lstm({ units: 2 }).resetStates()).toThrow(/needs a stateful RNN/);
-    // fit's compiled step does not bind the states: refused with what to do, not silently dropped.
+    // fit carries the states (rnn_stateful_fit.test.ts); every batch must have the fixed size.
     const m = sequential({ layers: [lstm({ units: 3, stateful: true, batchInputShape: [2, 3, 2] })] });
     m.compile({ optimizer: sgd({ learningRate: 0.1 }), loss: 'meanSquaredError' });
-    await expect(m.fit(x1, randomTensor([2, 3], 5), { epochs: 1, batchSize: 2, verbose: 0 })).rejects.toThrow(/stateful: the carried states cannot be updated inside this traced function/);
+    const x4 = randomTensor([4, 3, 2], 6), y4 = randomTensor([4, 3], 5);
+    await expect(m.fit(x4, y4, { epochs: 1, batchSize: 4, verbose: 0 })).rejects.toThrow(/has a fixed batch size 2 \(batchInputShape\), so every batch must have 2 samples: pass batchSize: 2, got batchSize 4 for 4 samples/);
+    await expect(m.fit(randomTensor([3, 3, 2], 7), randomTensor([3, 3], 8), { epochs: 1, batchSize: 2, verbose: 0 })).rejects.toThrow(/input 0 must be \[2,3,2\] f32, got x f32\[3,3,2\]/);
+    // A traced function that does not bind the states (predict's compiled program) still refuses, saying where they are carried.
+    expect(() => m.predict(x1)).toThrow(/stateful: the carried states cannot be updated inside this traced function.*carry their states in fit and in eager calls/);
   });
 
   it('config round trip of the generic RNN (stacked cells) through the registry', () => {

@@ -308,9 +308,10 @@ export class RNN extends Layer {
         this.stateVariables.forEach((v, i) => v.assign(r.states[i]!));
       } catch (e) {
         if (!(e instanceof KilnError)) throw e;
-        // A traced step that does not bind the states (fit's training step today) cannot carry them.
+        // A traced function that does not bind the states (kiln.fn, compiled predict) cannot carry them;
+        // fit's training step binds them as resident state (training.ts carriedStates).
         this.fail(`stateful: the carried states cannot be updated inside this traced function (${e.message.split(':')[0]}); ` +
-          'stateful RNNs run in predict and in eager calls; to train, use stateful: false (fit does not carry states between batches yet)');
+          'stateful RNNs carry their states in fit and in eager calls (layer.apply / model.apply on concrete tensors)');
       }
     }
     const output = this.returnSequences ? r.outputs! : r.lastOutput;
