@@ -153,9 +153,9 @@ export class EvalProgram {
       const built = await this.build(weights, like, batchSize);
       this.compiled.set(key, built);
       return built;
-    } catch (e) {
-      // The batch analysis (a KilnError naming the op) or a per-batch loss/metric: the training program's entries serve.
-      if (!(e instanceof KilnError)) throw e;
+    } catch {
+      // The batch analysis (a KilnError naming the op), a per-batch loss or metric, or (as predict
+      // treats it) a compiler bug: the training program's entries serve, as before this program.
       this.refused.add(key);
       return undefined;
     }
